@@ -1,0 +1,1 @@
+"""Audio in: decoding files and capturing the microphone."""

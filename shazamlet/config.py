@@ -1,0 +1,82 @@
+"""Frozen configuration shared by the app and the trainer.
+
+No Qt and no torch here: these dataclasses are read by every layer, and a model file records the
+`FeatureConfig` it was trained with so that a library tile and a live tile are always computed the
+same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """The log-mel front end (the paper's: 22.05 kHz, n_fft 2048, hop 1024, 64 bands, 64x64 tiles).
+
+    Tiles are normalised *per tile* against their own loudest bin with a fixed dynamic range, so a
+    tile does not depend on what surrounds it in the file and a gain change does not move it.
+    """
+
+    sample_rate: int = 22_050
+    n_fft: int = 2048
+    hop_length: int = 1024
+    n_mels: int = 64
+    f_min: float = 0.0
+    f_max: float = 11_025.0
+    tile_frames: int = 64
+    top_db: float = 80.0
+    # A tile whose loudest mel bin is below this power (dB re full scale) is silence.
+    silence_db: float = -90.0
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop_length / self.sample_rate
+
+    @property
+    def tile_seconds(self) -> float:
+        """Duration of audio one tile covers (64 frames = 2.97 s)."""
+        return ((self.tile_frames - 1) * self.hop_length + self.n_fft) / self.sample_rate
+
+    @property
+    def tile_samples(self) -> int:
+        return (self.tile_frames - 1) * self.hop_length + self.n_fft
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How a library is tiled and searched.
+
+    `library_hop_frames` = 11 frames = 0.51 s: a query starting anywhere is at most a quarter of a
+    second away from a library tile (see bench/RESULTS.md for the hop/size trade-off).
+    """
+
+    library_hop_frames: int = 11
+    query_hop_frames: int = 11
+    n_trees: int = 16
+    k: int = 10
+    search_k: int = -1  # annoy default: n_trees * k
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """Voting parameters. The acceptance threshold itself comes from the model file's calibration."""
+
+    align_bin_frames: int = 11
+    max_candidates: int = 5
+    default_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    match: MatchConfig = field(default_factory=MatchConfig)

@@ -1,0 +1,132 @@
+"""Log-mel front end and tiling: the one place where audio becomes 64x64 tiles.
+
+Functional core (stateless functions with every parameter explicit) plus a thin `LogMelFrontEnd`
+module that keeps the window and the mel filterbank as buffers. The app and the trainer both call
+this code, so a tile in the library, a live microphone tile and a training tile are computed
+identically.
+
+Shapes follow torchaudio: waveforms `(..., time)`, spectrograms `(..., n_mels, frames)`, tiles
+`(n_tiles, n_mels, tile_frames)`.
+
+Framing uses `center=False`: frame `i` covers samples `[i*hop, i*hop + n_fft)`, so a tile cut from a
+long file is bit-for-bit the tile of the same excerpt decoded alone. Normalisation is per tile
+(relative to its loudest bin, fixed dynamic range), never per file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+from shazamlet.config import FeatureConfig
+
+
+def mel_filterbank(cfg: FeatureConfig) -> torch.Tensor:
+    """Triangular mel filters `(n_fft // 2 + 1, n_mels)` (HTK scale, unit peak)."""
+    return AF.melscale_fbanks(
+        n_freqs=cfg.n_fft // 2 + 1,
+        f_min=cfg.f_min,
+        f_max=cfg.f_max,
+        n_mels=cfg.n_mels,
+        sample_rate=cfg.sample_rate,
+        norm=None,
+        mel_scale="htk",
+    )
+
+
+def mel_power(
+    wave: torch.Tensor, window: torch.Tensor, fbanks: torch.Tensor, n_fft: int, hop_length: int
+) -> torch.Tensor:
+    """Mel power spectrogram `(..., n_mels, frames)` of `wave (..., time)`.
+
+    Scaled so that a full-scale sine has power ~1 (0 dB) in its band: absolute levels then mean
+    something (silence detection) while tiles stay level-invariant after normalisation.
+    """
+    shape = wave.shape
+    flat = wave.reshape(-1, shape[-1])
+    if flat.shape[-1] < n_fft:
+        return torch.zeros(*shape[:-1], fbanks.shape[1], 0, dtype=wave.dtype)
+    spec = torch.stft(
+        flat, n_fft=n_fft, hop_length=hop_length, window=window, center=False, return_complex=True
+    )
+    scale = 2.0 / window.sum()
+    power = (spec.abs() * scale) ** 2  # (batch, freq, frames)
+    mel = torch.matmul(power.transpose(-1, -2), fbanks).transpose(-1, -2)
+    return mel.reshape(*shape[:-1], mel.shape[-2], mel.shape[-1])
+
+
+def power_to_db(power: torch.Tensor, floor: float = 1e-12) -> torch.Tensor:
+    return 10.0 * torch.log10(torch.clamp(power, min=floor))
+
+
+def tile_starts(n_frames: int, tile_frames: int, hop_frames: int) -> np.ndarray:
+    """Start frames of every whole tile that fits in `n_frames` frames."""
+    if n_frames < tile_frames:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(0, n_frames - tile_frames + 1, hop_frames, dtype=np.int64)
+
+
+def cut_tiles(spec: torch.Tensor, starts: np.ndarray, tile_frames: int) -> torch.Tensor:
+    """Tiles `(n, n_mels, tile_frames)` from a spectrogram `(n_mels, frames)` at `starts`."""
+    if len(starts) == 0:
+        return spec.new_zeros(0, spec.shape[0], tile_frames)
+    windows = spec.unfold(-1, tile_frames, 1)  # (n_mels, n_windows, tile_frames)
+    return windows[:, torch.as_tensor(starts)].permute(1, 0, 2).contiguous()
+
+
+def normalise_tiles(db_tiles: torch.Tensor, top_db: float) -> torch.Tensor:
+    """Map dB tiles `(..., n_mels, tile_frames)` to [0, 1] against each tile's own maximum."""
+    peak = db_tiles.amax(dim=(-2, -1), keepdim=True)
+    return torch.clamp((db_tiles - peak + top_db) / top_db, 0.0, 1.0)
+
+
+def tile_peak_db(db_tiles: torch.Tensor) -> torch.Tensor:
+    return db_tiles.amax(dim=(-2, -1))
+
+
+@dataclass
+class Tiles:
+    """Normalised tiles of one signal, where they start, and which ones carry sound."""
+
+    tiles: torch.Tensor  # (n, n_mels, tile_frames), float32 in [0, 1]
+    start_frames: np.ndarray  # (n,)
+    audible: np.ndarray  # (n,) bool: False for silent tiles
+    frame_seconds: float
+
+    @property
+    def offsets_s(self) -> np.ndarray:
+        return self.start_frames * self.frame_seconds
+
+    def __len__(self) -> int:
+        return len(self.start_frames)
+
+
+class LogMelFrontEnd(torch.nn.Module):
+    """Waveform at `cfg.sample_rate` -> mel power, dB, and normalised tiles."""
+
+    def __init__(self, cfg: FeatureConfig = FeatureConfig()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
+        self.register_buffer("fbanks", mel_filterbank(cfg), persistent=False)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """Mel power `(..., n_mels, frames)`."""
+        return mel_power(wave, self.window, self.fbanks, self.cfg.n_fft, self.cfg.hop_length)
+
+    def tiles_from_power(self, power: torch.Tensor, hop_frames: int) -> Tiles:
+        """Cut a mel power spectrogram `(n_mels, frames)` into normalised tiles."""
+        cfg = self.cfg
+        starts = tile_starts(power.shape[-1], cfg.tile_frames, hop_frames)
+        db = cut_tiles(power_to_db(power), starts, cfg.tile_frames)
+        audible = (tile_peak_db(db) > cfg.silence_db).numpy() if len(starts) else np.zeros(0, bool)
+        return Tiles(normalise_tiles(db, cfg.top_db), starts, audible, cfg.frame_seconds)
+
+    @torch.no_grad()
+    def tiles(self, wave: np.ndarray | torch.Tensor, hop_frames: int) -> Tiles:
+        """Tiles of a mono waveform (already at `cfg.sample_rate`)."""
+        w = torch.as_tensor(np.asarray(wave, dtype=np.float32))
+        return self.tiles_from_power(self.forward(w), hop_frames)

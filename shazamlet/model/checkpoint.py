@@ -1,0 +1,108 @@
+"""The model file: encoder weights plus a description of how to use them.
+
+A model file is a `torch.save`d dict of plain tensors and plain Python values, loaded with
+`weights_only=True` so that opening an untrusted file never runs code. It describes itself (nanoGPT
+habit): architecture, front-end config, genres, the calibrated acceptance threshold, and what it was
+trained on, so loading never depends on command-line flags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from shazamlet.config import FeatureConfig
+from shazamlet.model.resnet import Encoder
+
+FORMAT = "shazamlet-model/1"
+RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
+DEFAULT_MODEL_NAME = "shazamlet-default.pt"
+
+
+class ModelError(Exception):
+    """A model file that cannot be used; the message is one line for the user."""
+
+
+@dataclass
+class ModelMeta:
+    name: str
+    objective: str
+    embedding_dim: int = 1024
+    fingerprint_dim: int | None = 128
+    features: dict = field(default_factory=lambda: FeatureConfig().to_dict())
+    genres: list[str] = field(default_factory=list)
+    # Calibrated on the trainer's evaluation: match scores at or above it are "in your library".
+    threshold: float = 0.5
+    trained_on: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig.from_dict(self.features)
+
+
+def default_model_path() -> Path:
+    """The bundled model; `SHAZAMLET_MODEL` overrides it."""
+    env = os.environ.get("SHAZAMLET_MODEL")
+    return Path(env) if env else RESOURCES / DEFAULT_MODEL_NAME
+
+
+def file_sha256(path: str | Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def save_model(path: str | Path, encoder: Encoder, meta: ModelMeta, half: bool = False) -> str:
+    """Write a model file atomically (temp file + rename); returns its sha256."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in encoder.state_dict().items()}
+    payload = {"format": FORMAT, "meta": meta.__dict__.copy(), "encoder": state}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return file_sha256(path)
+
+
+@dataclass
+class LoadedModel:
+    encoder: Encoder
+    meta: ModelMeta
+    sha256: str
+    path: Path
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:12]
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a model file safely; ModelError with one line if it is missing or not a model."""
+    p = Path(path) if path else default_model_path()
+    if not p.exists():
+        raise ModelError(f"model file not found: {p} (train one with `python -m trainer`, or pass --model)")
+    try:
+        payload: dict[str, Any] = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelError(f"{p}: not a readable Shazamlet model ({str(exc).splitlines()[0][:160]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelError(f"{p}: not a Shazamlet model file (expected format {FORMAT})")
+    try:
+        meta = ModelMeta(**payload["meta"])
+        encoder = Encoder(meta.embedding_dim, meta.fingerprint_dim)
+        encoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["encoder"].items()})
+    except Exception as exc:
+        raise ModelError(f"{p}: model weights do not match their description ({str(exc).splitlines()[0][:160]})") from None
+    encoder.eval().to(device)
+    return LoadedModel(encoder, meta, file_sha256(p), p)

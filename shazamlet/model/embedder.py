@@ -1,0 +1,52 @@
+"""Turn tiles into fingerprints with a loaded model: batched, no autograd, GPU when there is one."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from shazamlet.features import LogMelFrontEnd
+from shazamlet.model.checkpoint import LoadedModel, load_model
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class TileEmbedder:
+    """The front end and the encoder of one model file, ready to embed tiles."""
+
+    def __init__(self, model: LoadedModel | str | None = None, batch_size: int = 128,
+                 device: torch.device | None = None) -> None:
+        self.device = device or pick_device()
+        self.model = model if isinstance(model, LoadedModel) else load_model(model, self.device)
+        self.model.encoder.to(self.device).eval()
+        self.batch_size = batch_size
+        self.features = self.model.meta.feature_config()
+        self.frontend = LogMelFrontEnd(self.features)
+
+    @property
+    def dim(self) -> int:
+        return self.model.encoder.output_dim
+
+    @property
+    def model_hash(self) -> str:
+        return self.model.sha256
+
+    @torch.inference_mode()
+    def embed(self, tiles: torch.Tensor) -> np.ndarray:
+        """Fingerprints `(n, dim)` float32, L2-normalised, for tiles `(n, n_mels, tile_frames)`."""
+        if len(tiles) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        for i in range(0, len(tiles), self.batch_size):
+            batch = tiles[i : i + self.batch_size].to(self.device, torch.float32)
+            out.append(self.model.encoder.fingerprint(batch).float().cpu().numpy())
+        return np.concatenate(out)
+
+    @torch.inference_mode()
+    def embeddings(self, tiles: torch.Tensor) -> np.ndarray:
+        """The raw 1024-d embeddings (for maps and analysis)."""
+        out = [self.model.encoder(tiles[i : i + self.batch_size].to(self.device)).float().cpu().numpy()
+               for i in range(0, len(tiles), self.batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, self.model.meta.embedding_dim), np.float32)

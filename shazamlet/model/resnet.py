@@ -1,0 +1,124 @@
+"""The encoder (ResNet18 on 1x64x64 log-mel tiles) and the training-only heads.
+
+Only model definitions live here; training code is in `trainer/`. The encoder is what the app ships:
+ResNet18 (standard 7x7/2 stem + max-pool, so a tile costs ~0.15 GFLOP and a laptop CPU embeds
+hundreds of tiles per second) -> 512 -> the paper's 1024-d embedding, plus an optional projection
+head that gives the compact, L2-normalised fingerprint the library indexes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.down = None
+        if stride != 1 or c_in != c_out:
+            self.down = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + (x if self.down is None else self.down(x)))
+
+
+class ResNet18Trunk(nn.Module):
+    """ResNet18 for one input channel; `(B, 1, H, W)` -> `(B, 512)`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        )
+        layers = []
+        c = 64
+        for c_out, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers += [BasicBlock(c, c_out, stride), BasicBlock(c_out, c_out, 1)]
+            c = c_out
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(F.adaptive_avg_pool2d(self.layers(self.stem(x)), 1), 1)
+
+
+class Encoder(nn.Module):
+    """Tiles `(B, 64, 64)` or `(B, 1, 64, 64)` in [0, 1] -> embedding `(B, embedding_dim)`.
+
+    `fingerprint()` is what the library indexes: the projection head's output when the model has
+    one (contrastive objectives), else the embedding itself; always L2-normalised so ANNOY's
+    angular distance is a cosine.
+    """
+
+    def __init__(self, embedding_dim: int = 1024, fingerprint_dim: int | None = 128) -> None:
+        super().__init__()
+        self.embedding_dim = embedding_dim
+        self.fingerprint_dim = fingerprint_dim
+        self.trunk = ResNet18Trunk()
+        self.embed = nn.Linear(512, embedding_dim)
+        self.project = None
+        if fingerprint_dim:
+            self.project = nn.Sequential(
+                nn.ReLU(), nn.Linear(embedding_dim, embedding_dim), nn.ReLU(), nn.Linear(embedding_dim, fingerprint_dim)
+            )
+
+    @property
+    def output_dim(self) -> int:
+        return self.fingerprint_dim or self.embedding_dim
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        if tiles.dim() == 3:
+            tiles = tiles.unsqueeze(1)
+        return self.embed(self.trunk(tiles))
+
+    def fingerprint_from_embedding(self, emb: torch.Tensor) -> torch.Tensor:
+        out = emb if self.project is None else self.project(emb)
+        return F.normalize(out, dim=-1)
+
+    def fingerprint(self, tiles: torch.Tensor) -> torch.Tensor:
+        return self.fingerprint_from_embedding(self.forward(tiles))
+
+
+class Decoder(nn.Module):
+    """Embedding -> reconstructed tile `(B, 1, 64, 64)` by repeated upsampling + convolutions."""
+
+    def __init__(self, embedding_dim: int = 1024) -> None:
+        super().__init__()
+        self.fc = nn.Linear(embedding_dim, 256 * 4 * 4)
+        blocks = []
+        c = 256
+        for c_out in (256, 128, 64, 32):  # 4 -> 8 -> 16 -> 32 -> 64
+            blocks += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c, c_out, 3, 1, 1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+            ]
+            c = c_out
+        self.up = nn.Sequential(*blocks)
+        self.out = nn.Conv2d(c, 1, 3, 1, 1)
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        x = self.fc(emb).view(-1, 256, 4, 4)
+        return torch.sigmoid(self.out(self.up(x)))
+
+
+class GenreClassifier(nn.Module):
+    """The paper's 3-layer MLP from the embedding to genre logits."""
+
+    def __init__(self, embedding_dim: int, n_genres: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(embedding_dim, 512), nn.ReLU(), nn.Dropout(0.2),
+            nn.Linear(512, 256), nn.ReLU(),
+            nn.Linear(256, n_genres),
+        )
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        return self.net(emb)
