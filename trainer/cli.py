@@ -1,0 +1,126 @@
+"""`python -m trainer {cache,train,evaluate,export,report}`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from trainer.objectives import OBJECTIVES
+
+
+def _train(a: argparse.Namespace) -> int:
+    from trainer.loop import Run, TrainConfig, Trainer
+
+    out = Path(a.out or f"runs/{a.objective.replace('+', '_')}")
+    if a.resume and (out / "run.json").exists():
+        run = Run(out)
+        if a.epochs and a.epochs != run.config.epochs:
+            print(f"note: resuming with the run's own settings (epochs={run.config.epochs})", file=sys.stderr)
+    else:
+        if (out / "checkpoint.pt").exists():
+            print(f"{out} already holds a run: pass --resume to continue it, or another --out", file=sys.stderr)
+            return 2
+        if not a.data or not a.objective:
+            print("train needs --data and --objective", file=sys.stderr)
+            return 2
+        cfg = TrainConfig(data=str(Path(a.data).resolve()), objective=a.objective, out=str(out),
+                          noise=str(Path(a.noise).resolve()) if a.noise else None, cache=a.cache,
+                          epochs=a.epochs or 10, steps_per_epoch=a.steps_per_epoch, batch=a.batch, lr=a.lr,
+                          temperature=a.temperature, cls_weight=a.cls_weight, seed=a.seed, max_songs=a.max_songs,
+                          minutes=a.minutes)
+        run = Run.create(cfg)
+    trainer = Trainer(run)
+    if trainer.resume():
+        print(f"resumed at step {trainer.step} ({trainer.elapsed / 60:.1f} min trained)", flush=True)
+    if a.minutes and a.resume:
+        trainer.cfg.minutes = a.minutes
+    print(f"{run.folder}: {trainer.cfg.objective}, {len(trainer.train_data)} training songs, "
+          f"{trainer.steps_per_epoch} steps/epoch x {trainer.cfg.epochs} epochs, batch {trainer.cfg.batch}, "
+          f"device {trainer.device}", flush=True)
+    trainer.train()
+    return 0
+
+
+def _cache(a: argparse.Namespace) -> int:
+    from trainer.cache import build_cache
+
+    print(build_cache(a.data, a.noise, a.cache))
+    return 0
+
+
+def _evaluate(a: argparse.Namespace) -> int:
+    from trainer.evaluate import EvalConfig, evaluate_run
+
+    evaluate_run(a.run, EvalConfig(library_songs=a.library_songs, unknown_songs=a.unknown_songs,
+                                   queries=a.queries, seed=a.seed, data=a.data), model=a.model)
+    return 0
+
+
+def _export(a: argparse.Namespace) -> int:
+    from trainer.export import export_run
+
+    path = export_run(a.run, a.to, half=not a.fp32)
+    print(path)
+    return 0
+
+
+def _report(a: argparse.Namespace) -> int:
+    from trainer.report import write_report
+
+    print(write_report(a.runs, a.out, shipped=a.shipped))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    t = sub.add_parser("train", help="train (or --resume) an encoder")
+    t.add_argument("--data", help="one folder per genre (optional manifest.tsv)")
+    t.add_argument("--noise", help="noise corpus (one folder per category)")
+    t.add_argument("--objective", choices=OBJECTIVES)
+    t.add_argument("--epochs", type=int, default=0)
+    t.add_argument("--steps-per-epoch", type=int, default=0)
+    t.add_argument("--batch", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--temperature", type=float, default=0.07)
+    t.add_argument("--cls-weight", type=float, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--max-songs", type=int, default=0, help="train on a subset (quick ablations)")
+    t.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time")
+    t.add_argument("--cache", default="cache", help="spectrogram cache folder")
+    t.add_argument("--out", help="run folder (default runs/<objective>)")
+    t.add_argument("--resume", action="store_true")
+    t.set_defaults(fn=_train)
+
+    c = sub.add_parser("cache", help="compute the spectrogram cache only")
+    c.add_argument("--data", required=True)
+    c.add_argument("--noise")
+    c.add_argument("--cache", default="cache")
+    c.set_defaults(fn=_cache)
+
+    e = sub.add_parser("evaluate", help="the report's numbers for a run (or --model file)")
+    e.add_argument("run")
+    e.add_argument("--data", help="data folder (default: the run's)")
+    e.add_argument("--model", help="evaluate this model file instead of the run's checkpoint")
+    e.add_argument("--library-songs", type=int, default=60)
+    e.add_argument("--unknown-songs", type=int, default=20)
+    e.add_argument("--queries", type=int, default=120, help="queries per condition")
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(fn=_evaluate)
+
+    x = sub.add_parser("export", help="write the run's encoder as the app's model file")
+    x.add_argument("run")
+    x.add_argument("--to", default="resources/shazamlet-default.pt")
+    x.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
+    x.set_defaults(fn=_export)
+
+    r = sub.add_parser("report", help="REPORT.md + PNGs from evaluated runs")
+    r.add_argument("runs", nargs="+")
+    r.add_argument("--out", default="resources/report")
+    r.add_argument("--shipped", help="the run whose model is shipped")
+    r.set_defaults(fn=_report)
+
+    a = p.parse_args(argv)
+    return a.fn(a)

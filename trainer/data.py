@@ -1,0 +1,62 @@
+"""Training batches: tiles sampled uniformly over songs from the spectrogram cache.
+
+Each sample is a segment of mel dB frames around a tile: `context` frames before it (so reverb tails
+from earlier sound reach the tile) and `shift` frames on both sides (the positive view of a contrastive
+pair starts up to +-shift frames away from the anchor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trainer.cache import SpectrogramCache
+from trainer.songs import Song
+
+QUIET_DB = -70.0  # a tile whose loudest bin is below this is (near) silence: draw again
+
+
+@dataclass
+class Batch:
+    segments: torch.Tensor  # (B, n_mels, T) mel power (linear)
+    labels: torch.Tensor  # (B,) genre index, -1 when the song has no style label
+    songs: np.ndarray  # (B,) index into the sampler's songs
+    anchor: int  # first frame of the anchor tile inside the segment
+    max_shift: int  # the segment holds +-max_shift frames around the anchor tile
+
+
+class TileSampler:
+    def __init__(self, cache: SpectrogramCache, songs: list[Song], genres: list[str], tile_frames: int = 64,
+                 context: int = 24, shift: int = 11, in_memory: bool = True) -> None:
+        self.songs = [s for s in songs if cache.has_song(s.rel)]
+        if not self.songs:
+            raise ValueError("none of the songs is in the spectrogram cache (run the cache step first)")
+        arrays = [cache.song(s.rel) for s in self.songs]
+        self.arrays = [np.asarray(a) for a in arrays] if in_memory else arrays
+        self.labels = np.array([genres.index(s.genre) if s.genre in genres else -1 for s in self.songs])
+        self.tile = tile_frames
+        self.context = context
+        self.shift = shift
+        self.length = context + shift + tile_frames + shift
+
+    def __len__(self) -> int:
+        return len(self.songs)
+
+    def sample(self, n: int, rng: np.random.Generator) -> Batch:
+        segs, idx = [], rng.integers(0, len(self.songs), size=n)
+        a0 = self.context + self.shift
+        for i in idx:
+            arr = self.arrays[i]
+            frames = arr.shape[-1]
+            for _ in range(4):
+                s = int(rng.integers(0, max(1, frames - self.length + 1)))
+                seg = np.asarray(arr[:, s : s + self.length], dtype=np.float32)
+                if seg[:, a0 : a0 + self.tile].max() > QUIET_DB:
+                    break
+            if seg.shape[-1] < self.length:
+                seg = np.pad(seg, ((0, 0), (0, self.length - seg.shape[-1])), constant_values=-120.0)
+            segs.append(seg)
+        power = torch.from_numpy(10.0 ** (np.stack(segs) / 10.0))
+        return Batch(power, torch.from_numpy(self.labels[idx]).long(), idx, a0, self.shift)

@@ -1,0 +1,274 @@
+"""The training loop: run folder, resumable checkpoints, per-epoch metrics, curves.
+
+A run folder holds `run.json` (the configuration, genres and the split: everything needed to resume or
+evaluate without command-line flags), `checkpoint.pt` (all modules + optimizer + counters, written
+atomically every few minutes and at each epoch end), `metrics.csv` / `metrics.json` (one row per
+epoch) and `curves.png`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainer.augment import MelDegrader, NoiseBank
+from trainer.cache import SpectrogramCache, build_cache
+from trainer.data import TileSampler
+from trainer.objectives import Objective, build_modules, is_contrastive
+from trainer.songs import Song, genres_of, scan_songs, split_songs
+
+EVAL_RIR_EVERY = 3  # every third real impulse response is held out of training for `evaluate`
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    objective: str
+    out: str
+    noise: str | None = None
+    cache: str = "cache"
+    epochs: int = 10
+    steps_per_epoch: int = 0  # 0: tiles_per_song x training songs / batch
+    tiles_per_song: int = 32
+    batch: int = 128  # contrastive: pairs (2x tiles per step)
+    lr: float = 1e-3
+    warmup: int = 50
+    temperature: float = 0.07
+    cls_weight: float | None = None
+    seed: int = 0
+    max_songs: int = 0  # quick ablations: train on a random subset of this many songs
+    minutes: float = 0.0  # stop (checkpointed, resumable) after this much training time in total
+    ckpt_minutes: float = 3.0
+    val_pairs: int = 256
+    extra: dict = field(default_factory=dict)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def held_out_rirs(cache: SpectrogramCache) -> list[str]:
+    real = [rel for rel, cat in cache.noise_items("rir") if cat == "rir_real"]
+    return [rel for i, rel in enumerate(real) if i % EVAL_RIR_EVERY == 0]
+
+
+def load_noise(cache: SpectrogramCache, exclude_rirs: list[str]) -> tuple[NoiseBank, torch.Tensor, torch.Tensor]:
+    bank = NoiseBank([(cat, cache.noise(rel)) for rel, cat in cache.noise_items("noise")])
+    rirs = [np.asarray(cache.noise(rel)) for rel, _ in cache.noise_items("rir") if rel not in exclude_rirs]
+    eqs = [np.asarray(cache.noise(rel)) for rel, _ in cache.noise_items("eq")]
+    r = torch.from_numpy(np.stack(rirs)).float() if rirs else None
+    e = torch.from_numpy(np.stack(eqs)).float() if eqs else None
+    return bank, r, e
+
+
+def lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    w = min(1.0, (step + 1) / max(1, warmup))
+    return base * w * max(0.02, 0.5 * (1 + math.cos(math.pi * min(step, total) / max(1, total))))
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Run:
+    """A training run in a folder: created from a config, or reopened to resume or evaluate."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.info = json.loads((self.folder / "run.json").read_text())
+        self.config = TrainConfig(**self.info["config"])
+        self.genres: list[str] = self.info["genres"]
+
+    @staticmethod
+    def create(cfg: TrainConfig, progress: bool = True) -> "Run":
+        folder = Path(cfg.out)
+        folder.mkdir(parents=True, exist_ok=True)
+        root = build_cache(cfg.data, cfg.noise, cfg.cache, progress=progress)
+        songs = scan_songs(cfg.data)
+        split = split_songs(songs, cfg.seed)
+        train = split.train
+        if cfg.max_songs and len(train) > cfg.max_songs:
+            rng = np.random.default_rng(cfg.seed)
+            train = [train[i] for i in sorted(rng.choice(len(train), cfg.max_songs, replace=False))]
+        cache = SpectrogramCache(root)
+        info = {
+            "config": asdict(cfg), "cache": str(root), "genres": genres_of(songs),
+            "split": {"train": [s.rel for s in train], "val": [s.rel for s in split.val],
+                      "test": [s.rel for s in split.test], "held_out_packages": split.held_out_packages},
+            "songs": {s.rel: [s.genre, s.group, s.package] for s in songs},
+            "eval_rirs": held_out_rirs(cache) if cfg.noise else [],
+        }
+        (folder / "run.json").write_text(json.dumps(info, indent=1))
+        return Run(folder)
+
+    def songs(self, side: str) -> list[Song]:
+        root = Path(self.config.data).resolve()
+        out = []
+        for rel in self.info["split"][side]:
+            genre, group, package = self.info["songs"][rel]
+            out.append(Song(str(root / rel), rel, genre, group, package))
+        return out
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.folder / "checkpoint.pt"
+
+
+class Trainer:
+    def __init__(self, run: Run, progress: bool = True) -> None:
+        self.run = run
+        cfg = self.cfg = run.config
+        self.progress = progress
+        self.device = pick_device()
+        if self.device.type == "cpu":
+            torch.set_num_threads(os.cpu_count() or 1)
+        self.cache = SpectrogramCache(run.info["cache"])
+        feats = self.cache.features
+        bank, rirs, eqs = load_noise(self.cache, run.info["eval_rirs"]) if cfg.noise else (None, None, None)
+        self.degrader = MelDegrader(feats, bank, rirs, eqs)
+        self.objective = Objective(cfg.objective, feats.top_db, feats.tile_frames, self.degrader, bank,
+                                   cfg.temperature, cfg.cls_weight)
+        self.train_data = TileSampler(self.cache, run.songs("train"), run.genres, feats.tile_frames)
+        val_songs = run.songs("val") or run.songs("train")
+        self.val_data = TileSampler(self.cache, val_songs, run.genres, feats.tile_frames)
+        self.mods = build_modules(cfg.objective, len(run.genres)).to(self.device)
+        self.opt = torch.optim.Adam(self.mods.parameters(), lr=cfg.lr)
+        self.steps_per_epoch = cfg.steps_per_epoch or max(1, len(self.train_data) * cfg.tiles_per_song // cfg.batch)
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        self.step, self.elapsed, self.history = 0, 0.0, []
+
+    # --- checkpoints --------------------------------------------------------------------------
+    def save(self) -> None:
+        _atomic_save({"modules": self.mods.state_dict(), "optim": self.opt.state_dict(), "step": self.step,
+                      "elapsed": self.elapsed, "history": self.history}, self.run.checkpoint_path)
+
+    def resume(self) -> bool:
+        p = self.run.checkpoint_path
+        if not p.exists():
+            return False
+        ck = torch.load(p, map_location=self.device, weights_only=True)
+        self.mods.load_state_dict(ck["modules"])
+        self.opt.load_state_dict(ck["optim"])
+        self.step, self.elapsed, self.history = ck["step"], ck["elapsed"], ck["history"]
+        return True
+
+    # --- validation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Mel-domain check on validation songs: degraded view -> its clean anchor among `val_pairs`."""
+        rng = np.random.default_rng([self.cfg.seed, 999])
+        batch = self.val_data.sample(self.cfg.val_pairs, rng)
+        self.mods.eval()
+        anchor, pos = self.objective.views(batch, rng)
+        enc = self.mods["encoder"]
+        fa = torch.cat([enc.fingerprint(anchor[i:i + 128].to(self.device)) for i in range(0, len(anchor), 128)])
+        fp = torch.cat([enc.fingerprint(pos[i:i + 128].to(self.device)) for i in range(0, len(pos), 128)])
+        out = {"val_mic_top1": (fp @ fa.t()).argmax(1).cpu().eq(torch.arange(len(fa))).float().mean().item()}
+        if "decoder" in self.mods:
+            emb = torch.cat([enc(anchor[i:i + 128].to(self.device)) for i in range(0, len(anchor), 128)])
+            out["val_recon_mae"] = (self.mods["decoder"](emb).squeeze(1).cpu() - anchor).abs().mean().item()
+        if "classifier" in self.mods:
+            ok = batch.labels >= 0
+            emb = torch.cat([enc(anchor[i:i + 128].to(self.device)) for i in range(0, len(anchor), 128)])
+            pred = self.mods["classifier"](emb).argmax(1).cpu()
+            out["val_genre_acc"] = pred[ok].eq(batch.labels[ok]).float().mean().item() if ok.any() else float("nan")
+        self.mods.train()
+        return out
+
+    # --- the loop -----------------------------------------------------------------------------
+    def train(self) -> None:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        self.mods.train()
+        last_ckpt = time.monotonic()
+        epoch = self.step // self.steps_per_epoch
+        while epoch < cfg.epochs:
+            sums: dict[str, list[float]] = {}
+            start_step = self.step
+            bar = tqdm(total=self.steps_per_epoch, initial=self.step - epoch * self.steps_per_epoch,
+                       desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not self.progress, mininterval=5)
+            while self.step < (epoch + 1) * self.steps_per_epoch:
+                t0 = time.monotonic()
+                rng = np.random.default_rng([cfg.seed, self.step])
+                batch = self.train_data.sample(cfg.batch, rng)
+                batch.segments = batch.segments.to(self.device)
+                for g in self.opt.param_groups:
+                    g["lr"] = lr_at(self.step, self.total_steps, cfg.lr, cfg.warmup)
+                loss, stats = self.objective.loss(self.mods, batch, rng)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt.step()
+                self.step += 1
+                self.elapsed += time.monotonic() - t0
+                for k, v in stats.items():
+                    sums.setdefault(k, []).append(v)
+                bar.update(1)
+                bar.set_postfix(loss=f"{stats['loss']:.4f}", lr=f"{self.opt.param_groups[0]['lr']:.1e}")
+                if time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60:
+                    self.save()
+                    last_ckpt = time.monotonic()
+                if cfg.minutes and self.elapsed > cfg.minutes * 60:
+                    break
+            bar.close()
+            if self.step == start_step:
+                break
+            row = {"epoch": epoch + 1, "step": self.step, "minutes": round(self.elapsed / 60, 2),
+                   "lr": self.opt.param_groups[0]["lr"]}
+            row.update({f"train_{k}": float(np.nanmean(v)) for k, v in sums.items()})
+            if self.step % self.steps_per_epoch == 0 or self.step >= self.total_steps:
+                row.update(self.validate())
+                self.history.append(row)
+                epoch += 1
+            self.save()
+            last_ckpt = time.monotonic()
+            self.write_metrics()
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+            if cfg.minutes and self.elapsed > cfg.minutes * 60:
+                print(f"time budget of {cfg.minutes} min reached at step {self.step}; `--resume` continues", flush=True)
+                break
+
+    def write_metrics(self) -> None:
+        folder = self.run.folder
+        (folder / "metrics.json").write_text(json.dumps(self.history, indent=1))
+        keys = sorted({k for r in self.history for k in r}, key=lambda k: (k not in ("epoch", "step", "minutes"), k))
+        with open(folder / "metrics.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, keys)
+            w.writeheader()
+            w.writerows(self.history)
+        plot_curves(self.history, folder / "curves.png", self.cfg.objective)
+
+
+def plot_curves(history: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    ep = [r["epoch"] for r in history]
+    loss_keys = [k for k in ("train_loss", "train_contrastive", "train_recon_mae", "train_ce") if k in history[0]]
+    acc_keys = [k for k in ("val_mic_top1", "val_genre_acc", "train_pair_top1", "train_genre_acc", "val_recon_mae")
+                if k in history[0]]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for k in loss_keys:
+        axes[0].plot(ep, [r.get(k, np.nan) for r in history], marker="o", label=k)
+    axes[0].set_xlabel("epoch"), axes[0].set_title("training losses"), axes[0].legend(fontsize=8)
+    for k in acc_keys:
+        axes[1].plot(ep, [r.get(k, np.nan) for r in history], marker="o", label=k)
+    axes[1].set_xlabel("epoch"), axes[1].set_title("accuracy / validation"), axes[1].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

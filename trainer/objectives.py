@@ -1,0 +1,117 @@
+"""Training objectives: the paper's autoencoders and the contrastive fingerprint (Chang et al. 2021).
+
+- `autoencoder`: augmented tile -> Encoder (1024) -> Decoder -> the clean tile; MAE loss.
+- `autoencoder+classifier`: the same + 0.005 x cross-entropy of a 3-layer MLP genre classifier.
+- `contrastive`: NT-Xent between a clean tile and a degraded view of the same excerpt shifted by up
+  to +-0.5 s (mel-domain laptop-mic degradations, `trainer.augment`), in-batch negatives.
+- `contrastive+classifier`: the same + `cls_weight` x cross-entropy on the 1024-d embedding of both
+  views, so the embedding keeps genre structure for the library's genre votes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from shazamlet.model.resnet import Decoder, Encoder, GenreClassifier
+from trainer.augment import MelDegrader, NoiseBank, light_lowpass, paper_augment, to_tiles
+from trainer.data import Batch
+
+OBJECTIVES = ("autoencoder", "autoencoder+classifier", "contrastive", "contrastive+classifier")
+PAPER_CLS_WEIGHT = 0.005
+
+
+def is_contrastive(objective: str) -> bool:
+    return objective.startswith("contrastive")
+
+
+def has_classifier(objective: str) -> bool:
+    return objective.endswith("+classifier")
+
+
+def build_modules(objective: str, n_genres: int, embedding_dim: int = 1024, fingerprint_dim: int = 128) -> nn.ModuleDict:
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    mods = {"encoder": Encoder(embedding_dim, fingerprint_dim if is_contrastive(objective) else None)}
+    if not is_contrastive(objective):
+        mods["decoder"] = Decoder(embedding_dim)
+    if has_classifier(objective):
+        mods["classifier"] = GenreClassifier(embedding_dim, max(1, n_genres))
+    return nn.ModuleDict(mods)
+
+
+def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Symmetric NT-Xent over 2B L2-normalised vectors: (a_i, b_i) positives, all others negatives."""
+    z = torch.cat([a, b])
+    sim = z @ z.t() / temperature
+    n = a.shape[0]
+    sim.fill_diagonal_(float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, target)
+
+
+def _masked_ce(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, float]:
+    ok = labels >= 0
+    if not ok.any():
+        return logits.sum() * 0.0, float("nan")
+    loss = F.cross_entropy(logits[ok], labels[ok])
+    acc = (logits[ok].argmax(1) == labels[ok]).float().mean().item()
+    return loss, acc
+
+
+class Objective:
+    """Turns a `Batch` of mel power segments into model inputs and a loss."""
+
+    def __init__(self, name: str, top_db: float, tile_frames: int, degrader: MelDegrader, noises: NoiseBank | None,
+                 temperature: float = 0.07, cls_weight: float | None = None) -> None:
+        self.name = name
+        self.top_db = top_db
+        self.tile = tile_frames
+        self.degrader = degrader
+        self.noises = noises
+        self.temperature = temperature
+        self.cls_weight = cls_weight if cls_weight is not None else (0.1 if is_contrastive(name) else PAPER_CLS_WEIGHT)
+
+    def views(self, batch: Batch, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(clean anchor tiles, degraded shifted tiles), both `(B, n_mels, tile)` in [0, 1]."""
+        a0, t = batch.anchor, self.tile
+        power = light_lowpass(batch.segments, self.degrader.cfg, rng)
+        anchor = to_tiles(power[..., a0 : a0 + t], self.top_db)
+        region = slice(a0, a0 + t)
+        deg = self.degrader(power, rng, region)
+        shift = rng.integers(-batch.max_shift, batch.max_shift + 1, size=len(deg))
+        pos = torch.stack([deg[i, :, a0 + s : a0 + s + t] for i, s in enumerate(shift)])
+        return anchor, to_tiles(pos, self.top_db)
+
+    def loss(self, mods: nn.ModuleDict, batch: Batch, rng: np.random.Generator) -> tuple[torch.Tensor, dict]:
+        enc = mods["encoder"]
+        stats: dict[str, float] = {}
+        if is_contrastive(self.name):
+            anchor, pos = self.views(batch, rng)
+            emb = enc(torch.cat([anchor, pos]))
+            fp = enc.fingerprint_from_embedding(emb)
+            n = len(anchor)
+            loss = nt_xent(fp[:n], fp[n:], self.temperature)
+            with torch.no_grad():
+                stats["pair_top1"] = (fp[n:] @ fp[:n].t()).argmax(1).eq(torch.arange(n)).float().mean().item()
+            stats["contrastive"] = loss.item()
+            labels = torch.cat([batch.labels, batch.labels])
+        else:
+            a0, t = batch.anchor, self.tile
+            clean = batch.segments[..., a0 : a0 + t]
+            aug, shifts = paper_augment(clean, self.noises, rng, self.top_db)
+            target = to_tiles(torch.stack([torch.roll(clean[i], int(s), dims=-1) for i, s in enumerate(shifts)]), self.top_db)
+            emb = enc(aug)
+            recon = mods["decoder"](emb).squeeze(1)
+            loss = (recon - target).abs().mean()
+            stats["recon_mae"] = loss.item()
+            labels = batch.labels
+        if "classifier" in mods:
+            ce, acc = _masked_ce(mods["classifier"](emb), labels)
+            loss = loss + self.cls_weight * ce
+            stats["ce"] = ce.item()
+            stats["genre_acc"] = acc
+        stats["loss"] = loss.item()
+        return loss, stats
