@@ -1,0 +1,5 @@
+import sys
+
+from shazamlet.cli import main
+
+sys.exit(main())

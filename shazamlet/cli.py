@@ -1,0 +1,288 @@
+"""The `shazamlet` command: the same core as the window, headless.
+
+With no arguments it opens the window. Every failure a user can cause (a bad file, no microphone, a
+missing or mismatched model) ends in one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from shazamlet.audio.decode import AudioError
+from shazamlet.recognizer import Answer
+
+
+def _load(args, create: bool = True, check_model: bool = True):
+    from shazamlet.library import Library
+    from shazamlet.model import TileEmbedder
+
+    embedder = TileEmbedder(args.model)
+    return Library.open(args.library, embedder, create=create, check_model=check_model), embedder
+
+
+def answer_json(file: str, answer: Answer) -> dict:
+    """The stable `identify --json` record (relied on by tools outside the project)."""
+    song = None
+    if answer.song:
+        s = answer.song
+        song = {"path": s.path, "title": s.title, "artist": s.artist, "score": round(s.score, 4),
+                "offset_s": round(s.offset_s, 2)}
+    genre = None
+    if answer.genre:
+        genre = {"label": answer.genre.label, "score": round(answer.genre.score, 4),
+                 "votes": {k: round(v, 4) for k, v in answer.genre.votes.items()}}
+    return {"file": file, "song": song,
+            "candidates": [{"path": c.path, "title": c.title, "score": round(c.score, 4)} for c in answer.candidates],
+            "genre": genre, "elapsed_ms": round(answer.elapsed_ms, 1)}
+
+
+def answer_line(name: str, answer: Answer) -> str:
+    genre = f"sounds like {answer.genre.label} ({answer.genre.score:.0%})" if answer.genre else "no genre"
+    if answer.silent:
+        return f"{name}: silence, nothing to identify"
+    if answer.song:
+        s = answer.song
+        who = f"{s.title} — {s.artist}" if s.artist else s.title
+        m, sec = divmod(int(s.offset_s), 60)
+        return f"{name}: {who} ({s.score:.0%} sure, at {m}:{sec:02d}) · {genre}"
+    return f"{name}: not in your library · {genre}"
+
+
+def cmd_identify(args) -> int:
+    from shazamlet.recognizer import Recognizer
+
+    library, embedder = _load(args, create=True)
+    recognizer = Recognizer(library, embedder)
+    if library.catalog.count() == 0:
+        print("warning: the library is empty; add music with `shazamlet library add FOLDER`", file=sys.stderr)
+    status = 0
+    for f in args.files:
+        try:
+            answer = recognizer.identify_file(f)
+        except AudioError as exc:
+            status = 1
+            print(json.dumps({"file": f, "error": str(exc)}) if args.json else f"error: {exc}",
+                  file=sys.stdout if args.json else sys.stderr, flush=True)
+            continue
+        print(json.dumps(answer_json(f, answer)) if args.json else answer_line(f, answer), flush=True)
+    return status
+
+
+def cmd_add(args) -> int:
+    from tqdm import tqdm
+
+    library, _ = _load(args)
+    bar = tqdm(total=0, unit="file", dynamic_ncols=True, disable=args.quiet)
+    started = time.perf_counter()
+
+    def progress(p) -> None:
+        if p.phase == "embed":
+            bar.total = p.total
+            bar.n = p.done
+            elapsed = time.perf_counter() - started
+            bar.set_postfix_str(f"{p.audio_seconds / 3600:.2f} h audio, {p.audio_seconds / max(elapsed, 1e-6):.0f}x realtime")
+        elif p.phase == "index" and p.done == 1:
+            bar.set_description("building index")
+        bar.refresh()
+
+    try:
+        report = library.add(args.paths, genre_from=args.genre_from, genre=args.genre, progress=progress)
+    except KeyboardInterrupt:
+        bar.close()
+        print("interrupted: the songs stored so far are kept and the library still answers with its previous "
+              "index; run the same command again to finish", file=sys.stderr)
+        return 130
+    bar.close()
+    for e in report.errors + report.duplicates:
+        print(f"skipped: {e}", file=sys.stderr)
+    print(f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
+          f"duplicates {len(report.duplicates)}, errors {len(report.errors)}; "
+          f"{report.audio_seconds / 3600:.2f} h of audio in {report.elapsed_s:.1f} s; "
+          f"library: {library.catalog.count()} songs")
+    return 1 if report.errors and not (report.added or report.updated or report.unchanged) else 0
+
+
+def cmd_list(args) -> int:
+    library, _ = _load(args, create=False, check_model=False)
+    songs = library.songs()
+    if args.json:
+        for s in songs:
+            print(json.dumps({"path": s.path, "title": s.title, "artist": s.artist, "album": s.album,
+                              "genre": s.genre, "duration_s": round(s.duration_s, 2)}))
+        return 0
+    for s in songs:
+        m, sec = divmod(int(s.duration_s), 60)
+        print(f"{s.title[:40]:40s}  {s.artist[:24]:24s}  {(s.genre or '-')[:16]:16s}  {m:3d}:{sec:02d}  {s.path}")
+    print(f"{len(songs)} songs")
+    return 0
+
+
+def cmd_info(args) -> int:
+    library, embedder = _load(args, create=False, check_model=False)
+    songs = library.songs()
+    record = library.index_record()
+    genres: dict[str, int] = {}
+    for s in songs:
+        genres[s.genre or "-"] = genres.get(s.genre or "-", 0) + 1
+    size = sum(f.stat().st_size for f in library.folder.rglob("*") if f.is_file())
+    print(f"library:   {library.folder}")
+    print(f"songs:     {len(songs)} ({sum(s.duration_s for s in songs) / 3600:.2f} h), "
+          + ", ".join(f"{g} {n}" for g, n in sorted(genres.items())))
+    print(f"index:     {record.n_items if record else 0} tiles, {record.dim if record else '-'}-d, "
+          f"{size / 1e6:.1f} MB on disk")
+    print(f"model:     {library.catalog.get_meta('model_name')} ({(library.catalog.get_meta('model_sha256') or '')[:12]})"
+          + ("" if library.model_matches() else f"  <- differs from the current model {embedder.model.short_hash}: "
+             "run `shazamlet library reindex`"))
+    pending = library.unindexed_songs()
+    if pending:
+        print(f"pending:   {len(pending)} songs not in the index yet (run `shazamlet library reindex`)")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    library, _ = _load(args, create=False, check_model=False)
+    gone = library.remove(args.paths)
+    for s in gone:
+        print(f"removed {s.path}")
+    if not gone:
+        print("nothing matched those paths", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_reindex(args) -> int:
+    from tqdm import tqdm
+
+    library, _ = _load(args, create=False, check_model=False)
+    bar = tqdm(total=library.catalog.count(), unit="file", dynamic_ncols=True)
+    report = library.reindex(progress=lambda p: (setattr(bar, "n", p.done), bar.refresh()) if p.phase == "embed" else None)
+    bar.close()
+    for e in report.errors:
+        print(f"warning: {e}", file=sys.stderr)
+    print(f"re-embedded {len(report.added) + len(report.updated)} songs with {library.embedder.model.meta.name} "
+          f"in {report.elapsed_s:.1f} s")
+    return 0
+
+
+def cmd_devices(args) -> int:
+    from shazamlet.audio.capture import list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        print("no input devices found", file=sys.stderr)
+        return 1
+    for d in devices:
+        flags = ("default " if d.is_default else "") + ("monitor" if d.is_monitor else "")
+        print(f"{d.index:3d}  {d.name}  ({d.channels} ch, {d.default_rate:.0f} Hz) {flags}")
+    return 0
+
+
+def cmd_listen(args) -> int:
+    from shazamlet.audio.capture import MicrophoneStream
+    from shazamlet.listen import Listener, listen_stream
+    from shazamlet.recognizer import Recognizer
+
+    library, embedder = _load(args)
+    if library.catalog.count() == 0:
+        print("the library is empty: add music with `shazamlet library add FOLDER` first", file=sys.stderr)
+        return 1
+    recognizer = Recognizer(library, embedder)
+    device = int(args.device) if args.device is not None and str(args.device).isdigit() else args.device
+    stream = MicrophoneStream(device)
+    listener = Listener(recognizer, stream.rate)
+    print(f"listening on {stream.device_name} ... (Ctrl-C to stop)", file=sys.stderr)
+    last_song = None
+    with stream:
+        try:
+            for event in listen_stream(stream, listener, continuous=args.continuous):
+                if args.json:
+                    print(json.dumps({"event": event.kind, "heard_s": round(event.heard_s, 1),
+                                      **answer_json("microphone", event.answer)}), flush=True)
+                elif event.kind == "final" or args.verbose:
+                    song_id = event.answer.song.song_id if event.answer.song else None
+                    if not args.continuous or song_id != last_song:
+                        print(answer_line(f"[{event.heard_s:4.1f} s]", event.answer), flush=True)
+                    last_song = song_id
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--library", metavar="DIR", default=argparse.SUPPRESS,
+                        help="library folder (default: in the user's data dir)")
+    common.add_argument("--model", metavar="FILE", default=argparse.SUPPRESS,
+                        help="model file (default: the bundled model, or $SHAZAMLET_MODEL)")
+    parser = argparse.ArgumentParser(prog="shazamlet", parents=[common],
+                                     description="Which song of your library is playing, and what genre it sounds like.")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("identify", parents=[common], help="identify audio files")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    p.set_defaults(func=cmd_identify)
+
+    p = sub.add_parser("listen", parents=[common], help="identify what the microphone hears")
+    p.add_argument("--device", help="input device index or name (see `shazamlet devices`)")
+    p.add_argument("--continuous", action="store_true", help="keep listening; print each new song")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--verbose", "-v", action="store_true", help="also print partial answers")
+    p.set_defaults(func=cmd_listen)
+
+    p = sub.add_parser("devices", help="list audio input devices")
+    p.set_defaults(func=cmd_devices)
+
+    lib = sub.add_parser("library", parents=[common], help="manage the music library")
+    lsub = lib.add_subparsers(dest="library_command", required=True)
+    p = lsub.add_parser("add", parents=[common], help="add files or folders (recursive)")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--genre-from", choices=("folder", "tag"), default="folder",
+                   help="genre from the folder under each given folder, or from tags (folder as fallback)")
+    p.add_argument("--genre", help="give every added file this genre")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_add)
+    p = lsub.add_parser("list", parents=[common], help="list songs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+    p = lsub.add_parser("info", parents=[common], help="library summary")
+    p.set_defaults(func=cmd_info)
+    p = lsub.add_parser("remove", parents=[common], help="remove songs (files or whole folders)")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=cmd_remove)
+    p = lsub.add_parser("reindex", parents=[common], help="re-embed all songs with the current model")
+    p.set_defaults(func=cmd_reindex)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.library = getattr(args, "library", None)
+    args.model = getattr(args, "model", None)
+    if args.command is None:
+        from shazamlet.gui.app import run_app
+
+        return run_app(library=args.library, model=args.model)
+    from shazamlet.audio.capture import CaptureError
+    from shazamlet.library import LibraryError
+    from shazamlet.model import ModelError
+
+    try:
+        return args.func(args)
+    except (ModelError, LibraryError, CaptureError, AudioError) as exc:
+        print(f"shazamlet: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

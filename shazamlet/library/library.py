@@ -1,0 +1,325 @@
+"""A music library: catalog + per-song fingerprints + ANNOY index, in one folder.
+
+Adding songs: workers decode and tile, the main process embeds in batches, each song is committed
+as soon as its fingerprints are safely on disk, and the index is rebuilt at the end into new files
+that replace the old ones by rename. Killed at any point, the library keeps answering with its
+previous index; the next `add` picks up where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import platformdirs
+import torch
+
+from shazamlet.audio.decode import is_audio_file
+from shazamlet.config import IndexConfig
+from shazamlet.library.catalog import Catalog, Song
+from shazamlet.library.index import IndexCorrupt, IndexRecord, LibraryIndex, build_index
+from shazamlet.library.prepare import FailedSong, PreparedSong, default_workers, prepare_song
+from shazamlet.library.store import EmbeddingStore
+from shazamlet.model.embedder import TileEmbedder
+
+
+class LibraryError(Exception):
+    """A library that cannot be used as asked; one line for the user."""
+
+
+class ModelMismatch(LibraryError):
+    pass
+
+
+def default_library_dir() -> Path:
+    return Path(platformdirs.user_data_dir("shazamlet", appauthor=False)) / "library"
+
+
+@dataclass
+class AddProgress:
+    """Sent after each file (phase "embed") and each song indexed (phase "index")."""
+
+    phase: str
+    done: int
+    total: int
+    audio_seconds: float = 0.0
+    path: str = ""
+    error: str | None = None
+
+
+@dataclass
+class AddReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    elapsed_s: float = 0.0
+    cancelled: bool = False
+
+
+ProgressFn = Callable[[AddProgress], None]
+
+
+def collect_audio_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(file, root) pairs for every audio file under `paths` (recursive); plus one-line errors."""
+    found, errors = [], []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            root = p.resolve()
+            found += [(f.resolve(), root) for f in sorted(p.rglob("*")) if f.is_file() and is_audio_file(f)]
+        elif p.is_file():
+            found.append((p.resolve(), p.resolve().parent))
+        else:
+            errors.append(f"{raw}: no such file or folder")
+    return found, errors
+
+
+class Library:
+    def __init__(self, folder: Path, embedder: TileEmbedder, index_cfg: IndexConfig, check_model: bool) -> None:
+        self.folder = folder
+        self.embedder = embedder
+        self.cfg = index_cfg
+        self.catalog = Catalog(folder / "catalog.sqlite")
+        self.store = EmbeddingStore(folder / "fingerprints")
+        self._index: LibraryIndex | None = None
+        if self.catalog.get_meta("model_sha256") is None:
+            self._record_model()
+        elif check_model and not self.model_matches():
+            raise ModelMismatch(self.mismatch_message())
+
+    @classmethod
+    def open(cls, folder: str | Path | None, embedder: TileEmbedder, create: bool = True,
+             check_model: bool = True, index_cfg: IndexConfig = IndexConfig()) -> "Library":
+        f = Path(folder).expanduser() if folder else default_library_dir()
+        if not (f / "catalog.sqlite").exists():
+            if not create:
+                raise LibraryError(f"no library at {f} (add music with `shazamlet library add FOLDER`)")
+            f.mkdir(parents=True, exist_ok=True)
+        return cls(f, embedder, index_cfg, check_model)
+
+    def close(self) -> None:
+        if self._index:
+            self._index.unload()
+        self.catalog.close()
+
+    # -- model ------------------------------------------------------------------------------
+    def _record_model(self) -> None:
+        meta = self.embedder.model.meta
+        self.catalog.set_meta("model_sha256", self.embedder.model_hash)
+        self.catalog.set_meta("model_name", meta.name)
+        self.catalog.set_json("features", meta.features)
+        self.catalog.set_meta("library_hop_frames", str(self.cfg.library_hop_frames))
+
+    def model_matches(self) -> bool:
+        return self.catalog.get_meta("model_sha256") == self.embedder.model_hash
+
+    def mismatch_message(self) -> str:
+        name, digest = self.catalog.get_meta("model_name"), self.catalog.get_meta("model_sha256") or ""
+        return (f"this library was built with another model ({name}, {digest[:12]}); the current model is "
+                f"{self.embedder.model.meta.name} ({self.embedder.model.short_hash}): run "
+                f"`shazamlet library reindex` to re-embed its {self.catalog.count()} songs")
+
+    # -- reading ----------------------------------------------------------------------------
+    def songs(self) -> list[Song]:
+        return self.catalog.songs()
+
+    def song(self, song_id: int) -> Song | None:
+        return self.catalog.song(song_id)
+
+    def genres(self) -> dict[int, str | None]:
+        return self.catalog.genre_of_song()
+
+    def index_record(self) -> IndexRecord | None:
+        raw = self.catalog.get_json("index")
+        return IndexRecord(**raw) if raw else None
+
+    def index(self) -> LibraryIndex | None:
+        """The current index, loaded once; rebuilt from the stored fingerprints if it is damaged."""
+        if self._index is None:
+            record = self.index_record()
+            if record is None:
+                if self.catalog.count() == 0:
+                    return None
+                self.rebuild_index()
+            else:
+                try:
+                    self._index = LibraryIndex(self.folder, record)
+                except IndexCorrupt:
+                    self.rebuild_index()
+        return self._index
+
+    def unindexed_songs(self) -> list[Song]:
+        record = self.index_record()
+        covered = set(record.song_ids) if record else set()
+        return [s for s in self.catalog.songs() if s.id not in covered]
+
+    # -- writing ----------------------------------------------------------------------------
+    def add(self, paths: Iterable[str | Path], genre_from: str = "folder", genre: str | None = None,
+            root: str | Path | None = None, progress: ProgressFn | None = None, cancel: Callable[[], bool] | None = None,
+            workers: int | None = None) -> AddReport:
+        """Add files and folders (recursive). Unchanged files are skipped, changed files re-embedded.
+
+        Genre: `genre` if given; else from the folder (see `genre_from_folder`, relative to `root` or
+        to each folder given) or, with genre_from="tag", from the file's tag with the folder as fallback.
+        """
+        started = time.perf_counter()
+        files, errors = collect_audio_files(paths)
+        if root is not None:
+            files = [(f, Path(root).expanduser().resolve()) for f, _ in files]
+        report = AddReport(errors=errors)
+        todo = []
+        for f, root in files:
+            old = self.catalog.song_by_path(str(f))
+            st = f.stat()
+            if old and old.file_size == st.st_size and old.file_mtime == st.st_mtime and self.store.exists(old.emb_file):
+                report.unchanged.append(str(f))
+            else:
+                todo.append((f, root, genre))
+        self._embed_files(todo, genre_from, report, progress, cancel, workers)
+        if report.added or report.updated or self.unindexed_songs() or self.index_record() is None:
+            if self.catalog.count():
+                self.rebuild_index(progress)
+        report.elapsed_s = time.perf_counter() - started
+        return report
+
+    def _embed_files(self, todo: list[tuple[Path, Path, str | None]], genre_from: str, report: AddReport,
+                     progress: ProgressFn | None, cancel: Callable[[], bool] | None, workers: int | None) -> None:
+        if not todo:
+            return
+        feats = self.embedder.model.meta.features
+        hop = self.cfg.library_hop_frames
+        n_workers = workers or default_workers()
+        with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="decode") as pool:
+            # A bounded window of files in flight: decoders run ahead of the encoder, but never hold
+            # more than a few songs' tiles in memory.
+            window = 2 * n_workers + 1
+            pending = deque()
+            jobs = iter(todo)
+
+            def submit_next() -> None:
+                item = next(jobs, None)
+                if item is not None:
+                    f, root, g = item
+                    pending.append((f, pool.submit(prepare_song, str(f), feats, hop, genre_from, str(root), g)))
+
+            for _ in range(window):
+                submit_next()
+            done = 0
+            try:
+                while pending:
+                    if cancel and cancel():
+                        report.cancelled = True
+                        break
+                    path, fut = pending.popleft()
+                    result = fut.result()
+                    submit_next()
+                    if isinstance(result, FailedSong):
+                        report.errors.append(result.error)
+                    else:
+                        self._store_song(result, report)
+                    done += 1
+                    if progress:
+                        progress(AddProgress("embed", done, len(todo), report.audio_seconds, str(path),
+                                             result.error if isinstance(result, FailedSong) else None))
+            finally:
+                for _, fut in pending:
+                    fut.cancel()
+
+    def _store_song(self, prep: PreparedSong, report: AddReport) -> None:
+        old = self.catalog.song_by_path(prep.path)
+        if old and old.content_hash == prep.content_hash and self.store.exists(old.emb_file):
+            self.catalog.upsert_song(Song(**{**old.__dict__, "file_mtime": prep.file_mtime}))
+            report.unchanged.append(prep.path)
+            return
+        twin = self.catalog.song_by_hash(prep.content_hash)
+        if twin and twin.path != prep.path and Path(twin.path).exists():
+            report.duplicates.append(f"{prep.path}: same audio as {twin.path} (skipped)")
+            return
+        fps = self.embedder.embed(torch.from_numpy(prep.tiles))
+        emb_file = self.store.write(f"{prep.content_hash}.npz", fps, prep.start_frames)
+        t = prep.tags
+        self.catalog.upsert_song(Song(0, prep.path, t.title, t.artist, t.album, t.genre, prep.duration_s,
+                                      prep.content_hash, prep.file_size, prep.file_mtime, time.time(),
+                                      len(prep.start_frames), emb_file))
+        if old and old.emb_file != emb_file:
+            report.updated.append(prep.path)
+        else:
+            report.added.append(prep.path)
+        report.audio_seconds += prep.duration_s
+
+    def remove(self, paths: Iterable[str | Path]) -> list[Song]:
+        """Remove songs by file path or by folder (everything under it); rebuilds the index."""
+        targets = [str(Path(p).expanduser().resolve()) for p in paths]
+        gone = [s for s in self.catalog.songs()
+                if any(s.path == t or s.path.startswith(t.rstrip("/") + "/") for t in targets)]
+        if gone:
+            self.catalog.delete_songs([s.id for s in gone])
+            self.rebuild_index()
+            still_used = {s.emb_file for s in self.catalog.songs()}
+            for s in gone:
+                if s.emb_file not in still_used:
+                    self.store.delete(s.emb_file)
+        return gone
+
+    def reindex(self, progress: ProgressFn | None = None, cancel: Callable[[], bool] | None = None) -> AddReport:
+        """Re-embed every song with the current model (after a model change)."""
+        songs = self.catalog.songs()
+        report = AddReport()
+        missing = [s for s in songs if not Path(s.path).exists()]
+        for s in missing:
+            report.errors.append(f"{s.path}: file is gone, removed from the library")
+        if missing:
+            self.catalog.delete_songs([s.id for s in missing])
+        # Each song keeps the genre it was given; its old fingerprints are overwritten (same name).
+        todo = [(Path(s.path), Path(s.path).parent, s.genre) for s in songs if Path(s.path).exists()]
+        started = time.perf_counter()
+        for s in songs:
+            self.store.delete(s.emb_file)
+        self._record_model()
+        self._embed_files(todo, "folder", report, progress, cancel, None)
+        if self.catalog.count():
+            self.rebuild_index(progress)
+        report.elapsed_s = time.perf_counter() - started
+        return report
+
+    def rebuild_index(self, progress: ProgressFn | None = None) -> IndexRecord:
+        """Build a new index generation from the stored fingerprints and make it current."""
+        songs = [s for s in self.catalog.songs() if self.store.exists(s.emb_file)]
+        old = self.index_record()
+        generation = (old.generation + 1) if old else 1
+        done = [0]
+
+        def chunks():
+            for s in songs:
+                fps, starts = self.store.read(s.emb_file)
+                yield s.id, fps, starts
+
+        def tick(_n: int) -> None:
+            done[0] += 1
+            if progress:
+                progress(AddProgress("index", done[0], len(songs)))
+
+        record = build_index(self.folder, generation, self.embedder.dim, chunks(), self.cfg.n_trees, tick)
+        self.catalog.set_json("index", record.__dict__)
+        if self._index:
+            self._index.unload()
+        self._index = LibraryIndex(self.folder, record, verify=False)
+        for f in self.folder.glob("index-*"):
+            if f.name not in (record.ann_file, record.map_file):
+                f.unlink(missing_ok=True)
+        return record
+
+    # -- searching --------------------------------------------------------------------------
+    def neighbours(self, fingerprints: np.ndarray, query_starts: np.ndarray, k: int | None = None):
+        index = self.index()
+        if index is None:
+            return None
+        return index.query(fingerprints, query_starts, k or self.cfg.k, self.cfg.search_k)

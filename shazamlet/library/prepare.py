@@ -1,0 +1,80 @@
+"""Decoding and tiling of library files, run in decoder threads.
+
+While the main thread runs the encoder in batches, a decoder thread decodes, hashes, resamples and
+tiles the next files (libsndfile, hashlib and torch all release the GIL), so the encoder never waits
+on the codec. Threads rather than processes: no start-up cost, no pickling of tiles, and it works
+from any entry point (a `spawn` pool cannot start from a script read on stdin).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from shazamlet.audio.decode import AudioError, load_audio
+from shazamlet.config import FeatureConfig
+from shazamlet.features import LogMelFrontEnd
+from shazamlet.library.tags import SongTags, genre_from_folder, read_tags
+
+
+@dataclass
+class PreparedSong:
+    path: str
+    content_hash: str
+    file_size: int
+    file_mtime: float
+    duration_s: float
+    tags: SongTags
+    tiles: np.ndarray  # (n, n_mels, tile_frames) float32, audible tiles only
+    start_frames: np.ndarray  # (n,)
+
+
+@dataclass
+class FailedSong:
+    path: str
+    error: str
+
+
+def content_hash(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "blake2b").hexdigest()[:32]
+
+
+def prepare_song(path: str, features: dict, hop_frames: int, genre_from: str, root: str | None,
+                 genre: str | None = None) -> PreparedSong | FailedSong:
+    """Decode and tile one file; any failure comes back as a FailedSong with one line."""
+    cfg = FeatureConfig.from_dict(features)
+    p = Path(path)
+    try:
+        stat = p.stat()
+        wave = load_audio(p, cfg.sample_rate)
+        duration = len(wave) / cfg.sample_rate
+        if len(wave) < cfg.tile_samples:
+            raise AudioError(f"{path}: too short ({duration:.1f} s; a song needs at least {cfg.tile_seconds:.1f} s)")
+        tiles = LogMelFrontEnd(cfg).tiles(wave, hop_frames)
+        keep = tiles.audible
+        if not keep.any():
+            raise AudioError(f"{path}: silent (no tile above {cfg.silence_db:.0f} dB)")
+        tags = read_tags(p)
+        if genre:
+            tags.genre = genre
+        elif genre_from == "folder" or not tags.genre:
+            tags.genre = genre_from_folder(p, Path(root)) if root else p.parent.name
+        return PreparedSong(str(p), content_hash(p), stat.st_size, stat.st_mtime, duration, tags,
+                            tiles.tiles[torch.as_tensor(keep)].numpy(), tiles.start_frames[keep])
+    except AudioError as exc:
+        return FailedSong(path, str(exc))
+    except OSError as exc:
+        return FailedSong(path, f"{path}: {exc.strerror or exc}")
+    except Exception as exc:  # a bad file must never stop the whole import
+        return FailedSong(path, f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
+
+
+def default_workers() -> int:
+    """One decoder thread per two cores keeps the encoder fed without starving it."""
+    return max(1, (os.cpu_count() or 2) // 2)

@@ -1,0 +1,109 @@
+"""From audio to an answer: tiles -> fingerprints -> neighbours -> votes, against one library.
+
+The one recognition path used by the CLI, the listening loop, the window and the trainer's
+evaluation, so every number the evaluation reports is a number of the product.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from shazamlet.audio.decode import AudioError, load_audio
+from shazamlet.config import MatchConfig
+from shazamlet.library.library import Library
+from shazamlet.matcher import calibrate, vote_for_genre, vote_for_song
+from shazamlet.model.embedder import TileEmbedder
+
+# A query may be a little shorter than one tile (3.02 s): "3 s" clips are padded by up to this much.
+MAX_PAD_SECONDS = 0.12
+
+
+@dataclass
+class Candidate:
+    song_id: int
+    path: str
+    title: str
+    artist: str
+    genre: str | None
+    score: float  # calibrated confidence, 0..1, 0.5 = the acceptance threshold
+    raw_score: float  # mean best cosine similarity at the winning alignment
+    offset_s: float  # where the query starts in the song
+    support: int  # query tiles agreeing on this song and alignment
+
+
+@dataclass
+class GenreResult:
+    label: str
+    score: float
+    votes: dict[str, float]
+
+
+@dataclass
+class Answer:
+    song: Candidate | None
+    candidates: list[Candidate]
+    genre: GenreResult | None
+    raw_score: float
+    n_tiles: int
+    elapsed_ms: float
+    silent: bool = False
+    fingerprints: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32), repr=False)
+
+
+class Recognizer:
+    def __init__(self, library: Library, embedder: TileEmbedder, threshold: float | None = None,
+                 match_cfg: MatchConfig = MatchConfig()) -> None:
+        self.library = library
+        self.embedder = embedder
+        self.cfg = match_cfg
+        self.threshold = embedder.model.meta.threshold if threshold is None else threshold
+        self.features = embedder.features
+        self.min_seconds = self.features.tile_seconds - MAX_PAD_SECONDS
+
+    def identify_file(self, path: str | Path) -> Answer:
+        """Identify an audio file; AudioError (one line) if it cannot be read or is too short."""
+        wave = load_audio(path, self.features.sample_rate)
+        seconds = len(wave) / self.features.sample_rate
+        if seconds < self.min_seconds:
+            raise AudioError(f"{path}: too short ({seconds:.1f} s; at least 3 s of audio is needed)")
+        return self.identify_wave(wave)
+
+    def identify_wave(self, wave: np.ndarray) -> Answer:
+        """Identify a mono waveform at the front end's sample rate (at least ~3 s long)."""
+        started = time.perf_counter()
+        need = self.features.tile_samples
+        if len(wave) < need:
+            wave = np.pad(wave, (0, need - len(wave)))
+        tiles = self.embedder.frontend.tiles(wave, self.library.cfg.query_hop_frames)
+        keep = tiles.audible
+        if not keep.any():
+            return Answer(None, [], None, 0.0, 0, _ms(started), silent=True)
+        fps = self.embedder.embed(tiles.tiles[torch.as_tensor(keep)])
+        nb = self.library.neighbours(fps, tiles.start_frames[keep])
+        if nb is None:  # empty library
+            return Answer(None, [], None, 0.0, len(fps), _ms(started), fingerprints=fps)
+        frame_s = self.features.frame_seconds
+        candidates = []
+        for vote in vote_for_song(nb, self.cfg.align_bin_frames):
+            song = self.library.song(vote.song_id)
+            if song is None:  # removed since the index was built
+                continue
+            candidates.append(Candidate(song.id, song.path, song.title, song.artist, song.genre,
+                                        calibrate(vote.raw_score, self.threshold), vote.raw_score,
+                                        max(0.0, vote.offset_frames * frame_s), vote.support))
+            if len(candidates) == self.cfg.max_candidates:
+                break
+        raw = candidates[0].raw_score if candidates else 0.0
+        best = candidates[0] if candidates and raw >= self.threshold else None
+        g = vote_for_genre(nb, self.library.genres())
+        genre = GenreResult(g.label, g.share, g.votes) if g else None
+        return Answer(best, candidates, genre, raw, len(fps), _ms(started), fingerprints=fps)
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
