@@ -1,0 +1,235 @@
+"""`python -m trainer evaluate RUN`: the product's own recognition path, measured.
+
+Builds a library (`shazamlet.library.Library`) from test songs minus a held-out set of unknown songs,
+queries excerpts at random offsets (never aligned with library tiles) through
+`shazamlet.recognizer.Recognizer.identify_wave`, under four waveform conditions (`trainer.degrade_wave`):
+clean3, mic3, babble3, mic10. Reports song top-1/top-2, unknown rejection and genre accuracy,
+calibrates one acceptance threshold on the raw scores, and draws a confusion matrix and a t-SNE map.
+Writes `RUN/eval/eval.json` (+ PNGs); `trainer.report` turns several of those into REPORT.md.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from shazamlet.audio.decode import load_audio
+from shazamlet.model import ModelMeta, TileEmbedder, load_model, save_model
+from trainer.degrade_wave import Babble, mic_chain
+from trainer.loop import Run
+from trainer.objectives import build_modules, is_contrastive
+from trainer.songs import Song
+
+CONDITIONS = (("clean3", 3.0), ("mic3", 3.0), ("babble3", 3.0), ("mic10", 10.0))
+PRE_S = 1.0  # audio before a query fed to the room (reverb tail)
+
+
+@dataclass
+class EvalConfig:
+    library_songs: int = 60
+    unknown_songs: int = 20
+    queries: int = 120  # known-song queries per condition; unknown-song queries: half as many
+    seed: int = 0
+    data: str | None = None
+    tsne_tiles_per_song: int = 12
+
+
+def model_from_run(run: Run, path: Path, threshold: float = 0.5) -> Path:
+    """Write the run's current encoder as a model file (fp32) for the app's loader."""
+    ck = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
+    mods = build_modules(run.config.objective, len(run.genres))
+    mods.load_state_dict(ck["modules"])
+    meta = run_meta(run, ck, threshold)
+    save_model(path, mods["encoder"], meta)
+    return path
+
+
+def run_meta(run: Run, ck: dict, threshold: float) -> ModelMeta:
+    from trainer.cache import SpectrogramCache
+
+    cfg = run.config
+    feats = SpectrogramCache(run.info["cache"]).features
+    n_train = len(run.info["split"]["train"])
+    return ModelMeta(
+        name=Path(run.folder).name, objective=cfg.objective, embedding_dim=1024,
+        fingerprint_dim=128 if is_contrastive(cfg.objective) else None, features=feats.to_dict(),
+        genres=list(run.genres), threshold=float(threshold),
+        trained_on=f"{n_train} songs of {Path(cfg.data).name} ({', '.join(run.genres)}), "
+                   f"{ck['step']} steps x batch {cfg.batch}, {ck['elapsed'] / 60:.0f} min",
+        extra={"run": Path(run.folder).name, "step": int(ck["step"]), "seed": cfg.seed},
+    )
+
+
+def pick_sets(run: Run, cfg: EvalConfig) -> tuple[list[Song], list[Song]]:
+    """(library songs, unknown songs) from the run's test split; labelled songs only.
+
+    Unknown songs come from packages held out whole when there are enough of them, spread over the
+    genres round-robin, so their style is judged on collections the model never heard.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    test = [s for s in run.songs("test") if s.labelled]
+    held = set(run.info["split"].get("held_out_packages", []))
+    pool = [s for s in test if s.package in held] or test
+    by_genre: dict[str, list[Song]] = {}
+    for i in rng.permutation(len(pool)):
+        by_genre.setdefault(pool[i].genre, []).append(pool[i])
+    unknown: list[Song] = []
+    while len(unknown) < cfg.unknown_songs and any(by_genre.values()):
+        for g in sorted(by_genre):
+            if by_genre[g] and len(unknown) < cfg.unknown_songs:
+                unknown.append(by_genre[g].pop())
+    rest = [s for s in test if s not in unknown]
+    if len(rest) > cfg.library_songs:
+        rest = [rest[i] for i in sorted(rng.choice(len(rest), cfg.library_songs, replace=False))]
+    return rest, unknown
+
+
+def query_plan(songs: list[Song], waves: dict[str, np.ndarray], n: int, rate: int, hop_samples: int,
+               rng: np.random.Generator) -> list[tuple[str, int]]:
+    """(song rel, start sample) for n queries; starts never within 10% of a library tile hop."""
+    plan = []
+    longest = int((10.0 + PRE_S) * rate) + 1
+    for i in range(n):
+        s = songs[i % len(songs)]
+        length = len(waves[s.rel])
+        for _ in range(100):
+            start = int(rng.integers(int(PRE_S * rate), max(int(PRE_S * rate) + 1, length - longest)))
+            phase = (start % hop_samples) / hop_samples
+            if 0.1 < phase < 0.9:
+                break
+        plan.append((s.rel, start))
+    return plan
+
+
+def calibrate_threshold(known_correct: np.ndarray, known_scores: np.ndarray, unknown_scores: np.ndarray) -> float:
+    """The threshold maximising (known queries accepted with the right song + unknown rejected) / 2."""
+    cands = np.unique(np.concatenate([known_scores, unknown_scores]))
+    best, best_t = -1.0, 0.5
+    for t in cands:
+        acc = np.mean(known_correct & (known_scores >= t)) + np.mean(unknown_scores < t)
+        if acc > best:
+            best, best_t = acc, float(t)
+    # midway to the next lower score, so the threshold is not exactly a sample's score
+    lower = cands[cands < best_t]
+    return float((best_t + lower.max()) / 2) if len(lower) else best_t
+
+
+def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str | None = None) -> dict:
+    from shazamlet.library import Library
+    from shazamlet.recognizer import Recognizer
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    started = time.time()
+    run = Run(run_dir)
+    out = Path(run.folder) / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = Path(model) if model else model_from_run(run, out / "model.pt")
+    embedder = TileEmbedder(load_model(model_path))
+    feats = embedder.features
+    rate = feats.sample_rate
+    data_root = Path(cfg.data or run.config.data).resolve()
+    lib_songs, unknown = pick_sets(run, cfg)
+    print(f"library {len(lib_songs)} songs, unknown {len(unknown)} songs", flush=True)
+    waves = {s.rel: load_audio(data_root / s.rel, rate) for s in lib_songs + unknown}
+
+    libdir = out / "library"
+    shutil.rmtree(libdir, ignore_errors=True)
+    lib = Library.open(libdir, embedder, create=True)
+    lib.add([str(data_root / s.rel) for s in lib_songs], genre_from="folder", root=str(data_root))
+    rec = Recognizer(lib, embedder, threshold=None)
+    print(f"library built ({time.time() - started:.0f} s)", flush=True)
+
+    rng = np.random.default_rng(cfg.seed + 1)
+    rirs = load_eval_rirs(run, rate, rng)
+    babble = Babble(Path(run.info["cache"]).parent / "eval_babble", rate).prepare()
+    hop_samples = 11 * feats.hop_length
+    plan = ([(r, s, True) for r, s in query_plan(lib_songs, waves, cfg.queries, rate, hop_samples, rng)]
+            + [(r, s, False) for r, s in query_plan(unknown, waves, cfg.queries // 2, rate, hop_samples, rng)])
+    genre_of = {s.rel: s.genre for s in lib_songs + unknown}
+    records = []
+    for cond, seconds in CONDITIONS:
+        crng = np.random.default_rng([cfg.seed, len(cond)])
+        for qi, (rel, start, known) in enumerate(plan):
+            n = int(seconds * rate)
+            pre = int(PRE_S * rate)
+            music = waves[rel][start - pre : start + n]
+            if cond == "clean3":
+                q = music[pre:]
+            else:
+                rir = rirs[int(crng.integers(len(rirs)))]
+                bab = babble.draw(len(music), crng) if cond == "babble3" else None
+                q = mic_chain(music, rate, rir, crng, pre, babble=bab)
+            ans = rec.identify_wave(q)
+            cands = [str(Path(c.path).resolve()) for c in ans.candidates]
+            truth = str((data_root / rel).resolve())
+            records.append({"cond": cond, "q": qi, "song": rel, "known": known, "start_s": start / rate,
+                            "top1": bool(cands[:1] == [truth]), "top2": truth in cands[:2],
+                            "raw": float(ans.raw_score), "genre": ans.genre.label if ans.genre else None,
+                            "true_genre": genre_of[rel]})
+        print(f"{cond}: done ({time.time() - started:.0f} s)", flush=True)
+
+    result = summarise(records, cfg)
+    result.update({"model": str(model_path), "objective": run.config.objective, "run": Path(run.folder).name,
+                   "library_songs": len(lib_songs), "unknown_songs": len(unknown), "eval": asdict(cfg),
+                   "minutes": round((time.time() - started) / 60, 1), "trained_on": embedder.model.meta.trained_on})
+    from trainer.plots import confusion_png, tsne_png
+
+    confusion_png(records, run.genres, out / "confusion.png", Path(run.folder).name)
+    tsne_png(embedder, lib_songs, unknown, waves, out / "tsne.png", cfg.tsne_tiles_per_song, Path(run.folder).name)
+    (out / "queries.json").write_text(json.dumps(records))
+    (out / "eval.json").write_text(json.dumps(result, indent=1))
+    lib.close()
+    print(json.dumps({k: v for k, v in result.items() if k in ("threshold", "conditions")}, indent=1), flush=True)
+    return result
+
+
+def load_eval_rirs(run: Run, rate: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The real impulse responses held out of training, or synthetic rooms if there are none."""
+    out = []
+    noise = run.config.noise
+    for rel in run.info.get("eval_rirs", []):
+        if noise and (Path(noise) / rel).exists():
+            out.append(load_audio(Path(noise) / rel, rate))
+    if not out:
+        for rt60 in (0.3, 0.5, 0.8):
+            n = int(rt60 * rate)
+            h = rng.standard_normal(n) * np.exp(-6.91 * np.arange(n) / n)
+            h[0] = 3.0
+            out.append(h.astype(np.float32))
+    return out
+
+
+def summarise(records: list[dict], cfg: EvalConfig) -> dict:
+    known = [r for r in records if r["known"]]
+    unknown = [r for r in records if not r["known"]]
+    ks = np.array([r["raw"] for r in known])
+    kc = np.array([r["top1"] for r in known])
+    us = np.array([r["raw"] for r in unknown])
+    # calibrate on even-numbered queries, check on odd ones; the shipped threshold uses all of them
+    ke = np.array([r["q"] % 2 == 0 for r in known])
+    ue = np.array([r["q"] % 2 == 0 for r in unknown])
+    t_half = calibrate_threshold(kc[ke], ks[ke], us[ue])
+    thr = calibrate_threshold(kc, ks, us)
+    held = {"threshold": t_half, "known_accepted_correct": float(np.mean(kc[~ke] & (ks[~ke] >= t_half))),
+            "unknown_rejected": float(np.mean(us[~ue] < t_half))}
+    conds = {}
+    for cond, _ in CONDITIONS:
+        k = [r for r in known if r["cond"] == cond]
+        u = [r for r in unknown if r["cond"] == cond]
+        gk = [r for r in k if r["true_genre"]]
+        gu = [r for r in u if r["true_genre"]]
+        conds[cond] = {
+            "top1": float(np.mean([r["top1"] for r in k])), "top2": float(np.mean([r["top2"] for r in k])),
+            "accepted_correct": float(np.mean([r["top1"] and r["raw"] >= thr for r in k])),
+            "unknown_rejected": float(np.mean([r["raw"] < thr for r in u])) if u else float("nan"),
+            "genre_known": float(np.mean([r["genre"] == r["true_genre"] for r in gk])) if gk else float("nan"),
+            "genre_unknown": float(np.mean([r["genre"] == r["true_genre"] for r in gu])) if gu else float("nan"),
+            "n_known": len(k), "n_unknown": len(u),
+        }
+    return {"threshold": thr, "threshold_check": held, "conditions": conds}
