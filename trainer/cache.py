@@ -90,8 +90,10 @@ def _work(args) -> tuple[str, str | None]:
     elif kind == "eq":
         arr = eq_curve(wave, cfg)
     else:
-        if len(wave) < cfg.tile_samples:
+        if kind == "music" and len(wave) < cfg.tile_samples:
             return out, f"{path}: shorter than one tile"
+        if len(wave) < 2 * cfg.n_fft:  # short noises (clicks) are tiled later; they need a few frames
+            wave = np.pad(wave, (0, 2 * cfg.n_fft - len(wave)))
         arr = mel_db(wave, cfg)
     tmp = out + ".tmp.npy"
     np.save(tmp, arr)

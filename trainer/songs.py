@@ -45,7 +45,7 @@ def scan_songs(data_dir: str | Path) -> list[Song]:
     songs = []
     for genre_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
         for f in sorted(genre_dir.iterdir()):
-            if not f.is_file() or not is_audio_file(f):
+            if not f.is_file() or not is_audio_file(f) or ".tmp" in f.name:  # skip files being written
                 continue
             rel = f"{genre_dir.name}/{f.name}"
             row = manifest.get(rel, {})
@@ -106,7 +106,8 @@ def split_songs(songs: list[Song], seed: int = 0, val_frac: float = 0.08, test_f
         taken = 0
         for p in pkgs:
             size = sum(1 for s in by_pkg[p] if s.genre == genre)
-            if taken + size > max(1, target * n_genre) * 1.5 or len(held & set(pkgs)) >= len(pkgs) - 1:
+            too_big = size > 0.3 * n_genre or (taken and taken + size > 1.5 * target * n_genre)
+            if too_big or len(held & set(pkgs)) >= len(pkgs) - 1:
                 continue
             held.add(p)
             taken += size

@@ -1,0 +1,142 @@
+"""Trainer tests: tiny synthesized GTZAN-style folders, a step or two per objective (fast on 2 cores)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from shazamlet.config import FeatureConfig
+from shazamlet.model import load_model
+from trainer.augment import MelDegrader, NoiseBank, paper_augment, to_tiles
+from trainer.cache import SpectrogramCache, build_cache
+from trainer.loop import Run, TrainConfig, Trainer
+from trainer.objectives import OBJECTIVES, nt_xent
+from trainer.songs import Song, scan_songs, split_songs
+
+RATE = 22_050
+
+
+def _song(rng: np.random.Generator, seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    f = rng.uniform(100, 3000, 4)
+    gate = [(np.sin(2 * np.pi * rng.uniform(0.5, 3) * t) > 0) for _ in f]
+    return (0.1 * sum(np.sin(2 * np.pi * fi * t) * g for fi, g in zip(f, gate))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("trainer")
+    data, noise = root / "data", root / "noise"
+    rng = np.random.default_rng(0)
+    for g in ("jazz", "rock", "mixed"):
+        (data / g).mkdir(parents=True)
+        for i in range(3):
+            sf.write(data / g / f"{g}{i}.wav", _song(rng, 9.0), RATE)
+    for cat in ("speech_en", "crowd", "rir_real"):
+        (noise / cat).mkdir(parents=True)
+        for i in range(3):
+            n = rng.standard_normal(RATE // 2 if cat == "rir_real" else RATE * 3)
+            if cat == "rir_real":
+                n *= np.exp(-np.arange(len(n)) / 1500)
+            sf.write(noise / cat / f"n{i}.wav", (0.1 * n).astype(np.float32), RATE)
+    cache = build_cache(data, noise, root / "cache", progress=False)
+    return {"root": root, "data": data, "noise": noise, "cache": cache}
+
+
+def _run(corpus, objective: str, name: str, **kw) -> Run:
+    cfg = TrainConfig(data=str(corpus["data"]), noise=str(corpus["noise"]), objective=objective,
+                      out=str(corpus["root"] / "runs" / name), cache=str(corpus["root"] / "cache"),
+                      epochs=1, steps_per_epoch=1, batch=4, val_pairs=8, warmup=1, **kw)
+    return Run.create(cfg, progress=False)
+
+
+def test_split_by_song_group_is_leak_free_and_reproducible():
+    songs = [Song(f"/x/{g}/{i}.ogg", f"{g}/{i}.ogg", g, f"grp{i // 2}-{g}", f"pkg{i // 4}-{g}")
+             for g in ("a", "b", "c") for i in range(24)]
+    s1, s2 = split_songs(songs, seed=3), split_songs(songs, seed=3)
+    assert [x.rel for x in s1.test] == [x.rel for x in s2.test]
+    sides = [{x.group for x in side} for side in (s1.train, s1.val, s1.test)]
+    assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    assert len(s1.train) + len(s1.val) + len(s1.test) == len(songs)
+    assert s1.test and s1.train
+    held = set(s1.held_out_packages)
+    assert held and not any(x.package in held for x in s1.train + s1.val)
+    assert [x.rel for x in split_songs(songs, seed=4).test] != [x.rel for x in s1.test]
+
+
+def test_scan_reads_genre_folders_and_manifest(tmp_path):
+    (tmp_path / "pop").mkdir()
+    sf.write(tmp_path / "pop" / "a.wav", np.zeros(RATE, np.float32), RATE)
+    sf.write(tmp_path / "pop" / "b.wav", np.zeros(RATE, np.float32), RATE)
+    (tmp_path / "manifest.tsv").write_text("style\tpackage\tfile\tsong_group\npop\tp1\tpop/a.wav\tg1\npop\tp1\tpop/b.wav\tg1\n")
+    songs = scan_songs(tmp_path)
+    assert [(s.genre, s.group, s.package) for s in songs] == [("pop", "g1", "p1")] * 2
+
+
+def test_mel_degradations_keep_shape_and_range(corpus):
+    cache = SpectrogramCache(corpus["cache"])
+    bank = NoiseBank([(cat, cache.noise(rel)) for rel, cat in cache.noise_items("noise")])
+    assert bank.speech and bank.other
+    cfg = FeatureConfig()
+    power = 10 ** (torch.rand(5, 64, 100) * 6 - 8)
+    deg = MelDegrader(cfg, bank)(power, np.random.default_rng(0), slice(20, 84))
+    assert deg.shape == power.shape and torch.isfinite(deg).all() and (deg > 0).all()
+    assert not torch.allclose(deg, power)
+    tiles = to_tiles(deg[..., 20:84], cfg.top_db)
+    assert tiles.min() >= 0 and tiles.max() <= 1 and torch.allclose(tiles.amax((1, 2)), torch.ones(5))
+    aug, shifts = paper_augment(power[..., :64], bank, np.random.default_rng(1), cfg.top_db)
+    assert aug.shape == (5, 64, 64) and aug.min() >= 0 and aug.max() <= 1 and len(shifts) == 5
+
+
+def test_nt_xent_rewards_matching_pairs():
+    a = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+    good = nt_xent(a, a, 0.1)
+    bad = nt_xent(a, torch.nn.functional.normalize(torch.randn(16, 8), dim=1), 0.1)
+    assert good < bad
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_one_training_step_per_objective(corpus, objective):
+    run = _run(corpus, objective, objective.replace("+", "_"))
+    assert run.genres == ["jazz", "rock"]  # `mixed` is unlabelled
+    trainer = Trainer(run, progress=False)
+    before = [p.detach().clone() for p in trainer.mods["encoder"].parameters()]
+    trainer.train()
+    assert trainer.step == 1
+    assert any(not torch.equal(b, p) for b, p in zip(before, trainer.mods["encoder"].parameters()))
+    hist = json.loads((run.folder / "metrics.json").read_text())
+    assert hist[0]["epoch"] == 1 and np.isfinite(hist[0]["train_loss"]) and "val_mic_top1" in hist[0]
+    assert (run.folder / "metrics.csv").exists() and (run.folder / "curves.png").exists()
+
+
+def test_resume_continues_from_checkpoint(corpus):
+    run = _run(corpus, "contrastive", "resume")
+    t1 = Trainer(run, progress=False)
+    t1.train()
+    saved = {k: v.clone() for k, v in t1.mods.state_dict().items()}
+    run.config.epochs = 2  # as if the first call had been interrupted after epoch 1
+    t2 = Trainer(run, progress=False)
+    assert t2.resume() and t2.step == 1
+    assert all(torch.equal(saved[k], v) for k, v in t2.mods.state_dict().items())
+    t2.train()
+    assert t2.step == 2 and len(t2.history) == 2
+
+
+def test_export_writes_a_loadable_model(corpus, tmp_path):
+    from trainer.export import export_run
+
+    run = _run(corpus, "contrastive+classifier", "export")
+    Trainer(run, progress=False).train()
+    (run.folder / "eval").mkdir()
+    (run.folder / "eval" / "eval.json").write_text(json.dumps({"threshold": 0.61, "conditions": {}}))
+    path = export_run(run.folder, tmp_path / "m.pt", half=True)
+    m = load_model(path)
+    assert m.meta.threshold == pytest.approx(0.61) and m.meta.genres == ["jazz", "rock"]
+    assert m.meta.fingerprint_dim == 128 and m.meta.objective == "contrastive+classifier"
+    x = torch.rand(2, 64, 64)
+    assert m.encoder.fingerprint(x).shape == (2, 128)
