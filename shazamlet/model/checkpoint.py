@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,11 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     if not p.exists():
         raise ModelError(f"model file not found: {p} (train one with `python -m trainer`, or pass --model)")
     try:
-        payload: dict[str, Any] = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelError(f"{p}: not a readable Shazamlet model ({str(exc).splitlines()[0][:160]})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            payload: dict[str, Any] = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception:
+        raise ModelError(f"{p}: not a readable Shazamlet model file (corrupt, or another kind of file)") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelError(f"{p}: not a Shazamlet model file (expected format {FORMAT})")
     try:

@@ -1,0 +1,87 @@
+"""Shared fixtures: synthetic music on disk and model files.
+
+Two kinds of model:
+- `random_model`: fixed random weights (BatchNorm statistics estimated on synthetic tiles). It is
+  enough for everything that does not need a *trained* ear: a clip cut exactly where a library tile
+  starts comes back with similarity ~1, so plumbing (adding, removing, crashes, corrupt files,
+  model mismatch) is tested independently of training.
+- `trained_model`: the bundled default model, for what needs robustness (random offsets, noise,
+  open-set rejection).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from synth import STYLES, make_song, write_library  # noqa: E402
+
+from shazamlet.config import FeatureConfig, IndexConfig  # noqa: E402
+from shazamlet.features import LogMelFrontEnd  # noqa: E402
+from shazamlet.model import Encoder, ModelMeta, TileEmbedder, save_model  # noqa: E402
+from shazamlet.model.checkpoint import RESOURCES, DEFAULT_MODEL_NAME  # noqa: E402
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+LIB_HOP_SAMPLES = IndexConfig().library_hop_frames * FeatureConfig().hop_length
+
+
+def make_random_model(path: Path, seed: int = 0, name: str = "random-test") -> Path:
+    torch.manual_seed(seed)
+    enc = Encoder(1024, None)
+    enc.train()
+    for m in enc.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None
+            m.reset_running_stats()
+    fe = LogMelFrontEnd()
+    tiles = torch.cat([fe.tiles(make_song(7000 + i, STYLES[i % len(STYLES)], 8.0), 8).tiles for i in range(6)])
+    with torch.no_grad():
+        enc(tiles)
+    enc.eval()
+    save_model(path, enc, ModelMeta(name=name, objective="none", fingerprint_dim=None, threshold=0.9))
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_model(tmp_path_factory) -> Path:
+    return make_random_model(tmp_path_factory.mktemp("models") / "random.pt")
+
+
+@pytest.fixture(scope="session")
+def other_random_model(tmp_path_factory) -> Path:
+    return make_random_model(tmp_path_factory.mktemp("models2") / "random2.pt", seed=1, name="another-model")
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    path = RESOURCES / DEFAULT_MODEL_NAME
+    assert path.exists(), f"the bundled model {path} is missing"
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_embedder(random_model) -> TileEmbedder:
+    return TileEmbedder(str(random_model))
+
+
+@pytest.fixture(scope="session")
+def synth_music(tmp_path_factory) -> Path:
+    """MUSIC/<style>/<style>_song_XX.wav: 3 songs of 16 s in each of 4 styles."""
+    root = tmp_path_factory.mktemp("music")
+    write_library(root, n_per_style=3, seconds=16.0)
+    return root
+
+
+def aligned_clip(wave: np.ndarray, tile_index: int, seconds: float = 3.1) -> np.ndarray:
+    """A clip that starts exactly where library tile `tile_index` starts."""
+    start = tile_index * LIB_HOP_SAMPLES
+    return wave[start : start + int(seconds * FeatureConfig().sample_rate)]

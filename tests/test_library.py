@@ -1,0 +1,161 @@
+"""The library as a user drives it: adding, genres, duplicates, changes, removal, bad files, crashes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import aligned_clip
+from synth import STYLES, make_song
+
+from shazamlet.library import Library, ModelMismatch
+from shazamlet.model import TileEmbedder
+from shazamlet.recognizer import Recognizer
+
+SR = 22_050
+
+
+@pytest.fixture()
+def library(tmp_path, random_embedder, synth_music) -> Library:
+    lib = Library.open(tmp_path / "lib", random_embedder)
+    report = lib.add([synth_music])
+    assert len(report.added) == 12 and not report.errors
+    yield lib
+    lib.close()
+
+
+def identify(lib: Library, wave: np.ndarray):
+    return Recognizer(lib, lib.embedder).identify_wave(wave)
+
+
+def test_add_folder_identifies_aligned_clips_with_offset(library, synth_music):
+    for path in sorted(synth_music.rglob("*.wav"))[::3]:
+        wave, _ = sf.read(path, dtype="float32")
+        answer = identify(library, aligned_clip(wave, 9))
+        assert answer.song is not None and answer.song.path == str(path)
+        assert answer.song.offset_s == pytest.approx(9 * 11 * 1024 / SR, abs=0.1)
+
+
+def test_genre_from_top_folder_and_votes(library, synth_music):
+    songs = library.songs()
+    assert {s.genre for s in songs} == {st.name for st in STYLES}
+    for s in songs:
+        assert Path(s.path).parent.name == s.genre
+    wave, _ = sf.read(synth_music / "techno" / "techno_song_01.wav", dtype="float32")
+    answer = identify(library, aligned_clip(wave, 4))
+    assert answer.genre is not None and answer.genre.label == "techno"
+    assert sum(answer.genre.votes.values()) == pytest.approx(1.0)
+
+
+def test_genre_from_folder_directly_under_root(tmp_path, random_embedder, synth_music):
+    root = tmp_path / "Music"
+    (root / "Jazz" / "album one").mkdir(parents=True)
+    shutil.copy(synth_music / "ballad" / "ballad_song_00.wav", root / "Jazz" / "album one" / "a.wav")
+    lib = Library.open(tmp_path / "lib", random_embedder)
+    lib.add([root])
+    assert [s.genre for s in lib.songs()] == ["Jazz"]
+
+
+def test_genre_from_tags_with_folder_fallback(tmp_path, random_embedder):
+    from mutagen.flac import FLAC
+
+    root = tmp_path / "Music" / "Unsorted"
+    root.mkdir(parents=True)
+    tagged, untagged = root / "tagged.flac", root / "plain.flac"
+    sf.write(tagged, make_song(11, STYLES[0], 8.0), SR)
+    sf.write(untagged, make_song(12, STYLES[1], 8.0), SR)
+    f = FLAC(tagged)
+    f["genre"], f["title"], f["artist"] = "Bossa Nova", "Garota", "Someone"
+    f.save()
+    lib = Library.open(tmp_path / "lib", random_embedder)
+    lib.add([tmp_path / "Music"], genre_from="tag")
+    by_name = {Path(s.path).name: s for s in lib.songs()}
+    assert by_name["tagged.flac"].genre == "Bossa Nova"
+    assert (by_name["tagged.flac"].title, by_name["tagged.flac"].artist) == ("Garota", "Someone")
+    assert by_name["plain.flac"].genre == "Unsorted"  # the folder under the given root
+
+
+def test_same_file_twice_is_not_duplicated_and_changed_file_is_reembedded(library, synth_music):
+    n = len(library.songs())
+    again = library.add([synth_music])
+    assert len(again.unchanged) == n and not again.added
+    assert len(library.songs()) == n
+    target = synth_music / "rock" / "rock_song_02.wav"
+    new_audio = make_song(4242, STYLES[2], 16.0)
+    sf.write(target, new_audio, SR)
+    report = library.add([target])
+    assert report.updated == [str(target)]
+    answer = identify(library, aligned_clip(new_audio, 6))
+    assert answer.song is not None and answer.song.path == str(target)
+
+
+def test_remove_and_readd(library, synth_music):
+    target = synth_music / "chiptune" / "chiptune_song_00.wav"
+    wave, _ = sf.read(target, dtype="float32")
+    clip = aligned_clip(wave, 5)
+    gone = library.remove([synth_music / "chiptune"])
+    assert len(gone) == 3 and all("chiptune" not in s.path for s in library.songs())
+    answer = identify(library, clip)
+    assert answer.song is None or answer.song.path != str(target)
+    library.add([target])
+    assert identify(library, clip).song.path == str(target)
+
+
+def test_bad_files_are_reported_one_line_each_and_the_rest_is_added(tmp_path, random_embedder):
+    root = tmp_path / "Mixed"
+    root.mkdir()
+    (root / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage" * 10)
+    (root / "empty.flac").write_bytes(b"")
+    sf.write(root / "short.wav", make_song(1, STYLES[0], 1.5), SR)
+    sf.write(root / "silence.wav", np.zeros(SR * 5, np.float32), SR)
+    song = make_song(2, STYLES[1], 10.0)
+    from shazamlet.audio.decode import resample
+
+    sf.write(root / "phone_8k.wav", resample(song, SR, 8000), 8000)
+    sf.write(root / "surround_6ch.wav", np.stack([song * g for g in (1, .8, .6, .4, .2, .1)], axis=1), SR)
+    lib = Library.open(tmp_path / "lib", random_embedder)
+    report = lib.add([root])
+    assert sorted(Path(p).name for p in report.added) == ["phone_8k.wav", "surround_6ch.wav"]
+    msgs = {Path(e.split(":")[0]).name: e for e in report.errors}
+    assert set(msgs) == {"corrupt.wav", "empty.flac", "short.wav", "silence.wav"}
+    assert all("\n" not in m for m in msgs.values())
+    assert "too short" in msgs["short.wav"] and "silent" in msgs["silence.wav"]
+    # both odd files are usable: a 6-channel clip at 22.05 kHz finds its song
+    answer = identify(lib, aligned_clip(song, 3))
+    assert answer.song is not None and answer.song.path.endswith("surround_6ch.wav")
+
+
+def test_library_opened_with_another_model_says_so_and_reindex_fixes_it(library, other_random_model, synth_music):
+    other = TileEmbedder(str(other_random_model))
+    with pytest.raises(ModelMismatch) as exc:
+        Library.open(library.folder, other)
+    assert "reindex" in str(exc.value) and "\n" not in str(exc.value)
+    lib2 = Library.open(library.folder, other, check_model=False)
+    report = lib2.reindex()
+    assert len(report.added) == 12
+    lib3 = Library.open(library.folder, other)  # no longer raises
+    wave, _ = sf.read(synth_music / "ballad" / "ballad_song_02.wav", dtype="float32")
+    assert identify(lib3, aligned_clip(wave, 7)).song.path.endswith("ballad_song_02.wav")
+
+
+def test_truncated_or_corrupted_index_is_rebuilt(library, synth_music, random_embedder):
+    record = library.index_record()
+    ann = library.folder / record.ann_file
+    library.close()
+    ann.write_bytes(ann.read_bytes()[: ann.stat().st_size // 3])  # truncated
+    lib = Library.open(library.folder, random_embedder)
+    wave, _ = sf.read(synth_music / "rock" / "rock_song_00.wav", dtype="float32")
+    assert identify(lib, aligned_clip(wave, 2)).song.path.endswith("rock_song_00.wav")
+    record2 = lib.index_record()
+    assert record2.generation == record.generation + 1
+    lib.close()
+    ann2 = lib.folder / record2.ann_file
+    data = bytearray(ann2.read_bytes())
+    data[100:400] = bytes(300)  # same size, altered content
+    ann2.write_bytes(bytes(data))
+    lib = Library.open(library.folder, random_embedder)
+    assert identify(lib, aligned_clip(wave, 2)).song.path.endswith("rock_song_00.wav")
+    assert lib.index_record().generation == record.generation + 2
