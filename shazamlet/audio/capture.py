@@ -32,7 +32,7 @@ class RingBuffer:
         if n >= self.capacity:
             samples, n = samples[-self.capacity:], self.capacity
         with self._lock:
-            start = self.written % self.capacity
+            start = (self.written + total - n) % self.capacity  # overflowing writes keep their tail
             first = min(n, self.capacity - start)
             self.data[start : start + first] = samples[:first]
             self.data[: n - first] = samples[first:]

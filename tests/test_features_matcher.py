@@ -1,0 +1,71 @@
+"""Properties of the front end and of the votes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from synth import STYLES, make_song
+
+from shazamlet.config import FeatureConfig
+from shazamlet.features import LogMelFrontEnd
+from shazamlet.matcher import Neighbours, calibrate, majority_song, vote_for_genre, vote_for_song
+
+
+def test_tile_cut_from_a_long_file_equals_the_excerpt_decoded_alone():
+    cfg = FeatureConfig()
+    fe = LogMelFrontEnd(cfg)
+    song = make_song(3, STYLES[0], 12.0)
+    whole = fe.tiles(song, 1)
+    start = 37
+    excerpt = song[start * cfg.hop_length : start * cfg.hop_length + cfg.tile_samples]
+    alone = fe.tiles(excerpt, 1)
+    assert len(alone) == 1
+    assert torch.equal(alone.tiles[0], whole.tiles[start])
+
+
+def test_tiles_are_in_unit_range_and_gain_invariant_and_silence_is_flagged():
+    fe = LogMelFrontEnd()
+    song = make_song(4, STYLES[1], 8.0)
+    loud, quiet = fe.tiles(song, 11), fe.tiles(song * 0.05, 11)
+    assert loud.tiles.min() >= 0 and loud.tiles.max() == 1.0
+    assert torch.allclose(loud.tiles, quiet.tiles, atol=1e-4)
+    silent = fe.tiles(np.zeros(22050 * 4, np.float32), 11)
+    assert len(silent) > 0 and not silent.audible.any() and loud.audible.all()
+
+
+def test_batched_front_end_equals_one_by_one():
+    fe = LogMelFrontEnd()
+    a, b = make_song(5, STYLES[2], 4.0), make_song(6, STYLES[3], 4.0)
+    both = fe(torch.from_numpy(np.stack([a, b])))
+    assert torch.allclose(both[0], fe(torch.from_numpy(a)), atol=1e-5)
+    assert torch.allclose(both[1], fe(torch.from_numpy(b)), atol=1e-5)
+
+
+def _nb(rows, query_starts):
+    ids = np.array([[r[0] for r in row] for row in rows])
+    starts = np.array([[r[1] for r in row] for row in rows])
+    sims = np.array([[r[2] for r in row] for row in rows], dtype=np.float32)
+    return Neighbours(ids, starts, sims, np.array(query_starts))
+
+
+def test_time_consistent_votes_beat_more_numerous_scattered_votes():
+    # Song 1 is matched by every query tile at the same alignment (start 100); song 2 has more
+    # neighbours in total, but at alignments that disagree.
+    rows = [
+        [(1, 100 + q * 11, 0.8), (2, 5 + 200 * q, 0.85), (2, 900 - 70 * q, 0.84)] for q in range(4)
+    ]
+    nb = _nb(rows, [q * 11 for q in range(4)])
+    assert majority_song(nb) == 2  # the paper's rule is fooled
+    votes = vote_for_song(nb, tolerance_frames=11)
+    assert votes[0].song_id == 1 and votes[0].support == 4
+    assert abs(votes[0].offset_frames - 100) < 1e-6
+    assert votes[0].raw_score > votes[1].raw_score
+
+
+def test_genre_shares_and_calibration():
+    nb = _nb([[(1, 0, 0.9), (2, 0, 0.5), (3, 0, 0.1)]], [0])
+    g = vote_for_genre(nb, {1: "jazz", 2: "rock", 3: "jazz"})
+    assert g.label == "jazz" and abs(sum(g.votes.values()) - 1) < 1e-9 and abs(g.share - 1.0 / 1.5) < 1e-3
+    assert vote_for_genre(nb, {1: None, 2: None, 3: None}) is None
+    assert calibrate(0.7, 0.7) == 0.5 and calibrate(1.0, 0.7) == 1.0 and calibrate(0.0, 0.7) == 0.0
+    assert calibrate(0.6, 0.7) < 0.5 < calibrate(0.8, 0.7)

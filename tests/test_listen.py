@@ -1,0 +1,67 @@
+"""The listening loop fed like a microphone: chunks of real audio at a device rate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import LIB_HOP_SAMPLES
+
+from shazamlet.audio.capture import RingBuffer
+from shazamlet.audio.decode import resample
+from shazamlet.library import Library
+from shazamlet.listen import Listener
+from shazamlet.recognizer import Recognizer
+
+DEVICE_RATE = 44_100
+
+
+@pytest.fixture(scope="module")
+def recognizer(tmp_path_factory, random_embedder, synth_music):
+    lib = Library.open(tmp_path_factory.mktemp("lib"), random_embedder)
+    lib.add([synth_music / "rock", synth_music / "chiptune"])
+    return Recognizer(lib, random_embedder)
+
+
+def feed(listener: Listener, audio: np.ndarray, chunk_s: float = 0.1):
+    events = []
+    step = int(chunk_s * DEVICE_RATE)
+    for i in range(0, len(audio), step):
+        ev = listener.push(audio[i : i + step])
+        if ev:
+            events.append(ev)
+        if listener.done:
+            break
+    return events
+
+
+def test_first_answer_after_3_s_and_final_when_sure(recognizer, synth_music):
+    path = synth_music / "chiptune" / "chiptune_song_01.wav"
+    wave, sr = sf.read(path, dtype="float32")
+    audio = resample(wave[4 * LIB_HOP_SAMPLES :], sr, DEVICE_RATE)
+    events = feed(Listener(recognizer, DEVICE_RATE), audio)
+    assert events, "no answer at all"
+    assert 3.0 <= events[0].heard_s < 4.5
+    final = events[-1]
+    assert final.kind == "final" and final.answer.song is not None
+    assert final.answer.song.path == str(path)
+
+
+def test_silence_ends_as_not_in_library_after_10_s(recognizer):
+    listener = Listener(recognizer, DEVICE_RATE)
+    events = feed(listener, np.zeros(12 * DEVICE_RATE, np.float32))
+    assert events[-1].kind == "final" and events[-1].answer.song is None
+    assert 9.9 <= events[-1].heard_s <= 11.5
+    assert all(e.answer.silent for e in events)
+
+
+def test_ring_buffer_keeps_the_newest_samples_and_positions():
+    ring = RingBuffer(10)
+    ring.write(np.arange(7, dtype=np.float32))
+    ring.write(np.arange(7, 12, dtype=np.float32))
+    assert ring.latest(4).tolist() == [8, 9, 10, 11]
+    assert ring.latest(50).tolist() == list(range(2, 12))
+    got, pos = ring.since(9)
+    assert got.tolist() == [9, 10, 11] and pos == 12
+    ring.write(np.arange(100, 125, dtype=np.float32))  # more than the capacity at once
+    assert ring.latest(10).tolist() == list(range(115, 125)) and ring.written == 37
