@@ -111,3 +111,11 @@ def test_add_killed_halfway_leaves_the_old_library_answering(tmp_path, random_mo
     sf.write(tmp_path / "clip2.wav", aligned_clip(new_wave, 10), SR)
     res = run("identify", "--json", str(tmp_path / "clip2.wav"), model=random_model, library=lib, check=True)
     assert json.loads(res.stdout)["song"]["path"] == str(sorted(big.rglob("*.wav"))[-1].resolve())
+
+
+def test_listen_without_that_microphone_is_one_clear_line(tmp_path, random_model, synth_music):
+    lib = tmp_path / "lib"
+    run("library", "add", str(synth_music / "techno" / "techno_song_00.wav"), model=random_model, library=lib, check=True)
+    res = run("listen", "--device", "9999", model=random_model, library=lib)
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and ("no input device" in res.stderr or "audio input unavailable" in res.stderr)

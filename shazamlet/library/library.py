@@ -90,6 +90,7 @@ class Library:
         self.catalog = Catalog(folder / "catalog.sqlite")
         self.store = EmbeddingStore(folder / "fingerprints")
         self._index: LibraryIndex | None = None
+        self._genres: dict[int, str | None] | None = None  # read on every query: cached until a write
         if self.catalog.get_meta("model_sha256") is None:
             self._record_model()
         elif check_model and not self.model_matches():
@@ -135,7 +136,9 @@ class Library:
         return self.catalog.song(song_id)
 
     def genres(self) -> dict[int, str | None]:
-        return self.catalog.genre_of_song()
+        if self._genres is None:
+            self._genres = self.catalog.genre_of_song()
+        return self._genres
 
     def index_record(self) -> IndexRecord | None:
         raw = self.catalog.get_json("index")
@@ -307,6 +310,7 @@ class Library:
             if progress:
                 progress(AddProgress("index", done[0], len(songs)))
 
+        self._genres = None
         record = build_index(self.folder, generation, self.embedder.dim, chunks(), self.cfg.n_trees, tick)
         self.catalog.set_json("index", record.__dict__)
         if self._index:
