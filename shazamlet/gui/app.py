@@ -1,0 +1,66 @@
+"""Start the window: `shazamlet` with no arguments calls `run_app`.
+
+The window appears at once; the model and the library load in the core thread behind it.
+
+For demos and the end-to-end test, `SHAZAMLET_E2E=DIR` makes the window listen as soon as the
+library is ready, save screenshots and a `result.json` into DIR, and quit after the final answer
+(or after `SHAZAMLET_E2E_TIMEOUT` seconds, default 45).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import platformdirs
+
+
+def apply_dark_theme(app) -> None:
+    from PySide6.QtGui import QColor, QPalette
+
+    app.setStyle("Fusion")
+    pal = QPalette()
+    for role, colour in ((QPalette.Window, "#1e1e28"), (QPalette.WindowText, "#e2e8f0"), (QPalette.Base, "#15151d"),
+                         (QPalette.AlternateBase, "#1c1c26"), (QPalette.Text, "#e2e8f0"), (QPalette.Button, "#2a2a38"),
+                         (QPalette.ButtonText, "#e2e8f0"), (QPalette.Highlight, "#2563eb"),
+                         (QPalette.HighlightedText, "#ffffff"), (QPalette.ToolTipBase, "#0f172a"),
+                         (QPalette.ToolTipText, "#e2e8f0"), (QPalette.PlaceholderText, "#64748b")):
+        pal.setColor(role, QColor(colour))
+    pal.setColor(QPalette.Disabled, QPalette.Text, QColor("#64748b"))
+    pal.setColor(QPalette.Disabled, QPalette.ButtonText, QColor("#64748b"))
+    app.setPalette(pal)
+
+
+def history_file() -> Path:
+    return Path(platformdirs.user_data_dir("shazamlet", appauthor=False)) / "history.json"
+
+
+def run_app(library: str | None = None, model: str | None = None) -> int:
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from shazamlet.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Shazamlet")
+    app.setOrganizationName("shazamlet")
+    icon = Path(__file__).resolve().parents[2] / "resources" / "icons" / "shazamlet.png"
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
+    apply_dark_theme(app)
+    e2e = os.environ.get("SHAZAMLET_E2E")
+    if e2e:
+        from PySide6.QtCore import QSettings
+
+        settings = QSettings(str(Path(e2e) / "settings.ini"), QSettings.IniFormat)  # leave the user's alone
+        window = MainWindow(library, model, settings=settings, history_path=Path(e2e) / "history.json")
+        window.resize(1280, 800)
+    else:
+        window = MainWindow(library, model, history_path=history_file())
+    window.show()
+    if e2e:
+        from shazamlet.gui.e2e import E2EDriver
+
+        window._e2e = E2EDriver(window, Path(e2e), float(os.environ.get("SHAZAMLET_E2E_TIMEOUT", "45")))
+    return app.exec()

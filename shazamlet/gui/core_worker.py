@@ -1,0 +1,222 @@
+"""The core thread: owns the model and the library, and makes every write to the library.
+
+One `QObject` living in its own `QThread`; the window calls its slots through queued signals, so
+requests run one after another (adds, removes, reindexes never overlap). Reads made from the listen
+thread (`Recognizer.identify_wave`) are serialised with the writes that could disturb them by
+`CoreState.lock`: the index swap at the end of every rebuild and the removal of songs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+
+from shazamlet.gui.messages import CoreFailed, CoreReady, IndexFinished, IndexProgress, LibraryMap
+
+MAP_POINTS_PER_SONG = 120
+MAP_MAX_POINTS = 30_000
+
+
+@dataclass
+class CoreState:
+    """What the core thread shares with the listen thread."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+def guard_library(library, lock: threading.RLock) -> None:
+    """Make the library's index swap wait for a running identification (and vice versa).
+
+    `Library.add/remove/reindex` end in `rebuild_index`, which unloads the ANNOY index that a query
+    may be using; wrapping that one method (on this instance) is enough to keep reads safe while
+    songs are being embedded, so listening goes on during a long indexing run.
+    """
+    rebuild = library.rebuild_index
+
+    def locked_rebuild(*args, **kwargs):
+        with lock:
+            return rebuild(*args, **kwargs)
+
+    library.rebuild_index = locked_rebuild
+
+
+def pca_map(library, per_song: int = MAP_POINTS_PER_SONG, max_points: int = MAP_MAX_POINTS) -> LibraryMap | None:
+    """PCA of (a subsample of) every song's stored fingerprints; None for an empty library."""
+    songs = [s for s in library.songs() if library.store.exists(s.emb_file)]
+    if not songs:
+        return None
+    per_song = max(4, min(per_song, max_points // len(songs)))
+    rng = np.random.default_rng(0)
+    chunks, genres, ids = [], [], []
+    for s in songs:
+        fps, _ = library.store.read(s.emb_file)
+        if len(fps) > per_song:
+            fps = fps[np.sort(rng.choice(len(fps), per_song, replace=False))]
+        chunks.append(fps.astype(np.float32))
+        genres += [s.genre or "unknown"] * len(fps)
+        ids.append(np.full(len(fps), s.id))
+    x = np.concatenate(chunks)
+    mean = x.mean(axis=0)
+    xc = x - mean
+    if len(xc) >= 2:
+        cov = xc.T @ xc / (len(xc) - 1)
+        vals, vecs = np.linalg.eigh(cov)
+        axes = vecs[:, ::-1][:, :2].astype(np.float32)
+    else:
+        axes = np.eye(x.shape[1], 2, dtype=np.float32)
+    for k in range(axes.shape[1]):  # a stable sign, so the map does not flip between rebuilds
+        if axes[np.argmax(np.abs(axes[:, k])), k] < 0:
+            axes[:, k] *= -1
+    return LibraryMap(xc @ axes, genres, np.concatenate(ids), mean, axes,
+                      {s.id: (f"{s.title} — {s.artist}" if s.artist else s.title) for s in songs})
+
+
+class CoreWorker(QObject):
+    ready = Signal(object)  # CoreReady
+    failed = Signal(object)  # CoreFailed
+    status = Signal(str)
+    progress = Signal(object)  # IndexProgress
+    finished = Signal(object)  # IndexFinished
+    map_ready = Signal(object)  # LibraryMap | None
+
+    def __init__(self, state: CoreState) -> None:
+        super().__init__()
+        self.state = state
+        self.embedder = None
+        self.library = None
+        self.recognizer = None
+
+    # -- loading --------------------------------------------------------------------------------
+    @Slot(object, object)
+    def load(self, folder: str | None, model: str | None) -> None:
+        from shazamlet.library import Library, LibraryError, ModelMismatch
+        from shazamlet.model import ModelError, TileEmbedder
+
+        self.status.emit("Loading the model…")
+        try:
+            embedder = TileEmbedder(model)
+        except ModelError as exc:
+            self.failed.emit(CoreFailed("model", str(exc)))
+            return
+        self.status.emit("Opening the library…")
+        mismatch = None
+        try:
+            try:
+                library = Library.open(folder, embedder, create=True, check_model=True)
+            except ModelMismatch as exc:
+                mismatch = str(exc)
+                library = Library.open(folder, embedder, create=True, check_model=False)
+        except (LibraryError, OSError) as exc:
+            self.failed.emit(CoreFailed("library", str(exc).splitlines()[0]))
+            return
+        with self.state.lock:
+            if self.library is not None:
+                self.library.close()
+            self.embedder, self.library = embedder, library
+            guard_library(library, self.state.lock)
+            self.recognizer = None if mismatch else self._make_recognizer()
+        self.ready.emit(CoreReady(str(library.folder), embedder.model.meta.name, library.songs(), mismatch,
+                                  self.recognizer))
+        self._warm_index()
+        self.compute_map()
+
+    def _make_recognizer(self):
+        from shazamlet.recognizer import Recognizer
+
+        return Recognizer(self.library, self.embedder)
+
+    def _warm_index(self) -> None:
+        """Load (or repair) the index now rather than on the first query."""
+        if self.recognizer is None:
+            return
+        try:
+            with self.state.lock:
+                self.library.index()
+        except Exception as exc:  # a broken index is reported, the window goes on
+            self.status.emit(f"The index could not be loaded: {str(exc).splitlines()[0]}")
+
+    # -- writing --------------------------------------------------------------------------------
+    def _progress_fn(self):
+        started = time.perf_counter()
+        last = [0.0]
+
+        def progress(p) -> None:
+            now = time.perf_counter()
+            if p.phase == "embed" or now - last[0] > 0.1 or p.done == p.total:
+                last[0] = now
+                rate = p.done / max(now - started, 1e-6) if p.phase == "embed" else 0.0
+                self.progress.emit(IndexProgress(p.phase, p.done, p.total, rate, p.audio_seconds, p.path, p.error))
+
+        return progress
+
+    @Slot(object, str)
+    def add(self, paths: list[str], genre_from: str) -> None:
+        if self.library is None:
+            return
+        from shazamlet.library import AddReport
+
+        self.state.cancel.clear()
+        self.status.emit("Looking for audio files…")
+        try:
+            report = self.library.add(paths, genre_from=genre_from, progress=self._progress_fn(),
+                                      cancel=self.state.cancel.is_set)
+        except Exception as exc:  # a disk error must not kill the thread
+            report = AddReport(errors=[f"adding failed: {str(exc).splitlines()[0]}"])
+        self.finished.emit(IndexFinished("add", report, self.library.songs()))
+        self.compute_map()
+
+    @Slot(object)
+    def remove(self, paths: list[str]) -> None:
+        if self.library is None:
+            return
+        from shazamlet.library import AddReport
+
+        report = AddReport()
+        try:
+            with self.state.lock:
+                report.updated = [s.path for s in self.library.remove(paths)]
+        except Exception as exc:
+            report.errors.append(f"removing failed: {str(exc).splitlines()[0]}")
+        self.finished.emit(IndexFinished("remove", report, self.library.songs()))
+        self.compute_map()
+
+    @Slot()
+    def reindex(self) -> None:
+        if self.library is None:
+            return
+        from shazamlet.library import AddReport
+
+        self.state.cancel.clear()
+        try:
+            report = self.library.reindex(progress=self._progress_fn(), cancel=self.state.cancel.is_set)
+        except Exception as exc:
+            report = AddReport(errors=[f"reindexing failed: {str(exc).splitlines()[0]}"])
+        recognizer = None
+        if self.library.model_matches() and not report.cancelled:
+            with self.state.lock:
+                self.recognizer = recognizer = self._make_recognizer()
+        self.finished.emit(IndexFinished("reindex", report, self.library.songs(), recognizer))
+        self._warm_index()
+        self.compute_map()
+
+    @Slot()
+    def compute_map(self) -> None:
+        if self.library is None or self.recognizer is None:
+            self.map_ready.emit(None)
+            return
+        try:
+            self.map_ready.emit(pca_map(self.library))
+        except Exception as exc:
+            self.status.emit(f"The library map could not be drawn: {str(exc).splitlines()[0]}")
+
+    @Slot()
+    def close(self) -> None:
+        with self.state.lock:
+            if self.library is not None:
+                self.library.close()
+                self.library = None

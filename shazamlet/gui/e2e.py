@@ -1,0 +1,76 @@
+"""Drive the real window for the end-to-end script: listen, take screenshots, report, quit."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from shazamlet.gui import messages as m
+
+
+class E2EDriver:
+    def __init__(self, window, out: Path, timeout_s: float) -> None:
+        self.w, self.out = window, out
+        out.mkdir(parents=True, exist_ok=True)
+        self.started = time.time()
+        self.events: list[dict] = []
+        self.first = True
+        self.done = False
+        window.library_changed.connect(self._library_ready)
+        window.answered.connect(self._answered)
+        QTimer.singleShot(int(timeout_s * 1000), self._timeout)
+
+    def shot(self, name: str) -> None:
+        self.w.grab().save(str(self.out / name))
+
+    def _library_ready(self, songs) -> None:
+        if songs and not self.w.listening and not self.done:
+            self.w.library_changed.disconnect(self._library_ready)
+            self.w.start_listening()
+            (self.out / "listening").write_text(f"{time.time()}\n")  # the script starts playback now
+            QTimer.singleShot(2500, lambda: self.shot("1-listening.png"))
+
+    def _answered(self, msg) -> None:
+        if not isinstance(msg, m.ListenUpdate):
+            return
+        a = msg.answer
+        self.events.append({"kind": msg.kind, "heard_s": round(msg.heard_s, 2), "silent": a.silent,
+                            "song": a.song.path if a.song else None, "score": round(a.song.score, 3) if a.song else None,
+                            "best": a.candidates[0].path if a.candidates else None,
+                            "genre": a.genre.label if a.genre else None})
+        if self.first and not a.silent:
+            self.first = False
+            self.shot("2-first-answer.png")
+        if msg.kind == "final" and not a.silent and not self.done:
+            QTimer.singleShot(600, self._finish)  # let the spectrogram scroll on a little
+
+    def _finish(self) -> None:
+        self.done = True
+        self.shot("3-answer.png")
+        self.w.tabs.setCurrentWidget(self.w.history)
+        QApplication.processEvents()
+        self.shot("4-history.png")
+        self.w.tabs.setCurrentWidget(self.w.library)
+        QApplication.processEvents()
+        self.shot("5-library.png")
+        self.w.tabs.setCurrentWidget(self.w.map_view)
+        QApplication.processEvents()
+        self._report(ok=True)
+
+    def _timeout(self) -> None:
+        if not self.done:
+            self.done = True
+            self.shot("timeout.png")
+            self._report(ok=False)
+
+    def _report(self, ok: bool) -> None:
+        final = next((e for e in reversed(self.events) if e["kind"] == "final"), None)
+        (self.out / "result.json").write_text(json.dumps(
+            {"finished": ok, "final": final, "events": self.events, "elapsed_s": round(time.time() - self.started, 1)},
+            indent=1))
+        self.w.stop_listening()
+        QTimer.singleShot(300, self.w.close)

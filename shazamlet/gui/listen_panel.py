@@ -1,0 +1,151 @@
+"""The Listen area: the big button, the answer, the live spectrogram, level meter and vote charts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QStackedLayout,
+                               QVBoxLayout, QWidget)
+
+from shazamlet.audio.decode import is_audio_file
+from shazamlet.gui.spectrogram import SpectrogramView
+from shazamlet.gui.widgets import LevelMeter, VoteChart, big_font
+
+BUTTON_STYLE = """
+QPushButton#listen {{ border-radius: 56px; background: {bg}; color: white; font-weight: bold;
+                     border: 3px solid {border}; }}
+QPushButton#listen:hover {{ border-color: white; }}
+QPushButton#listen:disabled {{ background: #334155; color: #94a3b8; }}
+"""
+
+
+class ListenPanel(QWidget):
+    listen_clicked = Signal()
+    file_dropped = Signal(str)  # one audio file: identify it
+    paths_dropped = Signal(object)  # folders or several files: add them to the library
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.button = QPushButton("Listen")
+        self.button.setObjectName("listen")
+        self.button.setFixedSize(112, 112)
+        self.button.setFont(big_font(self, 15, bold=True))
+        self.button.setToolTip("Listen (Space)")
+        self.button.setFocusPolicy(Qt.NoFocus)
+        self.button.clicked.connect(self.listen_clicked)
+        self.set_listening(False)
+
+        # the answer card, or the empty-library hint in its place
+        self.title = QLabel("Press Listen, or drop an audio file here")
+        self.title.setFont(big_font(self, 20, bold=True))
+        self.title.setWordWrap(True)
+        self.artist = QLabel("")
+        self.artist.setFont(big_font(self, 14))
+        self.detail = QLabel("")
+        self.detail.setStyleSheet("color: #94a3b8")
+        self.detail.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.confidence = QProgressBar()
+        self.confidence.setRange(0, 100)
+        self.confidence.setFormat("confidence %p%")
+        self.confidence.setMaximumWidth(360)
+        self.confidence.hide()
+        self.state = QLabel("")
+        self.state.setStyleSheet("color: #cbd5e1")
+        card = QVBoxLayout()
+        for w in (self.state, self.title, self.artist, self.detail, self.confidence):
+            card.addWidget(w)
+        card.addStretch(1)
+        card_w = QWidget()
+        card_w.setLayout(card)
+        self.hint = QLabel("<div style='font-size:20pt; font-weight:bold'>Drag a folder of music here</div>"
+                           "<div style='color:#94a3b8'>or use <b>Add Folder…</b> in the Library tab. Shazamlet "
+                           "learns your songs (about a second per song) and then recognises them "
+                           "through the microphone.</div>")
+        self.hint.setWordWrap(True)
+        self.hint.setAlignment(Qt.AlignCenter)
+        self.hint.setStyleSheet("QLabel { border: 2px dashed #475569; border-radius: 12px; padding: 16px; }")
+        self.card_stack = QStackedLayout()
+        self.card_stack.addWidget(card_w)
+        self.card_stack.addWidget(self.hint)
+        top = QHBoxLayout()
+        top.addWidget(self.button, 0, Qt.AlignTop)
+        top.addSpacing(16)
+        top.addLayout(self.card_stack, 1)
+
+        self.spectrogram = SpectrogramView()
+        self.meter = LevelMeter()
+        self.level_note = QLabel("")
+        self.level_note.setMinimumWidth(260)
+        meter_row = QHBoxLayout()
+        meter_row.addWidget(QLabel("Input level"))
+        meter_row.addWidget(self.meter, 1)
+        meter_row.addWidget(self.level_note)
+
+        self.song_votes = VoteChart("Song votes (top 5)", "#34d399")
+        self.genre_votes = VoteChart("Sounds like (genre votes)", "#f472b6")
+        charts = QHBoxLayout()
+        charts.addWidget(self.song_votes, 3)
+        charts.addWidget(self.genre_votes, 2)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.spectrogram, 3)
+        lay.addLayout(meter_row)
+        lay.addLayout(charts, 2)
+        self.drop_frame = QFrame(self)  # highlight while something is dragged over
+        self.drop_frame.setStyleSheet("QFrame { border: 3px dashed #38bdf8; border-radius: 10px; }")
+        self.drop_frame.setAttribute(Qt.WA_TransparentForMouseEvents)
+        self.drop_frame.hide()
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+
+    # -- state ----------------------------------------------------------------------------------
+    def set_listening(self, on: bool) -> None:
+        self.button.setText("Stop" if on else "Listen")
+        self.button.setStyleSheet(BUTTON_STYLE.format(bg="#dc2626" if on else "#2563eb",
+                                                      border="#fca5a5" if on else "#93c5fd"))
+
+    def set_empty_library(self, empty: bool) -> None:
+        self.card_stack.setCurrentIndex(1 if empty else 0)
+
+    def show_message(self, state: str, title: str = "", artist: str = "", detail: str = "",
+                     confidence: float | None = None) -> None:
+        self.state.setText(state)
+        self.title.setText(title)
+        self.artist.setText(artist)
+        self.detail.setText(detail)
+        self.confidence.setVisible(confidence is not None)
+        if confidence is not None:
+            self.confidence.setValue(int(round(confidence * 100)))
+            colour = "#22c55e" if confidence >= 0.5 else "#f59e0b"
+            self.confidence.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; }}")
+
+    def set_level_note(self, text: str, warn: bool) -> None:
+        self.level_note.setText(text)
+        self.level_note.setStyleSheet("color: #fbbf24; font-weight: bold" if warn else "color: #94a3b8")
+
+    # -- drops ----------------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+            self.drop_frame.setGeometry(self.rect())
+            self.drop_frame.show()
+            self.drop_frame.raise_()
+
+    def dragLeaveEvent(self, event) -> None:
+        self.drop_frame.hide()
+
+    def dropEvent(self, event) -> None:
+        self.drop_frame.hide()
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        self.handle_paths(paths)
+
+    def handle_paths(self, paths: list[str]) -> None:
+        if len(paths) == 1 and Path(paths[0]).is_file() and is_audio_file(Path(paths[0])):
+            self.file_dropped.emit(paths[0])
+        else:
+            self.paths_dropped.emit(paths)

@@ -1,0 +1,139 @@
+"""The listen thread: opens the input, feeds the core's `Listener`, identifies dropped files.
+
+Capture is the sounddevice callback writing into a ring; this thread pulls what is new on a timer
+and hands it to `Listener.push`, which answers when a window is due. While an answer is being
+computed the timer waits, and the next pull takes everything that arrived meanwhile, so stale audio
+never queues up (SongRec habit). Every attempt carries a session number: the window ignores
+messages from an attempt it has already stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from shazamlet.audio.capture import CaptureError
+from shazamlet.gui.messages import CaptureFailed, CaptureStarted, FileIdentified, ListenStopped, ListenUpdate
+from shazamlet.gui.sources import StreamFactory
+
+PULL_MS = 100
+
+
+class ListenWorker(QObject):
+    started = Signal(object)  # CaptureStarted
+    failed = Signal(object)  # CaptureFailed
+    update = Signal(object)  # ListenUpdate
+    stopped = Signal(object)  # ListenStopped
+    file_done = Signal(object)  # FileIdentified
+
+    def __init__(self, open_stream: StreamFactory, lock: threading.RLock) -> None:
+        super().__init__()
+        self.open_stream = open_stream
+        self.lock = lock
+        self.recognizer = None
+        self.stream = None
+        self.listener = None
+        self.session = 0
+        self.continuous = False
+        self.position = 0
+        self.timer = QTimer(self)  # moves to the worker's thread with its parent
+        self.timer.setInterval(PULL_MS)
+        self.timer.timeout.connect(self._pull)
+
+    @Slot(object)
+    def set_recognizer(self, recognizer) -> None:
+        self.recognizer = recognizer
+        self.listener = None  # made again for the new recognizer on the next pull
+
+    @Slot(bool)
+    def set_continuous(self, on: bool) -> None:
+        self.continuous = on
+
+    @Slot(object, bool, int)
+    def start(self, device, continuous: bool, session: int) -> None:
+        self._close_stream()
+        self.session, self.continuous = session, continuous
+        try:
+            stream = self.open_stream(device)
+        except CaptureError as exc:
+            self.failed.emit(CaptureFailed(session, str(exc)))
+            return
+        except Exception as exc:  # a driver error must not end the thread
+            self.failed.emit(CaptureFailed(session, f"cannot open the input: {str(exc).splitlines()[0]}"))
+            return
+        self.stream = stream
+        # Samples written before this point belong to no attempt; the first pull starts here.
+        self.position = stream.ring.written
+        self.listener = None
+        self.started.emit(CaptureStarted(session, stream, self.position))
+        self.timer.start()
+
+    @Slot(int)
+    def stop(self, session: int) -> None:
+        if session == self.session and self.stream is not None:
+            self._close_stream()
+            self.stopped.emit(ListenStopped(session, "stopped"))
+
+    @Slot()
+    def shutdown(self) -> None:
+        self._close_stream()
+
+    def _close_stream(self) -> None:
+        self.timer.stop()
+        if self.stream is not None:
+            try:
+                self.stream.stop()
+            except Exception:
+                pass
+            self.stream = None
+        self.listener = None
+
+    def _pull(self) -> None:
+        stream = self.stream
+        if stream is None:
+            return
+        samples, self.position = stream.ring.since(self.position)
+        if self.recognizer is None or len(samples) == 0:
+            return  # the model is still loading: the window already shows the spectrogram
+        if self.listener is None:
+            from shazamlet.listen import Listener
+
+            self.listener = Listener(self.recognizer, stream.rate)
+        try:
+            with self.lock:
+                event = self.listener.push(samples)
+        except Exception as exc:
+            self._close_stream()
+            self.failed.emit(CaptureFailed(self.session, f"identification failed: {str(exc).splitlines()[0]}"))
+            self.stopped.emit(ListenStopped(self.session, "error"))
+            return
+        if event is None:
+            return
+        hop = self.recognizer.library.cfg.query_hop_frames
+        self.update.emit(ListenUpdate(self.session, event.kind, event.answer, event.heard_s, event.window_s,
+                                      self.position, stream.rate, hop))
+        if event.kind == "final":
+            if self.continuous:
+                self.listener.reset()
+            else:
+                self._close_stream()
+                self.stopped.emit(ListenStopped(self.session, "done"))
+
+    @Slot(str)
+    def identify_file(self, path: str) -> None:
+        from shazamlet.audio.decode import AudioError
+
+        if self.recognizer is None:
+            self.file_done.emit(FileIdentified(path, None, "the model and library are not ready yet"))
+            return
+        try:
+            with self.lock:
+                answer = self.recognizer.identify_file(path)
+        except AudioError as exc:
+            self.file_done.emit(FileIdentified(path, None, str(exc)))
+            return
+        except Exception as exc:
+            self.file_done.emit(FileIdentified(path, None, f"{path}: {str(exc).splitlines()[0]}"))
+            return
+        self.file_done.emit(FileIdentified(path, answer))

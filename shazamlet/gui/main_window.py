@@ -1,0 +1,478 @@
+"""The main window: wires the panels to the core and listen threads.
+
+Nothing here waits on audio, disk or the model: requests go to the workers through queued signals,
+answers come back as the messages of `messages.py`. The only per-frame work on this thread is
+pulling the newest samples from the capture ring for the spectrogram and the level meter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMetaObject, QSettings, Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton,
+                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
+
+from shazamlet.gui import messages as m
+from shazamlet.gui.core_worker import CoreState, CoreWorker
+from shazamlet.gui.history import HistoryPanel, entry_from_answer
+from shazamlet.gui.library_panel import LibraryPanel
+from shazamlet.gui.listen_panel import ListenPanel
+from shazamlet.gui.listen_worker import ListenWorker
+from shazamlet.gui.map_view import MapView
+from shazamlet.gui.settings import AppSettings
+from shazamlet.gui.sources import DeviceLister, StreamFactory, default_devices, device_label, open_microphone
+from shazamlet.gui.widgets import Banner
+
+DRAW_MS = 40  # 25 frames per second
+
+
+class MainWindow(QMainWindow):
+    # requests to the workers (queued: they run in the workers' threads)
+    _load = Signal(object, object)
+    _add = Signal(object, str)
+    _remove = Signal(object)
+    _reindex = Signal()
+    _start = Signal(object, bool, int)
+    _stop = Signal(int)
+    _identify = Signal(str)
+    _recognizer = Signal(object)
+    _continuous = Signal(bool)
+    # for tests and the e2e driver
+    answered = Signal(object)  # ListenUpdate or FileIdentified
+    library_changed = Signal(object)  # list[Song]
+    indexing_done = Signal(object)  # IndexFinished
+
+    def __init__(self, library: str | None = None, model: str | None = None, settings: QSettings | None = None,
+                 open_stream: StreamFactory = open_microphone, list_devices: DeviceLister = default_devices,
+                 history_path: Path | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Shazamlet")
+        self.setAcceptDrops(True)
+        self.settings = AppSettings(settings)
+        self.library_arg, self.model_arg = library, model
+        self.list_devices = list_devices
+        self.devices = []
+        self.songs = []
+        self.ready = False
+        self.indexing = False
+        self.listening = False
+        self.session = 0
+        self.stream = None
+        self.read_pos = 0
+        self.last_song_id: object = "none"
+        self.source_name = ""
+
+        self._build_ui(history_path)
+        self._start_workers(open_stream)
+        geometry = self.settings.geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        self.draw_timer = QTimer(self)
+        self.draw_timer.setInterval(DRAW_MS)
+        self.draw_timer.timeout.connect(self._draw)
+        # after the window is shown: the devices and, in the core thread, the model and the library
+        QTimer.singleShot(0, self.refresh_devices)
+        QTimer.singleShot(0, self.load_core)
+
+    # -- construction ---------------------------------------------------------------------------
+    def _build_ui(self, history_path: Path | None) -> None:
+        self.device_box = QComboBox()
+        self.device_box.setMinimumWidth(320)
+        self.device_box.setToolTip("Where to listen: a microphone, or a monitor source that hears this computer's playback")
+        self.device_box.currentIndexChanged.connect(self._device_changed)
+        refresh = QPushButton("↻")
+        refresh.setToolTip("Look for input devices again")
+        refresh.setFixedWidth(32)
+        refresh.clicked.connect(self.refresh_devices)
+        self.continuous = QCheckBox("Keep listening")
+        self.continuous.setToolTip("Continuous mode: keep listening and add a history entry each time the song changes")
+        self.continuous.setChecked(self.settings.continuous())
+        self.continuous.toggled.connect(self._continuous_toggled)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Input"))
+        bar.addWidget(self.device_box)
+        bar.addWidget(refresh)
+        bar.addSpacing(16)
+        bar.addWidget(self.continuous)
+        bar.addStretch(1)
+        self.library_info = QLabel("")
+        self.library_info.setStyleSheet("color: #94a3b8")
+        bar.addWidget(self.library_info)
+
+        self.banner = Banner()
+        self.banner.action.connect(self._banner_action)
+        self.listen = ListenPanel()
+        self.listen.listen_clicked.connect(self.toggle_listening)
+        self.listen.file_dropped.connect(self.identify_file)
+        self.listen.paths_dropped.connect(self.add_paths)
+        self.map_view = MapView()
+        self.history = HistoryPanel(history_path)
+        self.library = LibraryPanel()
+        self.library.set_genre_from(self.settings.genre_from())
+        self.library.genre_from_changed.connect(self.settings.set_genre_from)
+        self.library.add_requested.connect(self.add_paths)
+        self.library.remove_requested.connect(self.remove_paths)
+        self.library.cancel_requested.connect(lambda: self.state.cancel.set())
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.map_view, "Map")
+        self.tabs.addTab(self.history, "History")
+        self.tabs.addTab(self.library, "Library")
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(self.listen)
+        split.addWidget(self.tabs)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([760, 500])
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.addLayout(bar)
+        lay.addWidget(self.banner)
+        lay.addWidget(split, 1)
+        self.setCentralWidget(central)
+        self.statusBar().showMessage("Starting…")
+        QShortcut(QKeySequence(Qt.Key_Space), self, self.toggle_listening)
+        self._build_menu()
+
+    def _build_menu(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        for text, slot, key in (("Add &Folder…", self.library._choose_folder, "Ctrl+O"),
+                                ("Add F&iles…", self.library._choose_files, None),
+                                ("&Identify a File…", self._choose_identify, "Ctrl+I"),
+                                ("Export &History…", self.history._choose_export, None),
+                                ("&Quit", self.close, "Ctrl+Q")):
+            a = QAction(text, self)
+            a.triggered.connect(slot)
+            if key:
+                a.setShortcut(QKeySequence(key))
+            file.addAction(a)
+        lib = self.menuBar().addMenu("&Library")
+        for text, slot in (("Change &Location…", self._choose_library_folder), ("&Reindex All Songs", self.reindex),
+                           ("Choose &Model File…", self._choose_model)):
+            a = QAction(text, self)
+            a.triggered.connect(slot)
+            lib.addAction(a)
+
+    def _start_workers(self, open_stream: StreamFactory) -> None:
+        self.state = CoreState()
+        self.core_thread = QThread(self)
+        self.core_thread.setObjectName("core")
+        self.core = CoreWorker(self.state)
+        self.core.moveToThread(self.core_thread)
+        self._load.connect(self.core.load)
+        self._add.connect(self.core.add)
+        self._remove.connect(self.core.remove)
+        self._reindex.connect(self.core.reindex)
+        self.core.ready.connect(self._core_ready)
+        self.core.failed.connect(self._core_failed)
+        self.core.status.connect(self.statusBar().showMessage)
+        self.core.progress.connect(self.library.indexing_progress)
+        self.core.finished.connect(self._indexing_finished)
+        self.core.map_ready.connect(self.map_view.set_map)
+        self.core_thread.start()
+
+        self.listen_thread = QThread(self)
+        self.listen_thread.setObjectName("listen")
+        self.worker = ListenWorker(open_stream, self.state.lock)
+        self.worker.moveToThread(self.listen_thread)
+        self._start.connect(self.worker.start)
+        self._stop.connect(self.worker.stop)
+        self._identify.connect(self.worker.identify_file)
+        self._recognizer.connect(self.worker.set_recognizer)
+        self._continuous.connect(self.worker.set_continuous)
+        self.worker.started.connect(self._capture_started)
+        self.worker.failed.connect(self._capture_failed)
+        self.worker.update.connect(self._listen_update)
+        self.worker.stopped.connect(self._listen_stopped)
+        self.worker.file_done.connect(self._file_identified)
+        self.listen_thread.start()
+
+    # -- the core -------------------------------------------------------------------------------
+    def load_core(self) -> None:
+        self.ready = False
+        folder = self.library_arg or self.settings.library_folder() or None
+        self._load.emit(folder, self.model_arg or self.settings.model_path() or None)
+
+    def _core_ready(self, msg: m.CoreReady) -> None:
+        self.ready = True
+        self.banner.clear("model", "library", "reindex")
+        self._recognizer.emit(msg.recognizer)
+        self._set_songs(msg.songs)
+        self.library_info.setText(f"Library: {msg.folder}  ·  model: {msg.model_name}")
+        self.statusBar().showMessage("Ready." if msg.songs else "Ready: the library is empty.", 5000)
+        if msg.mismatch:
+            self.banner.show_message("warning", f"Your library needs reindexing: {msg.mismatch}",
+                                     "Reindex Library", "reindex")
+
+    def _core_failed(self, msg: m.CoreFailed) -> None:
+        if msg.what == "model":
+            self.banner.show_message("error", f"The model could not be loaded — {msg.message}",
+                                     "Choose Model File…", "model")
+        else:
+            self.banner.show_message("error", f"The library could not be opened — {msg.message}",
+                                     "Choose Library Folder…", "library")
+        self.statusBar().showMessage("Not ready.")
+
+    def _banner_action(self, action: str) -> None:
+        {"reindex": self.reindex, "model": self._choose_model, "library": self._choose_library_folder,
+         "devices": self.refresh_devices, "capture": self.refresh_devices}.get(action, lambda: None)()
+
+    def _set_songs(self, songs) -> None:
+        self.songs = songs
+        self.library.set_songs(songs)
+        self.listen.set_empty_library(not songs and not self.indexing)
+        self.library_changed.emit(songs)
+
+    def add_paths(self, paths: list[str]) -> None:
+        if not self.ready:
+            self.statusBar().showMessage("The library is not open yet; try again in a moment.", 5000)
+            return
+        self.indexing = True
+        self.listen.set_empty_library(False)
+        if not self.listening:
+            self.listen.show_message("Learning your music…", "Indexing in the background",
+                                     detail="You can keep using the window; progress is in the Library tab.")
+        self.library.indexing_started()
+        self.tabs.setCurrentWidget(self.library)
+        self._add.emit(list(paths), self.library.genre_from_value())
+
+    def remove_paths(self, paths: list[str]) -> None:
+        self._remove.emit(list(paths))
+
+    def reindex(self) -> None:
+        if not self.ready:
+            return
+        self.banner.clear("reindex")
+        self.indexing = True
+        self.library.indexing_started()
+        self.tabs.setCurrentWidget(self.library)
+        self._reindex.emit()
+
+    def _indexing_finished(self, msg: m.IndexFinished) -> None:
+        self.indexing = False
+        summary = self.library.indexing_finished(msg)
+        if msg.recognizer is not None:
+            self._recognizer.emit(msg.recognizer)
+        self._set_songs(msg.songs)
+        self.statusBar().showMessage(summary, 10000)
+        if not self.listening and msg.job != "remove":
+            self.listen.show_message(summary, "Ready", detail="Press Listen (Space) or drop an audio file here.")
+        self.indexing_done.emit(msg)
+
+    # -- input devices --------------------------------------------------------------------------
+    def refresh_devices(self) -> None:
+        self.devices = self.list_devices()
+        wanted = self.settings.device()
+        self.device_box.blockSignals(True)
+        self.device_box.clear()
+        self.device_box.addItem("System default input", None)
+        for d in self.devices:
+            self.device_box.addItem(device_label(d), d.name)
+        i = self.device_box.findData(wanted) if wanted else 0
+        self.device_box.setCurrentIndex(max(0, i))
+        self.device_box.blockSignals(False)
+        if not self.devices:
+            self.banner.show_message("warning", "No microphone found. Connect one and press Refresh — or drop an "
+                                     "audio file on the Listen area to identify it.", "Refresh", "devices")
+        else:
+            self.banner.clear("devices")
+
+    def current_device(self):
+        name = self.device_box.currentData()
+        if name is None:
+            return None
+        for d in self.devices:
+            if d.name == name:
+                return d.index
+        return None
+
+    def _device_changed(self, _index: int) -> None:
+        self.settings.set_device(self.device_box.currentData() or "")
+        if self.listening:  # switch inputs: the worker closes the old stream, opens the new one
+            self.session += 1
+            self.stream = None
+            self.listen.show_message("Switching input…")
+            self._start.emit(self.current_device(), self.continuous.isChecked(), self.session)
+
+    def _continuous_toggled(self, on: bool) -> None:
+        self.settings.set_continuous(on)
+        self._continuous.emit(on)
+
+    # -- listening ------------------------------------------------------------------------------
+    def toggle_listening(self) -> None:
+        if self.listening:
+            self.stop_listening()
+        else:
+            self.start_listening()
+
+    def start_listening(self) -> None:
+        if self.listening:
+            return
+        self.session += 1
+        self.listening = True
+        self.last_song_id = "none"
+        self.listen.set_listening(True)
+        self.listen.set_empty_library(False)
+        self.listen.song_votes.set_votes([], [])
+        self.listen.genre_votes.set_votes([], [])
+        self.map_view.clear_query()
+        self.listen.show_message("Opening the input…")
+        self._start.emit(self.current_device(), self.continuous.isChecked(), self.session)
+
+    def stop_listening(self) -> None:
+        if not self.listening:
+            return
+        self._stop.emit(self.session)
+        self._stopped_ui()
+        self.listen.show_message("Stopped.", self.listen.title.text(), self.listen.artist.text(),
+                                 self.listen.detail.text())
+
+    def _stopped_ui(self) -> None:
+        self.listening = False
+        self.stream = None
+        self.draw_timer.stop()
+        self.listen.set_listening(False)
+        self.listen.set_level_note("", False)
+        self.listen.set_empty_library(not self.songs and not self.indexing)
+
+    def _capture_started(self, msg: m.CaptureStarted) -> None:
+        if msg.session != self.session or not self.listening:
+            return
+        self.stream, self.read_pos = msg.stream, msg.start_sample
+        self.source_name = getattr(msg.stream, "device_name", "input")
+        self.listen.spectrogram.reset(msg.stream.rate, msg.start_sample)
+        self.listen.meter.reset()
+        self.banner.clear("capture", "devices")
+        wait = "" if self.ready else " (the model is still loading)"
+        if not self.songs and self.ready:
+            wait = " — your library is empty, so I can only tell the genre"
+        self.listen.show_message(f"Listening on {self.source_name}…{wait}", "Listening…",
+                                 detail="The first answer comes after about 3 seconds.")
+        self.draw_timer.start()
+
+    def _capture_failed(self, msg: m.CaptureFailed) -> None:
+        if msg.session != self.session:
+            return
+        self._stopped_ui()
+        self.banner.show_message("error", f"Cannot listen: {msg.message}", "Refresh Inputs", "capture")
+        self.listen.show_message("Cannot listen.", "No input", detail=msg.message)
+
+    def _draw(self) -> None:
+        stream = self.stream
+        if stream is None:
+            return
+        samples, self.read_pos = stream.ring.since(self.read_pos, limit=int(stream.rate * 2))
+        self.listen.meter.feed(samples, len(samples) / stream.rate)
+        self.listen.spectrogram.push(samples, self.read_pos)
+        meter = self.listen.meter
+        if meter.clipping:
+            self.listen.set_level_note("Clipping! Turn the input down.", True)
+        elif meter.silent:
+            self.listen.set_level_note("Silent: is the right input selected?", True)
+        else:
+            self.listen.set_level_note(f"{meter.rms_db:.0f} dBFS", False)
+
+    def _listen_update(self, msg: m.ListenUpdate) -> None:
+        if msg.session != self.session or not self.listening:
+            return
+        a = msg.answer
+        self.show_answer(a, final=msg.kind == "final", heard_s=msg.heard_s)
+        self.listen.spectrogram.mark_window(msg.end_sample, msg.window_s, msg.hop_frames,
+                                            None if a.silent else a.song is not None)
+        if msg.kind == "final" and not a.silent:
+            song_id = a.song.song_id if a.song else None
+            if not self.continuous.isChecked() or song_id != self.last_song_id:
+                self.history.add(entry_from_answer(a, self.source_name))
+            self.last_song_id = song_id
+        self.answered.emit(msg)
+
+    def _listen_stopped(self, msg: m.ListenStopped) -> None:
+        if msg.session == self.session and self.listening:
+            self._draw()
+            self._stopped_ui()
+
+    def show_answer(self, a, final: bool, heard_s: float | None = None, source: str = "") -> None:
+        when = f"after {heard_s:.1f} s" if heard_s is not None else source
+        genre = f"sounds like {a.genre.label} ({a.genre.score:.0%})" if a.genre else ""
+        if a.silent:
+            self.listen.show_message(f"Silence {when} — nothing to identify yet.", "…",
+                                     detail="Turn the music up, or check the input.")
+        elif a.song:
+            s = a.song
+            mm, ss = divmod(int(s.offset_s), 60)
+            state = ("Got it " if final else "Refining… best so far ") + when
+            self.listen.show_message(state, s.title, s.artist or "unknown artist",
+                                     f"{s.path}\nat {mm}:{ss:02d} · {genre}", s.score)
+        elif final:
+            self.listen.show_message(f"Heard {when}", "Not in your library",
+                                     genre.capitalize() if genre else "", "", None)
+        else:
+            best = a.candidates[0] if a.candidates else None
+            guess = f"best guess so far {best.title} ({best.score:.0%})" if best else "no candidate yet"
+            self.listen.show_message(f"Listening… {when}", "Not sure yet", guess, genre, None)
+        labels = [f"{c.title} — {c.artist}" if c.artist else c.title for c in a.candidates]
+        self.listen.song_votes.set_votes(labels, [c.score for c in a.candidates], 0 if a.song else None)
+        votes = sorted(a.genre.votes.items(), key=lambda kv: -kv[1])[:6] if a.genre else []
+        self.listen.genre_votes.set_votes([k for k, _ in votes], [v for _, v in votes], 0)
+        self.map_view.show_query(a.fingerprints)
+
+    # -- files ----------------------------------------------------------------------------------
+    def identify_file(self, path: str) -> None:
+        self.listen.show_message(f"Identifying {Path(path).name}…", "…")
+        self._identify.emit(path)
+
+    def _choose_identify(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Identify an audio file")
+        if path:
+            self.identify_file(path)
+
+    def _file_identified(self, msg: m.FileIdentified) -> None:
+        if msg.answer is None:
+            self.listen.show_message("Could not identify the file.", Path(msg.path).name, detail=msg.error or "")
+        else:
+            self.map_view.clear_query()
+            self.show_answer(msg.answer, final=True, source=f"in {Path(msg.path).name}")
+            if not msg.answer.silent:
+                self.history.add(entry_from_answer(msg.answer, Path(msg.path).name))
+        self.answered.emit(msg)
+
+    def _choose_library_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Library location (a folder for Shazamlet's own files)")
+        if folder:
+            self.settings.set_library_folder(folder)
+            self.library_arg = None
+            self.load_core()
+
+    def _choose_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a Shazamlet model", "", "Model (*.pt)")
+        if path:
+            self.settings.set_model_path(path)
+            self.model_arg = None
+            self.load_core()
+
+    # -- window ---------------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
+
+    def closeEvent(self, event) -> None:
+        self.settings.set_geometry(self.saveGeometry())
+        self.state.cancel.set()
+        self.draw_timer.stop()
+        # Blocking calls into the workers' own threads: the stream and the library close there.
+        QMetaObject.invokeMethod(self.worker, "shutdown", Qt.BlockingQueuedConnection)
+        self.listen_thread.quit()
+        self.listen_thread.wait(5000)
+        QMetaObject.invokeMethod(self.core, "close", Qt.BlockingQueuedConnection)
+        self.core_thread.quit()
+        self.core_thread.wait(5000)
+        super().closeEvent(event)

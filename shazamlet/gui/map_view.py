@@ -1,0 +1,94 @@
+"""The library map: a PCA of the library's fingerprints coloured by genre, with the live query on it.
+
+The projection is computed in the core thread (`core_worker.pca_map`); projecting a query's few
+fingerprints with the same axes is a small matrix product done here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from shazamlet.gui.messages import LibraryMap
+
+PALETTE = ["#60a5fa", "#f472b6", "#34d399", "#fbbf24", "#a78bfa", "#f87171", "#22d3ee", "#a3e635",
+           "#fb923c", "#e879f9", "#94a3b8", "#2dd4bf"]
+TRAIL = 12
+
+
+class MapView(QWidget):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.plot = pg.PlotWidget(background="#14141c")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.getPlotItem().hideAxis("left")
+        self.plot.getPlotItem().hideAxis("bottom")
+        self.plot.setAspectLocked(True)
+        self.legend = self.plot.addLegend(offset=(8, 8), labelTextColor="#e2e8f0", brush=pg.mkBrush("#14141cc0"))
+        self.points = pg.ScatterPlotItem(size=5, pen=None, hoverable=True)
+        self.plot.addItem(self.points)
+        self.trail = pg.PlotDataItem(pen=pg.mkPen("#f8fafc", width=1.5, style=pg.QtCore.Qt.DashLine))
+        self.query = pg.ScatterPlotItem(size=11, symbol="o", pen=pg.mkPen("#0f172a", width=1),
+                                        brush=pg.mkBrush("#ffffffc0"))
+        self.centre = pg.ScatterPlotItem(size=26, symbol="star", pen=pg.mkPen("#0f172a", width=1.5),
+                                         brush=pg.mkBrush("#fde047"))
+        for item in (self.trail, self.query, self.centre):
+            item.setZValue(20)
+            self.plot.addItem(item)
+        self.note = QLabel("The map appears once the library has songs.")
+        self.note.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.note)
+        self.map: LibraryMap | None = None
+        self.history: list[np.ndarray] = []
+        self.pending: np.ndarray | None = None
+        self.genre_colour: dict[str, str] = {}
+
+    def set_map(self, m: LibraryMap | None) -> None:
+        self.map = m
+        self.legend.clear()
+        pending, self.history = self.pending, []  # a query that arrived before its map
+        if m is None or len(m.xy) == 0:
+            self.points.setData([], [])
+            self.note.setText("The map appears once the library has songs.")
+            return
+        genres = sorted(set(m.genre))
+        self.genre_colour = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(genres)}
+        brushes = [pg.mkBrush(self.genre_colour[g] + "a0") for g in m.genre]
+        self.points.setData(pos=m.xy, brush=brushes, data=[m.titles.get(int(i), "") for i in m.song_id])
+        for g in genres:
+            self.legend.addItem(pg.ScatterPlotItem(size=9, pen=None, brush=pg.mkBrush(self.genre_colour[g])), g)
+        self.note.setText(f"{len(m.xy)} library tiles of {len(m.titles)} songs, projected on their two main axes "
+                          "(PCA). The star is what you are listening to.")
+        self.plot.autoRange()
+        if pending is not None:
+            self.show_query(pending)
+
+    def clear_query(self) -> None:
+        self.history = []
+        self.pending = None
+        self.query.setData([], [])
+        self.centre.setData([], [])
+        self.trail.setData([], [])
+
+    def show_query(self, fingerprints: np.ndarray) -> np.ndarray | None:
+        """Place the query's tiles (dots) and their centre (star); returns the projected points."""
+        if fingerprints is None or len(fingerprints) == 0:
+            return None
+        self.pending = fingerprints
+        if self.map is None:
+            return None
+        xy = self.map.project(fingerprints)
+        if len(xy) == 0:
+            return None
+        centre = xy.mean(axis=0)
+        self.history = (self.history + [centre])[-TRAIL:]
+        trail = np.array(self.history)
+        self.query.setData(pos=xy)
+        self.centre.setData(pos=[centre])
+        self.trail.setData(trail[:, 0], trail[:, 1])
+        return xy

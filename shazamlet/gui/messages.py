@@ -1,0 +1,107 @@
+"""Every message that travels between the window's threads, in one place (SongRec habit).
+
+Workers send these as the single argument of a Qt signal; nothing here imports Qt, so each message
+is a plain value that a test can build and inspect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shazamlet.library import AddReport, Song
+from shazamlet.recognizer import Answer
+
+
+# -- core thread -> window -----------------------------------------------------------------------
+@dataclass
+class CoreReady:
+    """The model and the library are loaded (the recognizer is None while the model mismatches)."""
+
+    folder: str
+    model_name: str
+    songs: list[Song]
+    mismatch: str | None = None  # one line: the library was built with another model
+    recognizer: object | None = None  # shazamlet.recognizer.Recognizer
+
+
+@dataclass
+class CoreFailed:
+    what: str  # "model" | "library"
+    message: str  # one line for the user
+
+
+@dataclass
+class IndexProgress:
+    phase: str  # "embed" | "index"
+    done: int
+    total: int
+    files_per_s: float
+    audio_seconds: float
+    path: str = ""
+    error: str | None = None
+
+
+@dataclass
+class IndexFinished:
+    job: str  # "add" | "reindex" | "remove"
+    report: AddReport
+    songs: list[Song]
+    recognizer: object | None = None  # set after a reindex made the library usable again
+
+
+@dataclass
+class LibraryMap:
+    """2-D PCA projection of the library's fingerprints, and how to project new ones."""
+
+    xy: np.ndarray  # (n, 2)
+    genre: list[str]  # per point
+    song_id: np.ndarray  # (n,)
+    mean: np.ndarray  # (d,)
+    axes: np.ndarray  # (d, 2)
+    titles: dict[int, str] = field(default_factory=dict)
+
+    def project(self, fingerprints: np.ndarray) -> np.ndarray:
+        if len(fingerprints) == 0 or fingerprints.shape[1] != len(self.mean):
+            return np.zeros((0, 2), np.float32)
+        return (fingerprints.astype(np.float32) - self.mean) @ self.axes
+
+
+# -- listen thread -> window ---------------------------------------------------------------------
+@dataclass
+class CaptureStarted:
+    session: int
+    stream: object  # has .ring (RingBuffer), .rate, .device_name
+    start_sample: int  # ring position where this listening attempt starts
+
+
+@dataclass
+class CaptureFailed:
+    session: int
+    message: str  # one line: no microphone, device busy, ...
+
+
+@dataclass
+class ListenUpdate:
+    session: int
+    kind: str  # "partial" | "final"
+    answer: Answer
+    heard_s: float
+    window_s: float
+    end_sample: int  # ring position (samples at `rate`) where the analysed window ends
+    rate: int
+    hop_frames: int  # query tiles start every hop_frames frames from the window's start
+
+
+@dataclass
+class ListenStopped:
+    session: int
+    reason: str  # "done" | "stopped" | "error"
+
+
+@dataclass
+class FileIdentified:
+    path: str
+    answer: Answer | None
+    error: str | None = None

@@ -1,0 +1,182 @@
+"""The live log-mel spectrogram, with the analysed window and its tiles marked on it.
+
+Display only: it pulls the newest samples from the capture ring on the window's timer and computes
+the new frames with the core's mel filterbank and power scaling (`shazamlet.features`), in numpy so
+the GUI thread never queues behind the encoder in torch's thread pool. At the front end's rate the
+frames equal `LogMelFrontEnd.forward` (tested); at another device rate the filterbank is built for
+that rate with the same frame duration, so the picture is the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsRectItem
+
+from shazamlet.config import FeatureConfig
+from shazamlet.features import mel_filterbank
+
+FLOOR_DB = -120.0
+
+
+class StreamingMel:
+    """Incremental mel power in dB, `(n_mels, new_frames)` per `push` of mono samples at `rate`."""
+
+    def __init__(self, features: FeatureConfig, rate: int) -> None:
+        ratio = rate / features.sample_rate
+        self.n_fft = int(round(features.n_fft * ratio))
+        self.hop = int(round(features.hop_length * ratio))
+        self.rate = rate
+        cfg = replace(features, sample_rate=rate, n_fft=self.n_fft, hop_length=self.hop,
+                      f_max=min(features.f_max, rate / 2))
+        self.fbanks = mel_filterbank(cfg).numpy().astype(np.float32)  # (n_freqs, n_mels)
+        n = np.arange(self.n_fft)
+        self.window = (0.5 - 0.5 * np.cos(2 * np.pi * n / self.n_fft)).astype(np.float32)  # periodic Hann
+        self.scale = 2.0 / self.window.sum()
+        self.pending = np.zeros(0, np.float32)
+        self.frames_done = 0
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop / self.rate
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        self.pending = np.concatenate([self.pending, samples.astype(np.float32, copy=False)])
+        if len(self.pending) < self.n_fft:
+            return np.zeros((self.fbanks.shape[1], 0), np.float32)
+        k = (len(self.pending) - self.n_fft) // self.hop + 1
+        frames = np.lib.stride_tricks.sliding_window_view(self.pending, self.n_fft)[:: self.hop][:k]
+        power = (np.abs(np.fft.rfft(frames * self.window, axis=1)) * self.scale) ** 2
+        mel = power.astype(np.float32) @ self.fbanks
+        self.pending = self.pending[k * self.hop :]
+        self.frames_done += k
+        return (10.0 * np.log10(np.maximum(mel, 1e-12))).T
+
+
+def _rect(color: str, width: float = 2.0, fill: str | None = None, style=Qt.SolidLine) -> QGraphicsRectItem:
+    item = QGraphicsRectItem()
+    pen = QPen(QColor(color))
+    pen.setWidthF(width)
+    pen.setCosmetic(True)
+    pen.setStyle(style)
+    item.setPen(pen)
+    item.setBrush(QColor(fill) if fill else Qt.NoBrush)
+    item.setZValue(10)
+    return item
+
+
+class SpectrogramView(pg.PlotWidget):
+    """Scrolling log-mel image; x is seconds since listening started, y the 64 mel bands."""
+
+    def __init__(self, features: FeatureConfig = FeatureConfig(), seconds: float = 12.0, parent=None) -> None:
+        super().__init__(parent=parent, background="#14141c")
+        self.features = features
+        self.seconds = seconds
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(False, False)
+        self.hideButtons()
+        self.setMinimumHeight(150)
+        plot = self.getPlotItem()
+        plot.setLabel("bottom", "seconds")
+        plot.setLabel("left", "mel band")
+        plot.getAxis("left").setTicks([[(0, "0"), (32, "32"), (64, "64")]])
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
+        self.image.setLevels((-95.0, -10.0))
+        self.addItem(self.image)
+        self.window_box = _rect("#7CFC9A", 2.0, fill="#187CFC9A")
+        self.live_box = _rect("#38BDF8", 1.5, style=Qt.DashLine)
+        self.tile_marks: list[QGraphicsRectItem] = []
+        self.addItem(self.window_box)
+        self.addItem(self.live_box)
+        self.window_label = pg.TextItem("", color="#7CFC9A", anchor=(0, 1))
+        self.window_label.setZValue(11)
+        self.addItem(self.window_label)
+        self.live_label = pg.TextItem("next tile", color="#38BDF8", anchor=(1, 0))
+        self.live_label.setZValue(11)
+        self.addItem(self.live_label)
+        self.mel: StreamingMel | None = None
+        self.start_sample = 0
+        self.rate = features.sample_rate
+        self.reset(features.sample_rate, 0)
+
+    def reset(self, rate: int, start_sample: int) -> None:
+        self.rate, self.start_sample = rate, start_sample
+        self.mel = StreamingMel(self.features, rate)
+        self.width_frames = int(self.seconds / self.mel.frame_seconds)
+        self.data = np.full((self.features.n_mels, self.width_frames), FLOOR_DB, np.float32)
+        self.window_box.setVisible(False)
+        self.window_label.setText("")
+        for m in self.tile_marks:
+            m.setVisible(False)
+        self.live_box.setVisible(False)
+        self.live_label.setVisible(False)
+        self._place(0.0)
+
+    def push(self, samples: np.ndarray, live_sample: int) -> None:
+        """New samples from the ring; `live_sample` is the ring position they end at."""
+        cols = self.mel.push(samples)
+        k = cols.shape[1]
+        if k:
+            if k >= self.width_frames:
+                self.data[:] = cols[:, -self.width_frames :]
+            else:
+                self.data[:, :-k] = self.data[:, k:]
+                self.data[:, -k:] = cols
+        self._place((live_sample - self.start_sample) / self.rate)
+
+    def _place(self, live_s: float) -> None:
+        fs = self.mel.frame_seconds
+        end = self.mel.frames_done * fs
+        self.image.setImage(self.data, autoLevels=False)
+        self.image.setRect(QRectF(end - self.width_frames * fs, 0, self.width_frames * fs, self.features.n_mels))
+        right = max(end, live_s)
+        self.setXRange(right - self.seconds, right, padding=0)
+        self.setYRange(0, self.features.n_mels, padding=0)
+        tile_s = self.features.tile_seconds
+        if live_s >= 0.5:
+            self.live_box.setRect(QRectF(live_s - tile_s, 1, tile_s, self.features.n_mels - 2))
+            self.live_box.setVisible(True)
+            self.live_label.setPos(live_s, self.features.n_mels - 1)
+            self.live_label.setVisible(True)
+
+    def mark_window(self, end_sample: int, window_s: float, hop_frames: int, matched: bool | None) -> None:
+        """Mark the window the last answer is based on and the 64x64 tiles cut from it."""
+        end = (end_sample - self.start_sample) / self.rate
+        start = end - window_s
+        colour = "#7CFC9A" if matched else ("#FBBF24" if matched is False else "#A5B4FC")
+        pen = self.window_box.pen()
+        pen.setColor(QColor(colour))
+        self.window_box.setPen(pen)
+        fill = QColor(colour)
+        fill.setAlpha(28)
+        self.window_box.setBrush(fill)
+        self.window_box.setRect(QRectF(start, 0, window_s, self.features.n_mels))
+        self.window_box.setVisible(True)
+        f = self.features
+        n_frames = int((window_s * f.sample_rate - f.n_fft) // f.hop_length + 1)
+        starts = np.arange(0, max(0, n_frames - f.tile_frames) + 1, hop_frames) if n_frames >= f.tile_frames else []
+        while len(self.tile_marks) < len(starts):
+            m = _rect(colour, 1.0)
+            self.addItem(m)
+            self.tile_marks.append(m)
+        # Each tile: 64 frames wide, drawn as a thin strip in a staircase so overlapping tiles stay readable.
+        band = f.n_mels / max(1, len(starts))
+        for i, m in enumerate(self.tile_marks):
+            if i < len(starts):
+                x = start + starts[i] * f.frame_seconds
+                m.setPen(QPen(QColor(colour), 0))
+                c = QColor(colour)
+                c.setAlpha(60)
+                m.setBrush(c)
+                m.setRect(QRectF(x, i * band, f.tile_seconds, band * 0.8))
+                m.setVisible(True)
+            else:
+                m.setVisible(False)
+        self.window_label.setText(f" {window_s:.1f} s window · {len(starts)} tiles of 64×64")
+        self.window_label.setColor(QColor(colour))
+        self.window_label.setPos(start, self.features.n_mels)

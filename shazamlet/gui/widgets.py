@@ -1,0 +1,162 @@
+"""Small display widgets: the level meter, vote bar charts, the status banner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+
+SILENT_DBFS = -70.0
+CLIP_PEAK = 0.99
+
+
+class LevelMeter(QWidget):
+    """Input level in dBFS (RMS bar, peak tick with decay); knows when it is silent or clipping."""
+
+    def __init__(self, floor_db: float = -70.0, parent=None) -> None:
+        super().__init__(parent)
+        self.floor = floor_db
+        self.rms_db = self.peak_db = floor_db
+        self.silent_s = 0.0
+        self.clip_hold_s = 0.0
+        self.setMinimumHeight(16)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+
+    def reset(self) -> None:
+        self.rms_db = self.peak_db = self.floor
+        self.silent_s = self.clip_hold_s = 0.0
+        self.update()
+
+    def feed(self, samples: np.ndarray, seconds: float) -> None:
+        if len(samples):
+            peak = float(np.max(np.abs(samples)))
+            rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
+            rms_db = 20 * np.log10(max(rms, 1e-7))
+            self.rms_db = max(rms_db, self.rms_db - 40 * seconds)  # fast attack, slow release
+            self.peak_db = max(20 * np.log10(max(peak, 1e-7)), self.peak_db - 15 * seconds)
+            self.silent_s = self.silent_s + seconds if rms_db < SILENT_DBFS else 0.0
+            self.clip_hold_s = 1.5 if peak >= CLIP_PEAK else max(0.0, self.clip_hold_s - seconds)
+        self.update()
+
+    @property
+    def silent(self) -> bool:
+        return self.silent_s >= 1.5
+
+    @property
+    def clipping(self) -> bool:
+        return self.clip_hold_s > 0
+
+    def _x(self, db: float) -> float:
+        return (min(0.0, max(self.floor, db)) - self.floor) / -self.floor * self.width()
+
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing)
+        r = self.rect()
+        p.fillRect(r, QColor("#23232e"))
+        x = self._x(self.rms_db)
+        colour = "#ef4444" if self.clipping else ("#facc15" if self.rms_db > -12 else "#22c55e")
+        p.fillRect(QRectF(0, 2, x, r.height() - 4), QColor(colour))
+        p.fillRect(QRectF(self._x(self.peak_db) - 1, 0, 2, r.height()), QColor("#f8fafc"))
+        p.setPen(QColor("#64748b"))
+        for db in range(int(self.floor), 1, 10):
+            xx = self._x(db)
+            p.drawLine(int(xx), r.height() - 4, int(xx), r.height())
+        p.end()
+
+
+class VoteChart(pg.PlotWidget):
+    """Horizontal bars, best on top: labels on the left, the value (0..1) as a percentage."""
+
+    def __init__(self, title: str, colour: str = "#60a5fa", parent=None) -> None:
+        super().__init__(parent=parent, background="#1b1b24")
+        self.colour = colour
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(False, False)
+        self.hideButtons()
+        self.setTitle(f"<span style='color:#cbd5e1'>{title}</span>")
+        plot = self.getPlotItem()
+        plot.getViewBox().invertY(True)
+        plot.getAxis("bottom").setTicks([[(0, "0"), (0.5, "50%"), (1.0, "100%")]])
+        plot.getAxis("left").setWidth(150)
+        self.setXRange(0, 1.0, padding=0.02)
+        self.setMinimumHeight(150)
+        self.bars: pg.BarGraphItem | None = None
+        self.texts: list[pg.TextItem] = []
+        self.labels: list[str] = []
+        self.values: list[float] = []
+
+    def set_votes(self, labels: list[str], values: list[float], highlight: int | None = 0) -> None:
+        self.labels, self.values = list(labels), [float(v) for v in values]
+        if self.bars is not None:
+            self.removeItem(self.bars)
+            self.bars = None
+        for t in self.texts:
+            self.removeItem(t)
+        self.texts = []
+        n = len(values)
+        short = [(lab if len(lab) <= 24 else lab[:23] + "…") for lab in labels]
+        self.getPlotItem().getAxis("left").setTicks([[(i, s) for i, s in enumerate(short)]])
+        if n:
+            brushes = [pg.mkBrush(self.colour if i == highlight else "#475569") for i in range(n)]
+            self.bars = pg.BarGraphItem(x0=np.zeros(n), y=np.arange(n), height=0.7, width=np.clip(values, 0, 1),
+                                        brushes=brushes, pen=pg.mkPen(None))
+            self.addItem(self.bars)
+            for i, v in enumerate(values):
+                t = pg.TextItem(f"{v:.0%}", color="#e2e8f0", anchor=(0, 0.5))
+                t.setPos(min(float(v), 0.86) + 0.01, i)
+                self.addItem(t)
+                self.texts.append(t)
+        self.setYRange(-0.6, max(n, 5) - 0.4, padding=0)
+
+
+class Banner(QFrame):
+    """A coloured line across the window with a message and an optional action button."""
+
+    action = Signal(str)
+
+    STYLES = {"error": "#7f1d1d", "warning": "#78350f", "info": "#1e3a8a"}
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.kind = ""
+        self.action_id = ""
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(12, 6, 12, 6)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.button = QPushButton()
+        self.button.clicked.connect(lambda: self.action.emit(self.action_id))
+        close = QPushButton("✕")
+        close.setFlat(True)
+        close.setFixedWidth(28)
+        close.clicked.connect(self.hide)
+        lay.addWidget(self.text, 1)
+        lay.addWidget(self.button)
+        lay.addWidget(close)
+        self.hide()
+
+    def show_message(self, kind: str, message: str, action_text: str = "", action_id: str = "") -> None:
+        self.kind, self.action_id = kind, action_id
+        self.setStyleSheet(f"Banner {{ background: {self.STYLES.get(kind, '#334155')}; border-radius: 6px; }}"
+                           "QLabel { color: white; }")
+        self.text.setText(message)
+        self.button.setText(action_text)
+        self.button.setVisible(bool(action_text))
+        self.show()
+
+    def clear(self, *action_ids: str) -> None:
+        """Hide the banner (only if it shows one of `action_ids`, when given)."""
+        if not action_ids or self.action_id in action_ids:
+            self.kind = self.action_id = ""
+            self.hide()
+
+
+def big_font(widget: QWidget, points: float, bold: bool = False) -> QFont:
+    f = QFont(widget.font())
+    f.setPointSizeF(points)
+    f.setBold(bold)
+    return f

@@ -1,0 +1,229 @@
+"""The window, offscreen, driven like a user: drops, Listen, history, inputs, broken states.
+
+Real audio goes through the real path: a `FileInputStream` plays a clip into the same ring buffer a
+microphone fills, the listen thread feeds the core's `Listener`, and the answer comes back to the
+window. Models are random (see conftest): clips are cut where a library tile starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import soundfile as sf  # noqa: E402
+from conftest import aligned_clip  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+from synth import STYLES, write_library  # noqa: E402
+
+from shazamlet.audio.capture import CaptureError, InputDevice  # noqa: E402
+from shazamlet.gui.main_window import MainWindow  # noqa: E402
+from shazamlet.gui.sources import FileInputStream  # noqa: E402
+from shazamlet.library import Library  # noqa: E402
+from shazamlet.model import TileEmbedder  # noqa: E402
+
+SR = 22_050
+DEVICES = [InputDevice(3, "USB Microphone", 1, 44100.0, True, False),
+           InputDevice(7, "Monitor of Built-in Audio", 2, 44100.0, False, True)]
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gui-music")
+    write_library(root, n_per_style=1, seconds=12.0, styles=STYLES[:3], seed=50)
+    return root
+
+
+@pytest.fixture(scope="module")
+def built_library(tmp_path_factory, music, random_model):
+    """A library folder with the 3 songs, built by the core (not through the window)."""
+    folder = tmp_path_factory.mktemp("gui-lib") / "lib"
+    lib = Library.open(folder, TileEmbedder(str(random_model)))
+    assert len(lib.add([music]).added) == 3
+    lib.close()
+    return folder
+
+
+class Inputs:
+    """Records which inputs the window opened; plays `wave` into each as if it were a microphone."""
+
+    def __init__(self, wave=None, fail: str | None = None, speed: float = 2.0, loop: bool = False) -> None:
+        self.wave, self.fail, self.speed, self.loop = wave, fail, speed, loop
+        self.opened: list = []
+
+    def __call__(self, device):
+        if self.fail:
+            raise CaptureError(self.fail)
+        wave = self.wave if self.wave is not None else np.zeros(SR, np.float32)
+        stream = FileInputStream(wave, SR, name=f"test input {device}", speed=self.speed, loop=self.loop,
+                                 delay_s=0.2)
+        self.opened.append((device, stream))
+        return stream.start()
+
+
+@pytest.fixture()
+def make_window(qtbot, tmp_path, random_model):
+    windows = []
+
+    def make(library, model=random_model, inputs=None, devices=DEVICES, wait_ready=True) -> MainWindow:
+        settings = QSettings(str(tmp_path / f"settings{len(windows)}.ini"), QSettings.IniFormat)
+        w = MainWindow(str(library), str(model), settings=settings, open_stream=inputs or Inputs(),
+                       list_devices=lambda: list(devices), history_path=tmp_path / "history.json")
+        qtbot.addWidget(w)
+        w.show()
+        windows.append(w)
+        if wait_ready:
+            qtbot.waitUntil(lambda: w.ready, timeout=30_000)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+
+
+def drop(target, paths) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(target.rect().center()), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    target.dragEnterEvent(event)  # (Qt delivers drop events only inside a real drag: call the handlers)
+    assert event.isAccepted()
+    target.dropEvent(event)
+
+
+def test_empty_library_then_dropping_a_folder_indexes_it_with_progress(make_window, qtbot, tmp_path, music):
+    w = make_window(tmp_path / "new-lib")
+    assert w.listen.card_stack.currentWidget() is w.listen.hint  # "Drag a folder of music here"
+    assert "Drag a folder" in w.listen.hint.text()
+    progress = []
+    w.core.progress.connect(progress.append)
+    with qtbot.waitSignal(w.indexing_done, timeout=60_000) as done:
+        drop(w, [music])
+        assert w.library.progress_row.isVisibleTo(w.library)  # the window is not blocked meanwhile
+    assert len(done.args[0].report.added) == 3
+    embed = [p for p in progress if p.phase == "embed"]
+    assert [p.done for p in embed] == [1, 2, 3] and embed[-1].total == 3 and embed[-1].files_per_s > 0
+    assert any(p.phase == "index" for p in progress)
+    assert w.library.model.rowCount() == 3 and not w.library.progress_row.isVisibleTo(w.library)
+    assert w.listen.card_stack.currentWidget() is not w.listen.hint
+    qtbot.waitUntil(lambda: w.map_view.map is not None and len(w.map_view.map.xy) > 0, timeout=20_000)
+    assert set(w.map_view.map.genre) == {s.name for s in STYLES[:3]}
+    w.library.search.setText("techno")
+    assert w.library.proxy.rowCount() == 1
+
+
+def test_listen_identifies_the_song_playing_into_the_input(make_window, qtbot, built_library, music):
+    path = sorted(music.rglob("*.wav"))[1]
+    wave, _ = sf.read(path, dtype="float32")
+    inputs = Inputs(aligned_clip(wave, 4, seconds=7.0))
+    w = make_window(built_library, inputs=inputs)
+    assert w.listen.card_stack.currentWidget() is not w.listen.hint
+    updates = []
+    w.answered.connect(updates.append)
+    qtbot.keyClick(w, Qt.Key_Space)  # the Listen shortcut
+    assert w.listening
+    qtbot.waitUntil(lambda: bool(updates) and updates[-1].kind == "final", timeout=30_000)
+    final = updates[-1]
+    assert final.answer.song is not None and final.answer.song.path == str(path)
+    assert final.heard_s < 6.0  # sure early: stops by itself
+    qtbot.waitUntil(lambda: not w.listening, timeout=5000)
+    assert w.listen.title.text() == final.answer.song.title
+    assert w.listen.song_votes.labels[0].startswith(final.answer.song.title)
+    assert w.listen.song_votes.values[0] == pytest.approx(final.answer.song.score)
+    assert w.listen.genre_votes.labels and abs(sum(w.listen.genre_votes.values) - 1.0) < 0.01
+    assert w.listen.spectrogram.mel.frames_done > 50  # the spectrogram saw the audio
+    assert w.listen.spectrogram.window_box.isVisible()
+    qtbot.waitUntil(lambda: w.map_view.centre.data.size == 1, timeout=20_000)  # the query is on the map
+    entry = w.history.entries[0]
+    assert entry.title == final.answer.song.title and entry.path == str(path)
+
+
+def test_history_from_dropped_files_delete_and_csv_export(make_window, qtbot, built_library, music, tmp_path):
+    w = make_window(built_library)
+    songs = sorted(music.rglob("*.wav"))
+    for i, path in enumerate(songs[:2]):
+        wave, _ = sf.read(path, dtype="float32")
+        clip = tmp_path / f"clip{i}.wav"
+        sf.write(clip, aligned_clip(wave, 3, seconds=4.0), SR)
+        with qtbot.waitSignal(w.answered, timeout=20_000) as got:
+            drop(w.listen, [clip])  # one audio file on the Listen area: identify it, not add it
+        assert got.args[0].answer.song.path == str(path)
+    assert len(w.history.entries) == 2 and w.history.table.rowCount() == 2
+    assert len(w.songs) == 3  # nothing was added to the library
+    out = tmp_path / "history.csv"
+    w.history.export_csv(out)
+    rows = list(csv.DictReader(out.open()))
+    assert [r["path"] for r in rows] == [str(songs[1]), str(songs[0])]
+    by_path = {s.path: s for s in w.songs}
+    assert rows[0]["title"] == by_path[str(songs[1])].title and rows[0]["artist"] == by_path[str(songs[1])].artist
+    w.history.table.selectRow(0)
+    w.history.delete_selected()
+    assert [e.path for e in w.history.entries] == [str(songs[0])]
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"not audio at all")
+    with qtbot.waitSignal(w.answered, timeout=10_000) as got:
+        w.identify_file(str(bad))
+    assert got.args[0].error and "broken.wav" in w.listen.title.text()
+
+
+def test_switching_the_input_while_listening(make_window, qtbot, built_library):
+    inputs = Inputs(np.random.default_rng(0).standard_normal(SR * 4).astype(np.float32) * 0.1, loop=True)
+    w = make_window(built_library, inputs=inputs)
+    assert w.device_box.count() == 3 and "playback" in w.device_box.itemText(2)  # the monitor source
+    w.device_box.setCurrentIndex(1)
+    w.start_listening()
+    qtbot.waitUntil(lambda: w.stream is not None, timeout=5000)
+    w.device_box.setCurrentIndex(2)
+    qtbot.waitUntil(lambda: len(inputs.opened) == 2 and w.stream is inputs.opened[1][1], timeout=5000)
+    assert [d for d, _ in inputs.opened] == [3, 7]
+    qtbot.waitUntil(lambda: inputs.opened[0][1].finished, timeout=5000)  # the old input was closed
+    qtbot.wait(300)
+    assert w.listening and w.listen.spectrogram.mel.frames_done > 0
+    w.stop_listening()
+    assert w.settings.device() == "Monitor of Built-in Audio"
+
+
+def test_no_microphone_and_busy_device(make_window, qtbot, built_library):
+    w = make_window(built_library, inputs=Inputs(fail="cannot open USB Microphone: Device unavailable "
+                                                       "(is another program using it?)"), devices=[])
+    assert w.banner.isVisibleTo(w) and "No microphone" in w.banner.text.text()
+    w.start_listening()
+    qtbot.waitUntil(lambda: not w.listening, timeout=5000)
+    assert "another program" in w.banner.text.text()
+    assert w.listen.button.text() == "Listen"
+
+
+def test_missing_and_mismatched_model(make_window, qtbot, built_library, other_random_model, tmp_path):
+    w = make_window(built_library, model=tmp_path / "nope.pt", wait_ready=False)
+    qtbot.waitUntil(lambda: w.banner.isVisibleTo(w) and "model" in w.banner.text.text(), timeout=10_000)
+    assert "not found" in w.banner.text.text() and w.banner.action_id == "model"
+    lib_copy = tmp_path / "lib-copy"
+    shutil.copytree(built_library, lib_copy)
+    w2 = make_window(lib_copy, model=other_random_model)
+    assert w2.banner.action_id == "reindex" and "reindex" in w2.banner.text.text()
+    assert w2.worker.recognizer is None  # no identification against fingerprints of another model
+    with qtbot.waitSignal(w2.indexing_done, timeout=60_000) as done:
+        w2.banner.button.click()
+    assert done.args[0].job == "reindex" and done.args[0].recognizer is not None
+    assert not w2.banner.isVisibleTo(w2)
+
+
+def test_display_spectrogram_equals_the_front_end():
+    import torch
+
+    from shazamlet.config import FeatureConfig
+    from shazamlet.features import LogMelFrontEnd, power_to_db
+    from shazamlet.gui.spectrogram import StreamingMel
+
+    wave = np.random.default_rng(1).standard_normal(SR * 2).astype(np.float32) * 0.3
+    mel = StreamingMel(FeatureConfig(), SR)
+    parts = [mel.push(chunk) for chunk in np.array_split(wave, 17)]  # pushed in uneven pieces
+    ours = np.concatenate(parts, axis=1)
+    ref = power_to_db(LogMelFrontEnd()(torch.from_numpy(wave))).numpy()
+    assert ours.shape == ref.shape
+    assert np.allclose(ours, ref, atol=0.05)
