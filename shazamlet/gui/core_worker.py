@@ -45,11 +45,11 @@ def guard_library(library, lock: threading.RLock) -> None:
     library.rebuild_index = locked_rebuild
 
 
-def pca_map(library, per_song: int = MAP_POINTS_PER_SONG, max_points: int = MAP_MAX_POINTS) -> LibraryMap | None:
-    """PCA of (a subsample of) every song's stored fingerprints; None for an empty library."""
+def pca_map(library, per_song: int = MAP_POINTS_PER_SONG, max_points: int = MAP_MAX_POINTS) -> LibraryMap:
+    """PCA of (a subsample of) every song's stored fingerprints (empty for an empty library)."""
     songs = [s for s in library.songs() if library.store.exists(s.emb_file)]
     if not songs:
-        return None
+        return LibraryMap.empty()
     per_song = max(4, min(per_song, max_points // len(songs)))
     rng = np.random.default_rng(0)
     chunks, genres, ids = [], [], []
@@ -82,7 +82,7 @@ class CoreWorker(QObject):
     status = Signal(str)
     progress = Signal(object)  # IndexProgress
     finished = Signal(object)  # IndexFinished
-    map_ready = Signal(object)  # LibraryMap | None
+    map_ready = Signal(object)  # LibraryMap (empty when there is nothing to draw)
 
     def __init__(self, state: CoreState) -> None:
         super().__init__()
@@ -92,8 +92,10 @@ class CoreWorker(QObject):
         self.recognizer = None
 
     # -- loading --------------------------------------------------------------------------------
-    @Slot(object, object)
-    def load(self, folder: str | None, model: str | None) -> None:
+    @Slot(str, str)
+    def load(self, folder: str, model: str) -> None:
+        """Open the model and the library ("" = the defaults)."""
+        folder, model = folder or None, model or None
         from shazamlet.library import Library, LibraryError, ModelMismatch
         from shazamlet.model import ModelError, TileEmbedder
 
@@ -207,7 +209,7 @@ class CoreWorker(QObject):
     @Slot()
     def compute_map(self) -> None:
         if self.library is None or self.recognizer is None:
-            self.map_ready.emit(None)
+            self.map_ready.emit(LibraryMap.empty())
             return
         try:
             self.map_ready.emit(pca_map(self.library))

@@ -42,20 +42,22 @@ class ListenWorker(QObject):
         self.timer.timeout.connect(self._pull)
 
     @Slot(object)
-    def set_recognizer(self, recognizer) -> None:
-        self.recognizer = recognizer
+    def set_recognizer(self, holder: tuple) -> None:
+        """`(recognizer,)` or `(None,)` (never a bare None through a queued signal)."""
+        self.recognizer = holder[0]
         self.listener = None  # made again for the new recognizer on the next pull
 
     @Slot(bool)
     def set_continuous(self, on: bool) -> None:
         self.continuous = on
 
-    @Slot(object, bool, int)
-    def start(self, device, continuous: bool, session: int) -> None:
+    @Slot(int, bool, int)
+    def start(self, device: int, continuous: bool, session: int) -> None:
+        """Open input `device` (a sounddevice index, -1 = the system default) and listen."""
         self._close_stream()
         self.session, self.continuous = session, continuous
         try:
-            stream = self.open_stream(device)
+            stream = self.open_stream(None if device < 0 else device)
         except CaptureError as exc:
             self.failed.emit(CaptureFailed(session, str(exc)))
             return

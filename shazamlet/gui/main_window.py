@@ -30,11 +30,13 @@ DRAW_MS = 40  # 25 frames per second
 
 class MainWindow(QMainWindow):
     # requests to the workers (queued: they run in the workers' threads)
-    _load = Signal(object, object)
+    # (PySide6 mishandles None passed through an `object` argument of a queued signal: a refcount
+    # error that crashes the interpreter. Nothing below ever carries None; "" and -1 mean "default".)
+    _load = Signal(str, str)
     _add = Signal(object, str)
     _remove = Signal(object)
     _reindex = Signal()
-    _start = Signal(object, bool, int)
+    _start = Signal(int, bool, int)
     _stop = Signal(int)
     _identify = Signal(str)
     _recognizer = Signal(object)
@@ -193,13 +195,13 @@ class MainWindow(QMainWindow):
     # -- the core -------------------------------------------------------------------------------
     def load_core(self) -> None:
         self.ready = False
-        folder = self.library_arg or self.settings.library_folder() or None
-        self._load.emit(folder, self.model_arg or self.settings.model_path() or None)
+        folder = self.library_arg or self.settings.library_folder()
+        self._load.emit(folder or "", self.model_arg or self.settings.model_path() or "")
 
     def _core_ready(self, msg: m.CoreReady) -> None:
         self.ready = True
         self.banner.clear("model", "library", "reindex")
-        self._recognizer.emit(msg.recognizer)
+        self._recognizer.emit((msg.recognizer,))
         self._set_songs(msg.songs)
         self.library_info.setText(f"Library: {msg.folder}  ·  model: {msg.model_name}")
         self.statusBar().showMessage("Ready." if msg.songs else "Ready: the library is empty.", 5000)
@@ -255,7 +257,7 @@ class MainWindow(QMainWindow):
         self.indexing = False
         summary = self.library.indexing_finished(msg)
         if msg.recognizer is not None:
-            self._recognizer.emit(msg.recognizer)
+            self._recognizer.emit((msg.recognizer,))
         self._set_songs(msg.songs)
         self.statusBar().showMessage(summary, 10000)
         if not self.listening and msg.job != "remove":
@@ -268,7 +270,7 @@ class MainWindow(QMainWindow):
         wanted = self.settings.device()
         self.device_box.blockSignals(True)
         self.device_box.clear()
-        self.device_box.addItem("System default input", None)
+        self.device_box.addItem("System default input", "")
         for d in self.devices:
             self.device_box.addItem(device_label(d), d.name)
         i = self.device_box.findData(wanted) if wanted else 0
@@ -280,14 +282,13 @@ class MainWindow(QMainWindow):
         else:
             self.banner.clear("devices")
 
-    def current_device(self):
+    def current_device(self) -> int:
+        """The sounddevice index of the chosen input, -1 for the system default."""
         name = self.device_box.currentData()
-        if name is None:
-            return None
         for d in self.devices:
-            if d.name == name:
+            if name and d.name == name:
                 return d.index
-        return None
+        return -1
 
     def _device_changed(self, _index: int) -> None:
         self.settings.set_device(self.device_box.currentData() or "")

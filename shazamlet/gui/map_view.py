@@ -48,11 +48,12 @@ class MapView(QWidget):
         self.pending: np.ndarray | None = None
         self.genre_colour: dict[str, str] = {}
 
-    def set_map(self, m: LibraryMap | None) -> None:
+    def set_map(self, m: LibraryMap) -> None:
         self.map = m
         self.legend.clear()
         pending, self.history = self.pending, []  # a query that arrived before its map
-        if m is None or len(m.xy) == 0:
+        if len(m.xy) == 0:
+            self.map = None
             self.points.setData([], [])
             self.note.setText("The map appears once the library has songs.")
             return

@@ -62,6 +62,11 @@ class LibraryMap:
     axes: np.ndarray  # (d, 2)
     titles: dict[int, str] = field(default_factory=dict)
 
+    @classmethod
+    def empty(cls) -> "LibraryMap":
+        return cls(np.zeros((0, 2), np.float32), [], np.zeros(0, np.int64), np.zeros(0, np.float32),
+                   np.zeros((0, 2), np.float32))
+
     def project(self, fingerprints: np.ndarray) -> np.ndarray:
         if len(fingerprints) == 0 or fingerprints.shape[1] != len(self.mean):
             return np.zeros((0, 2), np.float32)
