@@ -98,3 +98,17 @@ def build_library(folder: Path, model_path: Path, n_songs: int, seconds: float =
 def song_fps(seed: int, song_index: int, n_tiles: int, dim: int) -> np.ndarray:
     """The fingerprints `build_library` wrote for song number `song_index` (recomputed, not read)."""
     return song_fingerprints(np.random.default_rng(seed * 1_000_003 + song_index), n_tiles, dim)
+
+
+def library_folder(n_songs: int, hop_frames: int = 11, dim: int = 128) -> Path:
+    from bench.common import OUT
+
+    return OUT / f"lib-{n_songs}-h{hop_frames}-d{dim}"
+
+
+def ensure_library(n_songs: int, hop_frames: int = 11, dim: int = 128, seconds: float = 240.0) -> SynthLibrary:
+    """The shared synthetic library of `n_songs` (built once under bench/out/, then reused)."""
+    from bench.common import random_model_path
+
+    return build_library(library_folder(n_songs, hop_frames, dim), random_model_path(dim), n_songs, seconds,
+                         hop_frames)

@@ -1,0 +1,96 @@
+"""Goal 5 - memory of the app: peak RSS while listening with a 1 000-song library.
+
+    python -m bench.memory [--songs 1000] [--answers 40]
+
+Run in a fresh process (bench.all runs each benchmark as its own process, so nothing else has
+inflated the peak). Synthesized music at 44.1 kHz is pushed into the product's `Listener` in 0.1-s
+chunks, as the microphone ring would hand it over; every answer runs `Recognizer.identify_wave` on
+the synthetic 1 000-song library of bench/synthlib.py. RSS (VmRSS) and peak RSS (VmHWM) from
+/proc/self/status after each step; the ANNOY file is memory-mapped, so its pages count in RSS once
+they were touched (they are shared with the page cache and can be dropped by the kernel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from bench.common import Results, peak_rss_mb, random_model_path, rss_mb
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--songs", type=int, default=1000)
+    ap.add_argument("--answers", type=int, default=40, help="identify_wave calls to make")
+    args = ap.parse_args()
+    from bench.synthlib import ensure_library, library_folder
+
+    steps = [["python + bench imports", rss_mb(), peak_rss_mb()]]
+    folder = library_folder(args.songs)
+    if not (folder / "catalog.sqlite").exists():
+        # build in a child process so that building does not count in this one's peak
+        import subprocess
+        import sys
+
+        subprocess.run([sys.executable, "-c", f"from bench.synthlib import ensure_library; ensure_library({args.songs})"],
+                       check=True)
+    import torch  # noqa: F401
+
+    from shazamlet.audio.decode import resample
+    from shazamlet.library import Library
+    from shazamlet.listen import Listener
+    from shazamlet.model import TileEmbedder
+    from shazamlet.recognizer import Recognizer
+    from tests.synth import STYLES, make_song
+
+    steps.append(["+ import torch, shazamlet", rss_mb(), peak_rss_mb()])
+    res = Results("memory", "5. Memory of the app while listening")
+    built = ensure_library(args.songs)  # reuses the library on disk
+    emb = TileEmbedder(str(random_model_path()))
+    steps.append(["+ model loaded (TileEmbedder)", rss_mb(), peak_rss_mb()])
+    lib = Library.open(built.folder, emb)
+    lib.index()
+    steps.append(["+ library open, index loaded (mmap, sha256 checked)", rss_mb(), peak_rss_mb()])
+    rec = Recognizer(lib, emb)
+    rate = 44_100
+    listener = Listener(rec, rate)
+    audio = np.concatenate([resample(make_song(200 + i, STYLES[i % 4], 20.0), 22_050, rate) for i in range(3)])
+    steps.append(["+ 60 s of test audio in memory", rss_mb(), peak_rss_mb()])
+    chunk = rate // 10
+    answers, finals, pos = 0, 0, 0
+    latencies = []
+    rss_trace = []
+    t0 = time.perf_counter()
+    while answers < args.answers:
+        ev = listener.push(audio[pos: pos + chunk])
+        pos = (pos + chunk) % (len(audio) - chunk)
+        if ev is None:
+            continue
+        answers += 1
+        latencies.append(ev.answer.elapsed_ms)
+        rss_trace.append(rss_mb())
+        if ev.kind == "final":
+            finals += 1
+            listener.reset()
+        if answers == 1:
+            steps.append(["+ first answer", rss_mb(), peak_rss_mb()])
+    wall = time.perf_counter() - t0
+    steps.append([f"after {answers} answers ({finals} final)", rss_mb(), peak_rss_mb()])
+    res.table(f"RSS while listening with a {args.songs:,}-song library ({built.n_items:,} tiles; MiB)",
+              ["step", "RSS", "peak RSS so far"], steps)
+    idx_mb = (built.folder / lib.index_record().ann_file).stat().st_size / 2**20
+    res.table("Listening", ["answers", "median identify_wave ms (loaded)", "RSS min..max during listening MiB",
+                            "peak RSS MiB", "ANNOY file MiB (mmap)", "wall s"],
+              [[answers, float(np.median(latencies)), f"{min(rss_trace):.0f}..{max(rss_trace):.0f}", peak_rss_mb(),
+                idx_mb, wall]])
+    res.value("peak_rss_mb", peak_rss_mb())
+    res.value("steps", steps)
+    res.value("ann_mb", idx_mb)
+    lib.close()
+    res.save()
+
+
+if __name__ == "__main__":
+    main()

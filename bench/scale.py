@@ -1,0 +1,252 @@
+"""Goal 4 - scale: synthetic libraries of 1k, 10k and 50k songs of 4 min (embeddings only).
+
+    python -m bench.scale [--full-10k] [--skip-10k-compact]
+
+Per library: index size on disk (ANNOY file, item map, per-song fingerprints, catalog), build
+time, memory once loaded (in a fresh child process: RSS after loading and after 500 queries), the
+load time with and without the full sha256 check, ANNOY query time per tile, recall@10 against
+exact search and song hit@10 (the right song among the 10 neighbours) for near-duplicate queries.
+
+Measured in full: 1 000 songs at the product's settings (0.51 s hop, 128-d) and at the cheaper
+settings (1.0 s hop and/or 64-d fingerprints); 10 000 songs at 1.0 s hop / 64-d. The 10 000 and
+50 000-song libraries at the product's settings (4.7 M and 23 M tiles) take too long to build on
+two busy cores: their numbers are extrapolated from the measured per-item costs (sizes linear in
+items, tree build n log n) and marked as such. `--full-10k` measures 10 000 songs at the product's
+settings too (several minutes and ~3.5 GB of disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.common import Results, dir_size_mb
+from bench.synthlib import build_library, library_folder, query_from, song_fps, tiles_per_song
+
+SECONDS = 240.0
+
+LOAD_PROBE = r"""
+import json, sys, time, numpy as np
+from pathlib import Path
+from bench.common import rss_mb
+from shazamlet.library.index import IndexRecord, LibraryIndex
+folder, n_q = Path(sys.argv[1]), int(sys.argv[2])
+import sqlite3
+rec = IndexRecord(**json.loads(sqlite3.connect(str(folder / "catalog.sqlite")).execute(
+    "SELECT value FROM meta WHERE key='index'").fetchone()[0]))
+r0 = rss_mb()
+t = time.perf_counter(); idx = LibraryIndex(folder, rec, verify=False); load_fast = time.perf_counter() - t
+idx.unload(); del idx
+t = time.perf_counter(); idx = LibraryIndex(folder, rec, verify=True); load_full = time.perf_counter() - t
+r1 = rss_mb()
+rng = np.random.default_rng(5)
+q = rng.standard_normal((n_q, rec.dim)).astype(np.float32)
+t = time.perf_counter()
+for i in range(n_q):
+    idx.query(q[i:i+1], np.zeros(1), 10)
+qt = (time.perf_counter() - t) / n_q
+r2 = rss_mb()
+print(json.dumps({"rss_base": r0, "rss_loaded": r1, "rss_after_queries": r2, "load_s_no_verify": load_fast,
+                  "load_s_sha256": load_full, "query_ms_random": qt * 1e3}))
+"""
+
+
+def load_probe(folder: Path, n_q: int = 500) -> dict:
+    out = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(folder), str(n_q)], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sizes(folder: Path) -> dict:
+    ann = sum(p.stat().st_size for p in folder.glob("index-*.ann")) / 2**20
+    mp = sum(p.stat().st_size for p in folder.glob("index-*.map.npy")) / 2**20
+    return {"ann_mb": ann, "map_mb": mp, "fps_mb": dir_size_mb(folder / "fingerprints"),
+            "catalog_mb": dir_size_mb(folder, "catalog.sqlite*")}
+
+
+def recall_probe(folder: Path, n_songs: int, hop: int, dim: int, n_q: int = 200) -> dict:
+    """ANNOY (the product's k=10, search_k=-1) against exact search, near-duplicate queries."""
+    import sqlite3
+
+    from shazamlet.library.index import IndexRecord, LibraryIndex
+
+    rec = IndexRecord(**json.loads(sqlite3.connect(str(folder / "catalog.sqlite")).execute(
+        "SELECT value FROM meta WHERE key='index'").fetchone()[0]))
+    idx = LibraryIndex(folder, rec, verify=False)
+    n_tiles = tiles_per_song(SECONDS, hop)
+    # all library vectors, in ANNOY item order (songs were added in id order = creation order)
+    allv = torch.from_numpy(np.concatenate([song_fps(0, i, n_tiles, dim) for i in range(n_songs)]))
+    rng = np.random.default_rng(3)
+    rec10, hit10, ms = [], [], []
+    for _ in range(n_q):
+        i = int(rng.integers(n_songs))
+        t = int(rng.integers(n_tiles - 1))
+        q = query_from(song_fps(0, i, n_tiles, dim), t, rng)
+        t0 = time.perf_counter()
+        items = idx.ann.get_nns_by_vector(q, 10, search_k=-1)
+        ms.append((time.perf_counter() - t0) * 1e3)
+        exact = torch.topk(allv @ torch.from_numpy(q), 10).indices.numpy()
+        rec10.append(len(set(items) & set(exact.tolist())) / 10)
+        hit10.append(any(it // n_tiles == i for it in items))
+    idx.unload()
+    return {"recall10": float(np.mean(rec10)), "song_hit10": float(np.mean(hit10)), "query_ms": float(np.median(ms))}
+
+
+def sha256_rate(path: Path) -> float:
+    """MB/s of hashlib's sha256 over `path` (page cache warm)."""
+    t = time.perf_counter()
+    with open(path, "rb") as f:
+        hashlib.file_digest(f, "sha256")
+    return path.stat().st_size / 2**20 / (time.perf_counter() - t)
+
+
+def measure(n_songs: int, hop: int, dim: int) -> dict:
+    from bench.common import random_model_path
+
+    folder = library_folder(n_songs, hop, dim)
+    t = time.perf_counter()
+    b = build_library(folder, random_model_path(dim), n_songs, SECONDS, hop)
+    wall = time.perf_counter() - t
+    out = {"songs": n_songs, "hop": hop, "dim": dim, "items": b.n_items, "store_s": b.store_s, "index_s": b.index_s,
+           "reused": math.isnan(b.store_s), "build_wall_s": wall, **sizes(folder)}
+    out.update(load_probe(folder))
+    out.update(recall_probe(folder, n_songs, hop, dim))
+    ann = next(folder.glob("index-*.ann"))
+    out["sha256_mb_s"] = sha256_rate(ann)
+    return out
+
+
+def measure_index_only(n_songs: int, hop: int, dim: int) -> dict:
+    """A large library straight through `build_index` (the product's builder) without per-song files:
+    the index and its map are the same, the .npz store and catalog are extrapolated."""
+    from shazamlet.library.index import build_index
+
+    folder = library_folder(n_songs, hop, dim).with_name(library_folder(n_songs, hop, dim).name + "-indexonly")
+    folder.mkdir(parents=True, exist_ok=True)
+    n_tiles = tiles_per_song(SECONDS, hop)
+    starts = (np.arange(n_tiles) * hop).astype(np.int32)
+    existing = list(folder.glob("index-*.ann"))
+    rec_path = folder / "record.json"
+    if existing and rec_path.exists():
+        rec = json.loads(rec_path.read_text())
+        build_s = rec.pop("_build_s")
+    else:
+        for f in folder.glob("index-*"):
+            f.unlink()
+        t = time.perf_counter()
+        r = build_index(folder, 1, dim, ((i, song_fps(0, i, n_tiles, dim), starts) for i in range(n_songs)), 16)
+        build_s = time.perf_counter() - t
+        rec = r.__dict__.copy()
+        rec["song_ids"] = []
+        rec_path.write_text(json.dumps({**rec, "_build_s": build_s}))
+    # a catalog holding the record, so the load probe can read it like a library's
+    import sqlite3
+
+    db = sqlite3.connect(str(folder / "catalog.sqlite"))
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('index', ?)", (json.dumps(rec),))
+    db.commit()
+    db.close()
+    out = {"songs": n_songs, "hop": hop, "dim": dim, "items": rec["n_items"], "index_s": build_s, "store_s": float("nan"),
+           **sizes(folder)}
+    out.update(load_probe(folder))
+    out.update(recall_probe(folder, n_songs, hop, dim, n_q=100))
+    out["sha256_mb_s"] = sha256_rate(next(folder.glob("index-*.ann")))
+    return out
+
+
+def extrapolate(m: dict, n_songs: int) -> dict:
+    """Scale a measured 1k-song row to `n_songs`: sizes and store time linear, index build n log n."""
+    f = n_songs / m["songs"]
+    items = m["items"] * f
+    logf = math.log(items) / math.log(m["items"])
+    out = {"songs": n_songs, "hop": m["hop"], "dim": m["dim"], "items": int(items), "extrapolated": True}
+    for k in ("ann_mb", "map_mb", "fps_mb", "catalog_mb"):
+        out[k] = m[k] * f
+    out["store_s"] = m["store_s"] * f
+    out["index_s"] = m["index_s"] * f * logf
+    # queries: ANNOY's cost grows with tree depth (log n) at a fixed search_k
+    out["query_ms"] = m["query_ms"] * logf
+    out["load_s_sha256"] = (out["ann_mb"] + out["map_mb"]) / m["sha256_mb_s"]
+    out["load_s_no_verify"] = m["load_s_no_verify"]
+    # resident: what the process holds besides the mmap (map array) + the pages queries touch,
+    # bounded by the whole file when every page was touched
+    out["rss_loaded"] = m["rss_loaded"] - m["map_mb"] + out["map_mb"]
+    out["rss_after_queries"] = float("nan")
+    out["recall10"] = float("nan")
+    out["song_hit10"] = float("nan")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--full-10k", action="store_true", help="also build 10 000 songs at the product's settings")
+    ap.add_argument("--skip-10k-compact", action="store_true", help="skip 10 000 songs at 1.0 s hop / 64-d")
+    ap.add_argument("--configs", default="11x128,22x128,11x64,22x64", help="hop x dim at 1 000 songs")
+    args = ap.parse_args()
+    res = Results("scale", "4. Scale")
+    res.note("Synthetic libraries at the embeddings level (bench/synthlib.py), 4-min songs, n_trees=16, written "
+             "through the product's code; page cache warm (the files were just written).")
+    rows_m = []
+    for cfg in args.configs.split(","):
+        hop, dim = (int(x) for x in cfg.split("x"))
+        m = measure(1000, hop, dim)
+        print(json.dumps(m), flush=True)
+        rows_m.append(m)
+    if not args.skip_10k_compact:
+        m = measure_index_only(10_000, 22, 64)
+        print(json.dumps(m), flush=True)
+        rows_m.append(m)
+    if args.full_10k:
+        m = measure_index_only(10_000, 11, 128)
+        print(json.dumps(m), flush=True)
+        rows_m.append(m)
+    base = rows_m[0]
+    for m in rows_m:  # index-only builds have no per-song files: take them from the same settings at 1k
+        if "-indexonly" in json.dumps(m) or m["fps_mb"] == 0:
+            ref = next((r for r in rows_m if r["songs"] == 1000 and r["hop"] == m["hop"] and r["dim"] == m["dim"]),
+                       None)
+            if ref:
+                m["fps_mb"] = ref["fps_mb"] * m["songs"] / 1000
+                m["catalog_mb"] = ref["catalog_mb"] * m["songs"] / 1000
+                m["store_s"] = ref["store_s"] * m["songs"] / 1000
+                m["note"] = "index built and measured; fingerprints, catalog and store time x10 from 1k"
+    rows_x = []
+    for m in rows_m[:4]:
+        for n in (10_000, 50_000):
+            if any(r["songs"] == n and r["hop"] == m["hop"] and r["dim"] == m["dim"] for r in rows_m):
+                continue
+            rows_x.append(extrapolate(m, n))
+    res.value("measured", rows_m)
+    res.value("extrapolated", rows_x)
+
+    def row(r: dict, how: str) -> list:
+        disk = r["ann_mb"] + r["map_mb"] + r["fps_mb"] + r["catalog_mb"]
+        return [f"{r['songs']:,}", f"{r['hop'] * 1024 / 22050:.2f} s", r["dim"], f"{r['items'] / 1e6:.2f} M", how,
+                r["ann_mb"], r["fps_mb"], disk / 1024, r["index_s"] + (0 if math.isnan(r["store_s"]) else r["store_s"]),
+                r["rss_loaded"], r.get("rss_after_queries", float("nan")), r["query_ms"],
+                r.get("recall10", float("nan")), r.get("song_hit10", float("nan")), r["load_s_sha256"],
+                r["load_s_no_verify"]]
+
+    headers = ["songs", "hop", "dim", "tiles", "how", "ANNOY MiB", "fingerprints MiB", "disk GiB", "build s",
+               "RSS loaded MiB", "RSS after 500 q MiB", "ms/query tile", "recall@10", "song hit@10",
+               "load s (sha256)", "load s (size check only)"]
+    rows = [row(r, "measured (store x10 from 1k)" if "note" in r else "measured") for r in rows_m]
+    rows += [row(r, "EXTRAPOLATED") for r in rows_x]
+    res.table("Scale (build s = store + index on these busy cores; ms/query tile = ANNOY search of one query tile, "
+              "k=10, search_k=-1; a 10-s listening window holds 14 tiles)", headers, rows)
+    res.value("base", base)
+    res.save()
+
+
+if __name__ == "__main__":
+    main()
