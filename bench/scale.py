@@ -117,7 +117,7 @@ def measure(n_songs: int, hop: int, dim: int) -> dict:
     b = build_library(folder, random_model_path(dim), n_songs, SECONDS, hop)
     wall = time.perf_counter() - t
     out = {"songs": n_songs, "hop": hop, "dim": dim, "items": b.n_items, "store_s": b.store_s, "index_s": b.index_s,
-           "reused": math.isnan(b.store_s), "build_wall_s": wall, **sizes(folder)}
+           "build_wall_s": wall, **sizes(folder)}
     out.update(load_probe(folder))
     out.update(recall_probe(folder, n_songs, hop, dim))
     ann = next(folder.glob("index-*.ann"))

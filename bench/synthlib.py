@@ -10,6 +10,8 @@ They are written through the product's own code: `EmbeddingStore.write` (fp16 .n
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,9 +76,11 @@ def build_library(folder: Path, model_path: Path, n_songs: int, seconds: float =
     n_tiles = tiles_per_song(seconds, hop_frames)
     done = lib.catalog.count()
     rec = lib.index_record()
-    if done == n_songs and rec is not None and rec.n_items == n_songs * n_tiles:
+    timing = folder / "build-times.json"  # so that a reused library still reports how long it took
+    if done == n_songs and rec is not None and rec.n_items == n_songs * n_tiles and timing.exists():
         lib.close()
-        return SynthLibrary(folder, n_songs, seconds, hop_frames, emb.dim, rec.n_items, float("nan"), float("nan"))
+        t = json.loads(timing.read_text())
+        return SynthLibrary(folder, n_songs, seconds, hop_frames, emb.dim, rec.n_items, t["store_s"], t["index_s"])
     rng = np.random.default_rng(seed)
     starts = (np.arange(n_tiles) * hop_frames).astype(np.int32)
     t0 = time.perf_counter()
@@ -92,6 +96,7 @@ def build_library(folder: Path, model_path: Path, n_songs: int, seconds: float =
     t2 = time.perf_counter()
     lib.close()
     del rng
+    timing.write_text(json.dumps({"store_s": t1 - t0, "index_s": t2 - t1, "load_before": os.getloadavg()}))
     return SynthLibrary(folder, n_songs, seconds, hop_frames, emb.dim, rec.n_items, t1 - t0, t2 - t1)
 
 

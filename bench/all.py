@@ -1,0 +1,46 @@
+"""Run every benchmark, each in its own process, then write bench/RESULTS.md.
+
+    python -m bench.all                 # everything (about 25 min on 2 busy cores)
+    python -m bench.all --only query,memory
+    python -m bench.report              # rewrite RESULTS.md from the JSON already in bench/out/
+
+Each benchmark runs as a separate process so that one's memory or threads never colour another's
+numbers (bench.memory reports the peak RSS of its own process). On a shared machine, prefix with
+`nice -n 10`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+ORDER = ["throughput", "query", "table1", "scale", "memory"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default=",".join(ORDER), help="comma-separated subset of " + ",".join(ORDER))
+    ap.add_argument("--quick", action="store_true", help="smoke-test sizes (not for RESULTS.md)")
+    args = ap.parse_args()
+    quick = {"throughput": ["--quick", "--no-compile"], "query": ["--songs", "50", "--repeat", "5"],
+             "table1": ["--n", "5000", "--dim", "256", "--queries", "10"],
+             "scale": ["--configs", "11x128", "--skip-10k-compact"], "memory": ["--songs", "50", "--answers", "5"]}
+    failed = []
+    for name in [n for n in ORDER if n in args.only.split(",")]:
+        cmd = [sys.executable, "-W", "ignore", "-m", f"bench.{name}"] + (quick[name] if args.quick else [])
+        print(f"\n=== {' '.join(cmd[1:])}", flush=True)
+        t = time.perf_counter()
+        if subprocess.run(cmd).returncode != 0:
+            failed.append(name)
+        print(f"=== {name}: {time.perf_counter() - t:.0f} s", flush=True)
+    from bench.report import write_results
+
+    write_results()
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
