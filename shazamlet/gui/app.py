@@ -32,6 +32,28 @@ def apply_dark_theme(app) -> None:
     app.setPalette(pal)
 
 
+def guard_none_refcount(probe) -> bool:
+    """Survive PySide6 6.12.0 on Python < 3.12, which drops a reference to None on every call of a
+    method that returns nothing (a window at 25 fps ends in "deallocating None" within seconds).
+
+    `probe()` makes such calls; if None's reference count falls while it runs, None is made
+    effectively immortal (what Python 3.12 does for every interpreter) by raising its count once.
+    Returns True when the workaround was needed. The cure is another PySide6: see the message.
+    """
+    if sys.version_info >= (3, 12):
+        return False  # None is immortal there
+    before = sys.getrefcount(None)
+    probe()
+    if before - sys.getrefcount(None) < 50:
+        return False
+    import ctypes
+
+    ctypes.c_ssize_t.from_address(id(None)).value += 1 << 60  # ob_refcnt is the first field
+    print("shazamlet: this PySide6 leaks references to None (a known 6.12.0 bug); working around it. "
+          "Better: pip install 'PySide6-Essentials!=6.12.0'", file=sys.stderr)
+    return True
+
+
 def history_file() -> Path:
     return Path(platformdirs.user_data_dir("shazamlet", appauthor=False)) / "history.json"
 
@@ -43,6 +65,7 @@ def run_app(library: str | None = None, model: str | None = None) -> int:
     from shazamlet.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    guard_none_refcount(lambda: [app.processEvents() for _ in range(100)])
     app.setApplicationName("Shazamlet")
     app.setOrganizationName("shazamlet")
     icon = Path(__file__).resolve().parents[2] / "resources" / "icons" / "shazamlet.png"

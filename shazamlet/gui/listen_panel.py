@@ -43,8 +43,10 @@ class ListenPanel(QWidget):
         self.title.setWordWrap(True)
         self.artist = QLabel("")
         self.artist.setFont(big_font(self, 14))
+        self.artist.setWordWrap(True)
         self.detail = QLabel("")
         self.detail.setStyleSheet("color: #94a3b8")
+        self.detail.setWordWrap(True)  # a long path must not widen the panel
         self.detail.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.confidence = QProgressBar()
         self.confidence.setRange(0, 100)
@@ -53,6 +55,7 @@ class ListenPanel(QWidget):
         self.confidence.hide()
         self.state = QLabel("")
         self.state.setStyleSheet("color: #cbd5e1")
+        self.state.setFont(big_font(self, 11, bold=True))
         card = QVBoxLayout()
         for w in (self.state, self.title, self.artist, self.detail, self.confidence):
             card.addWidget(w)
@@ -77,14 +80,14 @@ class ListenPanel(QWidget):
         self.spectrogram = SpectrogramView()
         self.meter = LevelMeter()
         self.level_note = QLabel("")
-        self.level_note.setMinimumWidth(260)
+        self.level_note.setMinimumWidth(230)
         meter_row = QHBoxLayout()
         meter_row.addWidget(QLabel("Input level"))
         meter_row.addWidget(self.meter, 1)
         meter_row.addWidget(self.level_note)
 
         self.song_votes = VoteChart("Song votes (top 5)", "#34d399")
-        self.genre_votes = VoteChart("Sounds like (genre votes)", "#f472b6")
+        self.genre_votes = VoteChart("Genre votes", "#f472b6", label_width=80)
         charts = QHBoxLayout()
         charts.addWidget(self.song_votes, 3)
         charts.addWidget(self.genre_votes, 2)
@@ -110,8 +113,9 @@ class ListenPanel(QWidget):
         self.card_stack.setCurrentIndex(1 if empty else 0)
 
     def show_message(self, state: str, title: str = "", artist: str = "", detail: str = "",
-                     confidence: float | None = None) -> None:
+                     confidence: float | None = None, tone: str = "") -> None:
         self.state.setText(state)
+        self.state.setStyleSheet({"good": "color: #4ade80", "warn": "color: #fbbf24"}.get(tone, "color: #cbd5e1"))
         self.title.setText(title)
         self.artist.setText(artist)
         self.detail.setText(detail)

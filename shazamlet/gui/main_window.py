@@ -404,12 +404,12 @@ class MainWindow(QMainWindow):
         elif a.song:
             s = a.song
             mm, ss = divmod(int(s.offset_s), 60)
-            state = ("Got it " if final else "Refining… best so far ") + when
+            state = ("✓ Got it " if final else "Refining… best so far ") + when
             self.listen.show_message(state, s.title, s.artist or "unknown artist",
-                                     f"{s.path}\nat {mm}:{ss:02d} · {genre}", s.score)
+                                     f"{s.path}\nat {mm}:{ss:02d} · {genre}", s.score, "good" if final else "")
         elif final:
             self.listen.show_message(f"Heard {when}", "Not in your library",
-                                     genre.capitalize() if genre else "", "", None)
+                                     genre.capitalize() if genre else "", "", None, "warn")
         else:
             best = a.candidates[0] if a.candidates else None
             guess = f"best guess so far {best.title} ({best.score:.0%})" if best else "no candidate yet"

@@ -93,10 +93,10 @@ class SpectrogramView(pg.PlotWidget):
         self.tile_marks: list[QGraphicsRectItem] = []
         self.addItem(self.window_box)
         self.addItem(self.live_box)
-        self.window_label = pg.TextItem("", color="#7CFC9A", anchor=(0, 1))
+        self.window_label = pg.TextItem("", color="#7CFC9A", anchor=(0, 0), fill="#14141cb0")
         self.window_label.setZValue(11)
         self.addItem(self.window_label)
-        self.live_label = pg.TextItem("next tile", color="#38BDF8", anchor=(1, 0))
+        self.live_label = pg.TextItem("next tile", color="#38BDF8", anchor=(0, 1))
         self.live_label.setZValue(11)
         self.addItem(self.live_label)
         self.mel: StreamingMel | None = None
@@ -108,7 +108,8 @@ class SpectrogramView(pg.PlotWidget):
         self.rate, self.start_sample = rate, start_sample
         self.mel = StreamingMel(self.features, rate)
         self.width_frames = int(self.seconds / self.mel.frame_seconds)
-        self.data = np.full((self.features.n_mels, self.width_frames), FLOOR_DB, np.float32)
+        # NaN (not yet heard) draws as the background rather than as the quietest colour
+        self.data = np.full((self.features.n_mels, self.width_frames), np.nan, np.float32)
         self.window_box.setVisible(False)
         self.window_label.setText("")
         for m in self.tile_marks:
@@ -141,7 +142,7 @@ class SpectrogramView(pg.PlotWidget):
         if live_s >= 0.5:
             self.live_box.setRect(QRectF(live_s - tile_s, 1, tile_s, self.features.n_mels - 2))
             self.live_box.setVisible(True)
-            self.live_label.setPos(live_s, self.features.n_mels - 1)
+            self.live_label.setPos(live_s - tile_s, 1)
             self.live_label.setVisible(True)
 
     def mark_window(self, end_sample: int, window_s: float, hop_frames: int, matched: bool | None) -> None:
@@ -164,19 +165,21 @@ class SpectrogramView(pg.PlotWidget):
             m = _rect(colour, 1.0)
             self.addItem(m)
             self.tile_marks.append(m)
-        # Each tile: 64 frames wide, drawn as a thin strip in a staircase so overlapping tiles stay readable.
-        band = f.n_mels / max(1, len(starts))
-        for i, m in enumerate(self.tile_marks):
+        # Each tile (64 frames, overlapping its neighbours) as a thin bar in a staircase under the top
+        # edge, like a Gantt chart, so overlapping tiles stay readable.
+        band = min(2.0, 24.0 / max(1, len(starts)))
+        top = f.n_mels - 5.0
+        for i, mark in enumerate(self.tile_marks):
             if i < len(starts):
                 x = start + starts[i] * f.frame_seconds
-                m.setPen(QPen(QColor(colour), 0))
+                mark.setPen(QPen(QColor(colour), 0))
                 c = QColor(colour)
-                c.setAlpha(60)
-                m.setBrush(c)
-                m.setRect(QRectF(x, i * band, f.tile_seconds, band * 0.8))
-                m.setVisible(True)
+                c.setAlpha(110)
+                mark.setBrush(c)
+                mark.setRect(QRectF(x, top - (i + 1) * band, f.tile_seconds, band * 0.7))
+                mark.setVisible(True)
             else:
-                m.setVisible(False)
-        self.window_label.setText(f" {window_s:.1f} s window · {len(starts)} tiles of 64×64")
+                mark.setVisible(False)
+        self.window_label.setText(f"{window_s:.1f} s analysed · {len(starts)} tiles of 64×64")
         self.window_label.setColor(QColor(colour))
-        self.window_label.setPos(start, self.features.n_mels)
+        self.window_label.setPos(start, f.n_mels)

@@ -70,7 +70,7 @@ class LevelMeter(QWidget):
 class VoteChart(pg.PlotWidget):
     """Horizontal bars, best on top: labels on the left, the value (0..1) as a percentage."""
 
-    def __init__(self, title: str, colour: str = "#60a5fa", parent=None) -> None:
+    def __init__(self, title: str, colour: str = "#60a5fa", label_width: int = 150, parent=None) -> None:
         super().__init__(parent=parent, background="#1b1b24")
         self.colour = colour
         self.setMenuEnabled(False)
@@ -80,9 +80,9 @@ class VoteChart(pg.PlotWidget):
         plot = self.getPlotItem()
         plot.getViewBox().invertY(True)
         plot.getAxis("bottom").setTicks([[(0, "0"), (0.5, "50%"), (1.0, "100%")]])
-        plot.getAxis("left").setWidth(150)
+        plot.getAxis("left").setWidth(label_width)
         self.setXRange(0, 1.0, padding=0.02)
-        self.setMinimumHeight(150)
+        self.setMinimumSize(160, 150)
         self.bars: pg.BarGraphItem | None = None
         self.texts: list[pg.TextItem] = []
         self.labels: list[str] = []
