@@ -115,6 +115,9 @@ class MelDegrader:
         self.pink = coloured_noise_bands(cfg, 1.0)
         self.white = coloured_noise_bands(cfg, 0.0)
         self.k = rirs.shape[-1] if self.rirs is not None else 24
+        if self.rirs is not None:
+            self.rirs = torch.where(self.rirs < 1e-6, torch.zeros_like(self.rirs), self.rirs)
+        torch.set_flush_denormal(True)
 
     # --- pieces (each: power (B, M, T) -> power) -------------------------------------------------
     def synthetic_rir(self, b: int, rng: np.random.Generator) -> torch.Tensor:
@@ -129,7 +132,8 @@ class MelDegrader:
         drr = torch.from_numpy(rng.uniform(*p.drr_db, size=(b, 1, 1))).float()
         h = tail * 10 ** (-drr / 10)
         h[..., 0] += 1.0
-        return h / h.sum(-1, keepdim=True)
+        h = h / h.sum(-1, keepdim=True)
+        return torch.where(h < 1e-6, torch.zeros_like(h), h)  # no denormals (they are 100x slower)
 
     def reverb(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         b = x.shape[0]

@@ -15,8 +15,9 @@ def _train(a: argparse.Namespace) -> int:
     out = Path(a.out or f"runs/{a.objective.replace('+', '_')}")
     if a.resume and (out / "run.json").exists():
         run = Run(out)
-        if a.epochs and a.epochs != run.config.epochs:
-            print(f"note: resuming with the run's own settings (epochs={run.config.epochs})", file=sys.stderr)
+        if a.epochs and a.epochs != run.config.epochs:  # a longer (or shorter) schedule from here on
+            print(f"note: epochs {run.config.epochs} -> {a.epochs} (the cosine schedule stretches)", file=sys.stderr)
+            run.set_epochs(a.epochs)
     else:
         if (out / "checkpoint.pt").exists():
             print(f"{out} already holds a run: pass --resume to continue it, or another --out", file=sys.stderr)

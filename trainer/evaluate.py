@@ -127,7 +127,7 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     torch.set_num_threads(max(1, torch.get_num_threads()))
     started = time.time()
     run = Run(run_dir)
-    out = Path(run.folder) / "eval"
+    out = Path(run.folder) / ("eval" if not model else f"eval-{Path(model).stem}")
     out.mkdir(parents=True, exist_ok=True)
     model_path = Path(model) if model else model_from_run(run, out / "model.pt")
     embedder = TileEmbedder(load_model(model_path))
@@ -175,6 +175,9 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
         print(f"{cond}: done ({time.time() - started:.0f} s)", flush=True)
 
     result = summarise(records, cfg)
+    from trainer.shortcut_check import shortcut_check
+
+    result["shortcut_check"] = shortcut_check(embedder, [waves[s.rel] for s in lib_songs], rirs, seed=cfg.seed)
     result.update({"model": str(model_path), "objective": run.config.objective, "run": Path(run.folder).name,
                    "library_songs": len(lib_songs), "unknown_songs": len(unknown), "eval": asdict(cfg),
                    "minutes": round((time.time() - started) / 60, 1), "trained_on": embedder.model.meta.trained_on})

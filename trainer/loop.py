@@ -61,7 +61,7 @@ def held_out_rirs(cache: SpectrogramCache) -> list[str]:
 
 
 def load_noise(cache: SpectrogramCache, exclude_rirs: list[str]) -> tuple[NoiseBank, torch.Tensor, torch.Tensor]:
-    bank = NoiseBank([(cat, cache.noise(rel)) for rel, cat in cache.noise_items("noise")])
+    bank = NoiseBank([(cat, np.asarray(cache.noise(rel))) for rel, cat in cache.noise_items("noise")])
     rirs = [np.asarray(cache.noise(rel)) for rel, _ in cache.noise_items("rir") if rel not in exclude_rirs]
     eqs = [np.asarray(cache.noise(rel)) for rel, _ in cache.noise_items("eq")]
     r = torch.from_numpy(np.stack(rirs)).float() if rirs else None
@@ -110,6 +110,11 @@ class Run:
         }
         (folder / "run.json").write_text(json.dumps(info, indent=1))
         return Run(folder)
+
+    def set_epochs(self, epochs: int) -> None:
+        self.config.epochs = epochs
+        self.info["config"]["epochs"] = epochs
+        (self.folder / "run.json").write_text(json.dumps(self.info, indent=1))
 
     def songs(self, side: str) -> list[Song]:
         root = Path(self.config.data).resolve()
