@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-ORDER = ["throughput", "query", "table1", "scale", "memory"]
+ORDER = ["throughput", "query", "table1", "scale", "memory", "ivf"]
 
 
 def main() -> None:
@@ -26,7 +26,8 @@ def main() -> None:
     args = ap.parse_args()
     quick = {"throughput": ["--quick", "--no-compile"], "query": ["--songs", "50", "--repeat", "5"],
              "table1": ["--n", "5000", "--dim", "256", "--queries", "10"],
-             "scale": ["--configs", "11x128", "--skip-10k-compact"], "memory": ["--songs", "50", "--answers", "5"]}
+             "scale": ["--configs", "11x128", "--skip-10k-compact"], "memory": ["--songs", "50", "--answers", "5"],
+             "ivf": ["--songs", "50", "--nlist", "128", "--queries", "50"]}
     failed = []
     for name in [n for n in ORDER if n in args.only.split(",")]:
         cmd = [sys.executable, "-W", "ignore", "-m", f"bench.{name}"] + (quick[name] if args.quick else [])

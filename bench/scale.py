@@ -46,7 +46,8 @@ rec = IndexRecord(**json.loads(sqlite3.connect(str(folder / "catalog.sqlite")).e
 r0 = rss_mb()
 t = time.perf_counter(); idx = LibraryIndex(folder, rec, verify=False); load_fast = time.perf_counter() - t
 idx.unload(); del idx
-t = time.perf_counter(); idx = LibraryIndex(folder, rec, verify=True); load_full = time.perf_counter() - t
+t = time.perf_counter(); c = time.process_time()
+idx = LibraryIndex(folder, rec, verify=True); load_full = time.perf_counter() - t; load_full_cpu = time.process_time() - c
 r1 = rss_mb()
 rng = np.random.default_rng(5)
 q = rng.standard_normal((n_q, rec.dim)).astype(np.float32)
@@ -56,7 +57,7 @@ for i in range(n_q):
 qt = (time.perf_counter() - t) / n_q
 r2 = rss_mb()
 print(json.dumps({"rss_base": r0, "rss_loaded": r1, "rss_after_queries": r2, "load_s_no_verify": load_fast,
-                  "load_s_sha256": load_full, "query_ms_random": qt * 1e3}))
+                  "load_s_sha256": load_full, "load_cpu_sha256": load_full_cpu, "query_ms_random": qt * 1e3}))
 """
 
 
@@ -91,9 +92,9 @@ def recall_probe(folder: Path, n_songs: int, hop: int, dim: int, n_q: int = 200)
         i = int(rng.integers(n_songs))
         t = int(rng.integers(n_tiles - 1))
         q = query_from(song_fps(0, i, n_tiles, dim), t, rng)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         items = idx.ann.get_nns_by_vector(q, 10, search_k=-1)
-        ms.append((time.perf_counter() - t0) * 1e3)
+        ms.append((time.process_time() - t0) * 1e3)
         exact = torch.topk(allv @ torch.from_numpy(q), 10).indices.numpy()
         rec10.append(len(set(items) & set(exact.tolist())) / 10)
         hit10.append(any(it // n_tiles == i for it in items))
@@ -109,6 +110,19 @@ def sha256_rate(path: Path) -> float:
     return path.stat().st_size / 2**20 / (time.perf_counter() - t)
 
 
+def sampled_sha256(path: Path, blocks: int = 256, block_size: int = 1 << 16) -> tuple[str, float]:
+    """sha256 of the size plus `blocks` evenly spread blocks of the file (the first and last block
+    included): what a load-time check could read instead of the whole file. Returns (digest, seconds)."""
+    t = time.perf_counter()
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        for i in range(blocks):
+            f.seek(max(0, min(size - block_size, (size - block_size) * i // max(1, blocks - 1))))
+            h.update(f.read(block_size))
+    return h.hexdigest(), time.perf_counter() - t
+
+
 def measure(n_songs: int, hop: int, dim: int) -> dict:
     from bench.common import random_model_path
 
@@ -117,11 +131,13 @@ def measure(n_songs: int, hop: int, dim: int) -> dict:
     b = build_library(folder, random_model_path(dim), n_songs, SECONDS, hop)
     wall = time.perf_counter() - t
     out = {"songs": n_songs, "hop": hop, "dim": dim, "items": b.n_items, "store_s": b.store_s, "index_s": b.index_s,
+           "store_cpu": b.store_cpu, "index_cpu": b.index_cpu,
            "build_wall_s": wall, **sizes(folder)}
     out.update(load_probe(folder))
     out.update(recall_probe(folder, n_songs, hop, dim))
     ann = next(folder.glob("index-*.ann"))
     out["sha256_mb_s"] = sha256_rate(ann)
+    out["sampled_sha256_s"] = sampled_sha256(ann)[1]
     return out
 
 
@@ -139,15 +155,16 @@ def measure_index_only(n_songs: int, hop: int, dim: int) -> dict:
     if existing and rec_path.exists():
         rec = json.loads(rec_path.read_text())
         build_s = rec.pop("_build_s")
+        build_cpu = rec.pop("_build_cpu")
     else:
         for f in folder.glob("index-*"):
             f.unlink()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         r = build_index(folder, 1, dim, ((i, song_fps(0, i, n_tiles, dim), starts) for i in range(n_songs)), 16)
-        build_s = time.perf_counter() - t
+        build_s, build_cpu = time.perf_counter() - t, time.process_time() - c
         rec = r.__dict__.copy()
         rec["song_ids"] = []
-        rec_path.write_text(json.dumps({**rec, "_build_s": build_s}))
+        rec_path.write_text(json.dumps({**rec, "_build_s": build_s, "_build_cpu": build_cpu}))
     # a catalog holding the record, so the load probe can read it like a library's
     import sqlite3
 
@@ -157,10 +174,12 @@ def measure_index_only(n_songs: int, hop: int, dim: int) -> dict:
     db.commit()
     db.close()
     out = {"songs": n_songs, "hop": hop, "dim": dim, "items": rec["n_items"], "index_s": build_s, "store_s": float("nan"),
+           "index_cpu": build_cpu, "store_cpu": float("nan"),
            **sizes(folder)}
     out.update(load_probe(folder))
     out.update(recall_probe(folder, n_songs, hop, dim, n_q=100))
     out["sha256_mb_s"] = sha256_rate(next(folder.glob("index-*.ann")))
+    out["sampled_sha256_s"] = sampled_sha256(next(folder.glob("index-*.ann")))[1]
     return out
 
 
@@ -174,12 +193,17 @@ def extrapolate(m: dict, n_songs: int) -> dict:
         out[k] = m[k] * f
     out["store_s"] = m["store_s"] * f
     out["index_s"] = m["index_s"] * f * logf
+    out["store_cpu"] = m["store_cpu"] * f
+    out["index_cpu"] = m["index_cpu"] * f * logf
     # queries: ANNOY's cost grows with tree depth (log n) at a fixed search_k
     out["query_ms"] = m["query_ms"] * logf
     out["load_s_sha256"] = (out["ann_mb"] + out["map_mb"]) / m["sha256_mb_s"]
+    out["load_cpu_sha256"] = m["load_cpu_sha256"] * f
     out["load_s_no_verify"] = m["load_s_no_verify"]
+    out["sampled_sha256_s"] = m["sampled_sha256_s"]
     # resident: what the process holds besides the mmap (map array) + the pages queries touch,
     # bounded by the whole file when every page was touched
+    out["rss_base"] = m["rss_base"]
     out["rss_loaded"] = m["rss_loaded"] - m["map_mb"] + out["map_mb"]
     out["rss_after_queries"] = float("nan")
     out["recall10"] = float("nan")
@@ -192,6 +216,7 @@ def main() -> None:
     ap.add_argument("--full-10k", action="store_true", help="also build 10 000 songs at the product's settings")
     ap.add_argument("--skip-10k-compact", action="store_true", help="skip 10 000 songs at 1.0 s hop / 64-d")
     ap.add_argument("--configs", default="11x128,22x128,11x64,22x64", help="hop x dim at 1 000 songs")
+    ap.add_argument("--base-songs", type=int, default=1000, help="the fully measured library size")
     args = ap.parse_args()
     res = Results("scale", "4. Scale")
     res.note("Synthetic libraries at the embeddings level (bench/synthlib.py), 4-min songs, n_trees=16, written "
@@ -199,7 +224,7 @@ def main() -> None:
     rows_m = []
     for cfg in args.configs.split(","):
         hop, dim = (int(x) for x in cfg.split("x"))
-        m = measure(1000, hop, dim)
+        m = measure(args.base_songs, hop, dim)
         print(json.dumps(m), flush=True)
         rows_m.append(m)
     if not args.skip_10k_compact:
@@ -213,15 +238,17 @@ def main() -> None:
     base = rows_m[0]
     for m in rows_m:  # index-only builds have no per-song files: take them from the same settings at 1k
         if "-indexonly" in json.dumps(m) or m["fps_mb"] == 0:
-            ref = next((r for r in rows_m if r["songs"] == 1000 and r["hop"] == m["hop"] and r["dim"] == m["dim"]),
-                       None)
+            ref = next((r for r in rows_m if r["songs"] == args.base_songs and r["hop"] == m["hop"]
+                        and r["dim"] == m["dim"]), None)
             if ref:
-                m["fps_mb"] = ref["fps_mb"] * m["songs"] / 1000
-                m["catalog_mb"] = ref["catalog_mb"] * m["songs"] / 1000
-                m["store_s"] = ref["store_s"] * m["songs"] / 1000
+                f = m["songs"] / args.base_songs
+                m["fps_mb"] = ref["fps_mb"] * f
+                m["catalog_mb"] = ref["catalog_mb"] * f
+                m["store_s"] = ref["store_s"] * f
+                m["store_cpu"] = ref["store_cpu"] * f
                 m["note"] = "index built and measured; fingerprints, catalog and store time x10 from 1k"
     rows_x = []
-    for m in rows_m[:4]:
+    for m in [r for r in rows_m if r["songs"] == args.base_songs]:
         for n in (10_000, 50_000):
             if any(r["songs"] == n and r["hop"] == m["hop"] and r["dim"] == m["dim"] for r in rows_m):
                 continue
@@ -233,17 +260,24 @@ def main() -> None:
         disk = r["ann_mb"] + r["map_mb"] + r["fps_mb"] + r["catalog_mb"]
         return [f"{r['songs']:,}", f"{r['hop'] * 1024 / 22050:.2f} s", r["dim"], f"{r['items'] / 1e6:.2f} M", how,
                 r["ann_mb"], r["fps_mb"], disk / 1024, r["index_s"] + (0 if math.isnan(r["store_s"]) else r["store_s"]),
-                r["rss_loaded"], r.get("rss_after_queries", float("nan")), r["query_ms"],
+                r["index_cpu"] + (0 if math.isnan(r["store_cpu"]) else r["store_cpu"]),
+                r["rss_loaded"] - r["rss_base"], r.get("rss_after_queries", float("nan")) - r["rss_base"], r["query_ms"],
                 r.get("recall10", float("nan")), r.get("song_hit10", float("nan")), r["load_s_sha256"],
-                r["load_s_no_verify"]]
+                r["load_cpu_sha256"], r["load_s_no_verify"], r["sampled_sha256_s"] * 1e3]
 
-    headers = ["songs", "hop", "dim", "tiles", "how", "ANNOY MiB", "fingerprints MiB", "disk GiB", "build s",
-               "RSS loaded MiB", "RSS after 500 q MiB", "ms/query tile", "recall@10", "song hit@10",
-               "load s (sha256)", "load s (size check only)"]
+    headers = ["songs", "hop", "dim", "tiles", "how", "ANNOY MiB", "fingerprints MiB", "disk GiB", "build s (wall)",
+               "build CPU s",
+               "index RSS loaded MiB", "index RSS after 500 queries MiB", "CPU ms/query tile", "recall@10", "song hit@10",
+               "load s (sha256, wall)", "load CPU s (sha256)", "load s (size check only)",
+               "sampled sha256 ms (256 x 64 KiB)"]
     rows = [row(r, "measured (store x10 from 1k)" if "note" in r else "measured") for r in rows_m]
     rows += [row(r, "EXTRAPOLATED") for r in rows_x]
-    res.table("Scale (build s = store + index on these busy cores; ms/query tile = ANNOY search of one query tile, "
-              "k=10, search_k=-1; a 10-s listening window holds 14 tiles)", headers, rows)
+    res.table("Scale. build = writing the per-song fingerprints and catalog rows + Library.rebuild_index (ANNOY "
+              "add, 16 trees on all threads, sha256); index RSS = RSS of a fresh process above its baseline once "
+              "LibraryIndex is loaded (the .map.npy is read into memory, the .ann is memory-mapped and counts only "
+              "as far as queries touched it); CPU ms/query tile = one ANNOY search, k=10, search_k=-1 (a 10-s "
+              "listening window holds 14 tiles); load = LibraryIndex() with the full sha256 check vs size check only",
+              headers, rows)
     res.value("base", base)
     res.save()
 
