@@ -16,7 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
-from conftest import aligned_clip  # noqa: E402
+from conftest import LIB_HOP_SAMPLES, aligned_clip  # noqa: E402
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
@@ -53,8 +53,9 @@ def built_library(tmp_path_factory, music, random_model):
 class Inputs:
     """Records which inputs the window opened; plays `wave` into each as if it were a microphone."""
 
-    def __init__(self, wave=None, fail: str | None = None, speed: float = 2.0, loop: bool = False) -> None:
-        self.wave, self.fail, self.speed, self.loop = wave, fail, speed, loop
+    def __init__(self, wave=None, fail: str | None = None, speed: float = 2.0, loop: bool = False,
+                 block: int = 1024) -> None:
+        self.wave, self.fail, self.speed, self.loop, self.block = wave, fail, speed, loop, block
         self.opened: list = []
 
     def __call__(self, device):
@@ -62,7 +63,7 @@ class Inputs:
             raise CaptureError(self.fail)
         wave = self.wave if self.wave is not None else np.zeros(SR, np.float32)
         stream = FileInputStream(wave, SR, name=f"test input {device}", speed=self.speed, loop=self.loop,
-                                 delay_s=0.2)
+                                 delay_s=0.2, block_s=self.block / SR)
         self.opened.append((device, stream))
         return stream.start()
 
@@ -71,8 +72,9 @@ class Inputs:
 def make_window(qtbot, tmp_path, random_model):
     windows = []
 
-    def make(library, model=random_model, inputs=None, devices=DEVICES, wait_ready=True) -> MainWindow:
-        settings = QSettings(str(tmp_path / f"settings{len(windows)}.ini"), QSettings.IniFormat)
+    def make(library, model=random_model, inputs=None, devices=DEVICES, wait_ready=True,
+             settings_file: str | None = None) -> MainWindow:
+        settings = QSettings(str(tmp_path / (settings_file or f"settings{len(windows)}.ini")), QSettings.IniFormat)
         w = MainWindow(str(library), str(model), settings=settings, open_stream=inputs or Inputs(),
                        list_devices=lambda: list(devices), history_path=tmp_path / "history.json")
         qtbot.addWidget(w)
@@ -143,6 +145,26 @@ def test_listen_identifies_the_song_playing_into_the_input(make_window, qtbot, b
     assert entry.title == final.answer.song.title and entry.path == str(path)
 
 
+def test_continuous_mode_adds_a_history_entry_when_the_song_changes(make_window, qtbot, built_library, music):
+    a, b = (sf.read(p, dtype="float32")[0] for p in sorted(music.rglob("*.wav"))[:2])
+    hop = LIB_HOP_SAMPLES  # blocks of one library hop keep every listening attempt on a tile boundary
+    played = np.concatenate([a[2 * hop : 16 * hop], b[3 * hop : 17 * hop]])
+    inputs = Inputs(played, speed=3.0, block=hop)
+    w = make_window(built_library, inputs=inputs)
+    w.continuous.setChecked(True)
+    finals = []
+    w.answered.connect(lambda msg: finals.append(msg) if msg.kind == "final" else None)
+    w.start_listening()
+    qtbot.waitUntil(lambda: len(w.history.entries) == 2, timeout=30_000)
+    assert w.listening  # still listening after its answers
+    paths = {s.id: s.path for s in w.songs}
+    sure = [paths[f.answer.song.song_id] for f in finals if f.answer.song]
+    assert len(sure) >= 3 and sure[0] == str(sorted(music.rglob("*.wav"))[0])
+    assert [e.path for e in reversed(w.history.entries)] == [str(p) for p in sorted(music.rglob("*.wav"))[:2]]
+    w.stop_listening()
+    assert w.settings.continuous()
+
+
 def test_history_from_dropped_files_delete_and_csv_export(make_window, qtbot, built_library, music, tmp_path):
     w = make_window(built_library)
     songs = sorted(music.rglob("*.wav"))
@@ -185,7 +207,13 @@ def test_switching_the_input_while_listening(make_window, qtbot, built_library):
     qtbot.wait(300)
     assert w.listening and w.listen.spectrogram.mel.frames_done > 0
     w.stop_listening()
-    assert w.settings.device() == "Monitor of Built-in Audio"
+    w.continuous.setChecked(True)
+    w.resize(1000, 700)
+    w.close()  # settings are remembered: input, continuous mode, geometry
+    w2 = make_window(built_library, settings_file="settings0.ini")
+    qtbot.waitUntil(lambda: w2.device_box.count() == 3)
+    assert w2.device_box.currentText().startswith("Monitor of Built-in Audio") and w2.current_device() == 7
+    assert w2.continuous.isChecked() and abs(w2.width() - 1000) <= 40  # (the offscreen platform adds no frame)
 
 
 def test_no_microphone_and_busy_device(make_window, qtbot, built_library):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -10,7 +11,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
                                QLineEdit, QListWidget, QProgressBar, QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from shazamlet.gui.messages import IndexFinished, IndexProgress
-from shazamlet.library import Song
+
+if TYPE_CHECKING:
+    from shazamlet.library import Song
 
 COLUMNS = ("Title", "Artist", "Genre", "Duration")
 

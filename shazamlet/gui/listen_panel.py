@@ -8,7 +8,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QStackedLayout,
                                QVBoxLayout, QWidget)
 
-from shazamlet.audio.decode import is_audio_file
 from shazamlet.gui.spectrogram import SpectrogramView
 from shazamlet.gui.widgets import LevelMeter, VoteChart, big_font
 
@@ -149,6 +148,8 @@ class ListenPanel(QWidget):
         self.handle_paths(paths)
 
     def handle_paths(self, paths: list[str]) -> None:
+        from shazamlet.audio.decode import is_audio_file
+
         if len(paths) == 1 and Path(paths[0]).is_file() and is_audio_file(Path(paths[0])):
             self.file_dropped.emit(paths[0])
         else:

@@ -65,10 +65,14 @@ class ListenWorker(QObject):
             self.failed.emit(CaptureFailed(session, f"cannot open the input: {str(exc).splitlines()[0]}"))
             return
         self.stream = stream
+        from shazamlet.config import FeatureConfig
+        from shazamlet.gui.spectrogram import StreamingMel
+
+        features = self.recognizer.features if self.recognizer is not None else FeatureConfig()
         # Samples written before this point belong to no attempt; the first pull starts here.
         self.position = stream.ring.written
         self.listener = None
-        self.started.emit(CaptureStarted(session, stream, self.position))
+        self.started.emit(CaptureStarted(session, stream, self.position, StreamingMel(features, stream.rate)))
         self.timer.start()
 
     @Slot(int)

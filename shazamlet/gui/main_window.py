@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
             return
         self.stream, self.read_pos = msg.stream, msg.start_sample
         self.source_name = getattr(msg.stream, "device_name", "input")
-        self.listen.spectrogram.reset(msg.stream.rate, msg.start_sample)
+        self.listen.spectrogram.reset(msg.stream.rate, msg.start_sample, msg.mel)
         self.listen.meter.reset()
         self.banner.clear("capture", "devices")
         wait = "" if self.ready else " (the model is still loading)"
@@ -384,10 +384,12 @@ class MainWindow(QMainWindow):
         self.listen.spectrogram.mark_window(msg.end_sample, msg.window_s, msg.hop_frames,
                                             None if a.silent else a.song is not None)
         if msg.kind == "final" and not a.silent:
-            song_id = a.song.song_id if a.song else None
-            if not self.continuous.isChecked() or song_id != self.last_song_id:
+            if not self.continuous.isChecked():
                 self.history.add(entry_from_answer(a, self.source_name))
-            self.last_song_id = song_id
+            elif a.song is not None and a.song.song_id != self.last_song_id:
+                # continuous: one entry per song; a doubtful window in the middle of it changes nothing
+                self.history.add(entry_from_answer(a, self.source_name))
+                self.last_song_id = a.song.song_id
         self.answered.emit(msg)
 
     def _listen_stopped(self, msg: m.ListenStopped) -> None:

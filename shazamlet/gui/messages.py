@@ -7,11 +7,13 @@ is a plain value that a test can build and inspect.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shazamlet.library import AddReport, Song
-from shazamlet.recognizer import Answer
+if TYPE_CHECKING:  # the window shows before torch is imported: no core imports at run time here
+    from shazamlet.library import AddReport, Song
+    from shazamlet.recognizer import Answer
 
 
 # -- core thread -> window -----------------------------------------------------------------------
@@ -79,6 +81,7 @@ class CaptureStarted:
     session: int
     stream: object  # has .ring (RingBuffer), .rate, .device_name
     start_sample: int  # ring position where this listening attempt starts
+    mel: object  # spectrogram.StreamingMel for the stream's rate (its filterbank needs torch: made here)
 
 
 @dataclass

@@ -43,7 +43,7 @@ class FileInputStream:
         self.rate = int(rate)
         self.device_name = name
         self.speed = speed
-        self.block = max(1, int(block_s * rate))
+        self.block = max(1, round(block_s * rate))
         self.loop = loop
         self.delay_s = delay_s  # like a real input, the first samples arrive a little after start()
         self.ring = RingBuffer(int(seconds * rate))

@@ -18,7 +18,6 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem
 
 from shazamlet.config import FeatureConfig
-from shazamlet.features import mel_filterbank
 
 FLOOR_DB = -120.0
 
@@ -27,6 +26,8 @@ class StreamingMel:
     """Incremental mel power in dB, `(n_mels, new_frames)` per `push` of mono samples at `rate`."""
 
     def __init__(self, features: FeatureConfig, rate: int) -> None:
+        from shazamlet.features import mel_filterbank  # (torch: build this off the GUI thread)
+
         ratio = rate / features.sample_rate
         self.n_fft = int(round(features.n_fft * ratio))
         self.hop = int(round(features.hop_length * ratio))
@@ -100,14 +101,13 @@ class SpectrogramView(pg.PlotWidget):
         self.live_label.setZValue(11)
         self.addItem(self.live_label)
         self.mel: StreamingMel | None = None
-        self.start_sample = 0
-        self.rate = features.sample_rate
-        self.reset(features.sample_rate, 0)
+        self.reset(features.sample_rate, 0, None)
 
-    def reset(self, rate: int, start_sample: int) -> None:
-        self.rate, self.start_sample = rate, start_sample
-        self.mel = StreamingMel(self.features, rate)
-        self.width_frames = int(self.seconds / self.mel.frame_seconds)
+    def reset(self, rate: int, start_sample: int, mel: StreamingMel | None) -> None:
+        """Start a new picture for a stream at `rate`; `mel` computes its frames (None: nothing to show)."""
+        self.rate, self.start_sample, self.mel = rate, start_sample, mel
+        self.frame_seconds = mel.frame_seconds if mel else self.features.frame_seconds
+        self.width_frames = int(self.seconds / self.frame_seconds)
         # NaN (not yet heard) draws as the background rather than as the quietest colour
         self.data = np.full((self.features.n_mels, self.width_frames), np.nan, np.float32)
         self.window_box.setVisible(False)
@@ -120,6 +120,8 @@ class SpectrogramView(pg.PlotWidget):
 
     def push(self, samples: np.ndarray, live_sample: int) -> None:
         """New samples from the ring; `live_sample` is the ring position they end at."""
+        if self.mel is None:
+            return
         cols = self.mel.push(samples)
         k = cols.shape[1]
         if k:
@@ -131,8 +133,8 @@ class SpectrogramView(pg.PlotWidget):
         self._place((live_sample - self.start_sample) / self.rate)
 
     def _place(self, live_s: float) -> None:
-        fs = self.mel.frame_seconds
-        end = self.mel.frames_done * fs
+        fs = self.frame_seconds
+        end = (self.mel.frames_done if self.mel else 0) * fs
         self.image.setImage(self.data, autoLevels=False)
         self.image.setRect(QRectF(end - self.width_frames * fs, 0, self.width_frames * fs, self.features.n_mels))
         right = max(end, live_s)
