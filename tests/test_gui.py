@@ -104,12 +104,17 @@ def test_empty_library_then_dropping_a_folder_indexes_it_with_progress(make_wind
     assert "Drag a folder" in w.listen.hint.text()
     progress = []
     w.core.progress.connect(progress.append)
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "corrupt.wav").write_bytes(b"RIFF....not a wave file")
     with qtbot.waitSignal(w.indexing_done, timeout=60_000) as done:
-        drop(w, [music])
+        drop(w, [music, odd])
         assert w.library.progress_row.isVisibleTo(w.library)  # the window is not blocked meanwhile
     assert len(done.args[0].report.added) == 3
     embed = [p for p in progress if p.phase == "embed"]
-    assert [p.done for p in embed] == [1, 2, 3] and embed[-1].total == 3 and embed[-1].files_per_s > 0
+    assert [p.done for p in embed] == [1, 2, 3, 4] and embed[-1].total == 4 and embed[-1].files_per_s > 0
+    problems = [w.library.problems.item(i).text() for i in range(w.library.problems.count())]
+    assert len(problems) == 1 and "corrupt.wav" in problems[0] and w.library.problems.isVisibleTo(w.library)
     assert any(p.phase == "index" for p in progress)
     assert w.library.model.rowCount() == 3 and not w.library.progress_row.isVisibleTo(w.library)
     assert w.listen.card_stack.currentWidget() is not w.listen.hint

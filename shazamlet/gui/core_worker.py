@@ -19,6 +19,7 @@ from shazamlet.gui.messages import CoreFailed, CoreReady, IndexFinished, IndexPr
 
 MAP_POINTS_PER_SONG = 120
 MAP_MAX_POINTS = 30_000
+PCA_FIT_POINTS = 1_500
 
 
 @dataclass
@@ -63,10 +64,13 @@ def pca_map(library, per_song: int = MAP_POINTS_PER_SONG, max_points: int = MAP_
     x = np.concatenate(chunks)
     mean = x.mean(axis=0)
     xc = x - mean
-    if len(xc) >= 2:
-        cov = xc.T @ xc / (len(xc) - 1)
-        vals, vecs = np.linalg.eigh(cov)
-        axes = vecs[:, ::-1][:, :2].astype(np.float32)
+    if len(xc) >= 3:
+        # Fit on at most PCA_FIT_POINTS points through their Gram matrix (small n x n eigenproblem,
+        # much cheaper than the d x d covariance or an SVD for 1024-d fingerprints), project them all.
+        fit = xc if len(xc) <= PCA_FIT_POINTS else xc[rng.choice(len(xc), PCA_FIT_POINTS, replace=False)]
+        vals, vecs = np.linalg.eigh(fit @ fit.T)
+        top = vecs[:, ::-1][:, :2] / np.sqrt(np.maximum(vals[::-1][:2], 1e-12))
+        axes = (fit.T @ top).astype(np.float32)
     else:
         axes = np.eye(x.shape[1], 2, dtype=np.float32)
     for k in range(axes.shape[1]):  # a stable sign, so the map does not flip between rebuilds

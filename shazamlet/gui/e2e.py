@@ -28,8 +28,18 @@ class E2EDriver:
         self.w.grab().save(str(self.out / name))
 
     def _library_ready(self, songs) -> None:
-        if songs and not self.w.listening and not self.done:
+        if songs and not self.done:
             self.w.library_changed.disconnect(self._library_ready)
+            self.waited = 0
+            self._when_map_ready()
+
+    def _when_map_ready(self) -> None:
+        """Listen once the library map is drawn (or after 10 s without it), for complete screenshots."""
+        self.waited += 1
+        if self.w.map_view.map is None and self.waited < 50:
+            QTimer.singleShot(200, self._when_map_ready)
+            return
+        if not self.w.listening:
             self.w.start_listening()
             (self.out / "listening").write_text(f"{time.time()}\n")  # the script starts playback now
             QTimer.singleShot(2500, lambda: self.shot("1-listening.png"))

@@ -94,7 +94,7 @@ class SpectrogramView(pg.PlotWidget):
         self.tile_marks: list[QGraphicsRectItem] = []
         self.addItem(self.window_box)
         self.addItem(self.live_box)
-        self.window_label = pg.TextItem("", color="#7CFC9A", anchor=(0, 0), fill="#14141cb0")
+        self.window_label = pg.TextItem("", color="#7CFC9A", anchor=(1, 0), fill="#14141cb0")
         self.window_label.setZValue(11)
         self.addItem(self.window_label)
         self.live_label = pg.TextItem("next tile", color="#38BDF8", anchor=(0, 1))
@@ -182,6 +182,7 @@ class SpectrogramView(pg.PlotWidget):
                 mark.setVisible(True)
             else:
                 mark.setVisible(False)
-        self.window_label.setText(f"{window_s:.1f} s analysed · {len(starts)} tiles of 64×64")
+        tiles = f"{len(starts)} tile{'s' if len(starts) != 1 else ''}"
+        self.window_label.setText(f"{window_s:.1f} s analysed · {tiles} of 64×64")
         self.window_label.setColor(QColor(colour))
-        self.window_label.setPos(start, f.n_mels)
+        self.window_label.setPos(end, f.n_mels)
