@@ -84,7 +84,16 @@ def recall_probe(folder: Path, n_songs: int, hop: int, dim: int, n_q: int = 200)
         "SELECT value FROM meta WHERE key='index'").fetchone()[0]))
     idx = LibraryIndex(folder, rec, verify=False)
     n_tiles = tiles_per_song(SECONDS, hop)
-    # all library vectors, in ANNOY item order (songs were added in id order = creation order)
+    # ANNOY item -> synthetic (song number, tile): the catalog orders songs by artist/title, so
+    # items are not in creation order; index-only builds use the song number as the song id.
+    db = sqlite3.connect(str(folder / "catalog.sqlite"))
+    has_songs = db.execute("SELECT name FROM sqlite_master WHERE name='songs'").fetchone()
+    number = ({sid: int(path.rsplit("-", 1)[1].split(".")[0]) for sid, path in db.execute("SELECT id, path FROM songs")}
+              if has_songs else None)
+    db.close()
+    song_of_item = np.array([number[int(x)] for x in idx.map[0]] if number else idx.map[0], dtype=np.int64)
+    global_of_item = song_of_item * n_tiles + idx.map[1] // hop
+    # all library vectors in creation order: global index = song number * n_tiles + tile
     allv = torch.from_numpy(np.concatenate([song_fps(0, i, n_tiles, dim) for i in range(n_songs)]))
     rng = np.random.default_rng(3)
     rec10, hit10, ms = [], [], []
@@ -95,9 +104,10 @@ def recall_probe(folder: Path, n_songs: int, hop: int, dim: int, n_q: int = 200)
         t0 = time.process_time()
         items = idx.ann.get_nns_by_vector(q, 10, search_k=-1)
         ms.append((time.process_time() - t0) * 1e3)
+        found = global_of_item[items]
         exact = torch.topk(allv @ torch.from_numpy(q), 10).indices.numpy()
-        rec10.append(len(set(items) & set(exact.tolist())) / 10)
-        hit10.append(any(it // n_tiles == i for it in items))
+        rec10.append(len(set(found.tolist()) & set(exact.tolist())) / 10)
+        hit10.append(bool(np.any(found // n_tiles == i)))
     idx.unload()
     return {"recall10": float(np.mean(rec10)), "song_hit10": float(np.mean(hit10)), "query_ms": float(np.median(ms))}
 
