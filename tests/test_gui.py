@@ -31,6 +31,7 @@ from shazamlet.model import TileEmbedder  # noqa: E402
 SR = 22_050
 DEVICES = [InputDevice(3, "USB Microphone", 1, 44100.0, True, False),
            InputDevice(7, "Monitor of Built-in Audio", 2, 44100.0, False, True)]
+PULSE = [InputDevice(0, "pulse", 32, 44100.0, False, False), InputDevice(1, "default", 32, 44100.0, True, False)]
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,7 @@ class Inputs:
                  block: int = 1024) -> None:
         self.wave, self.fail, self.speed, self.loop, self.block = wave, fail, speed, loop, block
         self.opened: list = []
+        self.pulse_source: list[str] = []
 
     def __call__(self, device):
         if self.fail:
@@ -65,6 +67,7 @@ class Inputs:
         stream = FileInputStream(wave, SR, name=f"test input {device}", speed=self.speed, loop=self.loop,
                                  delay_s=0.2, block_s=self.block / SR)
         self.opened.append((device, stream))
+        self.pulse_source.append(os.environ.get("PULSE_SOURCE", ""))
         return stream.start()
 
 
@@ -73,10 +76,11 @@ def make_window(qtbot, tmp_path, random_model):
     windows = []
 
     def make(library, model=random_model, inputs=None, devices=DEVICES, wait_ready=True,
-             settings_file: str | None = None) -> MainWindow:
+             settings_file: str | None = None, sources=()) -> MainWindow:
         settings = QSettings(str(tmp_path / (settings_file or f"settings{len(windows)}.ini")), QSettings.IniFormat)
         w = MainWindow(str(library), str(model), settings=settings, open_stream=inputs or Inputs(),
-                       list_devices=lambda: list(devices), history_path=tmp_path / "history.json")
+                       list_devices=lambda: list(devices), history_path=tmp_path / "history.json",
+                       list_pulse_sources=lambda: list(sources))
         qtbot.addWidget(w)
         w.show()
         windows.append(w)
@@ -219,6 +223,24 @@ def test_switching_the_input_while_listening(make_window, qtbot, built_library):
     qtbot.waitUntil(lambda: w2.device_box.count() == 3)
     assert w2.device_box.currentText().startswith("Monitor of Built-in Audio") and w2.current_device() == 7
     assert w2.continuous.isChecked() and abs(w2.width() - 1000) <= 40  # (the offscreen platform adds no frame)
+
+
+def test_pulseaudio_monitor_sources_are_offered_and_opened_by_name(make_window, qtbot, built_library):
+    inputs = Inputs(loop=True)
+    w = make_window(built_library, inputs=inputs, devices=PULSE,
+                    sources=[("alsa_input.usb-mic", "USB Mic"), ("alsa_output.pci.monitor", "Monitor of Speakers")])
+    labels = [w.device_box.itemText(i) for i in range(w.device_box.count())]
+    assert labels[-1] == "Monitor of Speakers  (this computer's playback)" and len(labels) == 5
+    w.device_box.setCurrentIndex(4)
+    assert w.settings.device() == "pulse:alsa_output.pci.monitor"
+    w.start_listening()
+    qtbot.waitUntil(lambda: w.stream is not None, timeout=5000)
+    w.device_box.setCurrentIndex(0)  # back to the system default, while listening
+    qtbot.waitUntil(lambda: len(inputs.opened) == 2 and w.stream is inputs.opened[1][1], timeout=5000)
+    w.stop_listening()
+    assert [d for d, _ in inputs.opened] == [0, None]
+    assert inputs.pulse_source == ["alsa_output.pci.monitor", ""]
+    assert w.settings.device() == ""
 
 
 def test_no_microphone_and_busy_device(make_window, qtbot, built_library):

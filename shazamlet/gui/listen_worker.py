@@ -9,6 +9,7 @@ messages from an attempt it has already stopped.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -51,10 +52,18 @@ class ListenWorker(QObject):
     def set_continuous(self, on: bool) -> None:
         self.continuous = on
 
-    @Slot(int, bool, int)
-    def start(self, device: int, continuous: bool, session: int) -> None:
-        """Open input `device` (a sounddevice index, -1 = the system default) and listen."""
+    @Slot(int, str, bool, int)
+    def start(self, device: int, pulse_source: str, continuous: bool, session: int) -> None:
+        """Open input `device` (a sounddevice index, -1 = the system default) and listen.
+
+        `pulse_source` names a PulseAudio source for the ALSA "pulse" device: libpulse reads
+        PULSE_SOURCE when a stream opens, so setting it just before opening picks the source.
+        """
         self._close_stream()
+        if pulse_source:
+            os.environ["PULSE_SOURCE"] = pulse_source
+        else:
+            os.environ.pop("PULSE_SOURCE", None)
         self.session, self.continuous = session, continuous
         try:
             stream = self.open_stream(None if device < 0 else device)

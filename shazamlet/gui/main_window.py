@@ -22,7 +22,8 @@ from shazamlet.gui.listen_panel import ListenPanel
 from shazamlet.gui.listen_worker import ListenWorker
 from shazamlet.gui.map_view import MapView
 from shazamlet.gui.settings import AppSettings
-from shazamlet.gui.sources import DeviceLister, StreamFactory, default_devices, device_label, open_microphone
+from shazamlet.gui.sources import (DeviceLister, InputChoice, StreamFactory, default_devices, input_choices,
+                                   open_microphone, pulse_sources)
 from shazamlet.gui.widgets import Banner
 
 DRAW_MS = 40  # 25 frames per second
@@ -36,7 +37,7 @@ class MainWindow(QMainWindow):
     _add = Signal(object, str)
     _remove = Signal(object)
     _reindex = Signal()
-    _start = Signal(int, bool, int)
+    _start = Signal(int, str, bool, int)
     _stop = Signal(int)
     _identify = Signal(str)
     _recognizer = Signal(object)
@@ -48,14 +49,16 @@ class MainWindow(QMainWindow):
 
     def __init__(self, library: str | None = None, model: str | None = None, settings: QSettings | None = None,
                  open_stream: StreamFactory = open_microphone, list_devices: DeviceLister = default_devices,
-                 history_path: Path | None = None) -> None:
+                 history_path: Path | None = None, list_pulse_sources=pulse_sources) -> None:
         super().__init__()
         self.setWindowTitle("Shazamlet")
         self.setAcceptDrops(True)
         self.settings = AppSettings(settings)
         self.library_arg, self.model_arg = library, model
         self.list_devices = list_devices
+        self.list_pulse_sources = list_pulse_sources
         self.devices = []
+        self.choices: list[InputChoice] = []
         self.songs = []
         self.ready = False
         self.indexing = False
@@ -267,12 +270,12 @@ class MainWindow(QMainWindow):
     # -- input devices --------------------------------------------------------------------------
     def refresh_devices(self) -> None:
         self.devices = self.list_devices()
+        self.choices = input_choices(self.devices, self.list_pulse_sources() if self.devices else [])
         wanted = self.settings.device()
         self.device_box.blockSignals(True)
         self.device_box.clear()
-        self.device_box.addItem("System default input", "")
-        for d in self.devices:
-            self.device_box.addItem(device_label(d), d.name)
+        for c in self.choices:
+            self.device_box.addItem(c.label, c.key)
         i = self.device_box.findData(wanted) if wanted else 0
         self.device_box.setCurrentIndex(max(0, i))
         self.device_box.blockSignals(False)
@@ -282,13 +285,17 @@ class MainWindow(QMainWindow):
         else:
             self.banner.clear("devices")
 
+    def current_choice(self) -> InputChoice:
+        i = self.device_box.currentIndex()
+        return self.choices[i] if 0 <= i < len(self.choices) else InputChoice("", "System default input", -1)
+
     def current_device(self) -> int:
         """The sounddevice index of the chosen input, -1 for the system default."""
-        name = self.device_box.currentData()
-        for d in self.devices:
-            if name and d.name == name:
-                return d.index
-        return -1
+        return self.current_choice().device
+
+    def _emit_start(self) -> None:
+        c = self.current_choice()
+        self._start.emit(c.device, c.pulse_source, self.continuous.isChecked(), self.session)
 
     def _device_changed(self, _index: int) -> None:
         self.settings.set_device(self.device_box.currentData() or "")
@@ -296,7 +303,7 @@ class MainWindow(QMainWindow):
             self.session += 1
             self.stream = None
             self.listen.show_message("Switching input…")
-            self._start.emit(self.current_device(), self.continuous.isChecked(), self.session)
+            self._emit_start()
 
     def _continuous_toggled(self, on: bool) -> None:
         self.settings.set_continuous(on)
@@ -321,7 +328,7 @@ class MainWindow(QMainWindow):
         self.listen.genre_votes.set_votes([], [])
         self.map_view.clear_query()
         self.listen.show_message("Opening the input…")
-        self._start.emit(self.current_device(), self.continuous.isChecked(), self.session)
+        self._emit_start()
 
     def stop_listening(self) -> None:
         if not self.listening:

@@ -8,8 +8,12 @@ for tests and demos without a sound card.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -96,10 +100,55 @@ class FileInputStream:
         self.stop()
 
 
-def device_label(d: InputDevice) -> str:
-    if d.is_monitor:
-        return f"{d.name}  (this computer's playback)"
-    return d.name + ("  (default)" if d.is_default else "")
+@dataclass(frozen=True)
+class InputChoice:
+    """One entry of the input selector."""
+
+    key: str  # what the settings remember
+    label: str
+    device: int  # sounddevice index, -1 = the system default
+    pulse_source: str = ""  # a PulseAudio source opened through the ALSA `pulse` device
+    is_monitor: bool = False
+
+
+def pulse_sources() -> list[tuple[str, str]]:
+    """(name, description) of every PulseAudio/PipeWire source, monitors included; [] without pactl.
+
+    PortAudio on Linux sees PulseAudio as one ALSA device ("pulse"), so the monitor of the speakers
+    (what lets the app recognise the computer's own playback) is not among sounddevice's inputs;
+    it is opened by naming it in PULSE_SOURCE when the "pulse" device is opened.
+    """
+    if not shutil.which("pactl"):
+        return []
+    try:
+        out = subprocess.run(["pactl", "list", "sources"], capture_output=True, text=True, timeout=2,
+                             env={**os.environ, "LC_ALL": "C"}).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    found, name = [], None
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("Name:"):
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("Description:") and name:
+            found.append((name, line.split(":", 1)[1].strip()))
+            name = None
+    return found
+
+
+def input_choices(devices: list[InputDevice], sources: list[tuple[str, str]]) -> list[InputChoice]:
+    """The selector's entries: the system default, sounddevice's inputs, PulseAudio's sources."""
+    choices = [InputChoice("", "System default input", -1)]
+    for d in devices:
+        label = f"{d.name}  (this computer's playback)" if d.is_monitor else d.name
+        choices.append(InputChoice(d.name, label + ("  · default" if d.is_default else ""), d.index, "", d.is_monitor))
+    pulse = next((d for d in devices if d.name == "pulse"), None)
+    if pulse is not None:
+        for name, description in sources:
+            monitor = name.endswith(".monitor")
+            label = f"{description}  (this computer's playback)" if monitor else description
+            choices.append(InputChoice(f"pulse:{name}", label, pulse.index, name, monitor))
+    return choices
 
 
 def default_devices() -> list[InputDevice]:
