@@ -87,6 +87,8 @@ class MainWindow(QMainWindow):
     def _build_ui(self, history_path: Path | None) -> None:
         self.device_box = QComboBox()
         self.device_box.setMinimumWidth(320)
+        self.device_box.setMaximumWidth(520)
+        self.device_box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.device_box.setToolTip("Where to listen: a microphone, or a monitor source that hears this computer's playback")
         self.device_box.currentIndexChanged.connect(self._device_changed)
         refresh = QPushButton("↻")
@@ -350,7 +352,8 @@ class MainWindow(QMainWindow):
         if msg.session != self.session or not self.listening:
             return
         self.stream, self.read_pos = msg.stream, msg.start_sample
-        self.source_name = getattr(msg.stream, "device_name", "input")
+        choice = self.current_choice()
+        self.source_name = choice.label.split("  ")[0] if choice.device >= 0 else getattr(msg.stream, "device_name", "input")
         self.listen.spectrogram.reset(msg.stream.rate, msg.start_sample, msg.mel)
         self.listen.meter.reset()
         self.banner.clear("capture", "devices")

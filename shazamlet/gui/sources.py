@@ -141,11 +141,15 @@ def input_choices(devices: list[InputDevice], sources: list[tuple[str, str]]) ->
     choices = [InputChoice("", "System default input", -1)]
     for d in devices:
         label = f"{d.name}  (this computer's playback)" if d.is_monitor else d.name
-        choices.append(InputChoice(d.name, label + ("  · default" if d.is_default else ""), d.index, "", d.is_monitor))
+        default = d.is_default and d.name != "default"
+        choices.append(InputChoice(d.name, label + ("  · default" if default else ""), d.index, "", d.is_monitor))
     pulse = next((d for d in devices if d.name == "pulse"), None)
     if pulse is not None:
+        descriptions = [desc for _, desc in sources]
         for name, description in sources:
             monitor = name.endswith(".monitor")
+            if descriptions.count(description) > 1:
+                description = f"{description} [{name}]"  # two null sinks both say "Monitor of Null Output"
             label = f"{description}  (this computer's playback)" if monitor else description
             choices.append(InputChoice(f"pulse:{name}", label, pulse.index, name, monitor))
     return choices

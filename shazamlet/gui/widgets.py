@@ -87,6 +87,10 @@ class VoteChart(pg.PlotWidget):
         self.texts: list[pg.TextItem] = []
         self.labels: list[str] = []
         self.values: list[float] = []
+        self.empty_note = pg.TextItem("appears with the first answer", color="#64748b", anchor=(0.5, 0.5))
+        self.addItem(self.empty_note)
+        self.empty_note.setPos(0.5, 2)
+        self.set_votes([], [])
 
     def set_votes(self, labels: list[str], values: list[float], highlight: int | None = 0) -> None:
         self.labels, self.values = list(labels), [float(v) for v in values]
@@ -97,6 +101,7 @@ class VoteChart(pg.PlotWidget):
             self.removeItem(t)
         self.texts = []
         n = len(values)
+        self.empty_note.setVisible(n == 0)
         short = [(lab if len(lab) <= 24 else lab[:23] + "…") for lab in labels]
         self.getPlotItem().getAxis("left").setTicks([[(i, s) for i, s in enumerate(short)]])
         if n:
