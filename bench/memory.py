@@ -23,7 +23,7 @@ from bench.common import Results, peak_rss_mb, random_model_path, rss_mb
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--songs", type=int, default=1000)
-    ap.add_argument("--answers", type=int, default=40, help="identify_wave calls to make")
+    ap.add_argument("--answers", type=int, default=300, help="identify_wave calls to make")
     args = ap.parse_args()
     from bench.synthlib import ensure_library, library_folder
 
@@ -74,10 +74,13 @@ def main() -> None:
         if ev.kind == "final":
             finals += 1
             listener.reset()
-        if answers == 1:
-            steps.append(["+ first answer", rss_mb(), peak_rss_mb()])
+        if answers in (1, 10, 30, 100, 200, 500, 1000):
+            steps.append([f"after {answers} answer{'s' if answers > 1 else ''}", rss_mb(), peak_rss_mb()])
     wall = time.perf_counter() - t0
-    steps.append([f"after {answers} answers ({finals} final)", rss_mb(), peak_rss_mb()])
+    if steps[-1][0] != f"after {answers} answers":
+        steps.append([f"after {answers} answers", rss_mb(), peak_rss_mb()])
+    res.note(f"{answers} answers, {finals} of them final (the listener then starts over); each answer embeds the "
+             f"whole window (3 to 10 s of audio) again.")
     res.table(f"RSS while listening with a {args.songs:,}-song library ({built.n_items:,} tiles; MiB)",
               ["step", "RSS", "peak RSS so far"], steps)
     idx_mb = (built.folder / lib.index_record().ann_file).stat().st_size / 2**20
