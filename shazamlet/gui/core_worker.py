@@ -160,9 +160,18 @@ class CoreWorker(QObject):
 
         return progress
 
+    def _not_open(self, job: str) -> bool:
+        if self.library is not None:
+            return False
+        from shazamlet.library import AddReport
+
+        self.finished.emit(IndexFinished(job, AddReport(errors=["the library is not open (see the message at "
+                                                                "the top of the window)"]), []))
+        return True
+
     @Slot(object, str)
     def add(self, paths: list[str], genre_from: str) -> None:
-        if self.library is None:
+        if self._not_open("add"):
             return
         from shazamlet.library import AddReport
 
@@ -178,7 +187,7 @@ class CoreWorker(QObject):
 
     @Slot(object)
     def remove(self, paths: list[str]) -> None:
-        if self.library is None:
+        if self._not_open("remove"):
             return
         from shazamlet.library import AddReport
 
@@ -193,7 +202,7 @@ class CoreWorker(QObject):
 
     @Slot()
     def reindex(self) -> None:
-        if self.library is None:
+        if self._not_open("reindex"):
             return
         from shazamlet.library import AddReport
 

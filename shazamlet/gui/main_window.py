@@ -234,9 +234,7 @@ class MainWindow(QMainWindow):
         self.library_changed.emit(songs)
 
     def add_paths(self, paths: list[str]) -> None:
-        if not self.ready:
-            self.statusBar().showMessage("The library is not open yet; try again in a moment.", 5000)
-            return
+        # Before the library is open this waits in the core thread's queue, behind the loading.
         self.indexing = True
         self.listen.set_empty_library(False)
         if not self.listening:
@@ -250,8 +248,6 @@ class MainWindow(QMainWindow):
         self._remove.emit(list(paths))
 
     def reindex(self) -> None:
-        if not self.ready:
-            return
         self.banner.clear("reindex")
         self.indexing = True
         self.library.indexing_started()

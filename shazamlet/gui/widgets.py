@@ -87,7 +87,7 @@ class VoteChart(pg.PlotWidget):
         self.texts: list[pg.TextItem] = []
         self.labels: list[str] = []
         self.values: list[float] = []
-        self.empty_note = pg.TextItem("appears with the first answer", color="#64748b", anchor=(0.5, 0.5))
+        self.empty_note = pg.TextItem("no votes yet", color="#64748b", anchor=(0.5, 0.5))
         self.addItem(self.empty_note)
         self.empty_note.setPos(0.5, 2)
         self.set_votes([], [])
