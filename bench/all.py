@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-ORDER = ["throughput", "query", "table1", "scale", "memory", "ivf"]
+ORDER = ["throughput", "hop_offset", "query", "table1", "scale", "memory", "ivf"]
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     quick = {"throughput": ["--quick", "--no-compile"], "query": ["--songs", "50", "--repeat", "5"],
              "table1": ["--n", "5000", "--dim", "256", "--queries", "10"],
              "scale": ["--configs", "11x128", "--skip-10k-compact"], "memory": ["--songs", "50", "--answers", "5"],
-             "ivf": ["--songs", "50", "--nlist", "128", "--queries", "50"]}
+             "ivf": ["--songs", "50", "--nlist", "128", "--queries", "50"], "hop_offset": ["--files", "2"]}
     failed = []
     for name in [n for n in ORDER if n in args.only.split(",")]:
         cmd = [sys.executable, "-W", "ignore", "-m", f"bench.{name}"] + (quick[name] if args.quick else [])

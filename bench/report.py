@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.common import BENCH, OUT, md_table
 
-ORDER = ["throughput", "query", "table1", "scale", "memory", "ivf"]
+ORDER = ["throughput", "hop_offset", "query", "table1", "scale", "memory", "ivf"]
 
 HOW_TO_RUN = """\
 ## How to run
@@ -22,12 +22,12 @@ HOW_TO_RUN = """\
 ```
 . .venv/bin/activate
 nice -n 10 python -m bench.all            # every benchmark, each in its own process, then this file
-nice -n 10 python -m bench.query          # one of: throughput, query, table1, scale, memory, ivf
+nice -n 10 python -m bench.query          # or throughput, hop_offset, table1, scale, memory, ivf
 python -m bench.report                    # rewrite this file from bench/out/*.json
 python -m bench.all --quick               # smoke test with small sizes (numbers not for this file)
 ```
 
-Scripts: `bench/throughput.py` (goal 1), `bench/query.py` (2), `bench/table1.py` (3), `bench/scale.py`
+Scripts: `bench/throughput.py` (goal 1), `bench/hop_offset.py` (what a coarser hop costs), `bench/query.py` (2), `bench/table1.py` (3), `bench/scale.py`
 (4), `bench/memory.py` (5), `bench/ivf.py` (the next index for large libraries), `bench/synthlib.py`
 (synthetic libraries at the embeddings level), `bench/common.py` (machine, timers, RSS, tables).
 Raw numbers: `bench/out/<name>.json` (not versioned). With a GPU, `TileEmbedder` picks it up; the
