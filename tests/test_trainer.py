@@ -140,3 +140,13 @@ def test_export_writes_a_loadable_model(corpus, tmp_path):
     assert m.meta.fingerprint_dim == 128 and m.meta.objective == "contrastive+classifier"
     x = torch.rand(2, 64, 64)
     assert m.encoder.fingerprint(x).shape == (2, 128)
+
+
+def test_time_budget_stops_with_a_logged_partial_epoch(corpus):
+    run = _run(corpus, "contrastive", "budget", minutes=1e-4)
+    run.config.epochs, run.config.steps_per_epoch = 3, 4
+    t = Trainer(run, progress=False)
+    t.train()
+    assert t.step == 1 and t.schedule_position() == 1.0
+    assert t.history[-1]["epoch"] == 0.25 and "val_mic_top1" in t.history[-1]
+    assert run.checkpoint_path.exists()

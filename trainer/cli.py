@@ -31,7 +31,11 @@ def _train(a: argparse.Namespace) -> int:
                           temperature=a.temperature, cls_weight=a.cls_weight, seed=a.seed, max_songs=a.max_songs,
                           minutes=a.minutes)
         run = Run.create(cfg)
-    trainer = Trainer(run)
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
+    trainer = Trainer(run, threads=a.threads)
     if trainer.resume():
         print(f"resumed at step {trainer.step} ({trainer.elapsed / 60:.1f} min trained)", flush=True)
     if a.minutes and a.resume:
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--cache", default="cache", help="spectrogram cache folder")
     t.add_argument("--out", help="run folder (default runs/<objective>)")
     t.add_argument("--resume", action="store_true")
+    t.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     t.set_defaults(fn=_train)
 
     c = sub.add_parser("cache", help="compute the spectrogram cache only")

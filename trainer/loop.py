@@ -69,9 +69,10 @@ def load_noise(cache: SpectrogramCache, exclude_rirs: list[str]) -> tuple[NoiseB
     return bank, r, e
 
 
-def lr_at(step: int, total: int, base: float, warmup: int) -> float:
+def lr_at(step: int, progress: float, base: float, warmup: int) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay over `progress` in [0, 1]."""
     w = min(1.0, (step + 1) / max(1, warmup))
-    return base * w * max(0.02, 0.5 * (1 + math.cos(math.pi * min(step, total) / max(1, total))))
+    return base * w * max(0.02, 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -130,13 +131,13 @@ class Run:
 
 
 class Trainer:
-    def __init__(self, run: Run, progress: bool = True) -> None:
+    def __init__(self, run: Run, progress: bool = True, threads: int = 0) -> None:
         self.run = run
         cfg = self.cfg = run.config
         self.progress = progress
         self.device = pick_device()
         if self.device.type == "cpu":
-            torch.set_num_threads(os.cpu_count() or 1)
+            torch.set_num_threads(threads or os.cpu_count() or 1)
         self.cache = SpectrogramCache(run.info["cache"])
         feats = self.cache.features
         bank, rirs, eqs = load_noise(self.cache, run.info["eval_rirs"]) if cfg.noise else (None, None, None)
@@ -190,6 +191,13 @@ class Trainer:
         self.mods.train()
         return out
 
+    def schedule_position(self) -> float:
+        """How far through the planned training: by steps, or by time when a `--minutes` budget is set
+        (so the cosine schedule ends on time whatever the machine's speed)."""
+        by_steps = self.step / max(1, self.total_steps)
+        pos = max(by_steps, self.elapsed / (self.cfg.minutes * 60)) if self.cfg.minutes else by_steps
+        return min(1.0, pos)
+
     # --- the loop -----------------------------------------------------------------------------
     def train(self) -> None:
         from tqdm import tqdm
@@ -209,7 +217,7 @@ class Trainer:
                 batch = self.train_data.sample(cfg.batch, rng)
                 batch.segments = batch.segments.to(self.device)
                 for g in self.opt.param_groups:
-                    g["lr"] = lr_at(self.step, self.total_steps, cfg.lr, cfg.warmup)
+                    g["lr"] = lr_at(self.step, self.schedule_position(), cfg.lr, cfg.warmup)
                 loss, stats = self.objective.loss(self.mods, batch, rng)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -231,10 +239,14 @@ class Trainer:
             row = {"epoch": epoch + 1, "step": self.step, "minutes": round(self.elapsed / 60, 2),
                    "lr": self.opt.param_groups[0]["lr"]}
             row.update({f"train_{k}": float(np.nanmean(v)) for k, v in sums.items()})
-            if self.step % self.steps_per_epoch == 0 or self.step >= self.total_steps:
+            done = self.step % self.steps_per_epoch == 0 or self.step >= self.total_steps
+            out_of_time = bool(cfg.minutes and self.elapsed > cfg.minutes * 60)
+            if done or out_of_time:  # a budget stop logs its partial epoch too
+                if not done:
+                    row["epoch"] = round(self.step / self.steps_per_epoch, 2)
                 row.update(self.validate())
                 self.history.append(row)
-                epoch += 1
+                epoch += int(done)
             self.save()
             last_ckpt = time.monotonic()
             self.write_metrics()
