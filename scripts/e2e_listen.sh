@@ -3,6 +3,7 @@
 # while `paplay` plays a library song into that sink, and must name the song.
 #
 #   scripts/e2e_listen.sh [OUT_DIR] [SONG_INDEX]
+#   E2E_CONTINUOUS=12 scripts/e2e_listen.sh ...   # continuous mode for 12 s (screenshots of a longer run)
 #
 # Needs (Debian): xvfb libxcb-icccm4 libxcb-keysyms1 pulseaudio pulseaudio-utils libportaudio2 imagemagick.
 # Uses the bundled model (resources/shazamlet-default.pt, or $SHAZAMLET_MODEL) when there is one,
@@ -56,8 +57,17 @@ from pathlib import Path
 sys.path.insert(0, "tests")  # the synthetic music of the test suite
 model, out, music = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 from synth import STYLES, make_song, write_library
-if not music.exists():
-    write_library(music, n_per_style=3, seconds=30.0, seed=400)
+if not music.exists():  # FLAC with tags, so the window shows titles and artists like a real library's
+    from mutagen.flac import FLAC
+    names = {"techno": ("Kilohertz Club", ["Neon Drive", "Night Bus", "Warehouse 9"]),
+             "ballad": ("Amelia Stone", ["Slow Rain", "Letters Home", "The Long Goodbye"]),
+             "rock": ("The Overdrives", ["Gasoline Sky", "Broken Amp", "Highway Static"]),
+             "chiptune": ("8-Bit Ghost", ["Level Up", "Pixel Heart", "Boss Fight"])}
+    for p in write_library(music, n_per_style=3, seconds=30.0, seed=400, fmt="flac"):
+        artist, titles = names[p.parent.name]
+        tags = FLAC(p)
+        tags["title"], tags["artist"], tags["album"] = titles[int(p.stem[-2:]) % 3], artist, "Synthetic Sessions"
+        tags.save()
 if not model.exists():
     import torch
     from shazamlet.features import LogMelFrontEnd
@@ -84,7 +94,8 @@ SONG="$(find "$MUSIC" -type f \( -name '*.wav' -o -name '*.flac' -o -name '*.mp3
 echo "playing: $SONG"
 
 # -- the app listens; the song plays -------------------------------------------------------------
-SHAZAMLET_E2E="$OUT/shots" SHAZAMLET_E2E_TIMEOUT="${E2E_TIMEOUT:-60}" QT_QPA_PLATFORM=xcb \
+SHAZAMLET_E2E="$OUT/shots" SHAZAMLET_E2E_TIMEOUT="${E2E_TIMEOUT:-60}" SHAZAMLET_E2E_CONTINUOUS="${E2E_CONTINUOUS:-}" \
+  QT_QPA_PLATFORM=xcb \
   "$PY" -m shazamlet --library "$OUT/lib" --model "$MODEL" >"$OUT/app.log" 2>&1 &
 APP_PID=$!
 for _ in $(seq 300); do [ -e "$OUT/shots/listening" ] && break; sleep 0.1; done

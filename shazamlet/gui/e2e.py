@@ -1,8 +1,14 @@
-"""Drive the real window for the end-to-end script: listen, take screenshots, report, quit."""
+"""Drive the real window for the end-to-end script: listen, take screenshots, report, quit.
+
+Environment: SHAZAMLET_E2E=DIR (turns it on), SHAZAMLET_E2E_TIMEOUT (s, default 45), and
+SHAZAMLET_E2E_CONTINUOUS=SECONDS to listen in continuous mode for that long instead of stopping at
+the first final answer.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -20,6 +26,7 @@ class E2EDriver:
         self.events: list[dict] = []
         self.first = True
         self.done = False
+        self.continuous_s = float(os.environ.get("SHAZAMLET_E2E_CONTINUOUS", "0") or 0)
         window.library_changed.connect(self._library_ready)
         window.answered.connect(self._answered)
         QTimer.singleShot(int(timeout_s * 1000), self._timeout)
@@ -40,7 +47,10 @@ class E2EDriver:
             QTimer.singleShot(200, self._when_map_ready)
             return
         if not self.w.listening:
+            self.w.continuous.setChecked(self.continuous_s > 0)
             self.w.start_listening()
+            if self.continuous_s > 0:
+                QTimer.singleShot(int(self.continuous_s * 1000), self._finish)
             (self.out / "listening").write_text(f"{time.time()}\n")  # the script starts playback now
             QTimer.singleShot(2500, lambda: self.shot("1-listening.png"))
 
@@ -55,10 +65,12 @@ class E2EDriver:
         if self.first and not a.silent:
             self.first = False
             self.shot("2-first-answer.png")
-        if msg.kind == "final" and not a.silent and not self.done:
+        if msg.kind == "final" and not a.silent and not self.done and self.continuous_s <= 0:
             QTimer.singleShot(600, self._finish)  # let the spectrogram scroll on a little
 
     def _finish(self) -> None:
+        if self.done:
+            return
         self.done = True
         self.shot("3-answer.png")
         self.w.tabs.setCurrentWidget(self.w.history)
@@ -78,7 +90,10 @@ class E2EDriver:
             self._report(ok=False)
 
     def _report(self, ok: bool) -> None:
-        final = next((e for e in reversed(self.events) if e["kind"] == "final"), None)
+        finals = [e for e in self.events if e["kind"] == "final"]
+        # the answer to judge: the last final, or in continuous mode the first final that named a song
+        final = next((e for e in finals if e["song"]), finals[-1] if finals else None) if self.continuous_s > 0 \
+            else (finals[-1] if finals else None)
         (self.out / "result.json").write_text(json.dumps(
             {"finished": ok, "final": final, "events": self.events, "elapsed_s": round(time.time() - self.started, 1)},
             indent=1))

@@ -85,8 +85,8 @@ class ListenPanel(QWidget):
         meter_row.addWidget(self.meter, 1)
         meter_row.addWidget(self.level_note)
 
-        self.song_votes = VoteChart("Song votes (top 5)", "#34d399")
-        self.genre_votes = VoteChart("Genre votes", "#f472b6", label_width=80)
+        self.song_votes = VoteChart("Song votes (top 5)", "#10b981")
+        self.genre_votes = VoteChart("Genre votes", "#db2777")
         charts = QHBoxLayout()
         charts.addWidget(self.song_votes, 3)
         charts.addWidget(self.genre_votes, 2)

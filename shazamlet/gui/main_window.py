@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QMetaObject, QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton,
-                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                               QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from shazamlet.gui import messages as m
 from shazamlet.gui.core_worker import CoreState, CoreWorker
@@ -105,10 +105,11 @@ class MainWindow(QMainWindow):
         bar.addWidget(refresh)
         bar.addSpacing(16)
         bar.addWidget(self.continuous)
-        bar.addStretch(1)
         self.library_info = QLabel("")
         self.library_info.setStyleSheet("color: #94a3b8")
-        bar.addWidget(self.library_info)
+        self.library_info.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # a long path must not widen the window
+        self.library_info.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        bar.addWidget(self.library_info, 1)
 
         self.banner = Banner()
         self.banner.action.connect(self._banner_action)

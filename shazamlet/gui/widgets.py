@@ -68,9 +68,9 @@ class LevelMeter(QWidget):
 
 
 class VoteChart(pg.PlotWidget):
-    """Horizontal bars, best on top: labels on the left, the value (0..1) as a percentage."""
+    """Horizontal bars, best on top; each bar carries its label, the value (0..1) sits at the right."""
 
-    def __init__(self, title: str, colour: str = "#60a5fa", label_width: int = 150, parent=None) -> None:
+    def __init__(self, title: str, colour: str = "#60a5fa", parent=None) -> None:
         super().__init__(parent=parent, background="#1b1b24")
         self.colour = colour
         self.setMenuEnabled(False)
@@ -79,9 +79,9 @@ class VoteChart(pg.PlotWidget):
         self.setTitle(f"<span style='color:#cbd5e1'>{title}</span>")
         plot = self.getPlotItem()
         plot.getViewBox().invertY(True)
-        plot.getAxis("bottom").setTicks([[(0, "0"), (0.5, "50%"), (1.0, "100%")]])
-        plot.getAxis("left").setWidth(label_width)
-        self.setXRange(0, 1.0, padding=0.02)
+        plot.hideAxis("left")
+        plot.hideAxis("bottom")
+        self.setXRange(0, 1.0, padding=0.01)
         self.setMinimumSize(160, 150)
         self.bars: pg.BarGraphItem | None = None
         self.texts: list[pg.TextItem] = []
@@ -102,19 +102,28 @@ class VoteChart(pg.PlotWidget):
         self.texts = []
         n = len(values)
         self.empty_note.setVisible(n == 0)
-        short = [(lab if len(lab) <= 24 else lab[:23] + "…") for lab in labels]
-        self.getPlotItem().getAxis("left").setTicks([[(i, s) for i, s in enumerate(short)]])
         if n:
+            # a faint full-length track under each bar, so 100 % has a place to be read against
+            track = pg.BarGraphItem(x0=np.zeros(n), y=np.arange(n), height=0.78, width=np.ones(n),
+                                    brush=pg.mkBrush("#262633"), pen=pg.mkPen(None))
             brushes = [pg.mkBrush(self.colour if i == highlight else "#475569") for i in range(n)]
-            self.bars = pg.BarGraphItem(x0=np.zeros(n), y=np.arange(n), height=0.7, width=np.clip(values, 0, 1),
-                                        brushes=brushes, pen=pg.mkPen(None))
-            self.addItem(self.bars)
-            for i, v in enumerate(values):
-                t = pg.TextItem(f"{v:.0%}", color="#e2e8f0", anchor=(0, 0.5))
-                t.setPos(min(float(v), 0.86) + 0.01, i)
-                self.addItem(t)
-                self.texts.append(t)
-        self.setYRange(-0.6, max(n, 5) - 0.4, padding=0)
+            bars = pg.BarGraphItem(x0=np.zeros(n), y=np.arange(n), height=0.78, width=np.clip(values, 0, 1),
+                                   brushes=brushes, pen=pg.mkPen(None))
+            self.bars = track
+            self.addItem(track)
+            self.addItem(bars)
+            self.texts.append(bars)
+            for i, (label, v) in enumerate(zip(labels, values)):
+                text = label if len(label) <= 40 else label[:39] + "…"
+                t = pg.TextItem(text, color="#f8fafc", anchor=(0, 0.5))
+                t.setPos(0.01, i)
+                p = pg.TextItem(f"{v:.0%}", color="#cbd5e1", anchor=(1, 0.5))
+                p.setPos(0.995, i)
+                for item in (t, p):
+                    item.setZValue(5)
+                    self.addItem(item)
+                    self.texts.append(item)
+        self.setYRange(-0.5, max(n, 5) - 0.5, padding=0.02)
 
 
 class Banner(QFrame):
