@@ -55,6 +55,7 @@ class ListenPanel(QWidget):
         self.state = QLabel("")
         self.state.setStyleSheet("color: #cbd5e1")
         self.state.setFont(big_font(self, 11, bold=True))
+        self.state.setWordWrap(True)
         card = QVBoxLayout()
         for w in (self.state, self.title, self.artist, self.detail, self.confidence):
             card.addWidget(w)

@@ -86,9 +86,8 @@ class MainWindow(QMainWindow):
     # -- construction ---------------------------------------------------------------------------
     def _build_ui(self, history_path: Path | None) -> None:
         self.device_box = QComboBox()
-        self.device_box.setMinimumWidth(320)
-        self.device_box.setMaximumWidth(520)
-        self.device_box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.device_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.device_box.setMinimumContentsLength(34)  # the popup list still shows whole names
         self.device_box.setToolTip("Where to listen: a microphone, or a monitor source that hears this computer's playback")
         self.device_box.currentIndexChanged.connect(self._device_changed)
         refresh = QPushButton("↻")
