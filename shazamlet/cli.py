@@ -138,6 +138,15 @@ def cmd_info(args) -> int:
     print(f"model:     {library.catalog.get_meta('model_name')} ({(library.catalog.get_meta('model_sha256') or '')[:12]})"
           + ("" if library.model_matches() else f"  <- differs from the current model {embedder.model.short_hash}: "
              "run `shazamlet library reindex`"))
+    if args.verify and record:
+        from shazamlet.library.index import IndexCorrupt, LibraryIndex
+
+        try:
+            LibraryIndex(library.folder, record, verify="full")
+            print("verified:  index files match their recorded sha256")
+        except IndexCorrupt as exc:
+            print(f"damaged:   {exc}; rebuilt from the stored fingerprints")
+            library.rebuild_index()
     pending = library.unindexed_songs()
     if pending:
         print(f"pending:   {len(pending)} songs not in the index yet (run `shazamlet library reindex`)")
@@ -251,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
     p = lsub.add_parser("info", parents=[common], help="library summary")
+    p.add_argument("--verify", action="store_true", help="check the index files' full sha256 (rebuild if damaged)")
     p.set_defaults(func=cmd_info)
     p = lsub.add_parser("remove", parents=[common], help="remove songs (files or whole folders)")
     p.add_argument("paths", nargs="+")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import aligned_clip
+from conftest import LIB_HOP_SAMPLES, aligned_clip
 from synth import STYLES, make_song, write_library
 
 SR = 22_050
@@ -45,7 +45,7 @@ def test_identify_json_one_line_per_file_in_order_with_errors(tmp_path, random_m
     assert first["song"]["path"] == str((synth_music / "rock" / "rock_song_01.wav").resolve())
     assert set(first["song"]) == {"path", "title", "artist", "score", "offset_s"}
     assert 0.0 <= first["song"]["score"] <= 1.0
-    assert first["song"]["offset_s"] == pytest.approx(8 * 11 * 1024 / SR, abs=0.3)
+    assert first["song"]["offset_s"] == pytest.approx(8 * LIB_HOP_SAMPLES / SR, abs=0.3)
     assert 1 <= len(first["candidates"]) <= 5 and first["candidates"][0]["path"] == first["song"]["path"]
     assert first["genre"]["label"] == "rock"
     for bad in lines[1:]:
@@ -59,8 +59,8 @@ def test_human_output_and_library_commands(tmp_path, random_model, synth_music):
     listing = run("library", "list", "--json", model=random_model, library=lib, check=True)
     songs = [json.loads(x) for x in listing.stdout.splitlines()]
     assert len(songs) == 3 and {s["genre"] for s in songs} == {"ballad"}
-    info = run("library", "info", model=random_model, library=lib, check=True)
-    assert "3 " in info.stdout and "ballad 3" in info.stdout
+    info = run("library", "info", "--verify", model=random_model, library=lib, check=True)
+    assert "3 " in info.stdout and "ballad 3" in info.stdout and "verified" in info.stdout
     wave, _ = sf.read(synth_music / "ballad" / "ballad_song_02.wav", dtype="float32")
     sf.write(tmp_path / "clip.wav", aligned_clip(wave, 3), SR)
     human = run("identify", str(tmp_path / "clip.wav"), model=random_model, library=lib, check=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import aligned_clip
+from conftest import LIB_HOP_SAMPLES, aligned_clip
 from synth import STYLES, make_song
 
 from shazamlet.library import Library, ModelMismatch
@@ -36,7 +36,7 @@ def test_add_folder_identifies_aligned_clips_with_offset(library, synth_music):
         wave, _ = sf.read(path, dtype="float32")
         answer = identify(library, aligned_clip(wave, 9))
         assert answer.song is not None and answer.song.path == str(path)
-        assert answer.song.offset_s == pytest.approx(9 * 11 * 1024 / SR, abs=0.1)
+        assert answer.song.offset_s == pytest.approx(9 * LIB_HOP_SAMPLES / SR, abs=0.1)
 
 
 def test_genre_from_top_folder_and_votes(library, synth_music):

@@ -315,7 +315,7 @@ class Library:
         self.catalog.set_json("index", record.__dict__)
         if self._index:
             self._index.unload()
-        self._index = LibraryIndex(self.folder, record, verify=False)
+        self._index = LibraryIndex(self.folder, record, verify="none")
         for f in self.folder.glob("index-*"):
             if f.name not in (record.ann_file, record.map_file):
                 f.unlink(missing_ok=True)
