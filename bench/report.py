@@ -22,6 +22,7 @@ HOW_TO_RUN = """\
 ```
 . .venv/bin/activate
 nice -n 10 python -m bench.all            # every benchmark, each in its own process, then this file
+                                          # (~30 min on 2 busy cores; builds 10 000 songs: 5 GB in bench/out)
 nice -n 10 python -m bench.query          # or throughput, hop_offset, table1, scale, memory, ivf
 python -m bench.report                    # rewrite this file from bench/out/*.json
 python -m bench.all --quick               # smoke test with small sizes (numbers not for this file)
@@ -30,8 +31,9 @@ python -m bench.all --quick               # smoke test with small sizes (numbers
 Scripts: `bench/throughput.py` (goal 1), `bench/hop_offset.py` (what a coarser hop costs), `bench/query.py` (2), `bench/table1.py` (3), `bench/scale.py`
 (4), `bench/memory.py` (5), `bench/ivf.py` (the next index for large libraries), `bench/synthlib.py`
 (synthetic libraries at the embeddings level), `bench/common.py` (machine, timers, RSS, tables).
-Raw numbers: `bench/out/<name>.json` (not versioned). With a GPU, `TileEmbedder` picks it up; the
-encoder numbers then describe the GPU.
+Raw numbers: `bench/out/<name>.json` (not versioned). With a GPU, `TileEmbedder` picks it up, so
+the `Library.add` and query rows then describe the GPU; the encoder variants of part A always run on
+the CPU. No GPU was lent to the session that produced these numbers.
 
 **How to read the numbers.** Timings are not asserted anywhere. Every benchmark measures its
 baseline in the same run and the findings quote ratios. These runs shared 2 cores with a training

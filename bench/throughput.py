@@ -242,7 +242,7 @@ def main() -> None:
               f"'2 idle cores' = 440 tiles/s x that ratio, in x realtime at the 0.51-s library hop "
               f"(1.96 tiles per second of audio)",
               ["variant", "threads", "tiles/s (wall, loaded)", "CPU ms/tile", "tiles/s per idle core",
-               "x baseline", "x realtime on 2 idle cores (encoder alone, 0.51 s hop)", "first call s"], rows)
+               "speed vs baseline (baseline CPU / variant CPU)", "x realtime on 2 idle cores (encoder alone, 0.51 s hop)", "first call s"], rows)
     res.value("idle_core_rate_baseline", 1000 / base_cpu)
 
     # B: the product's stages, one thread, CPU time = cost on an idle core
