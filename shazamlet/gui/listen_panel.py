@@ -125,6 +125,30 @@ class ListenPanel(QWidget):
             colour = "#22c55e" if confidence >= 0.5 else "#f59e0b"
             self.confidence.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; }}")
 
+    def show_answer(self, a, final: bool, when: str) -> None:
+        """Present a `shazamlet.recognizer.Answer`: the card and both vote charts."""
+        genre = f"sounds like {a.genre.label} ({a.genre.score:.0%})" if a.genre else ""
+        if a.silent:
+            self.show_message(f"Silence {when} — nothing to identify yet.", "…",
+                              detail="Turn the music up, or check the input.")
+        elif a.song:
+            s = a.song
+            mm, ss = divmod(int(s.offset_s), 60)
+            state = ("✓ Got it " if final else "Refining… best so far ") + when
+            self.show_message(state, s.title, s.artist or "unknown artist", f"{s.path}\nat {mm}:{ss:02d} · {genre}",
+                              s.score, "good" if final else "")
+        elif final:
+            self.show_message(f"Heard {when}", "Not in your library", genre.capitalize() if genre else "", "",
+                              None, "warn")
+        else:
+            best = a.candidates[0] if a.candidates else None
+            guess = f"best guess so far {best.title} ({best.score:.0%})" if best else "no candidate yet"
+            self.show_message(f"Listening… {when}", "Not sure yet", guess, genre, None)
+        labels = [f"{c.title} — {c.artist}" if c.artist else c.title for c in a.candidates]
+        self.song_votes.set_votes(labels, [c.score for c in a.candidates], 0 if a.song else None)
+        votes = sorted(a.genre.votes.items(), key=lambda kv: -kv[1])[:6] if a.genre else []
+        self.genre_votes.set_votes([k for k, _ in votes], [v for _, v in votes], 0)
+
     def set_level_note(self, text: str, warn: bool) -> None:
         self.level_note.setText(text)
         self.level_note.setStyleSheet("color: #fbbf24; font-weight: bold" if warn else "color: #94a3b8")

@@ -78,8 +78,9 @@ class ListenWorker(QObject):
         from shazamlet.gui.spectrogram import StreamingMel
 
         features = self.recognizer.features if self.recognizer is not None else FeatureConfig()
-        # Samples written before this point belong to no attempt; the first pull starts here.
-        self.position = stream.ring.written
+        # A new stream: everything its ring holds was heard in this attempt, from the first sample
+        # (not from wherever the capture thread had got to by now), so the window starts with the sound.
+        self.position = 0
         self.listener = None
         self.started.emit(CaptureStarted(session, stream, self.position, StreamingMel(features, stream.rate)))
         self.timer.start()

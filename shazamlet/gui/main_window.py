@@ -11,8 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QMetaObject, QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton,
-                               QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from shazamlet.gui import messages as m
 from shazamlet.gui.core_worker import CoreState, CoreWorker
@@ -22,8 +21,8 @@ from shazamlet.gui.listen_panel import ListenPanel
 from shazamlet.gui.listen_worker import ListenWorker
 from shazamlet.gui.map_view import MapView
 from shazamlet.gui.settings import AppSettings
-from shazamlet.gui.sources import (DeviceLister, InputChoice, StreamFactory, default_devices, input_choices,
-                                   open_microphone, pulse_sources)
+from shazamlet.gui.input_selector import InputSelector
+from shazamlet.gui.sources import DeviceLister, InputChoice, StreamFactory, default_devices, open_microphone, pulse_sources
 from shazamlet.gui.widgets import Banner
 
 DRAW_MS = 40  # 25 frames per second
@@ -57,10 +56,9 @@ class MainWindow(QMainWindow):
         self.library_arg, self.model_arg = library, model
         self.list_devices = list_devices
         self.list_pulse_sources = list_pulse_sources
-        self.devices = []
-        self.choices: list[InputChoice] = []
         self.songs = []
         self.ready = False
+        self.core_error = ""  # why the model or the library could not be opened
         self.indexing = False
         self.listening = False
         self.session = 0
@@ -85,23 +83,15 @@ class MainWindow(QMainWindow):
 
     # -- construction ---------------------------------------------------------------------------
     def _build_ui(self, history_path: Path | None) -> None:
-        self.device_box = QComboBox()
-        self.device_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.device_box.setMinimumContentsLength(34)  # the popup list still shows whole names
-        self.device_box.setToolTip("Where to listen: a microphone, or a monitor source that hears this computer's playback")
-        self.device_box.currentIndexChanged.connect(self._device_changed)
-        refresh = QPushButton("↻")
-        refresh.setToolTip("Look for input devices again")
-        refresh.setFixedWidth(32)
-        refresh.clicked.connect(self.refresh_devices)
+        self.inputs = InputSelector(self.list_devices, self.list_pulse_sources)
+        self.inputs.changed.connect(self._device_changed)
+        self.inputs.refreshed.connect(self._devices_refreshed)
         self.continuous = QCheckBox("Keep listening")
         self.continuous.setToolTip("Continuous mode: keep listening and add a history entry each time the song changes")
         self.continuous.setChecked(self.settings.continuous())
         self.continuous.toggled.connect(self._continuous_toggled)
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("Input"))
-        bar.addWidget(self.device_box)
-        bar.addWidget(refresh)
+        bar.addWidget(self.inputs)
         bar.addSpacing(16)
         bar.addWidget(self.continuous)
         self.library_info = QLabel("")
@@ -204,7 +194,7 @@ class MainWindow(QMainWindow):
         self._load.emit(folder or "", self.model_arg or self.settings.model_path() or "")
 
     def _core_ready(self, msg: m.CoreReady) -> None:
-        self.ready = True
+        self.ready, self.core_error = True, ""
         self.banner.clear("model", "library", "reindex")
         self._recognizer.emit((msg.recognizer,))
         self._set_songs(msg.songs)
@@ -215,6 +205,7 @@ class MainWindow(QMainWindow):
                                      "Reindex Library", "reindex")
 
     def _core_failed(self, msg: m.CoreFailed) -> None:
+        self.core_error = msg.message
         if msg.what == "model":
             self.banner.show_message("error", f"The model could not be loaded — {msg.message}",
                                      "Choose Model File…", "model")
@@ -267,36 +258,25 @@ class MainWindow(QMainWindow):
 
     # -- input devices --------------------------------------------------------------------------
     def refresh_devices(self) -> None:
-        self.devices = self.list_devices()
-        self.choices = input_choices(self.devices, self.list_pulse_sources() if self.devices else [])
-        wanted = self.settings.device()
-        self.device_box.blockSignals(True)
-        self.device_box.clear()
-        for c in self.choices:
-            self.device_box.addItem(c.label, c.key)
-        i = self.device_box.findData(wanted) if wanted else 0
-        self.device_box.setCurrentIndex(max(0, i))
-        self.device_box.blockSignals(False)
-        if not self.devices:
+        self.inputs.refresh(self.settings.device())
+
+    def _devices_refreshed(self, any_device: bool) -> None:
+        if not any_device:
             self.banner.show_message("warning", "No microphone found. Connect one and press Refresh — or drop an "
                                      "audio file on the Listen area to identify it.", "Refresh", "devices")
         else:
             self.banner.clear("devices")
 
-    def current_choice(self) -> InputChoice:
-        i = self.device_box.currentIndex()
-        return self.choices[i] if 0 <= i < len(self.choices) else InputChoice("", "System default input", -1)
-
     def current_device(self) -> int:
         """The sounddevice index of the chosen input, -1 for the system default."""
-        return self.current_choice().device
+        return self.inputs.current().device
 
     def _emit_start(self) -> None:
-        c = self.current_choice()
+        c = self.inputs.current()
         self._start.emit(c.device, c.pulse_source, self.continuous.isChecked(), self.session)
 
-    def _device_changed(self, _index: int) -> None:
-        self.settings.set_device(self.device_box.currentData() or "")
+    def _device_changed(self, choice: InputChoice) -> None:
+        self.settings.set_device(choice.key)
         if self.listening:  # switch inputs: the worker closes the old stream, opens the new one
             self.session += 1
             self.stream = None
@@ -348,12 +328,13 @@ class MainWindow(QMainWindow):
         if msg.session != self.session or not self.listening:
             return
         self.stream, self.read_pos = msg.stream, msg.start_sample
-        choice = self.current_choice()
+        choice = self.inputs.current()
         self.source_name = choice.label.split("  ")[0] if choice.device >= 0 else getattr(msg.stream, "device_name", "input")
         self.listen.spectrogram.reset(msg.stream.rate, msg.start_sample, msg.mel)
         self.listen.meter.reset()
         self.banner.clear("capture", "devices")
-        wait = "" if self.ready else " (the model is still loading)"
+        wait = "" if self.ready else (" — nothing can be identified until the problem above is solved"
+                                      if self.core_error else " (the model is still loading)")
         if not self.songs and self.ready:
             wait = " — your library is empty, so I can only tell the genre"
         self.listen.show_message(f"Listening on {self.source_name}…{wait}", "Listening…",
@@ -404,28 +385,7 @@ class MainWindow(QMainWindow):
             self._stopped_ui()
 
     def show_answer(self, a, final: bool, heard_s: float | None = None, source: str = "") -> None:
-        when = f"after {heard_s:.1f} s" if heard_s is not None else source
-        genre = f"sounds like {a.genre.label} ({a.genre.score:.0%})" if a.genre else ""
-        if a.silent:
-            self.listen.show_message(f"Silence {when} — nothing to identify yet.", "…",
-                                     detail="Turn the music up, or check the input.")
-        elif a.song:
-            s = a.song
-            mm, ss = divmod(int(s.offset_s), 60)
-            state = ("✓ Got it " if final else "Refining… best so far ") + when
-            self.listen.show_message(state, s.title, s.artist or "unknown artist",
-                                     f"{s.path}\nat {mm}:{ss:02d} · {genre}", s.score, "good" if final else "")
-        elif final:
-            self.listen.show_message(f"Heard {when}", "Not in your library",
-                                     genre.capitalize() if genre else "", "", None, "warn")
-        else:
-            best = a.candidates[0] if a.candidates else None
-            guess = f"best guess so far {best.title} ({best.score:.0%})" if best else "no candidate yet"
-            self.listen.show_message(f"Listening… {when}", "Not sure yet", guess, genre, None)
-        labels = [f"{c.title} — {c.artist}" if c.artist else c.title for c in a.candidates]
-        self.listen.song_votes.set_votes(labels, [c.score for c in a.candidates], 0 if a.song else None)
-        votes = sorted(a.genre.votes.items(), key=lambda kv: -kv[1])[:6] if a.genre else []
-        self.listen.genre_votes.set_votes([k for k, _ in votes], [v for _, v in votes], 0)
+        self.listen.show_answer(a, final, f"after {heard_s:.1f} s" if heard_s is not None else source)
         self.map_view.show_query(a.fingerprints)
 
     # -- files ----------------------------------------------------------------------------------

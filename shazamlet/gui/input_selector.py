@@ -1,0 +1,58 @@
+"""The input selector: every sounddevice input plus PulseAudio's sources, remembered by name."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from shazamlet.gui.sources import DeviceLister, InputChoice, input_choices
+
+DEFAULT_CHOICE = InputChoice("", "System default input", -1)
+
+
+class InputSelector(QWidget):
+    changed = Signal(object)  # InputChoice, when the user picks another input
+    refreshed = Signal(bool)  # True when at least one input device exists
+
+    def __init__(self, list_devices: DeviceLister, list_pulse_sources, parent=None) -> None:
+        super().__init__(parent)
+        self.list_devices, self.list_pulse_sources = list_devices, list_pulse_sources
+        self.devices = []
+        self.choices: list[InputChoice] = []
+        self.box = QComboBox()
+        self.box.setToolTip("Where to listen: a microphone, or a monitor source that hears this computer's playback")
+        self.box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.box.setMinimumContentsLength(34)  # the popup list still shows whole names
+        self.box.currentIndexChanged.connect(lambda _i: self.changed.emit(self.current()))
+        refresh = QPushButton("↻")
+        refresh.setToolTip("Look for input devices again")
+        refresh.setFixedWidth(32)
+        refresh.clicked.connect(lambda: self.refresh(self.current().key))
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(QLabel("Input"))
+        lay.addWidget(self.box)
+        lay.addWidget(refresh)
+
+    def refresh(self, wanted: str) -> None:
+        """List the inputs again and select the one remembered as `wanted` (a key) if it is there."""
+        self.devices = self.list_devices()
+        self.choices = input_choices(self.devices, self.list_pulse_sources() if self.devices else [])
+        self.box.blockSignals(True)
+        self.box.clear()
+        for c in self.choices:
+            self.box.addItem(c.label, c.key)
+        i = self.box.findData(wanted) if wanted else 0
+        self.box.setCurrentIndex(max(0, i))
+        self.box.blockSignals(False)
+        self.refreshed.emit(bool(self.devices))
+
+    def current(self) -> InputChoice:
+        i = self.box.currentIndex()
+        return self.choices[i] if 0 <= i < len(self.choices) else DEFAULT_CHOICE
+
+    def select(self, index: int) -> None:
+        self.box.setCurrentIndex(index)
+
+    def labels(self) -> list[str]:
+        return [self.box.itemText(i) for i in range(self.box.count())]
