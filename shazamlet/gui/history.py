@@ -32,6 +32,11 @@ class HistoryEntry:
     def when(self) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.time))
 
+    @property
+    def short_when(self) -> str:
+        today = time.strftime("%Y-%m-%d") == time.strftime("%Y-%m-%d", time.localtime(self.time))
+        return time.strftime("%H:%M:%S" if today else "%b %d %H:%M", time.localtime(self.time))
+
 
 def entry_from_answer(answer, source: str) -> HistoryEntry:
     s = answer.song
@@ -64,7 +69,10 @@ class HistoryPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
+        header = self.table.horizontalHeader()
+        for col in range(len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.Stretch if col == 1 else QHeaderView.ResizeToContents)
+        self.table.verticalHeader().setDefaultSectionSize(24)
         self.delete = QPushButton("Delete")
         self.delete.clicked.connect(self.delete_selected)
         self.export = QPushButton("Export CSV…")
@@ -107,17 +115,19 @@ class HistoryPanel(QWidget):
         self.table.setRowCount(len(self.entries))
         for r, e in enumerate(self.entries):
             title = e.title or "Not in your library"
-            cells = (e.when, title, e.artist, f"{e.confidence:.0%}",
+            cells = (e.short_when, title, e.artist, f"{e.confidence:.0%}",
                      f"{e.genre} ({e.genre_confidence:.0%})" if e.genre else "—", e.source)
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
+                if c == 0:
+                    item.setToolTip(e.when)
                 if c == 1:
                     item.setToolTip(e.path)
                 if c == 3:
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, c, item)
-        self.table.resizeColumnToContents(0)
-        self.count.setText(f"{len(self.entries)} identifications")
+        n = len(self.entries)
+        self.count.setText(f"{n} identification{'' if n == 1 else 's'}")
         self.changed.emit()
 
     def _load(self) -> None:
