@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -17,7 +18,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 from conftest import LIB_HOP_SAMPLES, aligned_clip  # noqa: E402
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
 from synth import STYLES, write_library  # noqa: E402
@@ -111,10 +112,18 @@ def test_empty_library_then_dropping_a_folder_indexes_it_with_progress(make_wind
     odd = tmp_path / "odd"
     odd.mkdir()
     (odd / "corrupt.wav").write_bytes(b"RIFF....not a wave file")
+    ticks = []  # the event loop keeps turning while the core thread indexes
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
     with qtbot.waitSignal(w.indexing_done, timeout=60_000) as done:
         drop(w, [music, odd])
         assert w.library.progress_row.isVisibleTo(w.library)  # the window is not blocked meanwhile
+    timer.stop()
+    gaps = np.diff(ticks)
+    print(f"event loop during indexing: {len(ticks)} ticks, longest gap {gaps.max() * 1000:.0f} ms")
     assert len(done.args[0].report.added) == 3
+    assert gaps.max() < 0.5
     embed = [p for p in progress if p.phase == "embed"]
     assert [p.done for p in embed] == [1, 2, 3, 4] and embed[-1].total == 4 and embed[-1].files_per_s > 0
     problems = [w.library.problems.item(i).text() for i in range(w.library.problems.count())]
@@ -141,9 +150,14 @@ def test_listen_identifies_the_song_playing_into_the_input(make_window, qtbot, b
     assert w.listen.card_stack.currentWidget() is not w.listen.hint
     updates = []
     w.answered.connect(updates.append)
+    draws = []  # how often the spectrogram is redrawn while the listen thread identifies
+    w.draw_timer.timeout.connect(lambda: draws.append(time.perf_counter()))
     qtbot.keyClick(w, Qt.Key_Space)  # the Listen shortcut
     assert w.listening
     qtbot.waitUntil(lambda: bool(updates) and updates[-1].kind == "final", timeout=30_000)
+    gaps = np.diff(draws)
+    print(f"spectrogram: {len(draws) / (draws[-1] - draws[0]):.0f} fps, longest gap {gaps.max() * 1000:.0f} ms")
+    assert len(draws) / (draws[-1] - draws[0]) > 15 and gaps.max() < 0.3
     final = updates[-1]
     assert final.answer.song is not None and final.answer.song.path == str(path)
     assert final.heard_s < 6.0  # sure early: stops by itself
