@@ -336,7 +336,7 @@ class MainWindow(QMainWindow):
         wait = "" if self.ready else (" — nothing can be identified until the problem above is solved"
                                       if self.core_error else " (the model is still loading)")
         if not self.songs and self.ready:
-            wait = " — your library is empty, so I can only tell the genre"
+            wait = " — but your library is empty: drag a folder of music here first"
         self.listen.show_message(f"Listening on {self.source_name}…{wait}", "Listening…",
                                  detail="The first answer comes after about 3 seconds.")
         self.draw_timer.start()

@@ -27,7 +27,9 @@ class MapView(QWidget):
         self.plot.getPlotItem().hideAxis("bottom")
         self.plot.setAspectLocked(True)
         self.legend = self.plot.addLegend(offset=(8, 8), labelTextColor="#e2e8f0", brush=pg.mkBrush("#14141cc0"))
-        self.points = pg.ScatterPlotItem(size=5, pen=None, hoverable=True)
+        self.points = pg.ScatterPlotItem(size=5, pen=None, hoverable=True, hoverSize=9,
+                                         hoverPen=pg.mkPen("#f8fafc", width=1))
+        self.points.sigHovered.connect(self._hovered)
         self.plot.addItem(self.points)
         self.trail = pg.PlotDataItem(pen=pg.mkPen("#f8fafc", width=1.5, style=pg.QtCore.Qt.DashLine))
         self.query = pg.ScatterPlotItem(size=11, symbol="o", pen=pg.mkPen("#0f172a", width=1),
@@ -68,6 +70,10 @@ class MapView(QWidget):
         self.plot.autoRange()
         if pending is not None:
             self.show_query(pending)
+
+    def _hovered(self, _item, points, _event) -> None:
+        """The song of the tile under the mouse, as a tooltip."""
+        self.plot.setToolTip(str(points[0].data()) if len(points) else "")
 
     def clear_query(self) -> None:
         self.history = []
