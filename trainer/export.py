@@ -36,4 +36,32 @@ def export_run(run_dir: str | Path, to: str | Path = "resources/shazamlet-defaul
     meta.extra.update(meta_extra)
     meta.extra["precision"] = "float16" if half else "float32"
     save_model(to, mods["encoder"], meta, half=half)
+    if half:
+        check = half_precision_check(run, mods["encoder"], to)
+        print("float16 check:", json.dumps(check))
+        meta.extra["fp16_check"] = check
+        save_model(to, mods["encoder"], meta, half=half)
     return Path(to)
+
+
+@torch.no_grad()
+def half_precision_check(run: Run, encoder, path: str | Path, n: int = 256) -> dict:
+    """Fingerprints of the saved float16 file vs the float32 encoder on tiles of test songs."""
+    import numpy as np
+
+    from shazamlet.model import load_model
+    from trainer.augment import to_tiles
+    from trainer.cache import SpectrogramCache
+    from trainer.data import TileSampler
+
+    cache = SpectrogramCache(run.info["cache"])
+    sampler = TileSampler(cache, run.songs("test"), run.genres, cache.features.tile_frames, context=0, shift=0)
+    batch = sampler.sample(n, np.random.default_rng(0))
+    tiles = to_tiles(batch.segments, cache.features.top_db)
+    encoder.eval()
+    f32 = encoder.fingerprint(tiles)
+    f16 = load_model(path).encoder.fingerprint(tiles)
+    cos = (f32 * f16).sum(1)
+    same = ((f16 @ f32.t()).argmax(1) == (f32 @ f32.t()).argmax(1)).float().mean()  # same nearest tile
+    return {"tiles": n, "min_cosine": round(float(cos.min()), 5), "mean_cosine": round(float(cos.mean()), 6),
+            "nearest_tile_agreement": float(same)}
