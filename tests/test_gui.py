@@ -283,6 +283,14 @@ def test_no_microphone_and_busy_device(make_window, qtbot, built_library):
     assert w.listen.button.text() == "Listen"
 
 
+def test_library_location_comes_from_the_settings(make_window, qtbot, built_library, tmp_path):
+    settings = QSettings(str(tmp_path / "located.ini"), QSettings.IniFormat)
+    settings.setValue("library/folder", str(built_library))
+    settings.sync()
+    w = make_window("", settings_file="located.ini")  # no --library: the remembered location
+    assert len(w.songs) == 3 and str(built_library) in w.library_info.text()
+
+
 def test_missing_and_mismatched_model(make_window, qtbot, built_library, other_random_model, tmp_path):
     w = make_window(built_library, model=tmp_path / "nope.pt", wait_ready=False)
     qtbot.waitUntil(lambda: w.banner.isVisibleTo(w) and "model" in w.banner.text.text(), timeout=10_000)

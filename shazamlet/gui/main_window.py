@@ -11,18 +11,20 @@ from pathlib import Path
 
 from PySide6.QtCore import QMetaObject, QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QSplitter,
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from shazamlet.gui import messages as m
 from shazamlet.gui.core_worker import CoreState, CoreWorker
 from shazamlet.gui.history import HistoryPanel, entry_from_answer
+from shazamlet.gui.input_selector import InputSelector
 from shazamlet.gui.library_panel import LibraryPanel
 from shazamlet.gui.listen_panel import ListenPanel
 from shazamlet.gui.listen_worker import ListenWorker
 from shazamlet.gui.map_view import MapView
 from shazamlet.gui.settings import AppSettings
-from shazamlet.gui.input_selector import InputSelector
-from shazamlet.gui.sources import DeviceLister, InputChoice, StreamFactory, default_devices, open_microphone, pulse_sources
+from shazamlet.gui.sources import (DeviceLister, InputChoice, StreamFactory, default_devices, open_microphone,
+                                   pulse_sources)
 from shazamlet.gui.widgets import Banner
 
 DRAW_MS = 40  # 25 frames per second
