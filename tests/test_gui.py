@@ -298,7 +298,7 @@ def test_missing_and_mismatched_model(make_window, qtbot, built_library, other_r
     lib_copy = tmp_path / "lib-copy"
     shutil.copytree(built_library, lib_copy)
     w2 = make_window(lib_copy, model=other_random_model)
-    assert w2.banner.action_id == "reindex" and "reindex" in w2.banner.text.text()
+    assert w2.banner.action_id == "reindex" and "another model (random-test)" in w2.banner.text.text()
     assert w2.worker.recognizer is None  # no identification against fingerprints of another model
     with qtbot.waitSignal(w2.indexing_done, timeout=60_000) as done:
         w2.banner.button.click()

@@ -114,9 +114,11 @@ class CoreWorker(QObject):
         try:
             try:
                 library = Library.open(folder, embedder, create=True, check_model=True)
-            except ModelMismatch as exc:
-                mismatch = str(exc)
+            except ModelMismatch:
                 library = Library.open(folder, embedder, create=True, check_model=False)
+                mismatch = (f"your library was built with another model ({library.catalog.get_meta('model_name')}); "
+                            f"its {library.catalog.count()} songs must be re-embedded with the current one "
+                            f"({embedder.model.meta.name}) before they can be recognised.")
         except (LibraryError, OSError) as exc:
             self.failed.emit(CoreFailed("library", str(exc).splitlines()[0]))
             return
@@ -222,7 +224,8 @@ class CoreWorker(QObject):
     @Slot()
     def compute_map(self) -> None:
         if self.library is None or self.recognizer is None:
-            self.map_ready.emit(LibraryMap.empty())
+            self.map_ready.emit(LibraryMap.empty("The map appears once the library is indexed with the current model."
+                                                 if self.library is not None else "No library is open."))
             return
         try:
             self.map_ready.emit(pca_map(self.library))

@@ -203,11 +203,15 @@ class MainWindow(QMainWindow):
         self.library_info.setText(f"Library: {msg.folder}  ·  model: {msg.model_name}")
         self.statusBar().showMessage("Ready." if msg.songs else "Ready: the library is empty.", 5000)
         if msg.mismatch:
-            self.banner.show_message("warning", f"Your library needs reindexing: {msg.mismatch}",
-                                     "Reindex Library", "reindex")
+            self.banner.show_message("warning", f"Reindexing needed: {msg.mismatch}", "Reindex Library", "reindex")
+            self.listen.show_message("Not ready.", "Your library needs reindexing",
+                                     detail="Press Reindex Library above; listening works again when it is done.")
 
     def _core_failed(self, msg: m.CoreFailed) -> None:
         self.core_error = msg.message
+        self.listen.set_empty_library(False)
+        self.listen.show_message("Not ready.", "No model" if msg.what == "model" else "No library",
+                                 detail="See the message above: nothing can be identified until it is solved.")
         if msg.what == "model":
             self.banner.show_message("error", f"The model could not be loaded — {msg.message}",
                                      "Choose Model File…", "model")

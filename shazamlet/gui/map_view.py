@@ -57,7 +57,7 @@ class MapView(QWidget):
         if len(m.xy) == 0:
             self.map = None
             self.points.setData([], [])
-            self.note.setText("The map appears once the library has songs.")
+            self.note.setText(m.note)
             return
         genres = sorted(set(m.genre))
         self.genre_colour = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(genres)}

@@ -63,11 +63,12 @@ class LibraryMap:
     mean: np.ndarray  # (d,)
     axes: np.ndarray  # (d, 2)
     titles: dict[int, str] = field(default_factory=dict)
+    note: str = ""  # why there is nothing to draw
 
     @classmethod
-    def empty(cls) -> "LibraryMap":
+    def empty(cls, note: str = "The map appears once the library has songs.") -> "LibraryMap":
         return cls(np.zeros((0, 2), np.float32), [], np.zeros(0, np.int64), np.zeros(0, np.float32),
-                   np.zeros((0, 2), np.float32))
+                   np.zeros((0, 2), np.float32), note=note)
 
     def project(self, fingerprints: np.ndarray) -> np.ndarray:
         if len(fingerprints) == 0 or fingerprints.shape[1] != len(self.mean):
