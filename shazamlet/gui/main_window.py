@@ -335,7 +335,7 @@ class MainWindow(QMainWindow):
             return
         self.stream, self.read_pos = msg.stream, msg.start_sample
         choice = self.inputs.current()
-        self.source_name = choice.label.split("  ")[0] if choice.device >= 0 else getattr(msg.stream, "device_name", "input")
+        self.source_name = choice.label.split("  ")[0] if choice.device >= 0 else "the default input"
         self.listen.spectrogram.reset(msg.stream.rate, msg.start_sample, msg.mel)
         self.listen.meter.reset()
         self.banner.clear("capture", "devices")
