@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         self.session = 0
         self.stream = None
         self.read_pos = 0
-        self.last_song_id: object = "none"
+        self.last_song_id: int | None = None  # continuous mode: the song of the last history entry
         self.source_name = ""
 
         self._build_ui(history_path)
@@ -305,7 +305,7 @@ class MainWindow(QMainWindow):
             return
         self.session += 1
         self.listening = True
-        self.last_song_id = "none"
+        self.last_song_id = None
         self.listen.set_listening(True)
         self.listen.set_empty_library(False)
         self.listen.song_votes.set_votes([], [])
