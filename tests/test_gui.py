@@ -203,6 +203,31 @@ def test_continuous_mode_adds_a_history_entry_when_the_song_changes(make_window,
     assert w.settings.continuous()
 
 
+def test_listening_goes_on_while_songs_are_added(make_window, qtbot, tmp_path):
+    """Identification (listen thread) and indexing (core thread) share the library; the index swap
+    at the end of indexing must not pull the index from under a running query."""
+    (tmp_path / "music" / "drone").mkdir(parents=True)
+    low = looped([5, 9, 14], 6.0)
+    sf.write(tmp_path / "music" / "drone" / "low.wav", low, SR)
+    write_library(tmp_path / "more", n_per_style=1, seconds=8.0, styles=STYLES[:2], seed=900)
+    w = make_window(tmp_path / "lib", inputs=Inputs(np.tile(low, 4), speed=3.0))
+    with qtbot.waitSignal(w.indexing_done, timeout=30_000):
+        w.add_paths([str(tmp_path / "music")])
+    w.continuous.setChecked(True)
+    updates = []
+    w.answered.connect(updates.append)
+    w.start_listening()
+    qtbot.waitUntil(lambda: len(updates) >= 1, timeout=20_000)
+    with qtbot.waitSignal(w.indexing_done, timeout=60_000) as done:
+        w.add_paths([str(tmp_path / "more")])
+    assert len(done.args[0].report.added) == 2
+    seen = len(updates)
+    qtbot.waitUntil(lambda: len(updates) >= seen + 2, timeout=20_000)  # answers keep coming, from the new index
+    assert w.listening and not w.banner.isVisibleTo(w)
+    assert all(u.answer.song.title == "low" for u in updates if u.kind == "final" and u.answer.song)
+    w.stop_listening()
+
+
 def test_history_from_dropped_files_delete_and_csv_export(make_window, qtbot, built_library, music, tmp_path):
     w = make_window(built_library)
     songs = sorted(music.rglob("*.wav"))
