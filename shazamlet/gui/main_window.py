@@ -126,6 +126,10 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         split.setSizes([760, 500])
+        self.splitter = split
+        if self.settings.splitter() is not None:
+            split.restoreState(self.settings.splitter())
+        self.tabs.setCurrentIndex(self.settings.tab())
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.addLayout(bar)
@@ -440,6 +444,8 @@ class MainWindow(QMainWindow):
             self.add_paths(paths)
 
     def closeEvent(self, event) -> None:
+        self.settings.set_splitter(self.splitter.saveState())
+        self.settings.set_tab(self.tabs.currentIndex())
         self.settings.set_geometry(self.saveGeometry())
         self.state.cancel.set()
         self.draw_timer.stop()

@@ -54,3 +54,16 @@ class AppSettings:
     def set_geometry(self, g: QByteArray) -> None:
         self.s.setValue("window/geometry", g)
         self.s.sync()
+
+    def splitter(self) -> QByteArray | None:
+        g = self.s.value("window/splitter", None)
+        return g if isinstance(g, QByteArray) and not g.isEmpty() else None
+
+    def set_splitter(self, state: QByteArray) -> None:
+        self.s.setValue("window/splitter", state)
+
+    def tab(self) -> int:
+        return int(self.s.value("window/tab", 0, type=int))
+
+    def set_tab(self, index: int) -> None:
+        self.s.setValue("window/tab", index)
