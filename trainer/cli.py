@@ -73,7 +73,8 @@ def _export(a: argparse.Namespace) -> int:
 def _report(a: argparse.Namespace) -> int:
     from trainer.report import write_report
 
-    print(write_report(a.runs, a.out, shipped=a.shipped))
+    notes = Path(a.notes).read_text() if a.notes else ""
+    print(write_report(a.runs, a.out, shipped=a.shipped, notes=notes))
     return 0
 
 
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("runs", nargs="+")
     r.add_argument("--out", default="resources/report")
     r.add_argument("--shipped", help="the run whose model is shipped")
+    r.add_argument("--notes", help="a markdown file added under the side-by-side table")
     r.set_defaults(fn=_report)
 
     a = p.parse_args(argv)
