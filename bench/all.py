@@ -12,9 +12,11 @@ numbers (bench.memory reports the peak RSS of its own process). On a shared mach
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 ORDER = ["throughput", "hop_offset", "query", "table1", "scale", "memory", "ivf"]
 
@@ -26,8 +28,10 @@ def main() -> None:
     args = ap.parse_args()
     quick = {"throughput": ["--quick", "--no-compile"], "query": ["--songs", "50", "--repeat", "5"],
              "table1": ["--n", "5000", "--dim", "256", "--queries", "10"],
-             "scale": ["--configs", "11x128", "--skip-10k-compact"], "memory": ["--songs", "50", "--answers", "5"],
+             "scale": ["--base-songs", "50", "--configs", "11x128,22x64", "--skip-10k-compact"], "memory": ["--songs", "50", "--answers", "5"],
              "ivf": ["--songs", "50", "--nlist", "128", "--queries", "50"], "hop_offset": ["--files", "2"]}
+    if args.quick:  # smoke-test numbers go to bench/out/quick/, never into RESULTS.md
+        os.environ["SHAZAMLET_BENCH_OUT"] = str(Path(__file__).resolve().parent / "out" / "quick")
     failed = []
     for name in [n for n in ORDER if n in args.only.split(",")]:
         full = {"scale": ["--full-10k"]}  # measure 10 000 songs at the product's settings (~6 min, 3.5 GB)
@@ -37,9 +41,10 @@ def main() -> None:
         if subprocess.run(cmd).returncode != 0:
             failed.append(name)
         print(f"=== {name}: {time.perf_counter() - t:.0f} s", flush=True)
+    from bench.common import OUT
     from bench.report import write_results
 
-    write_results()
+    write_results(OUT / "RESULTS.md" if args.quick else None)
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
 

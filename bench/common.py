@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 BENCH = Path(__file__).resolve().parent
-OUT = BENCH / "out"  # ignored by git (.gitignore: /bench/out/)
+# ignored by git (.gitignore: /bench/out/); `bench.all --quick` points it elsewhere so that smoke
+# tests never overwrite the numbers RESULTS.md is made from
+OUT = Path(os.environ.get("SHAZAMLET_BENCH_OUT", BENCH / "out"))
 
 
 # -- the machine ----------------------------------------------------------------------------------

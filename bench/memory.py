@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from bench.common import Results, peak_rss_mb, random_model_path, rss_mb
+from bench.common import Results, peak_rss_mb, proc_status_mb, random_model_path, rss_mb
 
 
 def main() -> None:
@@ -27,7 +27,12 @@ def main() -> None:
     args = ap.parse_args()
     from bench.synthlib import ensure_library, library_folder
 
-    steps = [["python + bench imports", rss_mb(), peak_rss_mb()]]
+    def snap(label: str) -> list:
+        """RSS, peak RSS, and RSS split into anonymous (the process's own memory) and file-backed
+        pages (memory-mapped files: the ANNOY index, shared libraries; the kernel can drop them)."""
+        return [label, rss_mb(), peak_rss_mb(), proc_status_mb("RssAnon"), proc_status_mb("RssFile")]
+
+    steps = [snap("python + bench imports")]
     folder = library_folder(args.songs)
     if not (folder / "catalog.sqlite").exists():
         # build in a child process so that building does not count in this one's peak
@@ -45,19 +50,19 @@ def main() -> None:
     from shazamlet.recognizer import Recognizer
     from tests.synth import STYLES, make_song
 
-    steps.append(["+ import torch, shazamlet", rss_mb(), peak_rss_mb()])
+    steps.append(snap("+ import torch, shazamlet"))
     res = Results("memory", "5. Memory of the app while listening")
     built = ensure_library(args.songs)  # reuses the library on disk
     emb = TileEmbedder(str(random_model_path()))
-    steps.append(["+ model loaded (TileEmbedder)", rss_mb(), peak_rss_mb()])
+    steps.append(snap("+ model loaded (TileEmbedder)"))
     lib = Library.open(built.folder, emb)
     lib.index()
-    steps.append(["+ library open, index loaded (mmap, sha256 checked)", rss_mb(), peak_rss_mb()])
+    steps.append(snap("+ library open, index loaded (mmap, sha256 checked)"))
     rec = Recognizer(lib, emb)
     rate = 44_100
     listener = Listener(rec, rate)
     audio = np.concatenate([resample(make_song(200 + i, STYLES[i % 4], 20.0), 22_050, rate) for i in range(3)])
-    steps.append(["+ 60 s of test audio in memory", rss_mb(), peak_rss_mb()])
+    steps.append(snap("+ 60 s of test audio in memory"))
     chunk = rate // 10
     answers, finals, pos = 0, 0, 0
     latencies = []
@@ -75,10 +80,10 @@ def main() -> None:
             finals += 1
             listener.reset()
         if answers in (1, 10, 30, 100, 200, 500, 1000):
-            steps.append([f"after {answers} answer{'s' if answers > 1 else ''}", rss_mb(), peak_rss_mb()])
+            steps.append(snap(f"after {answers} answer{'s' if answers > 1 else ''}"))
     wall = time.perf_counter() - t0
     if steps[-1][0] != f"after {answers} answers":
-        steps.append([f"after {answers} answers", rss_mb(), peak_rss_mb()])
+        steps.append(snap(f"after {answers} answers"))
     # A random-weight model maps all music to a small region of the fingerprint space, so the loop
     # above touches few ANNOY pages. A trained model on varied music touches them all over time:
     # 500 searches with varied unit vectors show that upper bound.
@@ -86,11 +91,11 @@ def main() -> None:
     q = rng.standard_normal((500, emb.dim)).astype(np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     lib.neighbours(q, np.zeros(500, np.int64))
-    steps.append(["+ 500 searches with varied fingerprints (touch the whole index)", rss_mb(), peak_rss_mb()])
+    steps.append(snap("+ 500 searches with varied fingerprints (touch the whole index)"))
     res.note(f"{answers} answers, {finals} of them final (the listener then starts over); each answer embeds the "
              f"whole window (3 to 10 s of audio) again.")
     res.table(f"RSS while listening with a {args.songs:,}-song library ({built.n_items:,} tiles; MiB)",
-              ["step", "RSS", "peak RSS so far"], steps)
+              ["step", "RSS", "peak RSS so far", "anonymous", "file-backed (mmap, libraries)"], steps)
     idx_mb = (built.folder / lib.index_record().ann_file).stat().st_size / 2**20
     res.table("Listening", ["answers", "median identify_wave ms (loaded, default threads)",
                             "RSS min..max during listening MiB", "peak RSS MiB (incl. varied searches)",

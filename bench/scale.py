@@ -37,13 +37,14 @@ SECONDS = 240.0
 LOAD_PROBE = r"""
 import json, sys, time, numpy as np
 from pathlib import Path
-from bench.common import rss_mb
+from bench.common import proc_status_mb, rss_mb
 from shazamlet.library.index import IndexRecord, LibraryIndex
 folder, n_q = Path(sys.argv[1]), int(sys.argv[2])
 import sqlite3
 rec = IndexRecord(**json.loads(sqlite3.connect(str(folder / "catalog.sqlite")).execute(
     "SELECT value FROM meta WHERE key='index'").fetchone()[0]))
 r0 = rss_mb()
+anon0 = proc_status_mb("RssAnon")
 t = time.perf_counter(); idx = LibraryIndex(folder, rec, verify=False); load_fast = time.perf_counter() - t
 idx.unload(); del idx
 t = time.perf_counter(); c = time.process_time()
@@ -56,7 +57,8 @@ for i in range(n_q):
     idx.query(q[i:i+1], np.zeros(1), 10)
 qt = (time.perf_counter() - t) / n_q
 r2 = rss_mb()
-print(json.dumps({"rss_base": r0, "rss_loaded": r1, "rss_after_queries": r2, "load_s_no_verify": load_fast,
+anon2, file2 = proc_status_mb("RssAnon"), proc_status_mb("RssFile")
+print(json.dumps({"rss_anon_base": anon0, "rss_anon_after_queries": anon2, "rss_file_after_queries": file2, "rss_base": r0, "rss_loaded": r1, "rss_after_queries": r2, "load_s_no_verify": load_fast,
                   "load_s_sha256": load_full, "load_cpu_sha256": load_full_cpu, "query_ms_random": qt * 1e3}))
 """
 
@@ -282,13 +284,14 @@ def main() -> None:
         return [f"{r['songs']:,}", f"{r['hop'] * 1024 / 22050:.2f} s", r["dim"], f"{r['items'] / 1e6:.2f} M", how,
                 r["ann_mb"], r["fps_mb"], disk / 1024, r["index_s"] + (0 if math.isnan(r["store_s"]) else r["store_s"]),
                 r["index_cpu"] + (0 if math.isnan(r["store_cpu"]) else r["store_cpu"]),
-                r["rss_loaded"] - r["rss_base"], r.get("rss_after_queries", float("nan")) - r["rss_base"], r["query_ms"],
+                r["rss_loaded"] - r["rss_base"], r.get("rss_after_queries", float("nan")) - r["rss_base"],
+                r.get("rss_anon_after_queries", float("nan")) - r.get("rss_anon_base", float("nan")), r["query_ms"],
                 r.get("recall10", float("nan")), r.get("song_hit10", float("nan")), r["load_s_sha256"],
                 r["load_cpu_sha256"], r["load_s_no_verify"], r["sampled_sha256_s"] * 1e3]
 
     headers = ["songs", "hop", "dim", "tiles", "how", "ANNOY MiB", "fingerprints MiB", "disk GiB", "build s (wall)",
                "build CPU s",
-               "index RSS loaded MiB", "index RSS after 500 queries MiB", "CPU ms/query tile", "recall@10", "song hit@10",
+               "index RSS loaded MiB", "index RSS after 500 queries MiB", "of which anonymous MiB", "CPU ms/query tile", "recall@10", "song hit@10",
                "load s (sha256, wall)", "load CPU s (sha256)", "load s (size check only)",
                "sampled sha256 ms (256 x 64 KiB)"]
     rows = [row(r, "measured (store x10 from 1k)" if "note" in r else "measured") for r in rows_m]

@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=50, help="query vectors per timing")
     ap.add_argument("--n-trees", type=int, default=16)
     args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     from threadpoolctl import threadpool_limits
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import Results, Stopwatch, random_model_path
+from bench.common import OUT, Results, Stopwatch, random_model_path
 
 NOMINAL_BARE_RATE = 440.0  # tiles/s of the bare ResNet18 on these 2 cores when nothing else runs
 GOAL_RT = 300.0
@@ -173,7 +173,7 @@ def measure_stages(paths: list[Path], embedder, hops: tuple[int, ...], index_ite
         fps = np.concatenate(fps_all)
         reps = int(np.ceil(index_items / len(fps)))
         chunks = [(i, fps, np.arange(len(fps), dtype=np.int32)) for i in range(reps)]
-        with tempfile.TemporaryDirectory(dir=Path(__file__).parent / "out") as d:
+        with tempfile.TemporaryDirectory(dir=OUT) as d:
             t, c = time.perf_counter(), time.process_time()
             rec = build_index(Path(d), 1, fps.shape[1], chunks, 16)
             out["index_s"] = time.perf_counter() - t
@@ -187,7 +187,7 @@ def measure_library_add(paths: list[Path], model_path: Path) -> dict:
     from shazamlet.model import TileEmbedder
 
     emb = TileEmbedder(str(model_path))
-    with tempfile.TemporaryDirectory(dir=Path(__file__).parent / "out") as d:
+    with tempfile.TemporaryDirectory(dir=OUT) as d:
         lib = Library.open(Path(d) / "lib", emb)
         t, c = time.perf_counter(), time.process_time()
         report = lib.add([str(p) for p in paths])
@@ -246,7 +246,7 @@ def main() -> None:
     res.value("idle_core_rate_baseline", 1000 / base_cpu)
 
     # B: the product's stages, one thread, CPU time = cost on an idle core
-    tmp = Path(__file__).parent / "out" / "throughput-songs"
+    tmp = OUT / "throughput-songs"
     n_songs, seconds = (2, 30.0) if args.quick else (4, 45.0)
     songs = sorted(tmp.rglob("*.wav")) if tmp.exists() else []
     if len(songs) != n_songs or abs(__import__("soundfile").info(str(songs[0])).duration - seconds) > 1:
