@@ -33,7 +33,9 @@ def main() -> None:
 
     from bench.throughput import corpus_files
 
-    res = Results("hop_offset", "1b. What a coarser library hop costs: similarity against time offset")
+    res = (Results("hop_offset", "1b. What a coarser library hop costs: similarity against time offset")
+           if not args.model else
+           Results("hop_offset_model", "1c. The same with fingerprints of a trained model"))
     cfg = FeatureConfig()
     fe = LogMelFrontEnd(cfg)
     files = corpus_files(args.files)

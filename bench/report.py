@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.common import BENCH, OUT, md_table
 
-ORDER = ["throughput", "hop_offset", "query", "table1", "scale", "ivf", "memory"]
+ORDER = ["throughput", "hop_offset", "hop_offset_model", "query", "table1", "scale", "ivf", "memory"]
 
 HOW_TO_RUN = """\
 ## How to run
