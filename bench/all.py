@@ -32,6 +32,10 @@ def main() -> None:
              "ivf": ["--songs", "50", "--nlist", "128", "--queries", "50"], "hop_offset": ["--files", "2"]}
     if args.quick:  # smoke-test numbers go to bench/out/quick/, never into RESULTS.md
         os.environ["SHAZAMLET_BENCH_OUT"] = str(Path(__file__).resolve().parent / "out" / "quick")
+    model = Path(__file__).resolve().parent.parent / "resources" / "shazamlet-default.pt"
+    extra = []
+    if model.exists() and not args.quick:  # these need a trained model
+        extra = [("hop_offset", ["--model", str(model)]), ("hop_accuracy", ["--model", str(model)])]
     failed = []
     for name in [n for n in ORDER if n in args.only.split(",")]:
         full = {"scale": ["--full-10k"]}  # measure 10 000 songs at the product's settings (~6 min, 3.5 GB)
@@ -41,6 +45,11 @@ def main() -> None:
         if subprocess.run(cmd).returncode != 0:
             failed.append(name)
         print(f"=== {name}: {time.perf_counter() - t:.0f} s", flush=True)
+    for name, flags in extra if "hop_offset" in args.only.split(",") else []:
+        cmd = [sys.executable, "-W", "ignore", "-m", f"bench.{name}"] + flags
+        print(f"\n=== {' '.join(cmd[1:])}", flush=True)
+        if subprocess.run(cmd).returncode != 0:
+            failed.append(name)
     from bench.common import OUT
     from bench.report import write_results
 

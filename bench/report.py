@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.common import BENCH, OUT, md_table
 
-ORDER = ["throughput", "hop_offset", "hop_offset_model", "query", "table1", "scale", "ivf", "memory"]
+ORDER = ["throughput", "hop_offset", "hop_offset_model", "hop_accuracy", "query", "table1", "scale", "ivf", "memory"]
 
 HOW_TO_RUN = """\
 ## How to run
@@ -28,7 +28,8 @@ python -m bench.report                    # rewrite this file from bench/out/*.j
 python -m bench.all --quick               # smoke test with small sizes (writes bench/out/quick/ only)
 ```
 
-Scripts: `bench/throughput.py` (goal 1), `bench/hop_offset.py` (what a coarser hop costs), `bench/query.py` (2), `bench/table1.py` (3), `bench/scale.py`
+Scripts: `bench/throughput.py` (goal 1), `bench/hop_offset.py` and `bench/hop_accuracy.py` (what a
+coarser hop costs; the second needs a trained model), `bench/query.py` (2), `bench/table1.py` (3), `bench/scale.py`
 (4), `bench/memory.py` (5), `bench/ivf.py` (the next index for large libraries), `bench/synthlib.py`
 (synthetic libraries at the embeddings level), `bench/common.py` (machine, timers, RSS, tables).
 Raw numbers: `bench/out/<name>.json` (not versioned). With a GPU, `TileEmbedder` picks it up, so
