@@ -238,7 +238,7 @@ def main() -> None:
                      rel if threads == 1 else float("nan"),
                      two_core * rel * hop_s if threads == 1 else float("nan"), r["first_call_s"]])
     res.table(f"A. Encoder variants ({rounds} interleaved rounds of {per_round} tiles, median). CPU ms/tile of a "
-              f"1-thread run = its cost on an idle core; 'x baseline' = bare ResNet18 CPU time / variant CPU time; "
+              f"1-thread run = its cost on an idle core; 'speed vs baseline' = bare ResNet18 CPU time / variant CPU time; "
               f"'2 idle cores' = 440 tiles/s x that ratio, in x realtime at the 0.51-s library hop "
               f"(1.96 tiles per second of audio)",
               ["variant", "threads", "tiles/s (wall, loaded)", "CPU ms/tile", "tiles/s per idle core",
