@@ -55,16 +55,20 @@ class FeatureConfig:
 class IndexConfig:
     """How a library is tiled and searched.
 
-    `library_hop_frames` = 16 frames = 0.74 s: a query starting anywhere is at most 0.37 s from a
-    library tile (>= 87 % overlap), and indexing costs 1.35 encoder passes per second of audio, which
-    is what makes >= 300x realtime possible on two CPU cores (0.51 s gave 223x, see bench/RESULTS.md).
+    `library_hop_frames` = 22 frames = 1.02 s: a query starting anywhere is at most 0.51 s from a
+    library tile (>= 83 % overlap; the contrastive training shifts views by up to 0.5 s), indexing
+    costs ~1 encoder pass per second of audio (421x realtime on two CPU cores against 223x at 0.51 s)
+    and a 10 000-song library is half the size; song-ID measured the same at 0.51 and 1.02 s
+    (bench/RESULTS.md, R1). Query tiles keep a finer hop: more votes at more alignments.
+    `search_k` = 1000: with the default (n_trees * k) the right song's tiles fall out of the 10
+    neighbours as the library grows (0.79 at 10 000 songs, 1.00 with 1000; bench R3).
     """
 
-    library_hop_frames: int = 16
+    library_hop_frames: int = 22
     query_hop_frames: int = 11
     n_trees: int = 16
     k: int = 10
-    search_k: int = -1  # annoy default: n_trees * k
+    search_k: int = 1000
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class MatchConfig:
 
     # Neighbours within this many frames of the winning alignment support it: one library hop, so
     # the library tiles on both sides of a query tile count.
-    align_bin_frames: int = 16
+    align_bin_frames: int = 22
     max_candidates: int = 5
     default_threshold: float = 0.5
 
