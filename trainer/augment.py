@@ -133,6 +133,10 @@ class MelDegrader:
         h = tail * 10 ** (-drr / 10)
         h[..., 0] += 1.0
         h = h / h.sum(-1, keepdim=True)
+        # room colouration: a random smooth per-band gain (+-6 dB) on the whole response
+        knots = torch.from_numpy(rng.uniform(-6.0, 6.0, size=(b, 1, 8))).float()
+        colour = torch.nn.functional.interpolate(knots, size=self.cfg.n_mels, mode="linear", align_corners=True)
+        h = h * 10 ** (colour.transpose(1, 2) / 10)
         return torch.where(h < 1e-6, torch.zeros_like(h), h)  # no denormals (they are 100x slower)
 
     def reverb(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -172,8 +176,8 @@ class MelDegrader:
         f = self.centres.view(1, -1)
         hp = torch.from_numpy(rng.uniform(*p.hp_hz, size=(b, 1))).float()
         lp = torch.from_numpy(rng.uniform(*p.lp_hz, size=(b, 1))).float()
-        n_hp = torch.from_numpy(rng.integers(1, 3, size=(b, 1))).float()
-        n_lp = torch.from_numpy(rng.integers(1, 4, size=(b, 1))).float()
+        n_hp = torch.from_numpy(rng.integers(1, 5, size=(b, 1))).float()
+        n_lp = torch.from_numpy(rng.integers(1, 5, size=(b, 1))).float()
         g = 1 / (1 + (hp / f) ** (2 * n_hp)) / (1 + (f / lp) ** (2 * n_lp))
         # smooth random EQ: a few random cosine bumps across the bands
         knots = torch.from_numpy(rng.uniform(-p.eq_db, p.eq_db, size=(b, 1, 6))).float()

@@ -24,6 +24,7 @@ from shazamlet.config import FeatureConfig
 from shazamlet.features import LogMelFrontEnd, power_to_db
 
 RIR_FRAMES = 24  # reverb envelope length in frames (24 x 46 ms = 1.1 s)
+RIR_VERSION = "2"  # bump when rir_envelope / eq_curve change: those entries are recomputed
 RIR_CATEGORIES = ("rir_real", "rir_sparse_approx")
 EQ_CATEGORIES = ("cabinet_ir",)
 
@@ -50,10 +51,11 @@ def mel_db(wave: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 
 
 def rir_envelope(ir: np.ndarray, cfg: FeatureConfig, frames: int = RIR_FRAMES) -> np.ndarray:
-    """Per-band energy of an impulse response per frame lag `(n_mels, frames)`, float32, sum 1 per band.
+    """Per-band energy of an impulse response per frame lag `(n_mels, frames)`, float32.
 
     Convolving a mel power spectrogram along time with this kernel approximates convolving the
-    waveform with the response (energies add for uncorrelated reflections).
+    waveform with the response (energies add for uncorrelated reflections). The bands keep their
+    relative gains (a room colours the sound as much as it smears it); the mean band sums to 1.
     """
     start = int(np.argmax(np.abs(ir)))
     ir = ir[max(0, start - 32):]
@@ -65,7 +67,7 @@ def rir_envelope(ir: np.ndarray, cfg: FeatureConfig, frames: int = RIR_FRAMES) -
     if p.shape[1] < frames:
         p = np.pad(p, ((0, 0), (0, frames - p.shape[1])))
     p = p + 1e-12
-    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+    return (p / p.sum(axis=1).mean()).astype(np.float32)
 
 
 def eq_curve(ir: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
@@ -142,7 +144,7 @@ def build_cache(data_dir: str | Path, noise_dir: str | Path | None, cache_dir: s
                 kind = "rir" if cat_dir.name in RIR_CATEGORIES else "eq" if cat_dir.name in EQ_CATEGORIES else "noise"
                 key = file_key("noise/" + rel)
                 out = str(root / kind / f"{key}.npy")
-                stamp = _stamp(str(f))
+                stamp = _stamp(str(f)) + (f":v{RIR_VERSION}" if kind != "noise" else "")
                 old = index["noise"].get(rel)
                 if old and old.get("stamp") == stamp and os.path.exists(out):
                     continue

@@ -38,6 +38,9 @@ def _train(a: argparse.Namespace) -> int:
     trainer = Trainer(run, threads=a.threads)
     if trainer.resume():
         print(f"resumed at step {trainer.step} ({trainer.elapsed / 60:.1f} min trained)", flush=True)
+    elif a.init_from:
+        trainer.init_from(a.init_from)
+        print(f"weights initialised from {a.init_from} (fresh optimizer and schedule)", flush=True)
     if a.minutes and a.resume:
         trainer.cfg.minutes = a.minutes
     print(f"{run.folder}: {trainer.cfg.objective}, {len(trainer.train_data)} training songs, "
@@ -98,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--cache", default="cache", help="spectrogram cache folder")
     t.add_argument("--out", help="run folder (default runs/<objective>)")
     t.add_argument("--resume", action="store_true")
+    t.add_argument("--init-from", help="start from another run's weights (fine-tuning)")
     t.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     t.set_defaults(fn=_train)
 

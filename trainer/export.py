@@ -55,7 +55,8 @@ def half_precision_check(run: Run, encoder, path: str | Path, n: int = 256) -> d
     from trainer.data import TileSampler
 
     cache = SpectrogramCache(run.info["cache"])
-    sampler = TileSampler(cache, run.songs("test"), run.genres, cache.features.tile_frames, context=0, shift=0)
+    songs = run.songs("test") or run.songs("val") or run.songs("train")
+    sampler = TileSampler(cache, songs, run.genres, cache.features.tile_frames, context=0, shift=0)
     batch = sampler.sample(n, np.random.default_rng(0))
     tiles = to_tiles(batch.segments, cache.features.top_db)
     encoder.eval()

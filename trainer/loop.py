@@ -158,6 +158,13 @@ class Trainer:
         _atomic_save({"modules": self.mods.state_dict(), "optim": self.opt.state_dict(), "step": self.step,
                       "elapsed": self.elapsed, "history": self.history}, self.run.checkpoint_path)
 
+    def init_from(self, other_run: str | Path) -> None:
+        """Weights of another run of the same objective; optimizer, step and schedule start fresh."""
+        ck = torch.load(Path(other_run) / "checkpoint.pt", map_location=self.device, weights_only=True)
+        self.mods.load_state_dict(ck["modules"])
+        self.run.info["init_from"] = {"run": str(other_run), "step": ck["step"], "minutes": round(ck["elapsed"] / 60, 1)}
+        (self.run.folder / "run.json").write_text(json.dumps(self.run.info, indent=1))
+
     def resume(self) -> bool:
         p = self.run.checkpoint_path
         if not p.exists():
