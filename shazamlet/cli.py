@@ -12,9 +12,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shazamlet.audio.decode import AudioError
-from shazamlet.recognizer import Answer
+if TYPE_CHECKING:  # torch is imported only by the commands that need it: the window opens fast
+    from shazamlet.recognizer import Answer
 
 
 def _load(args, create: bool = True, check_model: bool = True):
@@ -54,6 +55,7 @@ def answer_line(name: str, answer: Answer) -> str:
 
 
 def cmd_identify(args) -> int:
+    from shazamlet.audio.decode import AudioError
     from shazamlet.recognizer import Recognizer
 
     library, embedder = _load(args, create=True)
@@ -285,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_app(library=args.library, model=args.model)
     from shazamlet.audio.capture import CaptureError
+    from shazamlet.audio.decode import AudioError
     from shazamlet.library import LibraryError
     from shazamlet.model import ModelError
 

@@ -55,7 +55,7 @@ def prepare_song(path: str, features: dict, hop_frames: int, genre_from: str, ro
         wave = load_audio(p, cfg.sample_rate)
         duration = len(wave) / cfg.sample_rate
         if len(wave) < cfg.tile_samples:
-            raise AudioError(f"{path}: too short ({duration:.1f} s; a song needs at least {cfg.tile_seconds:.1f} s)")
+            raise AudioError(f"{path}: too short ({duration:.2f} s; a song needs at least {cfg.tile_seconds:.2f} s)")
         tiles = LogMelFrontEnd(cfg).tiles(wave, hop_frames)
         keep = tiles.audible
         if not keep.any():
