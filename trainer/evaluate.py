@@ -56,12 +56,14 @@ def run_meta(run: Run, ck: dict, threshold: float) -> ModelMeta:
     cfg = run.config
     feats = SpectrogramCache(run.info["cache"]).features
     n_train = len(run.info["split"]["train"])
+    init = run.info.get("init_from")
+    before = f", fine-tuned from {Path(init['run']).name} ({init['step']} steps, {init['minutes']:.0f} min)" if init else ""
     return ModelMeta(
         name=Path(run.folder).name, objective=cfg.objective, embedding_dim=1024,
         fingerprint_dim=128 if is_contrastive(cfg.objective) else None, features=feats.to_dict(),
         genres=list(run.genres), threshold=float(threshold),
         trained_on=f"{n_train} songs of {Path(cfg.data).name} ({', '.join(run.genres)}), "
-                   f"{ck['step']} steps x batch {cfg.batch}, {ck['elapsed'] / 60:.0f} min",
+                   f"{ck['step']} steps x batch {cfg.batch}, {ck['elapsed'] / 60:.0f} min{before}",
         extra={"run": Path(run.folder).name, "step": int(ck["step"]), "seed": cfg.seed},
     )
 

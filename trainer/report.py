@@ -49,6 +49,8 @@ def write_report(run_dirs: list[str], out: str | Path = "resources/report", ship
             ship = (run, ev)
     ship = ship or (rows[0] if rows else None)
     lines = ["# Shazamlet default model: evaluation report", ""]
+    if notes:  # the reader's summary comes first
+        lines += [notes, ""]
     if ship:
         run, ev = ship
         name = run.folder.name
@@ -103,8 +105,6 @@ def write_report(run_dirs: list[str], out: str | Path = "resources/report", ship
                      + f" | {_pct(_pooled(cs, 'unknown_rejected'))} | {_pct(_pooled(cs, 'genre_known'))} | "
                        f"{_pct(_pooled(cs, 'genre_unknown'))} |")
     lines += ["", "Unknown rejected and genre columns pool the four conditions; each run at its own calibrated threshold.", ""]
-    if notes:
-        lines += [notes, ""]
     lines += ["## Figures", ""]
     for run, ev in rows:
         name = run.folder.name
