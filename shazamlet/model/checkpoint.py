@@ -69,6 +69,7 @@ def save_model(path: str | Path, encoder: Encoder, meta: ModelMeta, half: bool =
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
