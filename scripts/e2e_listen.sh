@@ -56,7 +56,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, "tests")  # the synthetic music of the test suite
 model, out, music = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-from synth import STYLES, make_song, write_library
+from synth import make_random_model, write_library
 if not music.exists():  # FLAC with tags, so the window shows titles and artists like a real library's
     from mutagen.flac import FLAC
     names = {"techno": ("Kilohertz Club", ["Neon Drive", "Night Bus", "Warehouse 9"]),
@@ -69,23 +69,7 @@ if not music.exists():  # FLAC with tags, so the window shows titles and artists
         tags["title"], tags["artist"], tags["album"] = titles[int(p.stem[-2:]) % 3], artist, "Synthetic Sessions"
         tags.save()
 if not model.exists():
-    import torch
-    from shazamlet.features import LogMelFrontEnd
-    from shazamlet.model import Encoder, ModelMeta, save_model
-    torch.manual_seed(0)
-    enc = Encoder(1024, None)
-    enc.train()
-    for m in enc.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
-            m.reset_running_stats()
-    fe = LogMelFrontEnd()
-    tiles = torch.cat([fe.tiles(make_song(7000 + i, STYLES[i % 4], 8.0), 8).tiles for i in range(6)])
-    with torch.no_grad():
-        enc(tiles)
-    enc.eval()
-    save_model(out / "random-model.pt", enc, ModelMeta(name="random-e2e", objective="none", fingerprint_dim=None,
-                                                       threshold=0.9))
+    make_random_model(out / "random-model.pt", name="random-e2e")
 PYEOF
 [ -f "$MODEL" ] || MODEL="$OUT/random-model.pt"
 echo "model: $MODEL"

@@ -22,33 +22,15 @@ import torch
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from synth import STYLES, make_song, write_library  # noqa: E402
+from synth import make_random_model, write_library  # noqa: E402
 
 from shazamlet.config import FeatureConfig, IndexConfig  # noqa: E402
-from shazamlet.features import LogMelFrontEnd  # noqa: E402
-from shazamlet.model import Encoder, ModelMeta, TileEmbedder, save_model  # noqa: E402
+from shazamlet.model import TileEmbedder  # noqa: E402
 from shazamlet.model.checkpoint import RESOURCES, DEFAULT_MODEL_NAME  # noqa: E402
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 LIB_HOP_SAMPLES = IndexConfig().library_hop_frames * FeatureConfig().hop_length
-
-
-def make_random_model(path: Path, seed: int = 0, name: str = "random-test") -> Path:
-    torch.manual_seed(seed)
-    enc = Encoder(1024, None)
-    enc.train()
-    for m in enc.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
-            m.reset_running_stats()
-    fe = LogMelFrontEnd()
-    tiles = torch.cat([fe.tiles(make_song(7000 + i, STYLES[i % len(STYLES)], 8.0), 8).tiles for i in range(6)])
-    with torch.no_grad():
-        enc(tiles)
-    enc.eval()
-    save_model(path, enc, ModelMeta(name=name, objective="none", fingerprint_dim=None, threshold=0.9))
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -116,3 +116,27 @@ def speech(text: str, path: Path) -> np.ndarray | None:
     from shazamlet.audio.decode import resample
 
     return resample(data if data.ndim == 1 else data.mean(1), rate, SR)
+
+
+def make_random_model(path: Path, seed: int = 0, name: str = "random-test") -> Path:
+    """A model file with fixed random weights whose BatchNorm statistics are estimated on synthetic
+    tiles: no trained ear, but clips cut exactly at library tiles match it with cosine ~1."""
+    import torch
+
+    from shazamlet.features import LogMelFrontEnd
+    from shazamlet.model import Encoder, ModelMeta, save_model
+
+    torch.manual_seed(seed)
+    enc = Encoder(1024, None)
+    enc.train()
+    for m in enc.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None
+            m.reset_running_stats()
+    fe = LogMelFrontEnd()
+    tiles = torch.cat([fe.tiles(make_song(7000 + i, STYLES[i % len(STYLES)], 8.0), 8).tiles for i in range(6)])
+    with torch.no_grad():
+        enc(tiles)
+    enc.eval()
+    save_model(path, enc, ModelMeta(name=name, objective="none", fingerprint_dim=None, threshold=0.9))
+    return path
