@@ -284,10 +284,16 @@ class Library:
         # Each song keeps the genre it was given; its old fingerprints are overwritten (same name).
         todo = [(Path(s.path), Path(s.path).parent, s.genre) for s in songs if Path(s.path).exists()]
         started = time.perf_counter()
+        # Until every song is re-embedded the library belongs to no model: an interrupted reindex
+        # must not leave old-model fingerprints answering under the new model's name.
+        self.catalog.set_meta("model_sha256", "")
+        self.catalog.set_meta("model_name", "(unfinished reindex)")
         for s in songs:
             self.store.delete(s.emb_file)
-        self._record_model()
         self._embed_files(todo, "folder", report, progress, cancel, None)
+        if report.cancelled:
+            return report
+        self._record_model()
         if self.catalog.count():
             self.rebuild_index(progress)
         report.elapsed_s = time.perf_counter() - started
