@@ -44,7 +44,7 @@ class SongVote:
 @dataclass
 class GenreVote:
     label: str
-    share: float
+    score: float  # the winning label's share of the votes
     votes: dict[str, float] = field(default_factory=dict)
 
 

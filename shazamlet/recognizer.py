@@ -16,7 +16,7 @@ import torch
 from shazamlet.audio.decode import AudioError, load_audio
 from shazamlet.config import MatchConfig
 from shazamlet.library.library import Library
-from shazamlet.matcher import calibrate, vote_for_genre, vote_for_song
+from shazamlet.matcher import GenreVote, calibrate, vote_for_genre, vote_for_song
 from shazamlet.model.embedder import TileEmbedder
 
 # A query may be a little shorter than one tile (3.02 s): "3 s" clips are padded by up to this much.
@@ -37,17 +37,10 @@ class Candidate:
 
 
 @dataclass
-class GenreResult:
-    label: str
-    score: float
-    votes: dict[str, float]
-
-
-@dataclass
 class Answer:
     song: Candidate | None
     candidates: list[Candidate]
-    genre: GenreResult | None
+    genre: GenreVote | None
     raw_score: float
     n_tiles: int
     elapsed_ms: float
@@ -100,8 +93,7 @@ class Recognizer:
                 break
         raw = candidates[0].raw_score if candidates else 0.0
         best = candidates[0] if candidates and raw >= self.threshold else None
-        g = vote_for_genre(nb, self.library.genres())
-        genre = GenreResult(g.label, g.share, g.votes) if g else None
+        genre = vote_for_genre(nb, self.library.genres())
         return Answer(best, candidates, genre, raw, len(fps), _ms(started), fingerprints=fps)
 
 

@@ -65,7 +65,7 @@ def test_time_consistent_votes_beat_more_numerous_scattered_votes():
 def test_genre_shares_and_calibration():
     nb = _nb([[(1, 0, 0.9), (2, 0, 0.5), (3, 0, 0.1)]], [0])
     g = vote_for_genre(nb, {1: "jazz", 2: "rock", 3: "jazz"})
-    assert g.label == "jazz" and abs(sum(g.votes.values()) - 1) < 1e-9 and abs(g.share - 1.0 / 1.5) < 1e-3
+    assert g.label == "jazz" and abs(sum(g.votes.values()) - 1) < 1e-9 and abs(g.score - 1.0 / 1.5) < 1e-3
     assert vote_for_genre(nb, {1: None, 2: None, 3: None}) is None
     assert calibrate(0.7, 0.7) == 0.5 and calibrate(1.0, 0.7) == 1.0 and calibrate(0.0, 0.7) == 0.0
     assert calibrate(0.6, 0.7) < 0.5 < calibrate(0.8, 0.7)
