@@ -159,3 +159,39 @@ def test_truncated_or_corrupted_index_is_rebuilt(library, synth_music, random_em
     lib = Library.open(library.folder, random_embedder)
     assert identify(lib, aligned_clip(wave, 2)).song.path.endswith("rock_song_00.wav")
     assert lib.index_record().generation == record.generation + 2
+
+
+def test_identification_goes_on_while_songs_are_added_and_removed(library, synth_music, tmp_path):
+    # The window identifies on its listen thread while the core thread adds songs: every add ends
+    # by swapping in a new index generation and unloading the old one, under a query's feet.
+    import threading
+
+    wave, _ = sf.read(synth_music / "techno" / "techno_song_01.wav", dtype="float32")
+    clip = aligned_clip(wave, 5)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    for i in range(3):
+        sf.write(extra / f"new_{i}.wav", make_song(100 + i, STYLES[i % len(STYLES)], seconds=12), SR)
+    answers, failures, stop = [], [], threading.Event()
+
+    def listen() -> None:
+        rec = Recognizer(library, library.embedder)
+        while not stop.is_set():
+            try:
+                answers.append(rec.identify_wave(clip))
+            except Exception as exc:  # noqa: BLE001 - any failure on this thread is the bug
+                failures.append(exc)
+                return
+
+    thread = threading.Thread(target=listen)
+    thread.start()
+    try:
+        for _ in range(2):
+            library.add([extra])
+            library.remove([extra])
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not failures
+    assert len(answers) >= 2
+    assert all(a.song is not None and a.song.title == answers[0].song.title for a in answers)

@@ -3,7 +3,9 @@
 One `QObject` living in its own `QThread`; the window calls its slots through queued signals, so
 requests run one after another (adds, removes, reindexes never overlap). Reads made from the listen
 thread (`Recognizer.identify_wave`) are serialised with the writes that could disturb them by
-`CoreState.lock`: the index swap at the end of every rebuild and the removal of songs.
+`CoreState.lock`: swapping in another library or model, and the removal of songs. The swap of
+index generations inside `Library` is guarded by the library's own lock, so listening goes on
+while songs are being embedded.
 """
 
 from __future__ import annotations
@@ -28,22 +30,6 @@ class CoreState:
 
     lock: threading.RLock = field(default_factory=threading.RLock)
     cancel: threading.Event = field(default_factory=threading.Event)
-
-
-def guard_library(library, lock: threading.RLock) -> None:
-    """Make the library's index swap wait for a running identification (and vice versa).
-
-    `Library.add/remove/reindex` end in `rebuild_index`, which unloads the ANNOY index that a query
-    may be using; wrapping that one method (on this instance) is enough to keep reads safe while
-    songs are being embedded, so listening goes on during a long indexing run.
-    """
-    rebuild = library.rebuild_index
-
-    def locked_rebuild(*args, **kwargs):
-        with lock:
-            return rebuild(*args, **kwargs)
-
-    library.rebuild_index = locked_rebuild
 
 
 def pca_map(library, per_song: int = MAP_POINTS_PER_SONG, max_points: int = MAP_MAX_POINTS) -> LibraryMap:
@@ -126,7 +112,6 @@ class CoreWorker(QObject):
             if self.library is not None:
                 self.library.close()
             self.embedder, self.library = embedder, library
-            guard_library(library, self.state.lock)
             self.recognizer = None if mismatch else self._make_recognizer()
         self.ready.emit(CoreReady(str(library.folder), embedder.model.meta.name, library.songs(), mismatch,
                                   self.recognizer))

@@ -134,6 +134,7 @@ class LibraryIndex:
         if verify != "none":
             self.verify(full=verify == "full")
         self.map = np.load(map_path, allow_pickle=False)
+        self._ranges: dict[int, tuple[int, int]] | None = None  # song id -> its items, built on first use
         self.ann = AnnoyIndex(record.dim, "angular")
         if record.n_items:
             self.ann.load(str(ann_path))  # memory-mapped
@@ -170,6 +171,25 @@ class LibraryIndex:
                 starts[i, :n] = self.map[1, items]
                 sims[i, :n] = 1.0 - np.square(dist) / 2.0  # angular distance -> cosine
         return Neighbours(ids, starts, sims, np.asarray(query_starts, np.int64))
+
+    def song_tiles(self, song_id: int, first_frame: int, last_frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """Fingerprints and start frames of one song's tiles starting in [first_frame, last_frame].
+
+        Read back from the index itself (a song's tiles are consecutive items in start order), so a
+        re-scored candidate is compared with exactly what the search saw.
+        """
+        if self._ranges is None:
+            ids = self.map[0]
+            cut = np.flatnonzero(np.diff(ids)) + 1
+            firsts = np.concatenate([[0], cut]).astype(np.int64)
+            lasts = np.concatenate([cut, [len(ids)]]).astype(np.int64)
+            self._ranges = {int(ids[a]): (int(a), int(b)) for a, b in zip(firsts, lasts)} if len(ids) else {}
+        first, end = self._ranges.get(int(song_id), (0, 0))
+        starts = self.map[1, first:end]
+        lo, hi = np.searchsorted(starts, first_frame, "left"), np.searchsorted(starts, last_frame, "right")
+        items = range(first + int(lo), first + int(hi))
+        fps = np.array([self.ann.get_item_vector(i) for i in items], np.float32).reshape(len(items), self.record.dim)
+        return fps, starts[lo:hi].astype(np.int64)
 
     def unload(self) -> None:
         self.ann.unload()

@@ -8,6 +8,7 @@ previous index; the next `add` picks up where the last one stopped.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -90,6 +91,10 @@ class Library:
         self.catalog = Catalog(folder / "catalog.sqlite")
         self.store = EmbeddingStore(folder / "fingerprints")
         self._index: LibraryIndex | None = None
+        # Searches may run on another thread (the window's listener) while songs are added: the swap
+        # to a new index generation unloads the old one, so swap and searches take this lock in turn.
+        # Building a generation happens outside it; only the swap is serialised.
+        self._lock = threading.RLock()
         self._genres: dict[int, str | None] | None = None  # read on every query: cached until a write
         if self.catalog.get_meta("model_sha256") is None:
             self._record_model()
@@ -107,9 +112,11 @@ class Library:
         return cls(f, embedder, index_cfg, check_model)
 
     def close(self) -> None:
-        if self._index:
-            self._index.unload()
-        self.catalog.close()
+        with self._lock:
+            if self._index:
+                self._index.unload()
+                self._index = None
+            self.catalog.close()
 
     # -- model ------------------------------------------------------------------------------
     def _record_model(self) -> None:
@@ -146,18 +153,19 @@ class Library:
 
     def index(self) -> LibraryIndex | None:
         """The current index, loaded once; rebuilt from the stored fingerprints if it is damaged."""
-        if self._index is None:
-            record = self.index_record()
-            if record is None:
-                if self.catalog.count() == 0:
-                    return None
-                self.rebuild_index()
-            else:
-                try:
-                    self._index = LibraryIndex(self.folder, record)
-                except IndexCorrupt:
+        with self._lock:
+            if self._index is None:
+                record = self.index_record()
+                if record is None:
+                    if self.catalog.count() == 0:
+                        return None
                     self.rebuild_index()
-        return self._index
+                else:
+                    try:
+                        self._index = LibraryIndex(self.folder, record)
+                    except IndexCorrupt:
+                        self.rebuild_index()
+            return self._index
 
     def unindexed_songs(self) -> list[Song]:
         record = self.index_record()
@@ -316,20 +324,30 @@ class Library:
             if progress:
                 progress(AddProgress("index", done[0], len(songs)))
 
-        self._genres = None
         record = build_index(self.folder, generation, self.embedder.dim, chunks(), self.cfg.n_trees, tick)
-        self.catalog.set_json("index", record.__dict__)
-        if self._index:
-            self._index.unload()
-        self._index = LibraryIndex(self.folder, record, verify="none")
+        with self._lock:
+            self._genres = None
+            self.catalog.set_json("index", record.__dict__)
+            if self._index:
+                self._index.unload()
+            self._index = LibraryIndex(self.folder, record, verify="none")
         for f in self.folder.glob("index-*"):
             if f.name not in (record.ann_file, record.map_file):
                 f.unlink(missing_ok=True)
         return record
 
     # -- searching --------------------------------------------------------------------------
+    def song_tiles(self, song_id: int, first_frame: int, last_frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """One song's indexed fingerprints starting within [first_frame, last_frame] (see LibraryIndex)."""
+        with self._lock:
+            index = self.index()
+            if index is None:
+                return np.zeros((0, self.embedder.dim), np.float32), np.zeros(0, np.int64)
+            return index.song_tiles(song_id, first_frame, last_frame)
+
     def neighbours(self, fingerprints: np.ndarray, query_starts: np.ndarray, k: int | None = None):
-        index = self.index()
-        if index is None:
-            return None
-        return index.query(fingerprints, query_starts, k or self.cfg.k, self.cfg.search_k)
+        with self._lock:
+            index = self.index()
+            if index is None:
+                return None
+            return index.query(fingerprints, query_starts, k or self.cfg.k, self.cfg.search_k)
