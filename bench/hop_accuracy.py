@@ -82,7 +82,7 @@ def main() -> None:
                 best = a.candidates[0] if a.candidates else None
                 if best is not None and path_of.get(str(Path(best.path).resolve())) == j:
                     ok += 1
-                    scores.append(best.raw_score)
+                    scores.append(best.similarity)
             rows.append([f"{h * 1024 / sr:.2f} s ({h})", "clean" if snr == float("inf") else f"{snr:.0f} dB",
                          ok / len(clips), float(np.median(scores)) if scores else float("nan"),
                          lib.index_record().n_items])

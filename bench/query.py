@@ -35,7 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     from shazamlet.audio.decode import resample
     from shazamlet.library import Library
-    from shazamlet.matcher import vote_for_genre, vote_for_song
+    from shazamlet.matcher import rescore_aligned, vote_for_genre, vote_for_song
     from shazamlet.model import TileEmbedder
     from shazamlet.recognizer import Recognizer
     from tests.synth import STYLES, make_song
@@ -86,7 +86,11 @@ def main() -> None:
         genres = lib.genres()
         out["votes (song + alignment, genre)"] = timed(
             lambda: (vote_for_song(nb, rec.cfg.align_bin_frames), vote_for_genre(nb, genres)), r)
-        votes = vote_for_song(nb, rec.cfg.align_bin_frames)[: rec.cfg.max_candidates]
+        votes = vote_for_song(nb, rec.cfg.align_bin_frames)
+        out["re-scoring the top candidates over the whole query"] = timed(
+            lambda: rescore_aligned(votes, fps, nb.query_starts, lib.song_tiles, rec.cfg.rescore_tolerance_frames,
+                                    rec.cfg.rescore_top), r)
+        votes = votes[: rec.cfg.max_candidates]
         out["catalog lookups (songs + genres)"] = timed(
             lambda: ([lib.song(v.song_id) for v in votes], lib.genres()), r)
         out["_sum"] = {"median": sum(v["median"] for v in out.values()), "cpu": sum(v["cpu"] for v in out.values())}

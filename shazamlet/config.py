@@ -79,6 +79,10 @@ class MatchConfig:
     # the library tiles on both sides of a query tile count.
     align_bin_frames: int = 22
     max_candidates: int = 5
+    # The leading songs of the vote are re-scored over the whole query (matcher.rescore_aligned),
+    # comparing each query tile with the library tiles within this many frames of its aligned place.
+    rescore_top: int = 10
+    rescore_tolerance_frames: int = 22
     default_threshold: float = 0.5
 
 

@@ -8,13 +8,20 @@ evaluation as the paper's baseline) and go further: a neighbour only supports a 
 alignment* (library offset minus query offset). Tiles of a 10-s query that agree on the same song
 and the same alignment add up; scattered look-alikes do not. The score of a song is the mean, over
 query tiles, of the best cosine similarity found at the winning alignment, so it lives in [0, 1] and
-a single calibrated threshold (stored in the model file) separates "in your library" from "not".
+the decision score (`margin_scores`) compares it with the runner-up's, so that one calibrated
+threshold (stored in the model file) separates "in your library" from "not" in quiet and in noise.
+
+The nearest-neighbour search only nominates candidates. Under a microphone many query tiles have
+the right song outside their k nearest tiles, and such a tile would add nothing. So the leading
+candidates are re-scored as a whole sequence (Chang et al. 2021's "sequence search"): every query tile
+is compared with the candidate's own library tiles at the aligned position (`rescore_aligned`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -36,7 +43,7 @@ class Neighbours:
 @dataclass
 class SongVote:
     song_id: int
-    raw_score: float  # mean best similarity at the winning alignment, 0..1
+    similarity: float  # mean over query tiles of the best cosine at the winning alignment, 0..1
     offset_frames: float  # where the query starts in the song
     support: int  # how many query tiles voted at that alignment
 
@@ -82,8 +89,58 @@ def vote_for_song(nb: Neighbours, tolerance_frames: float, sharpness: float = 0.
                 best = (total, near, len(per_q))
         total, near, support = best
         votes.append(SongVote(sid, total / n_q, _refine_offset(near, sharpness), support))
-    votes.sort(key=lambda v: v.raw_score, reverse=True)
+    votes.sort(key=lambda v: v.similarity, reverse=True)
     return votes
+
+
+# (song_id, first_frame, last_frame) -> (fingerprints (n, d), start frames (n,)) of that song's
+# library tiles starting within [first_frame, last_frame]
+TileLookup = Callable[[int, int, int], tuple[np.ndarray, np.ndarray]]
+
+
+def rescore_aligned(votes: list[SongVote], fingerprints: np.ndarray, query_starts: np.ndarray,
+                    lookup: TileLookup, tolerance_frames: float, top: int) -> list[SongVote]:
+    """The `top` candidates re-scored over the whole query, best first.
+
+    For each candidate every query tile is placed in the song at the vote's offset and compared with
+    the library tiles starting within `tolerance_frames` of that place; the score is the mean over
+    ALL query tiles of the best cosine (0 where the song has no tile there). A query tile that missed
+    the right song in the k-NN still counts, and a look-alike that won a few votes by chance is judged
+    on the other tiles too. Candidates beyond `top` are dropped: their votes were weaker.
+    """
+    qs = np.asarray(query_starts, np.float64)
+    out = []
+    for v in votes[:top]:
+        where = qs + v.offset_frames
+        lib_fps, lib_starts = lookup(v.song_id, int(np.floor(where.min() - tolerance_frames)),
+                                     int(np.ceil(where.max() + tolerance_frames)))
+        if len(lib_starts) == 0:
+            out.append(SongVote(v.song_id, 0.0, v.offset_frames, 0))
+            continue
+        sims = fingerprints.astype(np.float32) @ np.asarray(lib_fps, np.float32).T  # (q, n)
+        near = np.abs(np.asarray(lib_starts)[None, :] - where[:, None]) <= tolerance_frames
+        best = np.where(near, np.clip(sims, 0.0, 1.0), 0.0).max(axis=1)
+        out.append(SongVote(v.song_id, float(best.mean()), v.offset_frames, int(near.any(axis=1).sum())))
+    out.sort(key=lambda v: v.similarity, reverse=True)
+    return out
+
+
+def margin_scores(votes: list[SongVote]) -> list[float]:
+    """The decision score of each candidate: how far its similarity stands above the best OTHER
+    candidate's, relative to the headroom left, `(s - s_other) / (1 - s_other)`.
+
+    A microphone lowers every similarity of a query together (the right song's and the look-alikes'),
+    so a fixed threshold on the similarity itself rejects nearly every noisy query or accepts
+    unknown clean ones. Measured against the runner-up, the right song of a noisy 10-s query
+    still stands out, and an unknown song, whose best candidates are all alike, does not.
+    With a single candidate this is its similarity.
+    """
+    sims = np.array([v.similarity for v in votes], np.float64)
+    out = []
+    for i, s in enumerate(sims):
+        other = float(np.max(np.delete(sims, i))) if len(sims) > 1 else 0.0
+        out.append(float((s - other) / max(1.0 - other, 1e-6)))
+    return out
 
 
 def _refine_offset(near: np.ndarray, sharpness: float) -> float:

@@ -16,7 +16,7 @@ import torch
 from shazamlet.audio.decode import AudioError, load_audio
 from shazamlet.config import MatchConfig
 from shazamlet.library.library import Library
-from shazamlet.matcher import GenreVote, calibrate, vote_for_genre, vote_for_song
+from shazamlet.matcher import GenreVote, calibrate, margin_scores, rescore_aligned, vote_for_genre, vote_for_song
 from shazamlet.model.embedder import TileEmbedder
 
 # A query may be a little shorter than one tile (3.02 s): "3 s" clips are padded by up to this much.
@@ -31,7 +31,8 @@ class Candidate:
     artist: str
     genre: str | None
     score: float  # calibrated confidence, 0..1, 0.5 = the acceptance threshold
-    raw_score: float  # mean best cosine similarity at the winning alignment
+    raw_score: float  # the decision score (matcher.margin_scores) that the threshold applies to
+    similarity: float  # mean over query tiles of the best cosine at the song's alignment
     offset_s: float  # where the query starts in the song
     support: int  # query tiles agreeing on this song and alignment
 
@@ -80,14 +81,17 @@ class Recognizer:
         nb = self.library.neighbours(fps, tiles.start_frames[keep])
         if nb is None:  # empty library
             return Answer(None, [], None, 0.0, len(fps), _ms(started), fingerprints=fps)
+        votes = vote_for_song(nb, self.cfg.align_bin_frames)
+        if self.cfg.rescore_top:
+            votes = rescore_aligned(votes, fps, nb.query_starts, self.library.song_tiles,
+                                    self.cfg.rescore_tolerance_frames, self.cfg.rescore_top)
+        found = [(v, self.library.song(v.song_id)) for v in votes]
+        found = [(v, song) for v, song in found if song is not None]  # not removed since the index was built
         frame_s = self.features.frame_seconds
         candidates = []
-        for vote in vote_for_song(nb, self.cfg.align_bin_frames):
-            song = self.library.song(vote.song_id)
-            if song is None:  # removed since the index was built
-                continue
+        for (vote, song), margin in zip(found, margin_scores([v for v, _ in found])):
             candidates.append(Candidate(song.id, song.path, song.title, song.artist, song.genre,
-                                        calibrate(vote.raw_score, self.threshold), vote.raw_score,
+                                        calibrate(margin, self.threshold), margin, vote.similarity,
                                         max(0.0, vote.offset_frames * frame_s), vote.support))
             if len(candidates) == self.cfg.max_candidates:
                 break

@@ -138,5 +138,5 @@ def make_random_model(path: Path, seed: int = 0, name: str = "random-test") -> P
     with torch.no_grad():
         enc(tiles)
     enc.eval()
-    save_model(path, enc, ModelMeta(name=name, objective="none", fingerprint_dim=None, threshold=0.9))
+    save_model(path, enc, ModelMeta(name=name, objective="none", fingerprint_dim=None, threshold=0.5))
     return path

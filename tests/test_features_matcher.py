@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from synth import STYLES, make_song
 
 from shazamlet.config import FeatureConfig
 from shazamlet.features import LogMelFrontEnd
-from shazamlet.matcher import Neighbours, calibrate, majority_song, vote_for_genre, vote_for_song
+from shazamlet.matcher import (Neighbours, SongVote, calibrate, majority_song, margin_scores, rescore_aligned,
+                               vote_for_genre, vote_for_song)
 
 
 def test_tile_cut_from_a_long_file_equals_the_excerpt_decoded_alone():
@@ -59,7 +61,48 @@ def test_time_consistent_votes_beat_more_numerous_scattered_votes():
     votes = vote_for_song(nb, tolerance_frames=11)
     assert votes[0].song_id == 1 and votes[0].support == 4
     assert abs(votes[0].offset_frames - 100) < 1e-6
-    assert votes[0].raw_score > votes[1].raw_score
+    assert votes[0].similarity > votes[1].similarity
+
+
+def test_rescoring_judges_a_candidate_on_every_query_tile():
+    # Song 1 is the right one: each of its library tiles (every 22 frames from 0) resembles the query
+    # tile placed there, but noise left it among the k nearest for one query tile only. Song 2, a
+    # look-alike, was the nearest tile for two query tiles by chance and resembles nothing else.
+    rng = np.random.default_rng(0)
+    d, hop, offset = 32, 22, 44
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
+    song1 = unit(rng.standard_normal((20, d)))
+    song2 = unit(rng.standard_normal((20, d)))
+    qstarts = np.arange(4) * hop
+    query = unit(song1[(qstarts + offset) // hop] + 0.6 * unit(rng.standard_normal((4, d))))
+    library = {1: (song1, np.arange(20) * hop), 2: (song2, np.arange(20) * hop)}
+
+    def lookup(song_id, first, last):
+        fps, starts = library[song_id]
+        keep = (starts >= first) & (starts <= last)
+        return fps[keep], starts[keep]
+
+    rows = [[(2, 110, 0.9), (1, offset, 0.7)], [(2, 110 + hop, 0.9), (-1, 0, 0.0)],
+            [(3, 5, 0.5), (-1, 0, 0.0)], [(3, 9, 0.5), (-1, 0, 0.0)]]
+    nb = _nb(rows, qstarts)
+    votes = vote_for_song(nb, tolerance_frames=hop)
+    assert votes[0].song_id == 2  # the k-NN votes alone pick the look-alike
+    rescored = rescore_aligned(votes, query, qstarts, lambda s, a, b: lookup(s, a, b) if s in library
+                               else (np.zeros((0, d)), np.zeros(0)), tolerance_frames=hop, top=5)
+    assert rescored[0].song_id == 1 and rescored[0].support == 4
+    assert abs(rescored[0].offset_frames - offset) < 1e-6
+    expected = np.mean(np.sum(query * song1[(qstarts + offset) // hop], axis=1))
+    assert rescored[0].similarity >= expected - 1e-6  # at least the aligned tile's cosine, on average
+    assert rescored[1].similarity < 0.5 and {v.song_id for v in rescored} == {1, 2, 3}
+
+
+def test_margin_score_accepts_a_clear_winner_in_noise_not_a_crowd_of_look_alikes():
+    noisy_known = [SongVote(1, 0.80, 0, 9), SongVote(2, 0.45, 0, 2), SongVote(3, 0.40, 0, 1)]
+    clean_unknown = [SongVote(4, 0.96, 0, 3), SongVote(5, 0.955, 0, 3), SongVote(6, 0.95, 0, 2)]
+    known, unknown = margin_scores(noisy_known), margin_scores(clean_unknown)
+    assert known[0] > 0.5 > unknown[0]  # whereas the similarities rank them the other way round
+    assert known[1] < 0 and unknown[1] < 0  # a runner-up is never more sure than the winner
+    assert margin_scores([SongVote(7, 0.7, 0, 1)]) == [pytest.approx(0.7)]
 
 
 def test_genre_shares_and_calibration():
