@@ -150,3 +150,28 @@ def test_time_budget_stops_with_a_logged_partial_epoch(corpus):
     assert t.step == 1 and t.schedule_position() == 1.0
     assert t.history[-1]["epoch"] == 0.25 and "val_mic_top1" in t.history[-1]
     assert run.checkpoint_path.exists()
+
+
+def test_reduced_export_folds_the_pca_exactly_and_keeps_neighbours(corpus, tmp_path):
+    from trainer.evaluate import encoder_from_run
+    from trainer.export import export_run
+    from trainer.reduce import run_tiles
+
+    run = _run(corpus, "contrastive+classifier", "reduce")
+    Trainer(run, progress=False).train()
+    (run.folder / "eval-32d").mkdir()
+    (run.folder / "eval-32d" / "eval.json").write_text(json.dumps({"threshold": 0.3, "conditions": {}}))
+    path = export_run(run.folder, tmp_path / "m32.pt", half=False, fingerprint_dim=32)
+    m = load_model(path)
+    assert m.meta.fingerprint_dim == 32 and m.meta.threshold == pytest.approx(0.3)
+    assert 0.5 < m.meta.extra["pca"]["kept_energy"] <= 1.0
+    full, _ = encoder_from_run(Run(run.folder))
+    tiles = run_tiles(Run(run.folder), 64, seed=1, side="test")
+    with torch.no_grad():
+        f128, f32 = full.fingerprint(tiles), m.encoder.fingerprint(tiles)
+        # the file's fingerprints are the full ones projected on the top 32 directions, renormalised
+        fit = full.fingerprint(run_tiles(Run(run.folder)))
+        p = torch.linalg.svd(fit, full_matrices=False)[2][:32]
+        expected = torch.nn.functional.normalize(f128 @ p.T, dim=1)
+    assert f32.shape == (64, 32)
+    assert torch.allclose(f32.abs(), expected.abs(), atol=1e-4)  # up to the sign of each direction

@@ -61,14 +61,15 @@ def _evaluate(a: argparse.Namespace) -> int:
     from trainer.evaluate import EvalConfig, evaluate_run
 
     evaluate_run(a.run, EvalConfig(library_songs=a.library_songs, unknown_songs=a.unknown_songs,
-                                   queries=a.queries, seed=a.seed, data=a.data), model=a.model)
+                                   queries=a.queries, seed=a.seed, data=a.data,
+                                   fingerprint_dim=a.fingerprint_dim), model=a.model)
     return 0
 
 
 def _export(a: argparse.Namespace) -> int:
     from trainer.export import export_run
 
-    path = export_run(a.run, a.to, half=not a.fp32)
+    path = export_run(a.run, a.to, half=not a.fp32, fingerprint_dim=a.fingerprint_dim)
     print(path)
     return 0
 
@@ -119,12 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--unknown-songs", type=int, default=20)
     e.add_argument("--queries", type=int, default=120, help="queries per condition")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--fingerprint-dim", type=int, help="reduce the fingerprints to this many dimensions (PCA)")
     e.set_defaults(fn=_evaluate)
 
     x = sub.add_parser("export", help="write the run's encoder as the app's model file")
     x.add_argument("run")
     x.add_argument("--to", default="resources/shazamlet-default.pt")
     x.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
+    x.add_argument("--fingerprint-dim", type=int, help="reduce the fingerprints to this many dimensions (PCA)")
     x.set_defaults(fn=_export)
 
     r = sub.add_parser("report", help="REPORT.md + PNGs from evaluated runs")

@@ -38,15 +38,36 @@ class EvalConfig:
     seed: int = 0
     data: str | None = None
     tsne_tiles_per_song: int = 12
+    fingerprint_dim: int | None = None  # evaluate the run's encoder reduced to this many dimensions
 
 
-def model_from_run(run: Run, path: Path, threshold: float = 0.5) -> Path:
-    """Write the run's current encoder as a model file (fp32) for the app's loader."""
+def encoder_from_run(run: Run, fingerprint_dim: int | None = None) -> tuple[torch.nn.Module, ModelMeta]:
+    """The run's current encoder and its model-file description (threshold not yet calibrated);
+    with `fingerprint_dim`, its fingerprints reduced by a folded PCA (`trainer.reduce`)."""
     ck = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
     mods = build_modules(run.config.objective, len(run.genres))
     mods.load_state_dict(ck["modules"])
-    meta = run_meta(run, ck, threshold)
-    save_model(path, mods["encoder"], meta)
+    encoder = mods["encoder"].eval()  # inference statistics: BatchNorm in training mode uses the batch's
+    meta = run_meta(run, ck, 0.5)
+    if fingerprint_dim:
+        from trainer.reduce import fold_pca, run_tiles
+
+        meta.extra["pca"] = fold_pca(encoder, run_tiles(run), fingerprint_dim)
+        meta.fingerprint_dim = fingerprint_dim
+    return encoder, meta
+
+
+def eval_folder(run: Run, model: str | None = None, fingerprint_dim: int | None = None) -> Path:
+    """Where `evaluate` writes: RUN/eval (or eval-<dim>d for a reduced model; eval-<file> for --model)."""
+    if model:
+        return Path(run.folder) / f"eval-{Path(model).stem}"
+    return Path(run.folder) / (f"eval-{fingerprint_dim}d" if fingerprint_dim else "eval")
+
+
+def model_from_run(run: Run, path: Path, fingerprint_dim: int | None = None) -> Path:
+    """Write the run's current encoder as a model file (fp32) for the app's loader."""
+    encoder, meta = encoder_from_run(run, fingerprint_dim)
+    save_model(path, encoder, meta)
     return path
 
 
@@ -129,9 +150,9 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     torch.set_num_threads(max(1, torch.get_num_threads()))
     started = time.time()
     run = Run(run_dir)
-    out = Path(run.folder) / ("eval" if not model else f"eval-{Path(model).stem}")
+    out = eval_folder(run, model, cfg.fingerprint_dim)
     out.mkdir(parents=True, exist_ok=True)
-    model_path = Path(model) if model else model_from_run(run, out / "model.pt")
+    model_path = Path(model) if model else model_from_run(run, out / "model.pt", cfg.fingerprint_dim)
     embedder = TileEmbedder(load_model(model_path))
     feats = embedder.features
     rate = feats.sample_rate

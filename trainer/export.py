@@ -12,17 +12,17 @@ from pathlib import Path
 import torch
 
 from shazamlet.model import save_model
-from trainer.evaluate import run_meta
+from trainer.evaluate import encoder_from_run, eval_folder
 from trainer.loop import Run
-from trainer.objectives import build_modules
 
 
-def export_run(run_dir: str | Path, to: str | Path = "resources/shazamlet-default.pt", half: bool = True) -> Path:
+def export_run(run_dir: str | Path, to: str | Path = "resources/shazamlet-default.pt", half: bool = True,
+               fingerprint_dim: int | None = None) -> Path:
+    """Write the model file; the threshold comes from the evaluation of the same encoder (run
+    `evaluate` with the same `--fingerprint-dim` first)."""
     run = Run(run_dir)
-    ck = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
-    mods = build_modules(run.config.objective, len(run.genres))
-    mods.load_state_dict(ck["modules"])
-    ev = Path(run.folder) / "eval" / "eval.json"
+    encoder, meta = encoder_from_run(run, fingerprint_dim)
+    ev = eval_folder(run, None, fingerprint_dim) / "eval.json"
     threshold = 0.5
     meta_extra = {}
     if ev.exists():
@@ -31,34 +31,26 @@ def export_run(run_dir: str | Path, to: str | Path = "resources/shazamlet-defaul
         meta_extra = {"eval": {c: {k: v for k, v in m.items() if not k.startswith("n_")}
                                for c, m in result["conditions"].items()}}
     else:
-        print(f"warning: {run.folder} has no evaluation; threshold left at {threshold} (run `evaluate` first)")
-    meta = run_meta(run, ck, threshold)
+        print(f"warning: {ev} does not exist; threshold left at {threshold} (run `evaluate` first)")
+    meta.threshold = float(threshold)
     meta.extra.update(meta_extra)
     meta.extra["precision"] = "float16" if half else "float32"
-    save_model(to, mods["encoder"], meta, half=half)
+    save_model(to, encoder, meta, half=half)
     if half:
-        check = half_precision_check(run, mods["encoder"], to)
+        check = half_precision_check(run, encoder, to)
         print("float16 check:", json.dumps(check))
         meta.extra["fp16_check"] = check
-        save_model(to, mods["encoder"], meta, half=half)
+        save_model(to, encoder, meta, half=half)
     return Path(to)
 
 
 @torch.no_grad()
 def half_precision_check(run: Run, encoder, path: str | Path, n: int = 256) -> dict:
     """Fingerprints of the saved float16 file vs the float32 encoder on tiles of test songs."""
-    import numpy as np
-
     from shazamlet.model import load_model
-    from trainer.augment import to_tiles
-    from trainer.cache import SpectrogramCache
-    from trainer.data import TileSampler
+    from trainer.reduce import run_tiles
 
-    cache = SpectrogramCache(run.info["cache"])
-    songs = run.songs("test") or run.songs("val") or run.songs("train")
-    sampler = TileSampler(cache, songs, run.genres, cache.features.tile_frames, context=0, shift=0)
-    batch = sampler.sample(n, np.random.default_rng(0))
-    tiles = to_tiles(batch.segments, cache.features.top_db)
+    tiles = run_tiles(run, n, side="test")
     encoder.eval()
     f32 = encoder.fingerprint(tiles)
     f16 = load_model(path).encoder.fingerprint(tiles)

@@ -1,0 +1,57 @@
+"""Fold a PCA into the encoder's last layer: fingerprints of fewer dimensions, no retraining.
+
+A library stores one fingerprint per tile, so its size on disk and in memory is proportional to
+the fingerprint's dimension (bench/RESULTS.md: a 10 000-song library fits 2 GB at 64-d, not at
+128-d). The contrastive head's 128-d outputs of the trained models sit almost entirely in a 64-d
+subspace, so projecting them onto their top principal directions loses next to nothing. Since the
+fingerprint is L2-normalised after the head, `normalise(P @ normalise(W h + b))` equals
+`normalise((P W) h + P b)`: the projection folds into the last Linear layer exactly, and the model
+file stays an ordinary `Encoder` with a smaller `fingerprint_dim`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from shazamlet.model.resnet import Encoder
+
+FIT_TILES = 2048
+
+
+@torch.no_grad()
+def fold_pca(encoder: Encoder, tiles: torch.Tensor, dim: int) -> dict:
+    """Project `encoder`'s fingerprints onto their top `dim` principal directions, in place.
+
+    The directions come from the (uncentred, as the fingerprints are compared by cosine) SVD of the
+    fingerprints of `tiles`. Returns what was kept, for the model file's record.
+    """
+    if encoder.project is None:
+        raise ValueError("this model has no fingerprint head to reduce (an autoencoder objective)")
+    if dim >= encoder.output_dim:
+        raise ValueError(f"the fingerprints already have {encoder.output_dim} dimensions (asked: {dim})")
+    encoder.eval()
+    fps = torch.cat([encoder.fingerprint(tiles[i : i + 256]) for i in range(0, len(tiles), 256)])
+    _, s, vt = torch.linalg.svd(fps, full_matrices=False)
+    p = vt[:dim]
+    last: nn.Linear = encoder.project[-1]
+    folded = nn.Linear(last.in_features, dim)
+    folded.weight.copy_(p @ last.weight)
+    folded.bias.copy_(p @ last.bias)
+    encoder.project[-1] = folded
+    encoder.fingerprint_dim = dim
+    return {"from_dim": int(vt.shape[1]), "to_dim": dim, "fit_tiles": len(tiles),
+            "kept_energy": round(float((s[:dim] ** 2).sum() / (s ** 2).sum()), 6)}
+
+
+def run_tiles(run, n: int = FIT_TILES, seed: int = 0, side: str = "train") -> torch.Tensor:
+    """`n` clean tiles of the run's songs of one split side, the same ones for the same seed."""
+    from trainer.augment import to_tiles
+    from trainer.cache import SpectrogramCache
+    from trainer.data import TileSampler
+
+    cache = SpectrogramCache(run.info["cache"])
+    songs = run.songs(side) or run.songs("train")
+    sampler = TileSampler(cache, songs, run.genres, cache.features.tile_frames, context=0, shift=0)
+    return to_tiles(sampler.sample(n, np.random.default_rng(seed)).segments, cache.features.top_db)
