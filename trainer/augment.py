@@ -85,10 +85,10 @@ class NoiseBank:
 class DegradeParams:
     p_reverb: float = 0.8
     p_real_rir: float = 0.4
-    rt60_s: tuple[float, float] = (0.15, 1.2)
-    drr_db: tuple[float, float] = (-4.0, 12.0)
+    rt60_s: tuple[float, float] = (0.15, 2.0)
+    drr_db: tuple[float, float] = (-12.0, 8.0)
     p_babble: float = 0.6
-    babble_snr_db: tuple[float, float] = (-3.0, 15.0)
+    babble_snr_db: tuple[float, float] = (-6.0, 12.0)
     p_env: float = 0.5
     p_pink: float = 0.5
     noise_snr_db: tuple[float, float] = (0.0, 25.0)

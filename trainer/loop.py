@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -60,9 +61,17 @@ def held_out_rirs(cache: SpectrogramCache) -> list[str]:
     return [rel for i, rel in enumerate(real) if i % EVAL_RIR_EVERY == 0]
 
 
+def rir_room(rel: str) -> str:
+    """The room an impulse response was measured in: the channels of a stereo pair (`StairwellL`,
+    `StairwellR`, `street2-L`) share it, so holding out one channel must keep the other out too."""
+    return re.sub(r"[-_ ]?[LR]$", "", Path(rel).stem)
+
+
 def load_noise(cache: SpectrogramCache, exclude_rirs: list[str]) -> tuple[NoiseBank, torch.Tensor, torch.Tensor]:
+    """Noise bank, training RIR envelopes and cabinet EQs; every room of `exclude_rirs` is left out."""
     bank = NoiseBank([(cat, np.asarray(cache.noise(rel))) for rel, cat in cache.noise_items("noise")])
-    rirs = [np.asarray(cache.noise(rel)) for rel, _ in cache.noise_items("rir") if rel not in exclude_rirs]
+    rooms = {rir_room(rel) for rel in exclude_rirs}
+    rirs = [np.asarray(cache.noise(rel)) for rel, _ in cache.noise_items("rir") if rir_room(rel) not in rooms]
     eqs = [np.asarray(cache.noise(rel)) for rel, _ in cache.noise_items("eq")]
     r = torch.from_numpy(np.stack(rirs)).float() if rirs else None
     e = torch.from_numpy(np.stack(eqs)).float() if eqs else None
