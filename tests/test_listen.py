@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from conftest import LIB_HOP_SAMPLES
 
 from shazamlet.audio.capture import RingBuffer
 from shazamlet.audio.decode import resample
 from shazamlet.library import Library
-from shazamlet.listen import Listener
+from shazamlet.listen import Listener, ListenPolicy, StreamResampler
 from shazamlet.recognizer import Recognizer
 
 DEVICE_RATE = 44_100
@@ -53,6 +54,49 @@ def test_silence_ends_as_not_in_library_after_10_s(recognizer):
     assert events[-1].kind == "final" and events[-1].answer.song is None
     assert 9.9 <= events[-1].heard_s <= 11.5
     assert all(e.answer.silent for e in events)
+
+
+def test_each_answer_embeds_only_new_tiles_and_equals_embedding_the_whole_window(recognizer, synth_music):
+    path = synth_music / "rock" / "rock_song_01.wav"
+    wave, sr = sf.read(path, dtype="float32")
+    audio = resample(wave[LIB_HOP_SAMPLES // 3 :], sr, DEVICE_RATE)
+    never_sure = ListenPolicy(sure_score=2.0, confirm_score=2.0)  # every step up to the 10-s window
+    listener = Listener(recognizer, DEVICE_RATE, never_sure)
+    threads = torch.get_num_threads()
+    events = []
+    for i in range(0, len(audio), DEVICE_RATE // 10):
+        ev = listener.push(audio[i : i + DEVICE_RATE // 10])
+        if ev:
+            events.append(ev)
+            full = recognizer.identify_wave(listener.window)  # embeds every tile of the same window
+            got = ev.answer
+            assert got.n_tiles == full.n_tiles
+            np.testing.assert_allclose(got.fingerprints, full.fingerprints, atol=1e-5)
+            assert [c.song_id for c in got.candidates] == [c.song_id for c in full.candidates]
+            np.testing.assert_allclose([(c.offset_s, c.raw_score, c.similarity) for c in got.candidates],
+                                       [(c.offset_s, c.raw_score, c.similarity) for c in full.candidates], atol=1e-4)
+            assert (got.song is None) == (full.song is None)
+        if listener.done:
+            break
+    assert torch.get_num_threads() == threads  # the listener's one thread was handed back
+    assert len(events) >= 7 and events[-1].kind == "final" and events[-1].window_s > 9.4
+    assert events[-1].answer.candidates and events[-1].answer.candidates[0].path == str(path)
+    whole = sum(e.answer.n_tiles for e in events)  # what embedding every window again costs
+    assert listener.fingerprints.served == whole
+    assert listener.fingerprints.embedded <= events[-1].answer.n_tiles + 1  # every tile once
+    assert listener.fingerprints.embedded < whole / 3
+
+
+@pytest.mark.parametrize("rate", [44_100, 48_000, 16_000])
+def test_stream_resampler_equals_resampling_the_whole_stream(rate):
+    rng = np.random.default_rng(rate)
+    x = rng.standard_normal(3 * rate).astype(np.float32)
+    rs = StreamResampler(rate, 22_050)
+    cuts = np.sort(rng.integers(0, len(x), 40))
+    out = np.concatenate([rs.push(c) for c in np.split(x, cuts)])
+    whole = resample(x, rate, 22_050)
+    assert len(whole) - 2 * 22_050 * rs.margin // rate - 2 <= len(out) <= len(whole)
+    np.testing.assert_allclose(out, whole[: len(out)], atol=1e-5)
 
 
 def test_ring_buffer_keeps_the_newest_samples_and_positions():
