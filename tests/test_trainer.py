@@ -175,3 +175,44 @@ def test_reduced_export_folds_the_pca_exactly_and_keeps_neighbours(corpus, tmp_p
         expected = torch.nn.functional.normalize(f128 @ p.T, dim=1)
     assert f32.shape == (64, 32)
     assert torch.allclose(f32.abs(), expected.abs(), atol=1e-4)  # up to the sign of each direction
+
+
+def test_room_views_are_frame_aligned_degraded_copies_used_as_positives(corpus):
+    from trainer.data import TileSampler
+    from trainer.objectives import Objective
+    from trainer.wave_views import view_path
+
+    run = _run(corpus, "contrastive", "rooms", room_views=2, p_room=1.0)
+    cache = SpectrogramCache(run.info["cache"])
+    for song in run.songs("train"):
+        clean = np.asarray(cache.song(song.rel), np.float32)
+        a, b = (np.asarray(np.load(view_path(cache.root, song.rel, v)), np.float32) for v in (0, 1))
+        assert a.shape == b.shape == clean.shape
+        # the same music, aligned frame for frame (better correlated than with a time-shifted copy),
+        # but not the same spectrogram
+        # (of the changes in time: each band's mean level is taken out)
+        corr = lambda x, y: np.corrcoef((x - x.mean(1, keepdims=True)).ravel(), (y - y.mean(1, keepdims=True)).ravel())[0, 1]
+        assert corr(clean, a) > corr(clean, np.roll(a, 20, axis=1)) + 0.1
+        assert np.abs(a - clean).mean() > 1.0 and np.abs(a - b).mean() > 0.5
+    # the evaluation's rooms were not used: with every impulse response held out, no real room is loaded
+    from trainer.wave_views import WaveChain
+
+    everything = [str(p.relative_to(corpus["noise"])) for p in (corpus["noise"] / "rir_real").iterdir()]
+    assert not WaveChain(corpus["noise"], {Path(r).stem for r in everything}, RATE).rirs
+    assert WaveChain(corpus["noise"], set(), RATE).rirs
+
+    feats = cache.features
+    sampler = TileSampler(cache, run.songs("train"), run.genres, feats.tile_frames, views=2)
+    batch = sampler.sample(6, np.random.default_rng(0))
+    assert batch.room is not None and bool(batch.has_room.all())
+    obj = Objective("contrastive", feats.top_db, feats.tile_frames, Trainer(run, progress=False).degrader, None,
+                    p_room=1.0)
+    rng = np.random.default_rng(1)
+    _, pos = obj.views(batch, rng)
+    # every positive is a (shifted) tile of the waveform-degraded copy, not of the mel shortcut
+    a0, t = batch.anchor, feats.tile_frames
+    candidates = [to_tiles(batch.room[i : i + 1, :, a0 + s : a0 + s + t], feats.top_db)[0]
+                  for i in range(6) for s in range(-batch.max_shift, batch.max_shift + 1)]
+    for i in range(6):
+        assert any(torch.allclose(pos[i], c, atol=1e-5) for c in candidates)
+    Trainer(run, progress=False).train()  # and a training step runs with them

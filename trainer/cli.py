@@ -18,6 +18,7 @@ def _train(a: argparse.Namespace) -> int:
         if a.epochs and a.epochs != run.config.epochs:  # a longer (or shorter) schedule from here on
             print(f"note: epochs {run.config.epochs} -> {a.epochs} (the cosine schedule stretches)", file=sys.stderr)
             run.set_epochs(a.epochs)
+        run.make_room_views()  # finishes copies an interrupted start left undone
     else:
         if (out / "checkpoint.pt").exists():
             print(f"{out} already holds a run: pass --resume to continue it, or another --out", file=sys.stderr)
@@ -29,7 +30,8 @@ def _train(a: argparse.Namespace) -> int:
                           noise=str(Path(a.noise).resolve()) if a.noise else None, cache=a.cache,
                           epochs=a.epochs or 10, steps_per_epoch=a.steps_per_epoch, batch=a.batch, lr=a.lr,
                           temperature=a.temperature, cls_weight=a.cls_weight, seed=a.seed, max_songs=a.max_songs,
-                          minutes=a.minutes)
+                          minutes=a.minutes, fingerprint_dim=a.fingerprint_dim, room_views=a.room_views,
+                          p_room=a.p_room)
         run = Run.create(cfg)
     if a.threads:
         import torch
@@ -102,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--cache", default="cache", help="spectrogram cache folder")
     t.add_argument("--out", help="run folder (default runs/<objective>)")
     t.add_argument("--resume", action="store_true")
-    t.add_argument("--init-from", help="start from another run's weights (fine-tuning)")
+    t.add_argument("--init-from", help="start from another run's weights, or a model file's encoder (fine-tuning)")
+    t.add_argument("--fingerprint-dim", type=int, default=128, help="fingerprint size (contrastive objectives)")
+    t.add_argument("--room-views", type=int, default=0,
+                   help="waveform-degraded copies of each training song to draw positives from (computed once)")
+    t.add_argument("--p-room", type=float, default=0.5, help="share of positives taken from those copies")
     t.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     t.set_defaults(fn=_train)
 

@@ -45,7 +45,7 @@ def encoder_from_run(run: Run, fingerprint_dim: int | None = None) -> tuple[torc
     """The run's current encoder and its model-file description (threshold not yet calibrated);
     with `fingerprint_dim`, its fingerprints reduced by a folded PCA (`trainer.reduce`)."""
     ck = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
-    mods = build_modules(run.config.objective, len(run.genres))
+    mods = build_modules(run.config.objective, len(run.genres), fingerprint_dim=run.config.fingerprint_dim)
     mods.load_state_dict(ck["modules"])
     encoder = mods["encoder"].eval()  # inference statistics: BatchNorm in training mode uses the batch's
     meta = run_meta(run, ck, 0.5)
@@ -81,7 +81,7 @@ def run_meta(run: Run, ck: dict, threshold: float) -> ModelMeta:
     before = f", fine-tuned from {Path(init['run']).name} ({init['step']} steps, {init['minutes']:.0f} min)" if init else ""
     return ModelMeta(
         name=Path(run.folder).name, objective=cfg.objective, embedding_dim=1024,
-        fingerprint_dim=128 if is_contrastive(cfg.objective) else None, features=feats.to_dict(),
+        fingerprint_dim=cfg.fingerprint_dim if is_contrastive(cfg.objective) else None, features=feats.to_dict(),
         genres=list(run.genres), threshold=float(threshold),
         trained_on=f"{n_train} songs of {Path(cfg.data).name} ({', '.join(run.genres)}), "
                    f"{ck['step']} steps x batch {cfg.batch}, {ck['elapsed'] / 60:.0f} min{before}",

@@ -49,6 +49,9 @@ class TrainConfig:
     minutes: float = 0.0  # stop (checkpointed, resumable) after this much training time in total
     ckpt_minutes: float = 3.0
     val_pairs: int = 256
+    fingerprint_dim: int = 128  # contrastive objectives: the fingerprint head's output
+    room_views: int = 0  # waveform-degraded copies of each training song (`trainer.wave_views`)
+    p_room: float = 0.5  # share of positives drawn from those copies
     extra: dict = field(default_factory=dict)
 
 
@@ -119,7 +122,17 @@ class Run:
             "eval_rirs": held_out_rirs(cache) if cfg.noise else [],
         }
         (folder / "run.json").write_text(json.dumps(info, indent=1))
-        return Run(folder)
+        run = Run(folder)
+        run.make_room_views(progress)
+        return run
+
+    def make_room_views(self, progress: bool = True) -> None:
+        """Compute the missing waveform-degraded copies of the training songs (resumable)."""
+        if self.config.room_views:
+            from trainer.wave_views import build_wave_views
+
+            build_wave_views(self.info["cache"], self.songs("train"), self.config.noise, self.info["eval_rirs"],
+                             self.config.room_views, self.config.seed, progress=progress)
 
     def set_epochs(self, epochs: int) -> None:
         self.config.epochs = epochs
@@ -152,11 +165,11 @@ class Trainer:
         bank, rirs, eqs = load_noise(self.cache, run.info["eval_rirs"]) if cfg.noise else (None, None, None)
         self.degrader = MelDegrader(feats, bank, rirs, eqs)
         self.objective = Objective(cfg.objective, feats.top_db, feats.tile_frames, self.degrader, bank,
-                                   cfg.temperature, cfg.cls_weight)
-        self.train_data = TileSampler(self.cache, run.songs("train"), run.genres, feats.tile_frames)
+                                   cfg.temperature, cfg.cls_weight, cfg.p_room if cfg.room_views else 0.0)
+        self.train_data = TileSampler(self.cache, run.songs("train"), run.genres, feats.tile_frames, views=cfg.room_views)
         val_songs = run.songs("val") or run.songs("train")
         self.val_data = TileSampler(self.cache, val_songs, run.genres, feats.tile_frames)
-        self.mods = build_modules(cfg.objective, len(run.genres)).to(self.device)
+        self.mods = build_modules(cfg.objective, len(run.genres), fingerprint_dim=cfg.fingerprint_dim).to(self.device)
         self.opt = torch.optim.Adam(self.mods.parameters(), lr=cfg.lr)
         self.steps_per_epoch = cfg.steps_per_epoch or max(1, len(self.train_data) * cfg.tiles_per_song // cfg.batch)
         self.total_steps = self.steps_per_epoch * cfg.epochs
@@ -167,11 +180,21 @@ class Trainer:
         _atomic_save({"modules": self.mods.state_dict(), "optim": self.opt.state_dict(), "step": self.step,
                       "elapsed": self.elapsed, "history": self.history}, self.run.checkpoint_path)
 
-    def init_from(self, other_run: str | Path) -> None:
-        """Weights of another run of the same objective; optimizer, step and schedule start fresh."""
-        ck = torch.load(Path(other_run) / "checkpoint.pt", map_location=self.device, weights_only=True)
-        self.mods.load_state_dict(ck["modules"])
-        self.run.info["init_from"] = {"run": str(other_run), "step": ck["step"], "minutes": round(ck["elapsed"] / 60, 1)}
+    def init_from(self, other: str | Path) -> None:
+        """Weights of another run of the same objective, or the encoder of a model file (the app's
+        `.pt`, e.g. the shipped default; other heads start fresh); optimizer, step and schedule start fresh."""
+        if Path(other).is_file():
+            from shazamlet.model import load_model
+
+            m = load_model(other)
+            self.mods["encoder"].load_state_dict(m.encoder.float().state_dict())
+            trained = m.meta.extra.get("step", 0), m.meta.trained_on
+            self.run.info["init_from"] = {"run": m.meta.name, "step": trained[0], "minutes": 0.0, "model": str(other),
+                                          "trained_on": trained[1]}
+        else:
+            ck = torch.load(Path(other) / "checkpoint.pt", map_location=self.device, weights_only=True)
+            self.mods.load_state_dict(ck["modules"])
+            self.run.info["init_from"] = {"run": str(other), "step": ck["step"], "minutes": round(ck["elapsed"] / 60, 1)}
         (self.run.folder / "run.json").write_text(json.dumps(self.run.info, indent=1))
 
     def resume(self) -> bool:

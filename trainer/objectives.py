@@ -65,7 +65,7 @@ class Objective:
     """Turns a `Batch` of mel power segments into model inputs and a loss."""
 
     def __init__(self, name: str, top_db: float, tile_frames: int, degrader: MelDegrader, noises: NoiseBank | None,
-                 temperature: float = 0.07, cls_weight: float | None = None) -> None:
+                 temperature: float = 0.07, cls_weight: float | None = None, p_room: float = 0.0) -> None:
         self.name = name
         self.top_db = top_db
         self.tile = tile_frames
@@ -73,6 +73,7 @@ class Objective:
         self.noises = noises
         self.temperature = temperature
         self.cls_weight = cls_weight if cls_weight is not None else (0.1 if is_contrastive(name) else PAPER_CLS_WEIGHT)
+        self.p_room = p_room  # share of positives taken from waveform-degraded copies, where there are some
 
     def views(self, batch: Batch, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(clean anchor tiles, degraded shifted tiles), both `(B, n_mels, tile)` in [0, 1]."""
@@ -81,6 +82,9 @@ class Objective:
         anchor = to_tiles(power[..., a0 : a0 + t], self.top_db)
         region = slice(a0, a0 + t)
         deg = self.degrader(power, rng, region)
+        if batch.room is not None and self.p_room > 0:
+            use = batch.has_room & torch.from_numpy(rng.random(len(deg)) < self.p_room)
+            deg = torch.where(use.view(-1, 1, 1), batch.room, deg)
         shift = rng.integers(-batch.max_shift, batch.max_shift + 1, size=len(deg))
         pos = torch.stack([deg[i, :, a0 + s : a0 + s + t] for i, s in enumerate(shift)])
         return anchor, to_tiles(pos, self.top_db)
