@@ -5,7 +5,8 @@
 Run in a fresh process (bench.all runs each benchmark as its own process, so nothing else has
 inflated the peak). Synthesized music at 44.1 kHz is pushed into the product's `Listener` in 0.1-s
 chunks, as the microphone ring would hand it over; every answer runs `Recognizer.identify_wave` on
-the synthetic 1 000-song library of bench/synthlib.py. RSS (VmRSS) and peak RSS (VmHWM) from
+the synthetic 1 000-song library of bench/synthlib.py at the product's settings (1.02-s library hop,
+64-d fingerprints). RSS (VmRSS) and peak RSS (VmHWM) from
 /proc/self/status after each step; the ANNOY file is memory-mapped, so its pages count in RSS once
 they were touched (they are shared with the page cache and can be dropped by the kernel).
 """
@@ -26,6 +27,9 @@ def main() -> None:
     ap.add_argument("--answers", type=int, default=300, help="identify_wave calls to make")
     args = ap.parse_args()
     from bench.synthlib import ensure_library, library_folder
+    from shazamlet.config import IndexConfig
+
+    hop, dim = IndexConfig().library_hop_frames, 64
 
     def snap(label: str) -> list:
         """RSS, peak RSS, and RSS split into anonymous (the process's own memory) and file-backed
@@ -33,13 +37,13 @@ def main() -> None:
         return [label, rss_mb(), peak_rss_mb(), proc_status_mb("RssAnon"), proc_status_mb("RssFile")]
 
     steps = [snap("python + bench imports")]
-    folder = library_folder(args.songs)
+    folder = library_folder(args.songs, hop, dim)
     if not (folder / "catalog.sqlite").exists():
         # build in a child process so that building does not count in this one's peak
         import subprocess
         import sys
 
-        subprocess.run([sys.executable, "-c", f"from bench.synthlib import ensure_library; ensure_library({args.songs})"],
+        subprocess.run([sys.executable, "-c", f"from bench.synthlib import ensure_library; ensure_library({args.songs}, {hop}, {dim})"],
                        check=True)
     import torch  # noqa: F401
 
@@ -52,12 +56,12 @@ def main() -> None:
 
     steps.append(snap("+ import torch, shazamlet"))
     res = Results("memory", "5. Memory of the app while listening")
-    built = ensure_library(args.songs)  # reuses the library on disk
-    emb = TileEmbedder(str(random_model_path()))
+    built = ensure_library(args.songs, hop, dim)  # reuses the library on disk
+    emb = TileEmbedder(str(random_model_path(dim)))
     steps.append(snap("+ model loaded (TileEmbedder)"))
     lib = Library.open(built.folder, emb)
     lib.index()
-    steps.append(snap("+ library open, index loaded (mmap, sha256 checked)"))
+    steps.append(snap("+ library open, index loaded (mmap, size + sampled hash checked)"))
     rec = Recognizer(lib, emb)
     rate = 44_100
     listener = Listener(rec, rate)
@@ -93,11 +97,11 @@ def main() -> None:
     lib.neighbours(q, np.zeros(500, np.int64))
     steps.append(snap("+ 500 searches with varied fingerprints (touch the whole index)"))
     res.note(f"{answers} answers, {finals} of them final (the listener then starts over); each answer embeds the "
-             f"whole window (3 to 10 s of audio) again.")
+             f"tiles that are new since the last one (the window is 3 to 10 s of audio), on one torch thread.")
     res.table(f"RSS while listening with a {args.songs:,}-song library ({built.n_items:,} tiles; MiB)",
               ["step", "RSS", "peak RSS so far", "anonymous", "file-backed (mmap, libraries)"], steps)
     idx_mb = (built.folder / lib.index_record().ann_file).stat().st_size / 2**20
-    res.table("Listening", ["answers", "median identify_wave ms (loaded, default threads)",
+    res.table("Listening", ["answers", "median identify_wave ms (loaded, one thread)",
                             "RSS min..max during listening MiB", "peak RSS MiB (incl. varied searches)",
                             "ANNOY file MiB (mmap)", "wall s"],
               [[answers, float(np.median(latencies)), f"{min(rss_trace):.0f}..{max(rss_trace):.0f}", peak_rss_mb(),

@@ -1,13 +1,19 @@
 """Goal 2 - query latency: a 3-s clip to an answer, end to end and per stage, 1 000-song library.
 
-    python -m bench.query [--songs 1000] [--repeat 30]
+    python -m bench.query [--songs 1000] [--repeat 30] [--attempts 5]
 
-The library is synthetic at the embeddings level (see bench/synthlib.py): 1 000 songs of 4 min
-written through the product's store, catalog and index build. The clip is 3.1 s of synthesized
-music at 44.1 kHz (a microphone rate), so every stage of the app runs: resample to 22.05 kHz, front
-end, encoder, ANNOY search, votes, catalog lookups. The stages are timed one by one with the same
+The library is synthetic at the embeddings level (see bench/synthlib.py): 1 000 songs of 4 min at
+the product's settings (library hop 1.02 s, 64-d fingerprints) written through the product's store,
+catalog and index build. The clip is 3.1 s of synthesized music at 44.1 kHz (a microphone rate), so
+every stage of the app runs: resample to 22.05 kHz, front end, encoder, ANNOY search, votes,
+re-scoring of the leading songs, catalog lookups. The stages are timed one by one with the same
 functions `Recognizer.identify_wave` calls, and end to end through `Recognizer.identify_wave`
 itself. Baseline in the same run: the bare ResNet18 forward of one tile.
+
+Listening: whole attempts of the product's `Listener` (answers at 3.1, 4.1, ... 10.1 s of audio)
+against what the listener did before it kept the window's fingerprints: resample the newest 10 s
+and run `Recognizer.identify_wave` on all of it at every answer, with the app's default threads and
+with one.
 
 Timings are taken with one torch thread and given as wall time (on this loaded machine) and as the
 process's CPU time, which is what the query costs on an idle core (see bench/throughput.py: a niced
@@ -25,13 +31,78 @@ import torch
 
 from bench.common import Results, random_model_path, timed
 from bench.synthlib import ensure_library, query_from, song_fps, tiles_per_song
+from shazamlet.config import IndexConfig
 
+DIM = 64  # the shipped model's fingerprints
+
+
+def listening(rec, mic_rate: int, attempts: int, default_threads: int) -> tuple[list, dict]:
+    """Per-answer cost of whole listening attempts: the product's Listener against re-embedding the
+    newest 10 s at every answer (the listener before R5), with the default threads and with one."""
+    from shazamlet.audio.decode import resample
+    from shazamlet.listen import Listener, ListenPolicy
+    from tests.synth import STYLES, make_song
+
+    audio = resample(make_song(11, STYLES[0], 11.0), 22_050, mic_rate)
+    chunk = mic_rate // 10
+    policy = ListenPolicy(sure_score=2.0, confirm_score=2.0)  # never sure: every answer up to 10 s
+
+    def incremental() -> tuple[list, list, int]:
+        listener = Listener(rec, mic_rate, policy)
+        walls, cpus = [], []
+        w = c = 0.0
+        for i in range(0, len(audio), chunk):
+            t0, c0 = time.perf_counter(), time.process_time()
+            ev = listener.push(audio[i : i + chunk])
+            w, c = w + time.perf_counter() - t0, c + time.process_time() - c0
+            if ev is not None:
+                walls.append(w)
+                cpus.append(c)
+                w = c = 0.0
+            if listener.done:
+                break
+        return walls, cpus, listener.fingerprints.embedded
+
+    def whole_window(threads: int) -> tuple[list, list, int]:
+        torch.set_num_threads(threads)
+        walls, cpus, tiles = [], [], 0
+        for heard_s in np.arange(3.1, 10.15, 1.0):
+            end = int(round(heard_s * mic_rate))
+            t0, c0 = time.perf_counter(), time.process_time()
+            a = rec.identify_wave(resample(audio[max(0, end - 10 * mic_rate) : end], mic_rate, 22_050))
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+            tiles += a.n_tiles
+        torch.set_num_threads(1)
+        return walls, cpus, tiles
+
+    ways = {"Listener (new tiles only, one thread)": lambda: incremental(),
+            f"before: the newest 10 s re-embedded, {default_threads} threads (the window's default)":
+                lambda: whole_window(default_threads),
+            "before: the newest 10 s re-embedded, 1 thread (the CLI's)": lambda: whole_window(1)}
+    got = {k: [] for k in ways}
+    incremental()  # warm-up
+    for _ in range(attempts):
+        for name, fn in ways.items():
+            got[name].append(fn())
+    rows, out = [], {}
+    for name, runs in got.items():
+        n = len(runs[0][0])
+        wall = float(np.median([sum(w) / len(w) for w, _, _ in runs])) * 1e3
+        cpu = float(np.median([sum(c) / len(c) for _, c, _ in runs])) * 1e3
+        last = float(np.median([c[-1] for _, c, _ in runs])) * 1e3
+        tiles = runs[0][2]
+        rows.append([name, n, tiles, wall, cpu, last])
+        out[name] = {"answers": n, "tiles": tiles, "wall_ms_per_answer": wall, "cpu_ms_per_answer": cpu,
+                     "cpu_ms_last_answer": last}
+    return rows, out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--songs", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--attempts", type=int, default=5, help="listening attempts of 8 answers per way")
     args = ap.parse_args()
     from shazamlet.audio.decode import resample
     from shazamlet.library import Library
@@ -42,16 +113,18 @@ def main() -> None:
 
     res = Results("query", "2. Query latency")
     t = time.perf_counter()
-    built = ensure_library(args.songs)
+    cfg = IndexConfig()
+    built = ensure_library(args.songs, cfg.library_hop_frames, DIM)
     build_s = time.perf_counter() - t
     res.note(f"Library: {args.songs:,} synthetic songs of 4 min at the embeddings level ({built.n_items:,} tiles, "
-             f"128-d, 0.51 s hop) written through EmbeddingStore / Catalog.upsert_song / Library.rebuild_index "
+             f"{DIM}-d, {cfg.library_hop_frames * 1024 / 22050:.2f} s hop, search_k {cfg.search_k}: the product's "
+             f"settings) written through EmbeddingStore / Catalog.upsert_song / Library.rebuild_index "
              f"(built in {built.store_s + built.index_s:.0f} s wall on this busy machine; this run reused it: "
-             f"{build_s:.1f} s). Random-weight model of the product's architecture.")
-    emb = TileEmbedder(str(random_model_path()))
+             f"{build_s:.1f} s). Random-weight model of the product's architecture ({DIM}-d head).")
+    emb = TileEmbedder(str(random_model_path(DIM)))
     t = time.perf_counter()
     lib = Library.open(built.folder, emb)
-    index = lib.index()  # loads the ANNOY file (mmap) after a full sha256 check
+    index = lib.index()  # loads the ANNOY file (mmap) after the size + sampled-hash check
     open_s = time.perf_counter() - t
     rec = Recognizer(lib, emb)
     mic_rate = 44_100
@@ -101,10 +174,6 @@ def main() -> None:
 
     s3 = stages(clip)
     s10 = stages(window)
-    # what an answer would embed if the listener kept the fingerprints of the rolling window: the
-    # ~2 tiles that start in the last second (query hop 0.51 s)
-    two_tiles = emb.frontend.tiles(window22, lib.cfg.query_hop_frames).tiles[-2:]
-    new2 = timed(lambda: emb.embed(two_tiles), args.repeat)
     rows = []
     for k in s3:
         if k.startswith("_") and k != "_sum":
@@ -112,8 +181,6 @@ def main() -> None:
         name = "sum of the stages" if k == "_sum" else k
         rows.append([name, s3[k]["median"] * 1e3, s3[k]["cpu"] * 1e3, s10[k]["median"] * 1e3, s10[k]["cpu"] * 1e3])
     rows.append(["baseline: bare ResNet18 forward, 1 tile", base1["median"] * 1e3, base1["cpu"] * 1e3, "", ""])
-    rows.append(["encoder, only the 2 newest tiles (a listener that keeps the window's fingerprints)", "", "",
-                 new2["median"] * 1e3, new2["cpu"] * 1e3])
     res.table(f"Query latency (ms, median of {args.repeat}, one torch thread); 3.1-s clip = {s3['_tiles']} tile, "
               f"10-s window = {s10['_tiles']} tiles; CPU ms = the latency on an idle core",
               ["stage", "3-s clip, wall (loaded)", "3-s clip, CPU ms", "10-s window, wall (loaded)",
@@ -129,6 +196,13 @@ def main() -> None:
                [1, s3["end to end: resample + Recognizer.identify_wave"]["median"] * 1e3,
                 s3["end to end: resample + Recognizer.identify_wave"]["cpu"] * 1e3]])
     res.value("e2e_3s_default_threads", two)
+    listen_rows, listen = listening(rec, mic_rate, args.attempts, default_threads)
+    res.table(f"Listening: whole attempts (answers at 3.1, 4.1, ... 10.1 s of 44.1-kHz audio, 0.1-s chunks; "
+              f"{args.attempts} attempts per way, interleaved). Per answer = everything `Listener.push` does, "
+              f"summed over the attempt and divided by its answers", ["way", "answers per attempt",
+              "tiles embedded per attempt", "wall ms per answer (loaded)", "CPU ms per answer",
+              "CPU ms of the last answer (10-s window)"], listen_rows)
+    res.value("listening", listen)
     e2e = s3["end to end: resample + Recognizer.identify_wave"]
     e2e10 = s10["end to end: resample + Recognizer.identify_wave"]
     res.value("e2e_3s_ms_wall", e2e["median"] * 1e3)
@@ -136,37 +210,38 @@ def main() -> None:
     res.value("e2e_10s_ms_wall", e2e10["median"] * 1e3)
     res.value("e2e_10s_ms_cpu", e2e10["cpu"] * 1e3)
     res.value("e2e_over_baseline_cpu", e2e["cpu"] / base1["cpu"])
-    res.value("encoder_2_new_tiles", new2)
     res.value("open_s", open_s)
     res.value("stages_3s", s3)
     res.value("stages_10s", s10)
 
     # a song that is in the library: near-duplicate fingerprints of song s at a random moment
     rng = np.random.default_rng(1)
-    n_tiles = tiles_per_song(240.0, 11)
+    n_tiles = tiles_per_song(240.0, cfg.library_hop_frames)
     hits, ann_ms, vote_ms = 0, [], []
     n_q = 50
     song_ids = {s.path.rsplit("/", 1)[-1].split(".")[0]: s.id for s in lib.songs()}
     for j in range(n_q):
         i = int(rng.integers(args.songs))
-        fps_song = song_fps(0, i, n_tiles, 128)
+        fps_song = song_fps(0, i, n_tiles, DIM)
         t0 = int(rng.integers(n_tiles - 14))
-        q = np.stack([query_from(fps_song, t0 + m, rng) for m in range(6)])  # 6 tiles ~ a 5.6-s window
-        qs = np.arange(6) * 11
+        q = np.stack([query_from(fps_song, t0 + m, rng) for m in range(6)])  # 6 tiles ~ an 8-s window
+        qs = np.arange(6) * cfg.library_hop_frames
         t = time.process_time()
         nb = lib.neighbours(q, qs)
         t1 = time.process_time()
         votes = vote_for_song(nb, rec.cfg.align_bin_frames)
+        votes = rescore_aligned(votes, q, nb.query_starts, lib.song_tiles, rec.cfg.rescore_tolerance_frames,
+                                rec.cfg.rescore_top)
         vote_for_genre(nb, lib.genres())
         t2 = time.process_time()
         ann_ms.append((t1 - t) * 1e3)
         vote_ms.append((t2 - t1) * 1e3)
         hits += int(votes and votes[0].song_id == song_ids[f"synth-0-{i:06d}"])
     res.table("Songs that are in the library (synthetic near-duplicate fingerprints, 6 query tiles)",
-              ["queries", "top-1 song correct", "ANNOY CPU ms (median)", "votes + genres CPU ms (median)"],
+              ["queries", "top-1 song correct", "ANNOY CPU ms (median)", "votes + re-scoring + genres CPU ms (median)"],
               [[n_q, hits / n_q, float(np.median(ann_ms)), float(np.median(vote_ms))]])
     res.value("in_library_top1", hits / n_q)
-    res.table("Opening the library", ["what", "s"], [["Library.open + index load incl. full sha256 of the index files",
+    res.table("Opening the library", ["what", "s"], [["Library.open + index load (size + sampled hash, as the app opens it)",
                                                       open_s]])
     lib.close()
     del index
