@@ -26,9 +26,9 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(ORDER), help="comma-separated subset of " + ",".join(ORDER))
     ap.add_argument("--quick", action="store_true", help="smoke-test sizes (not for RESULTS.md)")
     args = ap.parse_args()
-    quick = {"throughput": ["--quick", "--no-compile"], "query": ["--songs", "50", "--repeat", "5"],
+    quick = {"throughput": ["--quick", "--no-compile"], "query": ["--songs", "50", "--repeat", "5", "--attempts", "1"],
              "table1": ["--n", "5000", "--dim", "256", "--queries", "10"],
-             "scale": ["--base-songs", "50", "--configs", "11x128,22x64", "--skip-10k-compact"], "memory": ["--songs", "50", "--answers", "5"],
+             "scale": ["--base-songs", "50", "--configs", "22x64", "--large", ""], "memory": ["--songs", "50", "--answers", "5"],
              "ivf": ["--songs", "50", "--nlist", "128", "--queries", "50"], "hop_offset": ["--files", "2"]}
     if args.quick:  # smoke-test numbers go to bench/out/quick/, never into RESULTS.md
         os.environ["SHAZAMLET_BENCH_OUT"] = str(Path(__file__).resolve().parent / "out" / "quick")
@@ -38,7 +38,7 @@ def main() -> None:
         extra = [("hop_offset", ["--model", str(model)]), ("hop_accuracy", ["--model", str(model)])]
     failed = []
     for name in [n for n in ORDER if n in args.only.split(",")]:
-        full = {"scale": ["--full-10k"]}  # measure 10 000 songs at the product's settings (~6 min, 3.5 GB)
+        full = {"scale": ["--large", "10000,50000"]}  # build 10 000 and 50 000 songs too (~25 min, 8 GB)
         cmd = [sys.executable, "-W", "ignore", "-m", f"bench.{name}"] + (quick[name] if args.quick else full.get(name, []))
         print(f"\n=== {' '.join(cmd[1:])}", flush=True)
         t = time.perf_counter()

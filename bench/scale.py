@@ -1,18 +1,18 @@
 """Goal 4 - scale: synthetic libraries of 1k, 10k and 50k songs of 4 min (embeddings only).
 
-    python -m bench.scale [--full-10k] [--skip-10k-compact]
+    python -m bench.scale [--large 10000,50000] [--configs 22x64,11x128]
 
 Per library: index size on disk (ANNOY file, item map, per-song fingerprints, catalog), build
 time, memory once loaded (in a fresh child process: RSS after loading and after 500 queries), the
 load time with and without the full sha256 check, ANNOY query time per tile, recall@10 against
 exact search and song hit@10 (the right song among the 10 neighbours) for near-duplicate queries.
 
-Measured in full: 1 000 songs at the product's settings (0.51 s hop, 128-d) and at the cheaper
-settings (1.0 s hop and/or 64-d fingerprints); 10 000 songs at 1.0 s hop / 64-d. The 10 000 and
-50 000-song libraries at the product's settings (4.7 M and 23 M tiles) take too long to build on
-two busy cores: their numbers are extrapolated from the measured per-item costs (sizes linear in
-items, tree build n log n) and marked as such. `--full-10k` measures 10 000 songs at the product's
-settings too (several minutes and ~3.5 GB of disk).
+Measured in full: 1 000 songs at each `--configs` setting (hop frames x fingerprint dimension; the
+first is the product's: 1.02-s hop, 64-d). The `--large` sizes are built at the product's settings
+straight through `build_index` (index and item map measured; per-song fingerprint files and catalog
+taken from the 1 000-song library, linearly). Sizes not built are extrapolated from the 1 000-song
+rows (sizes linear in items, tree build n log n) and marked as such. Searches use the product's
+`IndexConfig.search_k`; the sweep table shows the others.
 """
 
 from __future__ import annotations
@@ -30,41 +30,45 @@ import numpy as np
 import torch
 
 from bench.common import Results, dir_size_mb
+from shazamlet.config import IndexConfig
 from bench.synthlib import build_library, library_folder, query_from, song_fps, tiles_per_song
 
 SECONDS = 240.0
+SEARCH_K = IndexConfig().search_k  # the product's
 
 LOAD_PROBE = r"""
 import json, sys, time, numpy as np
 from pathlib import Path
 from bench.common import proc_status_mb, rss_mb
 from shazamlet.library.index import IndexRecord, LibraryIndex
-folder, n_q = Path(sys.argv[1]), int(sys.argv[2])
+folder, n_q, search_k = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 import sqlite3
 rec = IndexRecord(**json.loads(sqlite3.connect(str(folder / "catalog.sqlite")).execute(
     "SELECT value FROM meta WHERE key='index'").fetchone()[0]))
 r0 = rss_mb()
 anon0 = proc_status_mb("RssAnon")
-t = time.perf_counter(); idx = LibraryIndex(folder, rec, verify=False); load_fast = time.perf_counter() - t
+t = time.perf_counter(); idx = LibraryIndex(folder, rec, verify="none"); load_fast = time.perf_counter() - t
+idx.unload(); del idx
+t = time.perf_counter(); idx = LibraryIndex(folder, rec, verify="sampled"); load_sampled = time.perf_counter() - t
 idx.unload(); del idx
 t = time.perf_counter(); c = time.process_time()
-idx = LibraryIndex(folder, rec, verify=True); load_full = time.perf_counter() - t; load_full_cpu = time.process_time() - c
+idx = LibraryIndex(folder, rec, verify="full"); load_full = time.perf_counter() - t; load_full_cpu = time.process_time() - c
 r1 = rss_mb()
 rng = np.random.default_rng(5)
 q = rng.standard_normal((n_q, rec.dim)).astype(np.float32)
 t = time.perf_counter()
 for i in range(n_q):
-    idx.query(q[i:i+1], np.zeros(1), 10)
+    idx.query(q[i:i+1], np.zeros(1), 10, search_k)
 qt = (time.perf_counter() - t) / n_q
 r2 = rss_mb()
 anon2, file2 = proc_status_mb("RssAnon"), proc_status_mb("RssFile")
-print(json.dumps({"rss_anon_base": anon0, "rss_anon_after_queries": anon2, "rss_file_after_queries": file2, "rss_base": r0, "rss_loaded": r1, "rss_after_queries": r2, "load_s_no_verify": load_fast,
+print(json.dumps({"rss_anon_base": anon0, "rss_anon_after_queries": anon2, "rss_file_after_queries": file2, "rss_base": r0, "rss_loaded": r1, "rss_after_queries": r2, "load_s_no_verify": load_fast, "load_s_sampled": load_sampled,
                   "load_s_sha256": load_full, "load_cpu_sha256": load_full_cpu, "query_ms_random": qt * 1e3}))
 """
 
 
 def load_probe(folder: Path, n_q: int = 500) -> dict:
-    out = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(folder), str(n_q)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(folder), str(n_q), str(SEARCH_K)], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -77,7 +81,7 @@ def sizes(folder: Path) -> dict:
 
 
 def recall_probe(folder: Path, n_songs: int, hop: int, dim: int, n_q: int = 200) -> dict:
-    """ANNOY (the product's k=10, search_k=-1) against exact search, near-duplicate queries."""
+    """ANNOY (k=10; search_k: n_trees x k, the product's, 5000) against exact search, near-duplicate queries."""
     import sqlite3
 
     from shazamlet.library.index import IndexRecord, LibraryIndex
@@ -103,7 +107,7 @@ def recall_probe(folder: Path, n_songs: int, hop: int, dim: int, n_q: int = 200)
     for v in warm:
         idx.ann.get_nns_by_vector(v, 10, search_k=5000)
     rng = np.random.default_rng(3)
-    sks = (-1, 1000, 5000)
+    sks = tuple(sorted({-1, SEARCH_K, 5000}))
     rec10 = {k: [] for k in sks}
     hit10 = {k: [] for k in sks}
     ms = {k: [] for k in sks}
@@ -122,7 +126,7 @@ def recall_probe(folder: Path, n_songs: int, hop: int, dim: int, n_q: int = 200)
     sweep = {sk: {"recall10": float(np.mean(rec10[sk])), "song_hit10": float(np.mean(hit10[sk])),
                   "query_ms": float(np.median(ms[sk]))} for sk in sks}
     idx.unload()
-    return {**sweep[-1], "search_k_sweep": sweep}
+    return {**sweep[SEARCH_K], "search_k_sweep": sweep}
 
 
 def sha256_rate(path: Path) -> float:
@@ -223,6 +227,7 @@ def extrapolate(m: dict, n_songs: int) -> dict:
     out["load_s_sha256"] = (out["ann_mb"] + out["map_mb"]) / m["sha256_mb_s"]
     out["load_cpu_sha256"] = m["load_cpu_sha256"] * f
     out["load_s_no_verify"] = m["load_s_no_verify"]
+    out["load_s_sampled"] = m["load_s_sampled"]
     out["sampled_sha256_s"] = m["sampled_sha256_s"]
     # resident: what the process holds besides the mmap (map array) + the pages queries touch,
     # bounded by the whole file when every page was touched
@@ -236,9 +241,9 @@ def extrapolate(m: dict, n_songs: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--full-10k", action="store_true", help="also build 10 000 songs at the product's settings")
-    ap.add_argument("--skip-10k-compact", action="store_true", help="skip 10 000 songs at 1.0 s hop / 64-d")
-    ap.add_argument("--configs", default="11x128,22x128,11x64,22x64", help="hop x dim at 1 000 songs")
+    ap.add_argument("--configs", default="22x64,11x128",
+                    help="hop frames x dim at --base-songs; the first is the product's")
+    ap.add_argument("--large", default="10000", help="song counts built at the first setting (index only), '' for none")
     ap.add_argument("--base-songs", type=int, default=1000, help="the fully measured library size")
     args = ap.parse_args()
     res = Results("scale", "4. Scale")
@@ -250,12 +255,9 @@ def main() -> None:
         m = measure(args.base_songs, hop, dim)
         print(json.dumps(m), flush=True)
         rows_m.append(m)
-    if not args.skip_10k_compact:
-        m = measure_index_only(10_000, 22, 64)
-        print(json.dumps(m), flush=True)
-        rows_m.append(m)
-    if args.full_10k:
-        m = measure_index_only(10_000, 11, 128)
+    hop0, dim0 = rows_m[0]["hop"], rows_m[0]["dim"]
+    for n in [int(x) for x in args.large.split(",") if x]:
+        m = measure_index_only(n, hop0, dim0)
         print(json.dumps(m), flush=True)
         rows_m.append(m)
     base = rows_m[0]
@@ -269,7 +271,7 @@ def main() -> None:
                 m["catalog_mb"] = ref["catalog_mb"] * f
                 m["store_s"] = ref["store_s"] * f
                 m["store_cpu"] = ref["store_cpu"] * f
-                m["note"] = "index built and measured; fingerprints, catalog and store time x10 from 1k"
+                m["note"] = f"store x{f:g} from {args.base_songs:,}"
     rows_x = []
     for m in [r for r in rows_m if r["songs"] == args.base_songs]:
         for n in (10_000, 50_000):
@@ -287,20 +289,21 @@ def main() -> None:
                 r["rss_loaded"] - r["rss_base"], r.get("rss_after_queries", float("nan")) - r["rss_base"],
                 r.get("rss_anon_after_queries", float("nan")) - r.get("rss_anon_base", float("nan")), r["query_ms"],
                 r.get("recall10", float("nan")), r.get("song_hit10", float("nan")), r["load_s_sha256"],
-                r["load_cpu_sha256"], r["load_s_no_verify"], r["sampled_sha256_s"] * 1e3]
+                r["load_cpu_sha256"], r.get("load_s_sampled", float("nan")), r["load_s_no_verify"]]
 
     headers = ["songs", "hop", "dim", "tiles", "how", "ANNOY MiB", "fingerprints MiB", "disk GiB", "build s (wall)",
                "build CPU s",
                "index RSS loaded MiB", "index RSS after 500 queries MiB", "of which anonymous MiB", "CPU ms/query tile", "recall@10", "song hit@10",
-               "load s (sha256, wall)", "load CPU s (sha256)", "load s (size check only)",
-               "sampled sha256 ms (256 x 64 KiB)"]
-    rows = [row(r, "measured (store x10 from 1k)" if "note" in r else "measured") for r in rows_m]
+               "load s (full sha256, wall)", "load CPU s (full sha256)", "load s (size + sampled hash: the product)",
+               "load s (no check)"]
+    rows = [row(r, f"measured ({r['note']})" if "note" in r else "measured") for r in rows_m]
     rows += [row(r, "EXTRAPOLATED") for r in rows_x]
     res.table("Scale. build = writing the per-song fingerprints and catalog rows + Library.rebuild_index (ANNOY "
               "add, 16 trees on all threads, sha256); index RSS = RSS of a fresh process above its baseline once "
               "LibraryIndex is loaded (the .map.npy is read into memory, the .ann is memory-mapped and counts only "
-              "as far as queries touched it); CPU ms/query tile = one ANNOY search, k=10, search_k=-1, after a warm-up (a 10-s "
-              "listening window holds 14 tiles); load = LibraryIndex() with the full sha256 check vs size check only",
+              f"as far as queries touched it); CPU ms/query tile = one ANNOY search, k=10, search_k={SEARCH_K} (the "
+              f"product's), after a warm-up (a 10-s listening window holds 14 tiles); load = LibraryIndex() with "
+              f"each kind of check",
               headers, rows)
     res.value("base", base)
     srows = []
@@ -308,8 +311,8 @@ def main() -> None:
         for sk, v in r["search_k_sweep"].items():
             srows.append([f"{r['songs']:,}", f"{r['hop'] * 1024 / 22050:.2f} s", r["dim"], sk, v["recall10"],
                           v["song_hit10"], v["query_ms"]])
-    res.table("ANNOY search_k against recall (near-duplicate synthetic queries; the product uses -1 = n_trees x k = "
-              "160)", ["songs", "hop", "dim", "search_k", "recall@10", "song hit@10", "CPU ms/query tile"], srows)
+    res.table(f"ANNOY search_k against recall (near-duplicate synthetic queries; -1 = n_trees x k = 160; the "
+              f"product uses {SEARCH_K})", ["songs", "hop", "dim", "search_k", "recall@10", "song hit@10", "CPU ms/query tile"], srows)
     res.save()
 
 
