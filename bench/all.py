@@ -1,6 +1,6 @@
 """Run every benchmark, each in its own process, then write bench/RESULTS.md.
 
-    python -m bench.all                 # everything (about 30 min on 2 busy cores, 5 GB of disk in bench/out)
+    python -m bench.all                 # everything (about 50 min on 2 busy cores, 10 GB of disk in bench/out)
     python -m bench.all --only query,memory
     python -m bench.report              # rewrite RESULTS.md from the JSON already in bench/out/
 

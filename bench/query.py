@@ -119,8 +119,8 @@ def main() -> None:
     res.note(f"Library: {args.songs:,} synthetic songs of 4 min at the embeddings level ({built.n_items:,} tiles, "
              f"{DIM}-d, {cfg.library_hop_frames * 1024 / 22050:.2f} s hop, search_k {cfg.search_k}: the product's "
              f"settings) written through EmbeddingStore / Catalog.upsert_song / Library.rebuild_index "
-             f"(built in {built.store_s + built.index_s:.0f} s wall on this busy machine; this run reused it: "
-             f"{build_s:.1f} s). Random-weight model of the product's architecture ({DIM}-d head).")
+             f"(built in {built.store_s + built.index_s:.0f} s wall on this busy machine; opening or building it "
+             f"took this run {build_s:.1f} s). Random-weight model of the product's architecture ({DIM}-d head).")
     emb = TileEmbedder(str(random_model_path(DIM)))
     t = time.perf_counter()
     lib = Library.open(built.folder, emb)

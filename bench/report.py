@@ -25,7 +25,8 @@ HOW_TO_RUN = """\
 ```
 . .venv/bin/activate
 nice -n 10 python -m bench.all            # every benchmark, each in its own process, then this file
-                                          # (~30 min on 2 busy cores; builds 10 000 songs: 5 GB in bench/out)
+                                          # (~50 min on 2 busy cores; builds 10 000 and 50 000 songs:
+                                          # 10 GB in bench/out)
 nice -n 10 python -m bench.query          # or throughput, hop_offset, table1, scale, memory, ivf
 python -m bench.report                    # rewrite this file from bench/out/*.json
 python -m bench.all --quick               # smoke test with small sizes (writes bench/out/quick/ only)
@@ -48,7 +49,8 @@ to "2 idle cores" are anchored to the issue's figure for the baseline: a bare Re
 440 tiles/s on these 2 cores when nothing else runs.
 
 **Models and data.** Speed and memory use a random-weight model of the product's architecture
-(`Encoder(1024, 128)`, saved with `save_model` as "bench-random"). It has the same layers, shapes
+(`Encoder(1024, 64)`, 64-d fingerprints like the shipped model; `Encoder(1024, 128)` in the
+throughput runs of 2026-11-25), saved with `save_model` as "bench-random". It has the same layers, shapes
 and FLOPs as the trained model, so the same speed and memory. Audio is synthesized (`tests/synth.py`)
 plus a few files of the free corpus in /work/data/corpus (decode speed only). Libraries of 1 000
 songs and more are synthetic **at the embeddings level** (`bench/synthlib.py`): each song is an
