@@ -216,3 +216,31 @@ def test_room_views_are_frame_aligned_degraded_copies_used_as_positives(corpus):
     for i in range(6):
         assert any(torch.allclose(pos[i], c, atol=1e-5) for c in candidates)
     Trainer(run, progress=False).train()  # and a training step runs with them
+
+
+def test_report_keeps_earlier_rows_and_adds_model_file_evaluations(tmp_path):
+    from trainer.report import write_report
+
+    def ev(top1: float, trained: str, objective: str = "contrastive") -> dict:
+        cond = {"top1": top1, "top2": top1, "accepted_correct": top1, "unknown_rejected": 0.9, "genre_known": 0.5,
+                "genre_unknown": 0.25, "n_known": 10, "n_unknown": 5}
+        return {"threshold": 0.5, "threshold_check": {"threshold": 0.5, "known_accepted_correct": 0.5, "unknown_rejected": 0.9},
+                "conditions": {c: dict(cond) for c in ("clean3", "mic3", "babble3", "mic10")}, "objective": objective,
+                "trained_on": trained, "library_songs": 6, "unknown_songs": 2}
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "old-run-eval.json").write_text(json.dumps(ev(0.25, "an earlier run", "autoencoder")))
+    (out / "old-run-tsne.png").write_bytes(b"png")
+    model_eval = tmp_path / "runs" / "x" / "eval-new-model"
+    model_eval.mkdir(parents=True)
+    (model_eval / "eval.json").write_text(json.dumps(ev(0.75, "the new one")))
+    (model_eval / "confusion.png").write_bytes(b"png")
+    text = write_report([], out, shipped=str(model_eval), model_evals=[str(model_eval)]).read_text()
+    assert "from `new-model`" in text and "| clean3 | 75% |" in text  # the shipped model's own table
+    rows = [line for line in text.splitlines() if line.startswith("| new-model") or line.startswith("| old-run")]
+    assert rows[0].startswith("| new-model |") and "the new one | 75% | 75%" in rows[0]
+    assert rows[1].startswith("| old-run * | autoencoder | an earlier run | 25%")
+    assert "![new-model confusion](new-model-confusion.png)" in text and (out / "new-model-confusion.png").exists()
+    assert "![old-run tsne](old-run-tsne.png)" in text
+    assert json.loads((out / "new-model-eval.json").read_text())["trained_on"] == "the new one"

@@ -80,7 +80,7 @@ def _report(a: argparse.Namespace) -> int:
     from trainer.report import write_report
 
     notes = Path(a.notes).read_text() if a.notes else ""
-    print(write_report(a.runs, a.out, shipped=a.shipped, notes=notes))
+    print(write_report(a.runs, a.out, shipped=a.shipped, notes=notes, model_evals=a.model_eval or ()))
     return 0
 
 
@@ -137,10 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     x.set_defaults(fn=_export)
 
     r = sub.add_parser("report", help="REPORT.md + PNGs from evaluated runs")
-    r.add_argument("runs", nargs="+")
+    r.add_argument("runs", nargs="*")
     r.add_argument("--out", default="resources/report")
-    r.add_argument("--shipped", help="the run whose model is shipped")
-    r.add_argument("--notes", help="a markdown file added under the side-by-side table")
+    r.add_argument("--model-eval", action="append", metavar="RUN/eval-NAME",
+                   help="a model file's evaluation (`evaluate RUN --model FILE`) as a row of its own")
+    r.add_argument("--shipped", help="the run (or model evaluation) whose model is shipped")
+    r.add_argument("--notes", help="a markdown file put at the top of the report (the summary)")
     r.set_defaults(fn=_report)
 
     a = p.parse_args(argv)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainer.loop import Run
@@ -32,30 +33,70 @@ def _describe(run: Run) -> str:
             f"{last.get('minutes', 0):.0f} min, {songs} songs")
 
 
+@dataclass
+class Entry:
+    """One evaluated model in the report: a run's checkpoint, a model file, or an earlier evaluation
+    whose run folder is gone (its eval JSON and figures stay in the report folder)."""
+
+    name: str
+    objective: str
+    training: str
+    ev: dict
+    figures: dict[str, Path] = field(default_factory=dict)  # figure name -> source PNG
+    earlier: bool = False
+    run: Run | None = None
+
+
+def _run_entry(d: str | Path) -> Entry | None:
+    run = Run(d)
+    ev_path = run.folder / "eval" / "eval.json"
+    if not ev_path.exists():
+        print(f"skipping {d}: not evaluated")
+        return None
+    figs = {"curves": run.folder / "curves.png", "confusion": run.folder / "eval" / "confusion.png",
+            "tsne": run.folder / "eval" / "tsne.png"}
+    return Entry(run.folder.name, run.config.objective, _describe(run), json.loads(ev_path.read_text()), figs, run=run)
+
+
+def _model_entry(folder: str | Path) -> Entry:
+    """`evaluate RUN --model FILE` wrote RUN/eval-<stem>: the model file's own evaluation."""
+    folder = Path(folder)
+    ev = json.loads((folder / "eval.json").read_text())
+    name = folder.name.removeprefix("eval-")
+    return Entry(name, ev.get("objective", "?"), ev.get("trained_on", "model file"), ev,
+                 {"confusion": folder / "confusion.png", "tsne": folder / "tsne.png"})
+
+
+def _earlier_entries(out: Path, known: set[str]) -> list[Entry]:
+    rows = []
+    for f in sorted(out.glob("*-eval.json")):
+        name = f.name.removesuffix("-eval.json")
+        if name in known:
+            continue
+        ev = json.loads(f.read_text())
+        figs = {k: out / f"{name}-{k}.png" for k in ("curves", "confusion", "tsne") if (out / f"{name}-{k}.png").exists()}
+        rows.append(Entry(name, ev.get("objective", "?"), ev.get("trained_on", "?"), ev, figs, earlier=True))
+    return rows
+
+
 def write_report(run_dirs: list[str], out: str | Path = "resources/report", shipped: str | None = None,
-                 notes: str = "") -> Path:
+                 notes: str = "", model_evals: list[str] = (), keep_earlier: bool = True) -> Path:
+    """REPORT.md for the evaluated runs and model files; `shipped` names a run folder or a model
+    evaluation. Earlier evaluations kept in `out` stay in the table (their run folders may be gone)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, ship = [], None
-    for d in run_dirs:
-        run = Run(d)
-        ev_path = run.folder / "eval" / "eval.json"
-        if not ev_path.exists():
-            print(f"skipping {d}: not evaluated")
-            continue
-        ev = json.loads(ev_path.read_text())
-        rows.append((run, ev))
-        if shipped and Path(shipped).resolve() == Path(d).resolve():
-            ship = (run, ev)
-    ship = ship or (rows[0] if rows else None)
+    rows = [e for e in (_run_entry(d) for d in run_dirs) if e] + [_model_entry(m) for m in model_evals]
+    if keep_earlier:
+        rows += _earlier_entries(out, {e.name for e in rows})
+    ship_name = Path(shipped).name.removeprefix("eval-") if shipped else None
+    ship = next((e for e in rows if e.name == ship_name), rows[0] if rows else None)
     lines = ["# Shazamlet default model: evaluation report", ""]
     if notes:  # the reader's summary comes first
         lines += [notes, ""]
     if ship:
-        run, ev = ship
-        name = run.folder.name
-        lines += [f"Shipped model: `resources/shazamlet-default.pt` from run `{name}` "
-                  f"(objective `{run.config.objective}`, {_describe(run)}).", "",
+        ev, name = ship.ev, ship.name
+        lines += [f"Shipped model: `resources/shazamlet-default.pt` from `{name}` "
+                  f"(objective `{ship.objective}`, {ship.training}).", "",
                   f"Library: {ev['library_songs']} test songs; unknown: {ev['unknown_songs']} test songs from "
                   f"packages held out whole from training (their style was never heard). "
                   f"{ev['conditions']['clean3']['n_known']} known-song and {ev['conditions']['clean3']['n_unknown']} "
@@ -88,33 +129,35 @@ def write_report(run_dirs: list[str], out: str | Path = "resources/report", ship
                       f"{sc['tile_mae_wave_vs_mel']:.3f}; fingerprint cosine to the clean tile {sc['cos_mel_vs_clean']:.3f} "
                       f"vs {sc['cos_wave_vs_clean']:.3f}; single-tile top-1 among {sc['n']} clean tiles "
                       f"{_pct(sc['top1_mel'])} vs {_pct(sc['top1_wave'])}.", ""]
-        fp16 = run.folder / "eval-shazamlet-default" / "eval.json"
-        if fp16.exists():
-            e16 = json.loads(fp16.read_text())
+        if ship.run is not None and (ship.run.folder / "eval-shazamlet-default" / "eval.json").exists():
+            e16 = json.loads((ship.run.folder / "eval-shazamlet-default" / "eval.json").read_text())
             lines += ["float16 model file (as shipped) vs the float32 checkpoint, top-1: " + ", ".join(
                 f"{c} {_pct(e16['conditions'][c]['top1'])} vs {_pct(ev['conditions'][c]['top1'])}" for c in CONDS) + ".", ""]
     lines += ["## All objectives side by side", "",
               "Same split, same library, same queries for every model. The paper's two objectives reproduce its "
-              "ablation; the paper reported 76% song ID on clean 3-s clips and 63% genre.", "",
-              "| run | objective | training | clean3 | mic3 | babble3 | mic10 | unknown rejected | genre known | genre unknown |",
+              "ablation; the paper reported 76% song ID on clean 3-s clips and 63% genre. Rows marked * are "
+              "earlier evaluations kept from the report (their run folders are not on this machine); they were "
+              "made with the matcher of their day (before sequence re-scoring and the margin score).", "",
+              "| model | objective | training | clean3 | mic3 | babble3 | mic10 | unknown rejected | genre known | genre unknown |",
               "|---|---|---|---|---|---|---|---|---|---|"]
-    for run, ev in rows:
-        cs = ev["conditions"]
-        lines.append(f"| {run.folder.name} | {run.config.objective} | {_describe(run)} | "
+    for e in rows:
+        cs = e.ev["conditions"]
+        lines.append(f"| {e.name}{' *' if e.earlier else ''} | {e.objective} | {e.training} | "
                      + " | ".join(_pct(cs[c]["top1"]) for c in CONDS)
                      + f" | {_pct(_pooled(cs, 'unknown_rejected'))} | {_pct(_pooled(cs, 'genre_known'))} | "
                        f"{_pct(_pooled(cs, 'genre_unknown'))} |")
-    lines += ["", "Unknown rejected and genre columns pool the four conditions; each run at its own calibrated threshold.", ""]
+    lines += ["", "Unknown rejected and genre columns pool the four conditions; each model at its own calibrated threshold.", ""]
     lines += ["## Figures", ""]
-    for run, ev in rows:
-        name = run.folder.name
-        for fig, src in (("curves", run.folder / "curves.png"), ("confusion", run.folder / "eval" / "confusion.png"),
-                         ("tsne", run.folder / "eval" / "tsne.png")):
-            if src.exists():
-                shutil.copyfile(src, out / f"{name}-{fig}.png")
-                lines.append(f"![{name} {fig}]({name}-{fig}.png)")
+    for e in rows:
+        for fig, src in e.figures.items():
+            dst = out / f"{e.name}-{fig}.png"
+            if src.exists() and src.resolve() != dst.resolve():
+                shutil.copyfile(src, dst)
+            if dst.exists():
+                lines.append(f"![{e.name} {fig}]({e.name}-{fig}.png)")
         lines.append("")
     (out / "REPORT.md").write_text("\n".join(lines) + "\n")
-    for run, ev in rows:
-        (out / f"{run.folder.name}-eval.json").write_text(json.dumps(ev, indent=1))
+    for e in rows:
+        if not e.earlier:
+            (out / f"{e.name}-eval.json").write_text(json.dumps(e.ev, indent=1))
     return out / "REPORT.md"
