@@ -201,13 +201,17 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     from trainer.shortcut_check import shortcut_check
 
     result["shortcut_check"] = shortcut_check(embedder, [waves[s.rel] for s in lib_songs], rirs, seed=cfg.seed)
-    result.update({"model": str(model_path), "objective": run.config.objective, "run": Path(run.folder).name,
+    # a model file evaluated on this run's split is described by its own metadata
+    meta = embedder.model.meta
+    label = meta.name if model else Path(run.folder).name
+    result.update({"model": str(model_path), "objective": meta.objective if model else run.config.objective,
+                   "run": Path(run.folder).name, "model_name": label,
                    "library_songs": len(lib_songs), "unknown_songs": len(unknown), "eval": asdict(cfg),
                    "minutes": round((time.time() - started) / 60, 1), "trained_on": embedder.model.meta.trained_on})
     from trainer.plots import confusion_png, tsne_png
 
-    confusion_png(records, run.genres, out / "confusion.png", Path(run.folder).name)
-    tsne_png(embedder, lib_songs, unknown, waves, out / "tsne.png", cfg.tsne_tiles_per_song, Path(run.folder).name)
+    confusion_png(records, run.genres, out / "confusion.png", label)
+    tsne_png(embedder, lib_songs, unknown, waves, out / "tsne.png", cfg.tsne_tiles_per_song, label)
     (out / "queries.json").write_text(json.dumps(records))
     (out / "eval.json").write_text(json.dumps(result, indent=1))
     lib.close()
