@@ -1,6 +1,7 @@
 """Goal 4 - scale: synthetic libraries of 1k, 10k and 50k songs of 4 min (embeddings only).
 
     python -m bench.scale [--large 10000,50000] [--configs 22x64,11x128]
+    python -m bench.scale --trees 16,8,4 [--trees-songs 10000]   # only the n_trees sweep (goal 4b)
 
 Per library: index size on disk (ANNOY file, item map, per-song fingerprints, catalog), build
 time, memory once loaded (in a fresh child process: RSS after loading and after 500 queries), the
@@ -13,6 +14,11 @@ straight through `build_index` (index and item map measured; per-song fingerprin
 taken from the 1 000-song library, linearly). Sizes not built are extrapolated from the 1 000-song
 rows (sizes linear in items, tree build n log n) and marked as such. Searches use the product's
 `IndexConfig.search_k`; the sweep table shows the others.
+
+`--trees` is a separate run (bench/out/scale_trees.json): one library size at the product's
+settings built index-only with each n_trees, to split the ANNOY file into item vectors and trees
+and see what the trees cost in resident memory and buy in recall. Each library is deleted once
+measured (1 GiB at 10 000 songs) unless `--keep`.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import argparse
 import hashlib
 import json
 import math
+import shutil
 import subprocess
 import sys
 import time
@@ -168,12 +175,27 @@ def measure(n_songs: int, hop: int, dim: int) -> dict:
     return out
 
 
-def measure_index_only(n_songs: int, hop: int, dim: int) -> dict:
+def ann_split(ann_bytes: int, n_items: int, dim: int) -> dict:
+    """The ANNOY file split into item vectors and trees. An angular node is `n_descendants` +
+    `children[2]` (int32) + `dim` float32: items are nodes 0..n-1, then each tree's split and leaf
+    nodes, then a copy of the roots; every node has the same size."""
+    node = 12 + 4 * dim
+    items = n_items * node
+    return {"node_bytes": node, "ann_items_mb": items / 2**20, "ann_trees_mb": (ann_bytes - items) / 2**20,
+            "tree_nodes": (ann_bytes - items) // node}
+
+
+def index_only_folder(n_songs: int, hop: int, dim: int, n_trees: int = 16) -> Path:
+    base = library_folder(n_songs, hop, dim)
+    return base.with_name(base.name + "-indexonly" + ("" if n_trees == 16 else f"-t{n_trees}"))
+
+
+def measure_index_only(n_songs: int, hop: int, dim: int, n_trees: int = 16, n_q: int = 100) -> dict:
     """A large library straight through `build_index` (the product's builder) without per-song files:
     the index and its map are the same, the .npz store and catalog are extrapolated."""
     from shazamlet.library.index import build_index
 
-    folder = library_folder(n_songs, hop, dim).with_name(library_folder(n_songs, hop, dim).name + "-indexonly")
+    folder = index_only_folder(n_songs, hop, dim, n_trees)
     folder.mkdir(parents=True, exist_ok=True)
     n_tiles = tiles_per_song(SECONDS, hop)
     starts = (np.arange(n_tiles) * hop).astype(np.int32)
@@ -187,7 +209,7 @@ def measure_index_only(n_songs: int, hop: int, dim: int) -> dict:
         for f in folder.glob("index-*"):
             f.unlink()
         t, c = time.perf_counter(), time.process_time()
-        r = build_index(folder, 1, dim, ((i, song_fps(0, i, n_tiles, dim), starts) for i in range(n_songs)), 16)
+        r = build_index(folder, 1, dim, ((i, song_fps(0, i, n_tiles, dim), starts) for i in range(n_songs)), n_trees)
         build_s, build_cpu = time.perf_counter() - t, time.process_time() - c
         rec = r.__dict__.copy()
         rec["song_ids"] = []
@@ -200,11 +222,12 @@ def measure_index_only(n_songs: int, hop: int, dim: int) -> dict:
     db.execute("INSERT OR REPLACE INTO meta VALUES ('index', ?)", (json.dumps(rec),))
     db.commit()
     db.close()
-    out = {"songs": n_songs, "hop": hop, "dim": dim, "items": rec["n_items"], "index_s": build_s, "store_s": float("nan"),
-           "index_cpu": build_cpu, "store_cpu": float("nan"),
-           **sizes(folder)}
+    ann_path = next(folder.glob("index-*.ann"))
+    out = {"songs": n_songs, "hop": hop, "dim": dim, "n_trees": rec["n_trees"], "items": rec["n_items"],
+           "index_s": build_s, "store_s": float("nan"), "index_cpu": build_cpu, "store_cpu": float("nan"),
+           **sizes(folder), **ann_split(ann_path.stat().st_size, rec["n_items"], dim)}
     out.update(load_probe(folder))
-    out.update(recall_probe(folder, n_songs, hop, dim, n_q=100))
+    out.update(recall_probe(folder, n_songs, hop, dim, n_q=n_q))
     out["sha256_mb_s"] = sha256_rate(next(folder.glob("index-*.ann")))
     out["sampled_sha256_s"] = sampled_sha256(next(folder.glob("index-*.ann")))[1]
     return out
@@ -239,13 +262,75 @@ def extrapolate(m: dict, n_songs: int) -> dict:
     return out
 
 
+def app_baseline_mb() -> tuple[float, str]:
+    """RSS of the listening app without its index (Python, torch, model, shared libraries, buffers):
+    section 5's last step (bench/out/memory.json: 1 000 songs, every index page touched) less that
+    library's ANNOY file and item map. Falls back to the figures in FINDINGS.md."""
+    from bench.common import OUT
+
+    p = OUT / "memory.json"
+    if p.exists():
+        v = json.loads(p.read_text())["values"]
+        last = v["steps"][-1]
+        map_1k = 232_000 * 8 / 2**20  # int32 song + int32 start per item, 1 000 songs at the 1.02-s hop
+        return last[1] - v["ann_mb"] - map_1k, "bench/out/memory.json"
+    return 445.0, "FINDINGS.md section 5"
+
+
+def trees_sweep(n_songs: int, trees: list[int], keep: bool, n_q: int) -> None:
+    """Goal 4b: the same library at each n_trees; what the trees cost on disk and in RSS, and buy in recall."""
+    hop, dim = IndexConfig().library_hop_frames, 64
+    res = Results("scale_trees", "4c. Scale: ANNOY n_trees against resident memory (goal 4b)")
+    app, app_src = app_baseline_mb()
+    res.note(f"{n_songs:,} synthetic songs at the product's settings (hop {hop} frames, {dim}-d, search_k "
+             f"{SEARCH_K}), built index-only through build_index with each n_trees (same vectors, same "
+             f"queries). Resident = RSS of a fresh process after 500 searches with varied (random) "
+             f"fingerprints, above its baseline: the item map (anonymous) plus every page of the .ann file the "
+             f"searches touched. App total = that + the listening app without its index, {app:.0f} MiB (Python, "
+             f"torch, model, shared libraries; {app_src}).")
+    rows = []
+    for nt in trees:
+        m = measure_index_only(n_songs, hop, dim, nt, n_q=n_q)
+        m["app_mb"] = app
+        print(json.dumps(m), flush=True)
+        rows.append(m)
+        if not keep:
+            shutil.rmtree(index_only_folder(n_songs, hop, dim, nt))
+    res.value("measured", rows)
+
+    def r_(m: dict) -> list:
+        idx_res = m["rss_after_queries"] - m["rss_base"]
+        file_res = m["rss_file_after_queries"] - (m["rss_base"] - m["rss_anon_base"])
+        return [f"{m['songs']:,}", m["n_trees"], m["ann_mb"], m["ann_items_mb"], m["ann_trees_mb"],
+                f"{m['ann_trees_mb'] / m['ann_mb']:.0%}", f"{min(file_res / m['ann_mb'], 1):.0%}", file_res, idx_res,
+                idx_res + app, (idx_res + app) / 1024, m["song_hit10"], m["recall10"], m["query_ms"],
+                m["search_k_sweep"][5000]["recall10"], m["search_k_sweep"][5000]["query_ms"], m["index_s"],
+                m["index_cpu"]]
+
+    res.table(f"ANNOY n_trees at {n_songs:,} songs (item vectors: {rows[0]['node_bytes']} bytes per tile, whatever "
+              f"n_trees; hit@10, recall@10 and CPU ms per query tile at search_k {SEARCH_K}, near-duplicate queries, "
+              f"after a warm-up)",
+              ["songs", "n_trees", "ANNOY MiB", "item vectors MiB", "trees MiB", "tree share", "file resident",
+               "file pages resident MiB", "index resident MiB", "app total MiB", "app total GiB", "song hit@10", "recall@10", "CPU ms/query tile",
+               "recall@10 at 5000", "CPU ms at 5000", "build s (wall)", "build CPU s"],
+              [r_(m) for m in rows])
+    res.save()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trees", default="", help="only the n_trees sweep, e.g. 16,8,4 (writes scale_trees.json)")
+    ap.add_argument("--trees-songs", type=int, default=10_000, help="library size of the n_trees sweep")
+    ap.add_argument("--trees-queries", type=int, default=300, help="near-duplicate queries per n_trees")
+    ap.add_argument("--keep", action="store_true", help="keep the sweep's libraries under bench/out/")
     ap.add_argument("--configs", default="22x64,11x128",
                     help="hop frames x dim at --base-songs; the first is the product's")
     ap.add_argument("--large", default="10000", help="song counts built at the first setting (index only), '' for none")
     ap.add_argument("--base-songs", type=int, default=1000, help="the fully measured library size")
     args = ap.parse_args()
+    if args.trees:
+        trees_sweep(args.trees_songs, [int(x) for x in args.trees.split(",")], args.keep, args.trees_queries)
+        return
     res = Results("scale", "4. Scale")
     res.note("Synthetic libraries at the embeddings level (bench/synthlib.py), 4-min songs, n_trees=16, written "
              "through the product's code; page cache warm (the files were just written).")
