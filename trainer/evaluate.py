@@ -78,7 +78,11 @@ def run_meta(run: Run, ck: dict, threshold: float) -> ModelMeta:
     feats = SpectrogramCache(run.info["cache"]).features
     n_train = len(run.info["split"]["train"])
     init = run.info.get("init_from")
-    before = f", fine-tuned from {Path(init['run']).name} ({init['step']} steps, {init['minutes']:.0f} min)" if init else ""
+    before = ""
+    if init and init.get("trained_on"):  # started from a model file, which says how it was made
+        before = f", fine-tuned from {init['run']} ({init['trained_on']})"
+    elif init:
+        before = f", fine-tuned from {Path(init['run']).name} ({init['step']} steps, {init['minutes']:.0f} min)"
     return ModelMeta(
         name=Path(run.folder).name, objective=cfg.objective, embedding_dim=1024,
         fingerprint_dim=cfg.fingerprint_dim if is_contrastive(cfg.objective) else None, features=feats.to_dict(),
