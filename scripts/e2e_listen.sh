@@ -74,7 +74,8 @@ PYEOF
 [ -f "$MODEL" ] || MODEL="$OUT/random-model.pt"
 echo "model: $MODEL"
 "$PY" -m shazamlet --library "$OUT/lib" --model "$MODEL" library add "$MUSIC" -q
-SONG="$(find "$MUSIC" -type f \( -name '*.wav' -o -name '*.flac' -o -name '*.mp3' -o -name '*.ogg' \) | sort | sed -n "$((SONG_INDEX + 1))p")"
+SONG="$(find -L "$MUSIC" -type f \( -name '*.wav' -o -name '*.flac' -o -name '*.mp3' -o -name '*.ogg' \) | sort | sed -n "$((SONG_INDEX + 1))p")"
+[ -n "$SONG" ] || { echo "no song number $SONG_INDEX in $MUSIC" >&2; exit 2; }
 echo "playing: $SONG"
 
 # -- the app listens; the song plays -------------------------------------------------------------
@@ -94,12 +95,13 @@ APP_PID=""
 import -window root "$OUT/screen-end.png" 2>/dev/null || true
 
 "$PY" - "$OUT/shots/result.json" "$SONG" <<'PYEOF'
-import json, sys
+import json, os, sys
 r = json.load(open(sys.argv[1]))
 final = r.get("final") or {}
 for e in r["events"]:
     print(f"  {e['kind']:7s} {e['heard_s']:5.1f} s  song={e['song']}  score={e['score']}  best={e['best']}  genre={e['genre']}")
-ok = final.get("song") == sys.argv[2]
+# the library stores resolved paths (a music folder of symlinks names the files they point to)
+ok = bool(final.get("song")) and os.path.realpath(final["song"]) == os.path.realpath(sys.argv[2])
 print(("PASS: identified " if ok else "FAIL: expected ") + sys.argv[2])
 sys.exit(0 if ok else 1)
 PYEOF
