@@ -48,6 +48,13 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return (x / rms(x)).astype(np.float32)
 
 
+def looped(wave: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` samples of a recording played in a loop, from a random point in it."""
+    reps = int(np.ceil(n / len(wave))) + 1
+    s = int(rng.integers(0, len(wave)))
+    return np.tile(wave, reps)[s : s + n]
+
+
 def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     return signal + noise * (rms(signal) / rms(noise) * 10 ** (-snr_db / 20))
 
@@ -93,10 +100,7 @@ class Babble:
         idx = rng.choice(len(self.voices), size=min(voices, len(self.voices)), replace=False)
         out = np.zeros(n, np.float32)
         for i in idx:
-            v = self.voices[i]
-            reps = int(np.ceil(n / len(v))) + 1
-            s = int(rng.integers(0, len(v)))
-            out += np.tile(v, reps)[s : s + n]
+            out += looped(self.voices[i], n, rng)
         return out
 
 

@@ -26,12 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.signal import butter, sosfilt
 
 from shazamlet.audio.decode import AudioError, is_audio_file, load_audio
 from shazamlet.config import FeatureConfig
 from trainer.cache import EQ_CATEGORIES, RIR_CATEGORIES, SpectrogramCache, file_key, mel_db
-from trainer.degrade_wave import mix_at_snr, pink_noise, reverberate, rms
+from trainer.degrade_wave import band_limit, gain_and_clip, looped, mix_at_snr, pink_noise, reverberate, rms
 
 CHUNK_S = 10.0  # each chunk of a song gets its own room and noise
 PRE_S = 1.0  # sound before a chunk that feeds its reverb tail
@@ -50,8 +49,7 @@ def synthetic_rir(rate: int, rng: np.random.Generator) -> np.ndarray:
     edges = [60, 250, 1000, 4000, min(10000, rate / 2 * 0.95)]
     for lo, hi in zip(edges[:-1], edges[1:]):  # octave-ish bands, each its own decay
         band_rt = rt60 * (1.3 if hi <= 250 else 1.0 if hi <= 1000 else 0.85 if hi <= 4000 else 0.6)
-        sos = butter(2, [lo, hi], btype="bandpass", fs=rate, output="sos")
-        tail += sosfilt(sos, rng.standard_normal(n)) * np.exp(-6.91 * t / band_rt) * rng.uniform(0.5, 1.5)
+        tail += band_limit(rng.standard_normal(n), rate, lo, hi, order=2) * np.exp(-6.91 * t / band_rt) * rng.uniform(0.5, 1.5)
     onset = int(rate * rng.uniform(0.003, 0.02))
     tail[:onset] = 0.0
     h = np.zeros(n)
@@ -100,10 +98,7 @@ class WaveChain:
             return None
 
     def _noise(self, pool: list[np.ndarray], n: int, rng: np.random.Generator) -> np.ndarray:
-        w = pool[int(rng.integers(len(pool)))]
-        reps = int(np.ceil(n / len(w))) + 1
-        s = int(rng.integers(0, len(w)))
-        return np.tile(w, reps)[s : s + n]
+        return looped(pool[int(rng.integers(len(pool)))], n, rng)
 
     def degrade(self, wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The whole song through the chain, chunk by chunk; same length as `wave`."""
@@ -126,11 +121,8 @@ class WaveChain:
                 y = mix_at_snr(y, self._noise(self.other, n, rng), rng.uniform(0.0, 20.0))
             if rng.random() < 0.6:
                 y = mix_at_snr(y, pink_noise(n, rng), rng.uniform(0.0, 25.0))
-            hp, lp = rng.uniform(60.0, 300.0), min(rng.uniform(3000.0, 9000.0), rate / 2 * 0.95)
-            sos = butter(int(rng.integers(1, 5)), [hp, lp], btype="bandpass", fs=rate, output="sos")
-            y = sosfilt(sos, y)
-            g = 10 ** ((-18.0 + rng.uniform(-12.0, 12.0)) / 20) / rms(y)
-            y = np.clip(y * g, -1.0, 1.0)
+            hp, lp = rng.uniform(60.0, 300.0), rng.uniform(3000.0, 9000.0)
+            y = gain_and_clip(band_limit(y, rate, hp, lp, order=int(rng.integers(1, 5))), rng)
             out[start : start + chunk] = y[start - lo :]
         return out
 
