@@ -244,3 +244,20 @@ def test_report_keeps_earlier_rows_and_adds_model_file_evaluations(tmp_path):
     assert "![new-model confusion](new-model-confusion.png)" in text and (out / "new-model-confusion.png").exists()
     assert "![old-run tsne](old-run-tsne.png)" in text
     assert json.loads((out / "new-model-eval.json").read_text())["trained_on"] == "the new one"
+
+
+def test_a_stage_can_start_from_a_model_file(corpus, tmp_path):
+    from trainer.evaluate import run_meta
+    from trainer.export import export_run
+
+    first = _run(corpus, "contrastive", "stage1", fingerprint_dim=32)
+    Trainer(first, progress=False).train()
+    model = export_run(first.folder, tmp_path / "stage1.pt", half=False)
+    second = Trainer(_run(corpus, "contrastive+classifier", "stage2", fingerprint_dim=32), progress=False)
+    second.init_from(model)
+    loaded = load_model(model).encoder.state_dict()
+    assert all(torch.equal(v, loaded[k]) for k, v in second.mods["encoder"].state_dict().items())
+    second.train()
+    ck = torch.load(second.run.checkpoint_path, weights_only=True)
+    trained_on = run_meta(Run(second.run.folder), ck, 0.5).trained_on
+    assert trained_on.endswith(f"fine-tuned from stage1 ({load_model(model).meta.trained_on})")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,12 @@ RIR_FRAMES = 24  # reverb envelope length in frames (24 x 46 ms = 1.1 s)
 RIR_VERSION = "2"  # bump when rir_envelope / eq_curve change: those entries are recomputed
 RIR_CATEGORIES = ("rir_real", "rir_sparse_approx")
 EQ_CATEGORIES = ("cabinet_ir",)
+
+
+def rir_room(rel: str) -> str:
+    """The room an impulse response was measured in: the channels of a stereo pair (`StairwellL`,
+    `StairwellR`, `street2-L`) share it, so holding out one channel must keep the other out too."""
+    return re.sub(r"[-_ ]?[LR]$", "", Path(rel).stem)
 
 
 def features_key(cfg: FeatureConfig) -> str:

@@ -12,7 +12,6 @@ import csv
 import json
 import math
 import os
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from trainer.augment import MelDegrader, NoiseBank
-from trainer.cache import SpectrogramCache, build_cache
+from trainer.cache import SpectrogramCache, build_cache, rir_room
 from trainer.data import TileSampler
 from trainer.objectives import Objective, build_modules, is_contrastive
 from trainer.songs import Song, genres_of, scan_songs, split_songs
@@ -62,12 +61,6 @@ def pick_device() -> torch.device:
 def held_out_rirs(cache: SpectrogramCache) -> list[str]:
     real = [rel for rel, cat in cache.noise_items("rir") if cat == "rir_real"]
     return [rel for i, rel in enumerate(real) if i % EVAL_RIR_EVERY == 0]
-
-
-def rir_room(rel: str) -> str:
-    """The room an impulse response was measured in: the channels of a stereo pair (`StairwellL`,
-    `StairwellR`, `street2-L`) share it, so holding out one channel must keep the other out too."""
-    return re.sub(r"[-_ ]?[LR]$", "", Path(rel).stem)
 
 
 def load_noise(cache: SpectrogramCache, exclude_rirs: list[str]) -> tuple[NoiseBank, torch.Tensor, torch.Tensor]:
@@ -188,9 +181,7 @@ class Trainer:
 
             m = load_model(other)
             self.mods["encoder"].load_state_dict(m.encoder.float().state_dict())
-            trained = m.meta.extra.get("step", 0), m.meta.trained_on
-            self.run.info["init_from"] = {"run": m.meta.name, "step": trained[0], "minutes": 0.0, "model": str(other),
-                                          "trained_on": trained[1]}
+            self.run.info["init_from"] = {"run": m.meta.name, "model": str(other), "trained_on": m.meta.trained_on}
         else:
             ck = torch.load(Path(other) / "checkpoint.pt", map_location=self.device, weights_only=True)
             self.mods.load_state_dict(ck["modules"])

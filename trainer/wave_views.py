@@ -29,7 +29,7 @@ import torch
 
 from shazamlet.audio.decode import AudioError, is_audio_file, load_audio
 from shazamlet.config import FeatureConfig
-from trainer.cache import EQ_CATEGORIES, RIR_CATEGORIES, SpectrogramCache, file_key, mel_db
+from trainer.cache import EQ_CATEGORIES, RIR_CATEGORIES, SpectrogramCache, file_key, mel_db, rir_room
 from trainer.degrade_wave import band_limit, gain_and_clip, looped, mix_at_snr, pink_noise, reverberate, rms
 
 CHUNK_S = 10.0  # each chunk of a song gets its own room and noise
@@ -65,8 +65,6 @@ class WaveChain:
     """A laptop microphone in a room, on waveforms, with the training side of the noise corpus."""
 
     def __init__(self, noise_dir: str | Path | None, exclude_rooms: set[str], rate: int, seed: int = 0) -> None:
-        from trainer.loop import rir_room
-
         self.rate = rate
         self.rirs: list[np.ndarray] = []
         self.speech: list[np.ndarray] = []
@@ -164,8 +162,6 @@ def build_wave_views(cache_root: str | Path, songs, noise_dir: str | None, exclu
     """Make the missing `views` degraded copies of `songs` (a list of `Song`); returns how many songs
     needed work. `exclude_rirs` are the evaluation's impulse responses: their rooms stay out."""
     from tqdm import tqdm
-
-    from trainer.loop import rir_room
 
     root = Path(cache_root)
     cache = SpectrogramCache(root)
