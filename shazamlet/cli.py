@@ -198,10 +198,6 @@ def cmd_listen(args) -> int:
     from shazamlet.listen import Listener, listen_stream
     from shazamlet.recognizer import Recognizer
 
-    import torch
-
-    # One tile every second: a second intra-op thread only waits on the first (bench R5).
-    torch.set_num_threads(1)
     library, embedder = _load(args)
     if library.catalog.count() == 0:
         print("the library is empty: add music with `shazamlet library add FOLDER` first", file=sys.stderr)
