@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trainer.evaluate import eval_folder
 from trainer.loop import Run
 
 TARGETS = {"clean3": 0.98, "mic3": 0.90, "babble3": 0.75, "mic10": 0.98}
@@ -49,13 +50,12 @@ class Entry:
 
 def _run_entry(d: str | Path) -> Entry | None:
     run = Run(d)
-    ev_path = run.folder / "eval" / "eval.json"
-    if not ev_path.exists():
+    ev_dir = eval_folder(run)
+    if not (ev_dir / "eval.json").exists():
         print(f"skipping {d}: not evaluated")
         return None
-    figs = {"curves": run.folder / "curves.png", "confusion": run.folder / "eval" / "confusion.png",
-            "tsne": run.folder / "eval" / "tsne.png"}
-    return Entry(run.folder.name, run.config.objective, _describe(run), json.loads(ev_path.read_text()), figs, run=run)
+    figs = {"curves": run.folder / "curves.png", "confusion": ev_dir / "confusion.png", "tsne": ev_dir / "tsne.png"}
+    return Entry(run.folder.name, run.config.objective, _describe(run), json.loads((ev_dir / "eval.json").read_text()), figs, run=run)
 
 
 def _model_entry(folder: str | Path) -> Entry:
@@ -129,8 +129,9 @@ def write_report(run_dirs: list[str], out: str | Path = "resources/report", ship
                       f"{sc['tile_mae_wave_vs_mel']:.3f}; fingerprint cosine to the clean tile {sc['cos_mel_vs_clean']:.3f} "
                       f"vs {sc['cos_wave_vs_clean']:.3f}; single-tile top-1 among {sc['n']} clean tiles "
                       f"{_pct(sc['top1_mel'])} vs {_pct(sc['top1_wave'])}.", ""]
-        if ship.run is not None and (ship.run.folder / "eval-shazamlet-default" / "eval.json").exists():
-            e16 = json.loads((ship.run.folder / "eval-shazamlet-default" / "eval.json").read_text())
+        shipped_file = eval_folder(ship.run, "resources/shazamlet-default.pt") / "eval.json" if ship.run else None
+        if shipped_file is not None and shipped_file.exists():
+            e16 = json.loads(shipped_file.read_text())
             lines += ["float16 model file (as shipped) vs the float32 checkpoint, top-1: " + ", ".join(
                 f"{c} {_pct(e16['conditions'][c]['top1'])} vs {_pct(ev['conditions'][c]['top1'])}" for c in CONDS) + ".", ""]
     lines += ["## All objectives side by side", "",
