@@ -1,123 +1,112 @@
-"""What takes over when ANNOY's float32 trees outgrow a laptop: an IVF index of int8 fingerprints.
+"""Goal 4b: the library's two index kinds at 10 000 songs, side by side in the same run.
 
-    python -m bench.ivf [--songs 1000] [--nlist 1024]
+    python -m bench.ivf [--songs 10000] [--queries 300] [--nprobe 8,16,32] [--keep]
 
-The first step of FAISS's IVF-SQ8 / IVF-PQ, in 60 lines of torch, on the synthetic 1 000-song
-library of bench/synthlib.py (its stored fp16 fingerprints, read through `EmbeddingStore`):
-spherical k-means centroids (the coarse quantiser), every fingerprint filed under its nearest
-centroid and stored as int8 (one byte per dimension instead of ANNOY's four, and no tree nodes);
-a query scans the `nprobe` nearest lists. Measured against exact search and against the product's
-ANNOY index on the same vectors: bytes per tile, build time, CPU ms per query tile, recall@10 and
-song hit@10. One thread, CPU time (see bench/throughput.py).
+ANNOY (the paper's index: 16 trees, search_k 1000) and the int8 IVF lists that take over from
+`IndexConfig.ivf_min_items` tiles on (shazamlet/library/ivf.py), both built index-only through the
+product's `build_index` from the same synthetic fingerprints (bench/synthlib.py) at the product's
+settings (1.02-s hop, 64-d). Per kind: files on disk, build time, and resident memory of a fresh
+process after 500 varied searches (bench.scale's load probe); then, through `LibraryIndex.query`
+(what the matcher calls), CPU ms per query tile, recall@10 against exact search and song hit@10 on
+near-duplicate queries, after a warm-up. App total = index resident + the listening app without its
+index (section 5). One thread, CPU time (see bench/throughput.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from bench.common import Results
-from bench.synthlib import ensure_library, query_from, song_fps, tiles_per_song
+from bench.scale import NPROBE, SEARCH_K, app_baseline_mb, index_only_folder, measure_index_only, record_of
+from bench.synthlib import query_from, song_fps, tiles_per_song
+from shazamlet.config import IndexConfig
 
-SCALE = 127.0  # unit vectors: every component is in [-1, 1]
 
+def search_probe(folder: Path, n_songs: int, hop: int, dim: int, n_q: int, efforts: list[tuple[int, int]]) -> list[dict]:
+    """recall@10, song hit@10 and CPU ms per query tile through `LibraryIndex.query` at each
+    (search_k, nprobe); the same queries for every index (same seed)."""
+    from shazamlet.library.index import LibraryIndex
 
-class IVFInt8:
-    def __init__(self, data: torch.Tensor, nlist: int, iters: int = 8, sample: int = 100_000, seed: int = 0):
-        g = torch.Generator().manual_seed(seed)
-        train = data[torch.randperm(len(data), generator=g)[:sample]]
-        cent = train[torch.randperm(len(train), generator=g)[:nlist]].clone()
-        for _ in range(iters):  # spherical k-means
-            assign = (train @ cent.T).argmax(1)
-            new = torch.zeros_like(cent).index_add_(0, assign, train)
-            empty = new.norm(dim=1) == 0
-            new[empty] = cent[empty]
-            cent = new / new.norm(dim=1, keepdim=True)
-        assign = torch.cat([(data[i:i + 65536] @ cent.T).argmax(1) for i in range(0, len(data), 65536)])
-        order = torch.argsort(assign, stable=True)
-        self.centroids = cent
-        self.codes = torch.clamp(torch.round(data[order] * SCALE), -127, 127).to(torch.int8)
-        self.ids = order.to(torch.int32)
-        counts = torch.bincount(assign, minlength=nlist)
-        self.offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
-
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.centroids, self.codes, self.ids, self.offsets))
-
-    def search(self, q: torch.Tensor, k: int, nprobe: int) -> np.ndarray:
-        lists = torch.topk(self.centroids @ q, nprobe).indices.tolist()
-        idx = torch.cat([torch.arange(self.offsets[c], self.offsets[c + 1]) for c in lists])
-        sims = self.codes[idx].float() @ q
-        top = torch.topk(sims, min(k, len(sims))).indices
-        return self.ids[idx[top]].numpy()
+    idx = LibraryIndex(folder, record_of(folder), verify="none")
+    n_tiles = tiles_per_song(240.0, hop)
+    allv = torch.from_numpy(np.concatenate([song_fps(0, i, n_tiles, dim) for i in range(n_songs)]))
+    allv = allv / allv.norm(dim=1, keepdim=True)
+    warm = np.random.default_rng(4).standard_normal((300, dim)).astype(np.float32)
+    for v in warm:  # a long-running app has touched its index; first searches would pay page faults
+        idx.query(v[None], np.zeros(1), 10, SEARCH_K, NPROBE)
+    rng = np.random.default_rng(3)
+    queries = []
+    for _ in range(n_q):
+        i, t = int(rng.integers(n_songs)), int(rng.integers(n_tiles - 1))
+        q = query_from(song_fps(0, i, n_tiles, dim), t, rng)
+        exact = set(torch.topk(allv @ torch.from_numpy(q), 10).indices.numpy().tolist())
+        queries.append((i, q, exact))
+    del allv
+    out = []
+    for search_k, nprobe in efforts:
+        ms, rec, hit = [], [], []
+        for i, q, exact in queries:
+            c = time.process_time()
+            nb = idx.query(q[None], np.zeros(1), 10, search_k, nprobe)
+            ms.append((time.process_time() - c) * 1e3)
+            found = nb.song_ids[0] * n_tiles + nb.start_frames[0] // hop
+            rec.append(len(set(found.tolist()) & exact) / 10)
+            hit.append(bool(np.any(nb.song_ids[0] == i)))
+        out.append({"search_k": search_k, "nprobe": nprobe, "query_ms": float(np.median(ms)),
+                    "recall10": float(np.mean(rec)), "song_hit10": float(np.mean(hit))})
+    idx.unload()
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--songs", type=int, default=1000)
-    ap.add_argument("--nlist", type=int, default=1024)
-    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--songs", type=int, default=10_000)
+    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--nprobe", default="8,16,32", help="IVF lists scanned per query tile (the product: 16)")
+    ap.add_argument("--keep", action="store_true", help="keep the libraries under bench/out/")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from shazamlet.library import Library
-    from shazamlet.library.index import LibraryIndex
-    from shazamlet.model import TileEmbedder
-    from bench.common import random_model_path
-
-    res = Results("ivf", "4b. The next index: IVF over int8 fingerprints (first step of FAISS IVF-SQ8 / IVF-PQ)")
-    built = ensure_library(args.songs)
-    lib = Library.open(built.folder, TileEmbedder(str(random_model_path())))
-    songs = sorted(lib.songs(), key=lambda s: s.id)  # id order = creation order = song number
-    n_tiles = tiles_per_song(240.0, 11)
-    data = torch.from_numpy(np.concatenate([lib.store.read(s.emb_file)[0] for s in songs]).astype(np.float32))
-    data = data / data.norm(dim=1, keepdim=True)
-    c = time.process_time()
-    ivf = IVFInt8(data, args.nlist)
-    build_cpu = time.process_time() - c
-    rec = lib.index_record()
-    index = LibraryIndex(built.folder, rec, verify=False)
-    ann = index.ann
-    # ANNOY item -> row of `data` (songs in id order; the index holds them in catalog order)
-    row_of_song = {}
-    for s in songs:
-        row_of_song[s.id] = len(row_of_song) * n_tiles
-    row_of_item = np.array([row_of_song[int(sid)] for sid in index.map[0]]) + index.map[1] // 11
-    ann_bytes = (built.folder / rec.ann_file).stat().st_size
-    rng = np.random.default_rng(11)
-    qs, truth = [], []
-    for _ in range(args.queries):
-        i = int(rng.integers(args.songs))
-        t = int(rng.integers(n_tiles - 1))
-        qs.append(query_from(song_fps(0, i, n_tiles, 128), t, rng))
-        truth.append(i)
-    exact = [set(torch.topk(data @ torch.from_numpy(q), 10).indices.tolist()) for q in qs]
-    rows = []
-
-    def evaluate(label: str, fn, nbytes: float, build: float) -> None:
-        c = time.process_time()
-        found = [fn(torch.from_numpy(q)) for q in qs]
-        ms = (time.process_time() - c) / len(qs) * 1e3
-        r10 = float(np.mean([len(set(map(int, f)) & e) / 10 for f, e in zip(found, exact)]))
-        hit = float(np.mean([any(int(x) // n_tiles == s for x in f) for f, s in zip(found, truth)]))
-        rows.append([label, nbytes / len(data), nbytes / 2**20, build, ms, r10, hit,
-                     nbytes / len(data) * 4.64e6 / 2**30])
-
-    evaluate("ANNOY angular, 16 trees, search_k=-1 (the product)",
-             lambda q: row_of_item[ann.get_nns_by_vector(q.numpy(), 10)], ann_bytes, float("nan"))
-    for nprobe in (8, 16, 32):
-        evaluate(f"IVF int8, nlist {args.nlist}, nprobe {nprobe}", lambda q, p=nprobe: ivf.search(q, 10, p),
-                 ivf.nbytes(), build_cpu)
-    evaluate("exact, float32 brute force (torch)", lambda q: torch.topk(data @ q, 10).indices.numpy(),
-             data.numel() * 4, 0.0)
-    res.table(f"{len(data):,} tiles of {args.songs:,} synthetic songs (128-d), {args.queries} near-duplicate queries, "
-              f"one thread, CPU time; last column: the same bytes per tile at 10 000 songs (4.64 M tiles)",
-              ["index", "bytes per tile", "MiB", "build CPU s", "CPU ms per query tile", "recall@10",
-               "song hit@10", "GiB at 10k songs"], rows)
-    res.value("rows", rows)
-    lib.close()
+    hop, dim = IndexConfig().library_hop_frames, 64
+    app, app_src = app_baseline_mb()
+    res = Results("ivf", "4d. Scale: ANNOY against the int8 IVF index, the same library (goal 4b)")
+    res.note(f"{args.songs:,} synthetic songs of 4 min at the product's settings (hop {hop} frames = 1.02 s, "
+             f"{dim}-d), built index-only through build_index as each kind (same vectors, same "
+             f"{args.queries} near-duplicate queries). Resident = RSS of a fresh process after 500 varied searches "
+             f"above its baseline (the item map, the IVF centroids and song order, and every page of the "
+             f"memory-mapped vectors the searches touched). App total = that + the listening app without its index, "
+             f"{app:.0f} MiB ({app_src}). The product switches to IVF from {IndexConfig().ivf_min_items:,} tiles.")
+    rows, measured = [], []
+    for kind in ("annoy", "ivf"):
+        m = measure_index_only(args.songs, hop, dim, kind=kind, n_q=0)
+        efforts = [(SEARCH_K, NPROBE)] if kind == "annoy" else [(SEARCH_K, int(p)) for p in args.nprobe.split(",")]
+        m["searches"] = search_probe(Path(m["folder"]), args.songs, hop, dim, args.queries, efforts)
+        print(json.dumps(m), flush=True)
+        measured.append(m)
+        index_res = m["rss_after_queries"] - m["rss_base"]
+        file_res = m["rss_file_after_queries"] - (m["rss_base"] - m["rss_anon_base"])
+        for s in m["searches"]:
+            setting = (f"16 trees, search_k {s['search_k']}" if kind == "annoy" else f"nprobe {s['nprobe']}"
+                       + (" (the product)" if s["nprobe"] == NPROBE else ""))
+            rows.append([kind, setting, m["ann_mb"] + m["map_mb"], (m["ann_mb"] + m["map_mb"]) * 2**20 / m["items"],
+                         m["index_s"], file_res, index_res, (index_res + app) / 1024, s["query_ms"], s["recall10"],
+                         s["song_hit10"]])
+        if not args.keep:
+            shutil.rmtree(index_only_folder(args.songs, hop, dim, kind=kind))
+    res.value("measured", measured)
+    a, best = rows[0], next(r for r in rows if r[0] == "ivf" and "product" in r[1])
+    res.note(f"IVF against ANNOY in this run: {a[2] / best[2]:.1f}x smaller on disk, {a[6] / best[6]:.1f}x less "
+             f"index memory, {best[8] / a[8]:.2f}x the CPU per query tile, recall@10 {a[9]:.2f} -> {best[9]:.2f}.")
+    res.table(f"{args.songs:,} songs, {measured[0]['items'] / 1e6:.2f} M tiles: index (vectors + item map) on disk, "
+              f"build, resident memory and search (k = 10)",
+              ["index", "setting", "index MiB", "bytes per tile", "build s (wall)", "file pages resident MiB",
+               "index resident MiB", "app total GiB", "CPU ms/query tile", "recall@10", "song hit@10"], rows)
     res.save()
 
 

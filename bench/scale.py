@@ -42,13 +42,14 @@ from bench.synthlib import build_library, library_folder, query_from, song_fps, 
 
 SECONDS = 240.0
 SEARCH_K = IndexConfig().search_k  # the product's
+NPROBE = IndexConfig().nprobe
 
 LOAD_PROBE = r"""
 import json, sys, time, numpy as np
 from pathlib import Path
 from bench.common import proc_status_mb, rss_mb
 from shazamlet.library.index import IndexRecord, LibraryIndex
-folder, n_q, search_k = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+folder, n_q, search_k, nprobe = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 import sqlite3
 rec = IndexRecord(**json.loads(sqlite3.connect(str(folder / "catalog.sqlite")).execute(
     "SELECT value FROM meta WHERE key='index'").fetchone()[0]))
@@ -65,7 +66,7 @@ rng = np.random.default_rng(5)
 q = rng.standard_normal((n_q, rec.dim)).astype(np.float32)
 t = time.perf_counter()
 for i in range(n_q):
-    idx.query(q[i:i+1], np.zeros(1), 10, search_k)
+    idx.query(q[i:i+1], np.zeros(1), 10, search_k, nprobe)
 qt = (time.perf_counter() - t) / n_q
 r2 = rss_mb()
 anon2, file2 = proc_status_mb("RssAnon"), proc_status_mb("RssFile")
@@ -75,27 +76,41 @@ print(json.dumps({"rss_anon_base": anon0, "rss_anon_after_queries": anon2, "rss_
 
 
 def load_probe(folder: Path, n_q: int = 500) -> dict:
-    out = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(folder), str(n_q), str(SEARCH_K)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(folder), str(n_q), str(SEARCH_K), str(NPROBE)],
+                         capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def sizes(folder: Path) -> dict:
-    ann = sum(p.stat().st_size for p in folder.glob("index-*.ann")) / 2**20
+    """MiB on disk; `ann_mb` is the index's vectors whatever its kind (ANNOY forest, or IVF codes + lists)."""
+    ann = sum(p.stat().st_size for pat in ("index-*.ann", "index-*.codes.npy", "index-*.lists.npz")
+              for p in folder.glob(pat)) / 2**20
     mp = sum(p.stat().st_size for p in folder.glob("index-*.map.npy")) / 2**20
     return {"ann_mb": ann, "map_mb": mp, "fps_mb": dir_size_mb(folder / "fingerprints"),
             "catalog_mb": dir_size_mb(folder, "catalog.sqlite*")}
+
+
+def record_of(folder: Path):
+    """The current IndexRecord of a library folder (or of an index-only folder's stand-in catalog)."""
+    import sqlite3
+
+    from shazamlet.library.index import IndexRecord
+
+    db = sqlite3.connect(str(folder / "catalog.sqlite"))
+    try:
+        return IndexRecord(**json.loads(db.execute("SELECT value FROM meta WHERE key='index'").fetchone()[0]))
+    finally:
+        db.close()
 
 
 def recall_probe(folder: Path, n_songs: int, hop: int, dim: int, n_q: int = 200) -> dict:
     """ANNOY (k=10; search_k: n_trees x k, the product's, 5000) against exact search, near-duplicate queries."""
     import sqlite3
 
-    from shazamlet.library.index import IndexRecord, LibraryIndex
+    from shazamlet.library.index import LibraryIndex
 
-    rec = IndexRecord(**json.loads(sqlite3.connect(str(folder / "catalog.sqlite")).execute(
-        "SELECT value FROM meta WHERE key='index'").fetchone()[0]))
-    idx = LibraryIndex(folder, rec, verify=False)
+    idx = LibraryIndex(folder, record_of(folder), verify="none")
     n_tiles = tiles_per_song(SECONDS, hop)
     # ANNOY item -> synthetic (song number, tile): the catalog orders songs by artist/title, so
     # items are not in creation order; index-only builds use the song number as the song id.
@@ -112,7 +127,7 @@ def recall_probe(folder: Path, n_songs: int, hop: int, dim: int, n_q: int = 200)
     # without this, the first searches pay page faults, counted in their CPU time
     warm = np.random.default_rng(4).standard_normal((300, dim)).astype(np.float32)
     for v in warm:
-        idx.ann.get_nns_by_vector(v, 10, search_k=5000)
+        idx.vectors.ann.get_nns_by_vector(v, 10, search_k=5000)
     rng = np.random.default_rng(3)
     sks = tuple(sorted({-1, SEARCH_K, 5000}))
     rec10 = {k: [] for k in sks}
@@ -125,7 +140,7 @@ def recall_probe(folder: Path, n_songs: int, hop: int, dim: int, n_q: int = 200)
         exact = set(torch.topk(allv @ torch.from_numpy(q), 10).indices.numpy().tolist())
         for sk in sks:
             t0 = time.process_time()
-            items = idx.ann.get_nns_by_vector(q, 10, search_k=sk)
+            items = idx.vectors.ann.get_nns_by_vector(q, 10, search_k=sk)
             ms[sk].append((time.process_time() - t0) * 1e3)
             found = global_of_item[items]
             rec10[sk].append(len(set(found.tolist()) & exact) / 10)
@@ -185,23 +200,27 @@ def ann_split(ann_bytes: int, n_items: int, dim: int) -> dict:
             "tree_nodes": (ann_bytes - items) // node}
 
 
-def index_only_folder(n_songs: int, hop: int, dim: int, n_trees: int = 16) -> Path:
+def index_only_folder(n_songs: int, hop: int, dim: int, n_trees: int = 16, kind: str = "annoy") -> Path:
     base = library_folder(n_songs, hop, dim)
-    return base.with_name(base.name + "-indexonly" + ("" if n_trees == 16 else f"-t{n_trees}"))
+    return base.with_name(base.name + "-indexonly" + ("" if n_trees == 16 else f"-t{n_trees}")
+                          + ("" if kind == "annoy" else f"-{kind}"))
 
 
-def measure_index_only(n_songs: int, hop: int, dim: int, n_trees: int = 16, n_q: int = 100) -> dict:
+def measure_index_only(n_songs: int, hop: int, dim: int, n_trees: int = 16, n_q: int = 100,
+                       kind: str = "annoy") -> dict:
     """A large library straight through `build_index` (the product's builder) without per-song files:
-    the index and its map are the same, the .npz store and catalog are extrapolated."""
+    the index and its map are the same, the .npz store and catalog are extrapolated. The ANNOY-only
+    probes (tree split, search_k sweep) are skipped for the IVF kind (see bench/index_kinds.py)."""
     from shazamlet.library.index import build_index
 
-    folder = index_only_folder(n_songs, hop, dim, n_trees)
+    folder = index_only_folder(n_songs, hop, dim, n_trees, kind)
     folder.mkdir(parents=True, exist_ok=True)
     n_tiles = tiles_per_song(SECONDS, hop)
     starts = (np.arange(n_tiles) * hop).astype(np.int32)
-    existing = list(folder.glob("index-*.ann"))
     rec_path = folder / "record.json"
-    if existing and rec_path.exists():
+    existing = rec_path.exists() and all((folder / f).exists() for f in
+                                         (json.loads(rec_path.read_text())[k] for k in ("ann_file", "map_file")))
+    if existing:
         rec = json.loads(rec_path.read_text())
         build_s = rec.pop("_build_s")
         build_cpu = rec.pop("_build_cpu")
@@ -209,7 +228,8 @@ def measure_index_only(n_songs: int, hop: int, dim: int, n_trees: int = 16, n_q:
         for f in folder.glob("index-*"):
             f.unlink()
         t, c = time.perf_counter(), time.process_time()
-        r = build_index(folder, 1, dim, ((i, song_fps(0, i, n_tiles, dim), starts) for i in range(n_songs)), n_trees)
+        r = build_index(folder, 1, dim, ((i, song_fps(0, i, n_tiles, dim), starts) for i in range(n_songs)), n_trees,
+                        kind=kind)
         build_s, build_cpu = time.perf_counter() - t, time.process_time() - c
         rec = r.__dict__.copy()
         rec["song_ids"] = []
@@ -222,14 +242,17 @@ def measure_index_only(n_songs: int, hop: int, dim: int, n_trees: int = 16, n_q:
     db.execute("INSERT OR REPLACE INTO meta VALUES ('index', ?)", (json.dumps(rec),))
     db.commit()
     db.close()
-    ann_path = next(folder.glob("index-*.ann"))
-    out = {"songs": n_songs, "hop": hop, "dim": dim, "n_trees": rec["n_trees"], "items": rec["n_items"],
+    ann_path = folder / rec["ann_file"]
+    out = {"songs": n_songs, "hop": hop, "dim": dim, "kind": kind, "n_trees": rec["n_trees"], "items": rec["n_items"],
            "index_s": build_s, "store_s": float("nan"), "index_cpu": build_cpu, "store_cpu": float("nan"),
-           **sizes(folder), **ann_split(ann_path.stat().st_size, rec["n_items"], dim)}
+           "folder": str(folder), **sizes(folder)}
     out.update(load_probe(folder))
-    out.update(recall_probe(folder, n_songs, hop, dim, n_q=n_q))
-    out["sha256_mb_s"] = sha256_rate(next(folder.glob("index-*.ann")))
-    out["sampled_sha256_s"] = sampled_sha256(next(folder.glob("index-*.ann")))[1]
+    if kind == "annoy":
+        out.update(ann_split(ann_path.stat().st_size, rec["n_items"], dim))
+        if n_q:
+            out.update(recall_probe(folder, n_songs, hop, dim, n_q=n_q))
+    out["sha256_mb_s"] = sha256_rate(ann_path)
+    out["sampled_sha256_s"] = sampled_sha256(ann_path)[1]
     return out
 
 

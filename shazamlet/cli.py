@@ -135,7 +135,8 @@ def cmd_info(args) -> int:
     print(f"library:   {library.folder}")
     print(f"songs:     {len(songs)} ({sum(s.duration_s for s in songs) / 3600:.2f} h), "
           + ", ".join(f"{g} {n}" for g, n in sorted(genres.items())))
-    print(f"index:     {record.n_items if record else 0} tiles, {record.dim if record else '-'}-d, "
+    kind = "" if not record else (f", ANNOY ({record.n_trees} trees)" if record.kind == "annoy" else ", int8 IVF lists")
+    print(f"index:     {record.n_items if record else 0} tiles, {record.dim if record else '-'}-d{kind}, "
           f"{size / 1e6:.1f} MB on disk")
     print(f"model:     {library.catalog.get_meta('model_name')} ({(library.catalog.get_meta('model_sha256') or '')[:12]})"
           + ("" if library.model_matches() else f"  <- differs from the current model {embedder.model.short_hash}: "

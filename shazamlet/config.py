@@ -62,6 +62,9 @@ class IndexConfig:
     (bench/RESULTS.md, R1). Query tiles keep a finer hop: more votes at more alignments.
     `search_k` = 1000: with the default (n_trees * k) the right song's tiles fall out of the 10
     neighbours as the library grows (0.79 at 10 000 songs, 1.00 with 1000; bench R3).
+    From `ivf_min_items` tiles on (~4 300 songs of 4 min) the library is indexed by int8 IVF lists
+    instead of ANNOY (shazamlet/library/ivf.py): ANNOY's float32 nodes would take over 1 GiB of
+    memory at 10 000 songs; `nprobe` lists are scanned per query tile (bench R4).
     """
 
     library_hop_frames: int = 22
@@ -69,6 +72,12 @@ class IndexConfig:
     n_trees: int = 16
     k: int = 10
     search_k: int = 1000
+    ivf_min_items: int = 1_000_000
+    nprobe: int = 16
+
+    def index_kind(self, n_items: int) -> str:
+        """"annoy" (the paper's index) for libraries up to `ivf_min_items` tiles, "ivf" past that."""
+        return "ivf" if n_items >= self.ivf_min_items else "annoy"
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ def test_human_output_and_library_commands(tmp_path, random_model, synth_music):
     assert len(songs) == 3 and {s["genre"] for s in songs} == {"ballad"}
     info = run("library", "info", "--verify", model=random_model, library=lib, check=True)
     assert "3 " in info.stdout and "ballad 3" in info.stdout and "verified" in info.stdout
+    assert "ANNOY (16 trees)" in info.stdout
     wave, _ = sf.read(synth_music / "ballad" / "ballad_song_02.wav", dtype="float32")
     sf.write(tmp_path / "clip.wav", aligned_clip(wave, 3), SR)
     human = run("identify", str(tmp_path / "clip.wav"), model=random_model, library=lib, check=True)

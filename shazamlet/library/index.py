@@ -1,13 +1,17 @@
-"""The ANNOY index over all library tiles, built atomically and verified on load.
+"""The library's nearest-neighbour index over all tiles, built atomically and verified on load.
 
-An index generation is two files: `index-<gen>.ann` (ANNOY, angular) and `index-<gen>.map.npy`
-(song id and start frame of each ANNOY item). A new generation is written under temp names, renamed
-into place, and only then made current in the catalog, so the previous index answers until the
-moment the new one is complete. The catalog records each file's size, sha256 and a sampled hash:
-ANNOY memory-maps whatever it is given, so a truncated or altered file must be caught before it is
-loaded. Opening checks the size and the sampled hash (256 blocks spread over the file: ~15 ms at any
-size, where a full sha256 of a 10 000-song index takes seconds, see bench/RESULTS.md); the full
-sha256 is checked by `verify()` (`shazamlet library info --verify`).
+Two kinds, one interface. Up to `IndexConfig.ivf_min_items` tiles it is ANNOY (angular), the
+method of the paper: `index-<gen>.ann` plus `index-<gen>.map.npy` (song id and start frame of each
+item). Past that, ANNOY's float32 tree nodes no longer fit a laptop's memory (1.45 GiB resident at
+10 000 songs, bench/RESULTS.md), and an IVF index of int8 fingerprints takes over
+(`shazamlet/library/ivf.py`): `index-<gen>.codes.npy`, `index-<gen>.lists.npz` and the same kind
+of map. A new generation is written under temp names, renamed into place, and only then made
+current in the catalog, so the previous index answers until the moment the new one is complete.
+The catalog records each file's size, sha256 and a sampled hash: the vectors are memory-mapped, so
+a truncated or altered file must be caught before it is loaded. Opening checks the size and the
+sampled hash (256 blocks spread over the file: ~15 ms at any size, where a full sha256 of a
+10 000-song index takes seconds, see bench/RESULTS.md); the full sha256 is checked by `verify()`
+(`shazamlet library info --verify`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Callable, Iterable
 import numpy as np
 from annoy import AnnoyIndex
 
+from shazamlet.library.ivf import IvfVectors, quantise, write_ivf
 from shazamlet.matcher import Neighbours
 
 
@@ -31,7 +36,10 @@ class IndexCorrupt(Exception):
 
 @dataclass
 class IndexRecord:
-    """What the catalog stores about the current index generation."""
+    """What the catalog stores about the current index generation.
+
+    `ann_file` holds the vectors whatever the kind: the ANNOY forest, or the IVF int8 codes (the
+    name is kept so that the catalogs of existing libraries still read)."""
 
     generation: int
     dim: int
@@ -46,6 +54,19 @@ class IndexRecord:
     song_ids: list[int]  # songs covered by this generation
     ann_sampled: str = ""
     map_sampled: str = ""
+    kind: str = "annoy"  # or "ivf"
+    lists_file: str = ""  # IVF only: centroids, list bounds, song order
+    lists_size: int = 0
+    lists_sha256: str = ""
+    lists_sampled: str = ""
+
+    def files(self) -> list[tuple[str, int, str, str]]:
+        """(name, size, sha256, sampled hash) of every file of this generation."""
+        out = [(self.ann_file, self.ann_size, self.ann_sha256, self.ann_sampled),
+               (self.map_file, self.map_size, self.map_sha256, self.map_sampled)]
+        if self.lists_file:
+            out.append((self.lists_file, self.lists_size, self.lists_sha256, self.lists_sampled))
+        return out
 
 
 def sha256_of(path: Path) -> str:
@@ -72,6 +93,25 @@ def sampled_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+def _temp(folder: Path, suffix: str) -> str:
+    fd, path = tempfile.mkstemp(prefix=".tmp-index-", suffix=suffix, dir=folder)
+    os.close(fd)
+    return path
+
+
+def _mapping(songs: list[np.ndarray], starts: list[np.ndarray]) -> np.ndarray:
+    """(2, n) int32: song id and start frame of each tile, in the order the chunks came."""
+    return np.stack([np.concatenate(songs) if songs else np.zeros(0, np.int32),
+                     np.concatenate(starts) if starts else np.zeros(0, np.int32)])
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def build_index(
     folder: Path,
     generation: int,
@@ -79,71 +119,112 @@ def build_index(
     chunks: Iterable[tuple[int, np.ndarray, np.ndarray]],
     n_trees: int,
     progress: Callable[[int], None] | None = None,
+    kind: str = "annoy",
 ) -> IndexRecord:
     """Write a new generation from `(song_id, fingerprints, start_frames)` chunks; returns its record.
 
     Nothing existing is touched: the caller makes the record current, then removes old files.
     """
-    ann = AnnoyIndex(dim, "angular")
-    fd, tmp_ann = tempfile.mkstemp(prefix=".tmp-index-", suffix=".ann", dir=folder)
-    os.close(fd)
-    ann.on_disk_build(tmp_ann)
+    names = {"ann": f"index-{generation}.ann" if kind == "annoy" else f"index-{generation}.codes.npy",
+             "map": f"index-{generation}.map.npy"}
+    if kind == "ivf":
+        names["lists"] = f"index-{generation}.lists.npz"
+    temps = {key: _temp(folder, "." + name.split(".", 1)[1]) for key, name in names.items()}
     songs, starts, song_ids = [], [], []
-    item = 0
     try:
+        if kind == "annoy":
+            ann = AnnoyIndex(dim, "angular")
+            ann.on_disk_build(temps["ann"])
+            item = 0
+        else:
+            codes = []
         for song_id, fps, st in chunks:
-            for v in fps.astype(np.float32):
-                ann.add_item(item, v)
-                item += 1
+            if kind == "annoy":
+                for v in fps.astype(np.float32):
+                    ann.add_item(item, v)
+                    item += 1
+            else:
+                codes.append(quantise(fps))
             songs.append(np.full(len(st), song_id, np.int32))
             starts.append(st.astype(np.int32))
             song_ids.append(int(song_id))
             if progress:
                 progress(1)
-        ann.build(n_trees if item else 1, n_jobs=-1)
-        ann.unload()
-        mapping = np.stack([np.concatenate(songs) if songs else np.zeros(0, np.int32),
-                            np.concatenate(starts) if starts else np.zeros(0, np.int32)])
-        fd, tmp_map = tempfile.mkstemp(prefix=".tmp-index-", suffix=".map.npy", dir=folder)
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, mapping, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        ann_file, map_file = f"index-{generation}.ann", f"index-{generation}.map.npy"
-        os.replace(tmp_ann, folder / ann_file)
-        os.replace(tmp_map, folder / map_file)
+        if kind == "annoy":
+            ann.build(n_trees if item else 1, n_jobs=-1)
+            ann.unload()
+            _save_npy(temps["map"], _mapping(songs, starts))
+        else:
+            n_items = sum(len(c) for c in codes)
+            all_codes = np.empty((n_items, dim), np.int8)
+            at = 0
+            while codes:  # one copy of the codes in memory at a time
+                c = codes.pop(0)
+                all_codes[at:at + len(c)] = c
+                at += len(c)
+            row_map = write_ivf(all_codes, _mapping(songs, starts), Path(temps["ann"]), Path(temps["lists"]))
+            _save_npy(temps["map"], row_map)
+            item = n_items
+            del all_codes
+        for key, name in names.items():
+            os.replace(temps[key], folder / name)
     finally:
-        for t in (tmp_ann,):
+        for t in temps.values():
             if os.path.exists(t):
                 os.unlink(t)
-    ann_path, map_path = folder / ann_file, folder / map_file
+    paths = {key: folder / name for key, name in names.items()}
+    extra = {}
+    if kind == "ivf":
+        extra = dict(lists_file=names["lists"], lists_size=paths["lists"].stat().st_size,
+                     lists_sha256=sha256_of(paths["lists"]), lists_sampled=sampled_hash(paths["lists"]))
     return IndexRecord(
-        generation, dim, item, n_trees, ann_file, ann_path.stat().st_size, sha256_of(ann_path),
-        map_file, map_path.stat().st_size, sha256_of(map_path), song_ids, sampled_hash(ann_path), sampled_hash(map_path),
+        generation, dim, item, n_trees if kind == "annoy" else 0, names["ann"], paths["ann"].stat().st_size,
+        sha256_of(paths["ann"]), names["map"], paths["map"].stat().st_size, sha256_of(paths["map"]), song_ids,
+        sampled_hash(paths["ann"]), sampled_hash(paths["map"]), kind=kind, **extra,
     )
 
 
+class AnnoyVectors:
+    """A loaded (memory-mapped) ANNOY forest behind the same two calls as `IvfVectors`."""
+
+    def __init__(self, path: Path, dim: int, n_items: int) -> None:
+        self.dim = dim
+        self.ann = AnnoyIndex(dim, "angular")
+        if n_items:
+            self.ann.load(str(path))  # memory-mapped
+
+    def search(self, v: np.ndarray, k: int, search_k: int) -> tuple[np.ndarray, np.ndarray]:
+        items, dist = self.ann.get_nns_by_vector(v.astype(np.float32), k, search_k=search_k, include_distances=True)
+        return np.asarray(items, np.int64), 1.0 - np.square(np.asarray(dist, np.float32)) / 2.0  # angular -> cosine
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        return np.array([self.ann.get_item_vector(int(i)) for i in rows], np.float32).reshape(len(rows), self.dim)
+
+    def unload(self) -> None:
+        self.ann.unload()
+
+
 class LibraryIndex:
-    """A loaded (memory-mapped) index generation, verified against its record."""
+    """A loaded index generation, verified against its record."""
 
     def __init__(self, folder: Path, record: IndexRecord, verify: str = "sampled") -> None:
         """`verify`: "none" (just built), "sampled" (size + sampled hash) or "full" (sha256 too)."""
         self.record = record
         self.folder = folder
-        ann_path, map_path = folder / record.ann_file, folder / record.map_file
         if verify != "none":
             self.verify(full=verify == "full")
-        self.map = np.load(map_path, allow_pickle=False)
-        self._ranges: dict[int, tuple[int, int]] | None = None  # song id -> its items, built on first use
-        self.ann = AnnoyIndex(record.dim, "angular")
-        if record.n_items:
-            self.ann.load(str(ann_path))  # memory-mapped
+        self.map = np.load(folder / record.map_file, allow_pickle=False)
+        self._ranges: dict[int, tuple[int, int]] | None = None  # song id -> its span of `_order`, built on first use
+        if record.kind == "ivf":
+            self.vectors: AnnoyVectors | IvfVectors = IvfVectors(folder / record.ann_file, folder / record.lists_file)
+            self._order = self.vectors.order.astype(np.int64)
+        else:
+            self.vectors = AnnoyVectors(folder / record.ann_file, record.dim, record.n_items)
+            self._order = np.arange(record.n_items, dtype=np.int64)  # ANNOY items are in song/start order
 
     def verify(self, full: bool = False) -> None:
         """Raise IndexCorrupt unless the files are what the catalog recorded."""
-        r = self.record
-        for name, size, digest, sampled in ((r.ann_file, r.ann_size, r.ann_sha256, r.ann_sampled),
-                                            (r.map_file, r.map_size, r.map_sha256, r.map_sampled)):
+        for name, size, digest, sampled in self.record.files():
             path = self.folder / name
             if not path.exists():
                 raise IndexCorrupt(f"{name} is missing")
@@ -157,39 +238,40 @@ class LibraryIndex:
     def __len__(self) -> int:
         return self.record.n_items
 
-    def query(self, fingerprints: np.ndarray, query_starts: np.ndarray, k: int, search_k: int = -1) -> Neighbours:
+    def query(self, fingerprints: np.ndarray, query_starts: np.ndarray, k: int, search_k: int = -1,
+              nprobe: int = 16) -> Neighbours:
+        """k nearest tiles of each query fingerprint; `search_k` tunes ANNOY, `nprobe` the IVF index."""
         q = len(fingerprints)
         ids = np.full((q, k), -1, np.int64)
         starts = np.zeros((q, k), np.int64)
         sims = np.zeros((q, k), np.float32)
+        effort = nprobe if self.record.kind == "ivf" else search_k
         if self.record.n_items:
             for i, v in enumerate(fingerprints):
-                items, dist = self.ann.get_nns_by_vector(v.astype(np.float32), k, search_k=search_k,
-                                                         include_distances=True)
-                n = len(items)
-                ids[i, :n] = self.map[0, items]
-                starts[i, :n] = self.map[1, items]
-                sims[i, :n] = 1.0 - np.square(dist) / 2.0  # angular distance -> cosine
+                rows, cos = self.vectors.search(v, k, effort)
+                n = len(rows)
+                ids[i, :n] = self.map[0, rows]
+                starts[i, :n] = self.map[1, rows]
+                sims[i, :n] = cos
         return Neighbours(ids, starts, sims, np.asarray(query_starts, np.int64))
 
     def song_tiles(self, song_id: int, first_frame: int, last_frame: int) -> tuple[np.ndarray, np.ndarray]:
         """Fingerprints and start frames of one song's tiles starting in [first_frame, last_frame].
 
-        Read back from the index itself (a song's tiles are consecutive items in start order), so a
-        re-scored candidate is compared with exactly what the search saw.
+        Read back from the index itself, so a re-scored candidate is compared with exactly what the
+        search saw (for the IVF index: the int8 codes).
         """
         if self._ranges is None:
-            ids = self.map[0]
+            ids = self.map[0, self._order]
             cut = np.flatnonzero(np.diff(ids)) + 1
             firsts = np.concatenate([[0], cut]).astype(np.int64)
             lasts = np.concatenate([cut, [len(ids)]]).astype(np.int64)
             self._ranges = {int(ids[a]): (int(a), int(b)) for a, b in zip(firsts, lasts)} if len(ids) else {}
         first, end = self._ranges.get(int(song_id), (0, 0))
-        starts = self.map[1, first:end]
+        rows = self._order[first:end]
+        starts = self.map[1, rows]
         lo, hi = np.searchsorted(starts, first_frame, "left"), np.searchsorted(starts, last_frame, "right")
-        items = range(first + int(lo), first + int(hi))
-        fps = np.array([self.ann.get_item_vector(i) for i in items], np.float32).reshape(len(items), self.record.dim)
-        return fps, starts[lo:hi].astype(np.int64)
+        return self.vectors.vectors(rows[lo:hi]), starts[lo:hi].astype(np.int64)
 
     def unload(self) -> None:
-        self.ann.unload()
+        self.vectors.unload()

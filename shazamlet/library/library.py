@@ -1,4 +1,5 @@
-"""A music library: catalog + per-song fingerprints + ANNOY index, in one folder.
+"""A music library: catalog + per-song fingerprints + nearest-neighbour index (ANNOY, or int8 IVF
+lists for large libraries), in one folder.
 
 Adding songs: workers decode and tile, the main process embeds in batches, each song is committed
 as soon as its fingerprints are safely on disk, and the index is rebuilt at the end into new files
@@ -324,7 +325,8 @@ class Library:
             if progress:
                 progress(AddProgress("index", done[0], len(songs)))
 
-        record = build_index(self.folder, generation, self.embedder.dim, chunks(), self.cfg.n_trees, tick)
+        kind = self.cfg.index_kind(sum(s.n_tiles for s in songs))
+        record = build_index(self.folder, generation, self.embedder.dim, chunks(), self.cfg.n_trees, tick, kind)
         with self._lock:
             self._genres = None
             self.catalog.set_json("index", record.__dict__)
@@ -332,7 +334,7 @@ class Library:
                 self._index.unload()
             self._index = LibraryIndex(self.folder, record, verify="none")
         for f in self.folder.glob("index-*"):
-            if f.name not in (record.ann_file, record.map_file):
+            if f.name not in {name for name, *_ in record.files()}:
                 f.unlink(missing_ok=True)
         return record
 
@@ -350,4 +352,4 @@ class Library:
             index = self.index()
             if index is None:
                 return None
-            return index.query(fingerprints, query_starts, k or self.cfg.k, self.cfg.search_k)
+            return index.query(fingerprints, query_starts, k or self.cfg.k, self.cfg.search_k, self.cfg.nprobe)
