@@ -345,3 +345,21 @@ def test_display_spectrogram_equals_the_front_end():
     ref = power_to_db(LogMelFrontEnd()(torch.from_numpy(wave))).numpy()
     assert ours.shape == ref.shape
     assert np.allclose(ours, ref, atol=0.05)
+
+
+def test_level_note_says_when_the_input_clips_or_is_silent(qtbot):
+    from shazamlet.gui.listen_panel import ListenPanel
+
+    panel = ListenPanel()
+    qtbot.addWidget(panel)
+    t = np.arange(SR // 10) / SR
+    tone = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    panel.feed(tone, SR, len(tone))
+    assert panel.level_note.text() == "-23 dBFS"  # RMS of a 0.1 sine: 20 log10(0.1 / sqrt 2)
+    panel.feed(np.clip(tone * 30, -1, 1), SR, 2 * len(tone))
+    assert panel.level_note.text().startswith("Clipping")
+    for i in range(20):  # 2 s of digital silence; the clip warning holds 1.5 s, then silence is said
+        panel.feed(np.zeros(SR // 10, np.float32), SR, (3 + i) * len(tone))
+    assert panel.level_note.text().startswith("Silent")
+    panel.feed(tone, SR, 30 * len(tone))
+    assert panel.level_note.text().endswith("dBFS")

@@ -149,6 +149,18 @@ class ListenPanel(QWidget):
         votes = sorted(a.genre.votes.items(), key=lambda kv: -kv[1])[:6] if a.genre else []
         self.genre_votes.set_votes([k for k, _ in votes], [v for _, v in votes], 0)
 
+    def feed(self, samples, rate: int, end_sample: int) -> None:
+        """New microphone samples (ending at `end_sample` of the stream): meter, spectrogram, and the
+        note beside the meter that tells the user when the input is clipping or silent."""
+        self.meter.feed(samples, len(samples) / rate)
+        self.spectrogram.push(samples, end_sample)
+        if self.meter.clipping:
+            self.set_level_note("Clipping! Turn the input down.", True)
+        elif self.meter.silent:
+            self.set_level_note("Silent: is the right input selected?", True)
+        else:
+            self.set_level_note(f"{self.meter.rms_db:.0f} dBFS", False)
+
     def set_level_note(self, text: str, warn: bool) -> None:
         self.level_note.setText(text)
         self.level_note.setStyleSheet("color: #fbbf24; font-weight: bold" if warn else "color: #94a3b8")

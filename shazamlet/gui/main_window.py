@@ -363,15 +363,7 @@ class MainWindow(QMainWindow):
         if stream is None:
             return
         samples, self.read_pos = stream.ring.since(self.read_pos, limit=int(stream.rate * 2))
-        self.listen.meter.feed(samples, len(samples) / stream.rate)
-        self.listen.spectrogram.push(samples, self.read_pos)
-        meter = self.listen.meter
-        if meter.clipping:
-            self.listen.set_level_note("Clipping! Turn the input down.", True)
-        elif meter.silent:
-            self.listen.set_level_note("Silent: is the right input selected?", True)
-        else:
-            self.listen.set_level_note(f"{meter.rms_db:.0f} dBFS", False)
+        self.listen.feed(samples, stream.rate, self.read_pos)
 
     def _listen_update(self, msg: m.ListenUpdate) -> None:
         if msg.session != self.session or not self.listening:
