@@ -12,7 +12,7 @@ import torch
 
 from shazamlet.config import FeatureConfig
 from shazamlet.model import load_model
-from trainer.augment import MelDegrader, NoiseBank, paper_augment, to_tiles
+from trainer.augment import DegradeParams, MelDegrader, NoiseBank, paper_augment, to_tiles
 from trainer.cache import SpectrogramCache, build_cache
 from trainer.loop import Run, TrainConfig, Trainer
 from trainer.objectives import OBJECTIVES, nt_xent
@@ -91,6 +91,19 @@ def test_mel_degradations_keep_shape_and_range(corpus):
     assert tiles.min() >= 0 and tiles.max() <= 1 and torch.allclose(tiles.amax((1, 2)), torch.ones(5))
     aug, shifts = paper_augment(power[..., :64], bank, np.random.default_rng(1), cfg.top_db)
     assert aug.shape == (5, 64, 64) and aug.min() >= 0 and aug.max() <= 1 and len(shifts) == 5
+
+
+def test_colouration_is_a_per_band_gain_within_its_range_and_off_by_default():
+    cfg = FeatureConfig()
+    power = torch.rand(16, cfg.n_mels, 40) + 0.5
+    rng = np.random.default_rng(0)
+    coloured = MelDegrader(cfg, params=DegradeParams(p_colour=1.0, colour_db=30.0)).colour(power, rng)
+    gain_db = 10 * torch.log10(coloured / power)
+    assert torch.allclose(gain_db, gain_db[..., :1].expand_as(gain_db), atol=1e-3)  # the same at every frame
+    per_tile = gain_db[..., 0]
+    assert per_tile.max(dim=1).values.max() <= 1e-4 and per_tile.max(dim=1).values.min() > -2.0  # the loudest knot sits between bands
+    assert per_tile.min() >= -30.0 - 1e-3 and (per_tile.max(1).values - per_tile.min(1).values).mean() > 15
+    assert torch.equal(MelDegrader(cfg).colour(power, rng), power)
 
 
 def test_nt_xent_rewards_matching_pairs():

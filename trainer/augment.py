@@ -99,6 +99,11 @@ class DegradeParams:
     floor_db: tuple[float, float] = (30.0, 60.0)
     p_clip: float = 0.25
     clip_db: tuple[float, float] = (15.0, 30.0)
+    # strong colouration of what reaches the microphone (a phone or laptop loudspeaker, a resonant
+    # corner): a ragged response with one region loud and the rest down to `colour_db` below it
+    p_colour: float = 0.0
+    colour_db: float = 30.0
+    colour_knots: int = 12
 
 
 class MelDegrader:
@@ -193,9 +198,23 @@ class MelDegrader:
         spread = x.mean(1, keepdim=True) * 10 ** (-torch.from_numpy(rng.uniform(*p.clip_db, size=(b, 1, 1))).float() / 10)
         return torch.where(clip, x + spread, x)
 
+    def colour(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """With probability `p_colour`, per-band gains from `colour_knots` random levels in
+        [-colour_db, 0] dB spread linearly over the bands: applied to the music before noise is
+        added, as a loudspeaker or a resonant room colours the music and not the room's noise."""
+        p = self.p
+        b = x.shape[0]
+        if p.p_colour <= 0:
+            return x
+        knots = torch.from_numpy(rng.uniform(-p.colour_db, 0.0, size=(b, 1, p.colour_knots))).float()
+        knots = knots - knots.amax(dim=-1, keepdim=True)  # the loudest region passes unchanged
+        db = torch.nn.functional.interpolate(knots, size=self.cfg.n_mels, mode="linear", align_corners=True)
+        use = torch.from_numpy(rng.random(b) < p.p_colour).view(-1, 1, 1)
+        return torch.where(use, x * 10 ** (db.transpose(1, 2) / 10), x)
+
     def __call__(self, power: torch.Tensor, rng: np.random.Generator, region: slice | None = None) -> torch.Tensor:
         """Degraded copy of mel power `(B, n_mels, T)`. SNRs are measured over `region` of time."""
-        x = self.reverb(power, rng)
+        x = self.colour(self.reverb(power, rng), rng)
         sig = x[..., region] if region is not None else x
         signal = sig.mean(dim=(1, 2)).clamp(min=1e-10)
         x = self.noise(x, rng, signal)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainer.augment import MelDegrader, NoiseBank
+from trainer.augment import DegradeParams, MelDegrader, NoiseBank
 from trainer.cache import SpectrogramCache, build_cache, rir_room
 from trainer.data import TileSampler
 from trainer.objectives import Objective, build_modules, is_contrastive
@@ -51,6 +51,7 @@ class TrainConfig:
     fingerprint_dim: int = 128  # contrastive objectives: the fingerprint head's output
     room_views: int = 0  # waveform-degraded copies of each training song (`trainer.wave_views`)
     p_room: float = 0.5  # share of positives drawn from those copies
+    p_colour: float = 0.0  # share of mel-domain views strongly coloured (`DegradeParams.p_colour`)
     extra: dict = field(default_factory=dict)
 
 
@@ -156,7 +157,7 @@ class Trainer:
         self.cache = SpectrogramCache(run.info["cache"])
         feats = self.cache.features
         bank, rirs, eqs = load_noise(self.cache, run.info["eval_rirs"]) if cfg.noise else (None, None, None)
-        self.degrader = MelDegrader(feats, bank, rirs, eqs)
+        self.degrader = MelDegrader(feats, bank, rirs, eqs, DegradeParams(p_colour=cfg.p_colour))
         self.objective = Objective(cfg.objective, feats.top_db, feats.tile_frames, self.degrader, bank,
                                    cfg.temperature, cfg.cls_weight, cfg.p_room if cfg.room_views else 0.0)
         self.train_data = TileSampler(self.cache, run.songs("train"), run.genres, feats.tile_frames, views=cfg.room_views)
