@@ -1,15 +1,18 @@
 #!/bin/sh
 # Reproduce the shipped default model: corpus -> cache -> train in four stages -> evaluate -> export -> report.
-# Usage: trainer/train_default.sh [DATA_ROOT]   (default /work/data; ~4.5 h of training on 2 CPU cores)
+# Usage: trainer/train_default.sh [DATA_ROOT]   (default /work/data; ~6.2 h of training on 2 CPU cores)
 # Every stage resumes where it stopped (--resume), so the script can simply be run again after an
 # interruption. Stages 1-2 use 128-d fingerprints; stage 3 is reduced to 64-d by a PCA folded into the
-# head; stage 4 trains at 64-d with positives from waveform-degraded copies of the songs (room views).
+# head; stage 4 trains at 64-d with positives from waveform-degraded copies of the songs (room views);
+# stage 5 with 6 copies per song instead of 2; stage 6 adds strong colouration (loudspeakers, resonant rooms).
 set -eu
 ROOT=${1:-/work/data}
 S1=runs/main-contrastive-cls
 S2=runs/main-ft-room
 S3=runs/long-ft
 S4=runs/room-ft
+S5=runs/room6-ft
+S6=runs/colour-ft
 [ -f "$ROOT/corpus/manifest.tsv" ] || /work/shared/corpus/build.sh "$ROOT/corpus" "$ROOT/noise"
 COMMON="--data $ROOT/corpus --noise $ROOT/noise --cache $ROOT/cache --objective contrastive+classifier --batch 128 --temperature 0.05"
 python -m trainer train $COMMON --epochs 30 --steps-per-epoch 200 --minutes 76 --out "$S1" --resume
@@ -21,6 +24,14 @@ python -m trainer train $COMMON --fingerprint-dim 64 --room-views 2 --p-room 0.5
     --minutes 70 --lr 3e-4 --init-from "$S3/long-ft.pt" --out "$S4" --resume
 python -m trainer evaluate "$S4"
 python -m trainer evaluate "$S4" --model "$S3/long-ft.pt"   # the previous stage, on the same split, for the table
-python -m trainer export "$S4"
-python -m trainer evaluate "$S4" --model resources/shazamlet-default.pt
-python -m trainer report "$S4" --model-eval "$S4/eval-long-ft" --shipped "$S4"
+python -m trainer train $COMMON --fingerprint-dim 64 --room-views 6 --p-room 0.7 --epochs 15 --steps-per-epoch 200 \
+    --minutes 80 --lr 3e-4 --init-from "$S4" --out "$S5" --resume
+python -m trainer evaluate "$S5"
+python -m trainer train $COMMON --fingerprint-dim 64 --room-views 6 --p-room 0.4 --p-colour 0.5 --epochs 6 \
+    --steps-per-epoch 200 --minutes 29 --lr 2e-4 --init-from "$S5" --out "$S6" --resume
+python -m trainer evaluate "$S6"
+python -m trainer export "$S6"
+python -m trainer evaluate "$S6" --model resources/shazamlet-default.pt
+python -m trainer.chain_ablation "$S6"
+python -m trainer report "$S6" "$S5" "$S4" --model-eval "$S4/eval-long-ft" --shipped "$S6" \
+    --notes resources/report/notes.md
