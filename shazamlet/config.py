@@ -77,7 +77,7 @@ class IndexConfig:
 
     def index_kind(self, n_items: int) -> str:
         """"annoy" (the paper's index) for libraries up to `ivf_min_items` tiles, "ivf" past that."""
-        return "ivf" if n_items >= self.ivf_min_items else "annoy"
+        return "ivf" if n_items and n_items >= self.ivf_min_items else "annoy"  # an empty index stays ANNOY
 
 
 @dataclass(frozen=True)

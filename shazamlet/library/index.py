@@ -158,8 +158,9 @@ def build_index(
             n_items = sum(len(c) for c in codes)
             all_codes = np.empty((n_items, dim), np.int8)
             at = 0
+            codes.reverse()
             while codes:  # one copy of the codes in memory at a time
-                c = codes.pop(0)
+                c = codes.pop()
                 all_codes[at:at + len(c)] = c
                 at += len(c)
             row_map = write_ivf(all_codes, _mapping(songs, starts), Path(temps["ann"]), Path(temps["lists"]))
