@@ -112,6 +112,47 @@ def _save_npy(path: str, array: np.ndarray) -> None:
         os.fsync(f.fileno())
 
 
+def _write_annoy(chunks: Iterable[tuple[int, np.ndarray, np.ndarray]], dim: int, n_trees: int,
+                 temps: dict[str, str], seen: Callable[[int], None]) -> int:
+    """Stream the chunks into an ANNOY forest built on disk, write the item map; returns the item count."""
+    ann = AnnoyIndex(dim, "angular")
+    ann.on_disk_build(temps["ann"])
+    songs, starts, item = [], [], 0
+    for song_id, fps, st in chunks:
+        for v in fps.astype(np.float32):
+            ann.add_item(item, v)
+            item += 1
+        songs.append(np.full(len(st), song_id, np.int32))
+        starts.append(st.astype(np.int32))
+        seen(song_id)
+    ann.build(n_trees if item else 1, n_jobs=-1)
+    ann.unload()
+    _save_npy(temps["map"], _mapping(songs, starts))
+    return item
+
+
+def _write_ivf(chunks: Iterable[tuple[int, np.ndarray, np.ndarray]], dim: int, temps: dict[str, str],
+               seen: Callable[[int], None]) -> int:
+    """Quantise the chunks to int8, cluster them into IVF lists, write codes, lists and item map."""
+    codes, songs, starts = [], [], []
+    for song_id, fps, st in chunks:
+        codes.append(quantise(fps))
+        songs.append(np.full(len(st), song_id, np.int32))
+        starts.append(st.astype(np.int32))
+        seen(song_id)
+    n_items = sum(len(c) for c in codes)
+    all_codes = np.empty((n_items, dim), np.int8)
+    at = 0
+    codes.reverse()
+    while codes:  # each chunk is freed as it is copied: the codes are held once, not twice
+        c = codes.pop()
+        all_codes[at:at + len(c)] = c
+        at += len(c)
+    row_map = write_ivf(all_codes, _mapping(songs, starts), Path(temps["ann"]), Path(temps["lists"]))
+    _save_npy(temps["map"], row_map)
+    return n_items
+
+
 def build_index(
     folder: Path,
     generation: int,
@@ -130,43 +171,18 @@ def build_index(
     if kind == "ivf":
         names["lists"] = f"index-{generation}.lists.npz"
     temps = {key: _temp(folder, "." + name.split(".", 1)[1]) for key, name in names.items()}
-    songs, starts, song_ids = [], [], []
+    song_ids: list[int] = []
+
+    def seen(song_id: int) -> None:  # one chunk (song) consumed
+        song_ids.append(int(song_id))
+        if progress:
+            progress(1)
+
     try:
         if kind == "annoy":
-            ann = AnnoyIndex(dim, "angular")
-            ann.on_disk_build(temps["ann"])
-            item = 0
+            n_items = _write_annoy(chunks, dim, n_trees, temps, seen)
         else:
-            codes = []
-        for song_id, fps, st in chunks:
-            if kind == "annoy":
-                for v in fps.astype(np.float32):
-                    ann.add_item(item, v)
-                    item += 1
-            else:
-                codes.append(quantise(fps))
-            songs.append(np.full(len(st), song_id, np.int32))
-            starts.append(st.astype(np.int32))
-            song_ids.append(int(song_id))
-            if progress:
-                progress(1)
-        if kind == "annoy":
-            ann.build(n_trees if item else 1, n_jobs=-1)
-            ann.unload()
-            _save_npy(temps["map"], _mapping(songs, starts))
-        else:
-            n_items = sum(len(c) for c in codes)
-            all_codes = np.empty((n_items, dim), np.int8)
-            at = 0
-            codes.reverse()
-            while codes:  # one copy of the codes in memory at a time
-                c = codes.pop()
-                all_codes[at:at + len(c)] = c
-                at += len(c)
-            row_map = write_ivf(all_codes, _mapping(songs, starts), Path(temps["ann"]), Path(temps["lists"]))
-            _save_npy(temps["map"], row_map)
-            item = n_items
-            del all_codes
+            n_items = _write_ivf(chunks, dim, temps, seen)
         for key, name in names.items():
             os.replace(temps[key], folder / name)
     finally:
@@ -179,7 +195,7 @@ def build_index(
         extra = dict(lists_file=names["lists"], lists_size=paths["lists"].stat().st_size,
                      lists_sha256=sha256_of(paths["lists"]), lists_sampled=sampled_hash(paths["lists"]))
     return IndexRecord(
-        generation, dim, item, n_trees if kind == "annoy" else 0, names["ann"], paths["ann"].stat().st_size,
+        generation, dim, n_items, n_trees if kind == "annoy" else 0, names["ann"], paths["ann"].stat().st_size,
         sha256_of(paths["ann"]), names["map"], paths["map"].stat().st_size, sha256_of(paths["map"]), song_ids,
         sampled_hash(paths["ann"]), sampled_hash(paths["map"]), kind=kind, **extra,
     )
