@@ -99,12 +99,6 @@ def _temp(folder: Path, suffix: str) -> str:
     return path
 
 
-def _mapping(songs: list[np.ndarray], starts: list[np.ndarray]) -> np.ndarray:
-    """(2, n) int32: song id and start frame of each tile, in the order the chunks came."""
-    return np.stack([np.concatenate(songs) if songs else np.zeros(0, np.int32),
-                     np.concatenate(starts) if starts else np.zeros(0, np.int32)])
-
-
 def _save_npy(path: str, array: np.ndarray) -> None:
     with open(path, "wb") as f:
         np.save(f, array, allow_pickle=False)
@@ -112,45 +106,31 @@ def _save_npy(path: str, array: np.ndarray) -> None:
         os.fsync(f.fileno())
 
 
-def _write_annoy(chunks: Iterable[tuple[int, np.ndarray, np.ndarray]], dim: int, n_trees: int,
-                 temps: dict[str, str], seen: Callable[[int], None]) -> int:
-    """Stream the chunks into an ANNOY forest built on disk, write the item map; returns the item count."""
+def _write_annoy(fingerprints: Iterable[np.ndarray], dim: int, n_trees: int, path: str) -> None:
+    """Stream the fingerprints into an ANNOY forest built on disk at `path`; items keep their order."""
     ann = AnnoyIndex(dim, "angular")
-    ann.on_disk_build(temps["ann"])
-    songs, starts, item = [], [], 0
-    for song_id, fps, st in chunks:
+    ann.on_disk_build(path)
+    item = 0
+    for fps in fingerprints:
         for v in fps.astype(np.float32):
             ann.add_item(item, v)
             item += 1
-        songs.append(np.full(len(st), song_id, np.int32))
-        starts.append(st.astype(np.int32))
-        seen(song_id)
     ann.build(n_trees if item else 1, n_jobs=-1)
     ann.unload()
-    _save_npy(temps["map"], _mapping(songs, starts))
-    return item
 
 
-def _write_ivf(chunks: Iterable[tuple[int, np.ndarray, np.ndarray]], dim: int, temps: dict[str, str],
-               seen: Callable[[int], None]) -> int:
-    """Quantise the chunks to int8, cluster them into IVF lists, write codes, lists and item map."""
-    codes, songs, starts = [], [], []
-    for song_id, fps, st in chunks:
-        codes.append(quantise(fps))
-        songs.append(np.full(len(st), song_id, np.int32))
-        starts.append(st.astype(np.int32))
-        seen(song_id)
-    n_items = sum(len(c) for c in codes)
-    all_codes = np.empty((n_items, dim), np.int8)
+def _write_ivf(fingerprints: Iterable[np.ndarray], dim: int, codes_path: str, lists_path: str) -> np.ndarray:
+    """Quantise the fingerprints to int8 and write them as IVF lists; returns the input row of each
+    written row (see `write_ivf`)."""
+    codes = [quantise(fps) for fps in fingerprints]
+    all_codes = np.empty((sum(len(c) for c in codes), dim), np.int8)
     at = 0
     codes.reverse()
     while codes:  # each chunk is freed as it is copied: the codes are held once, not twice
         c = codes.pop()
         all_codes[at:at + len(c)] = c
         at += len(c)
-    row_map = write_ivf(all_codes, _mapping(songs, starts), Path(temps["ann"]), Path(temps["lists"]))
-    _save_npy(temps["map"], row_map)
-    return n_items
+    return write_ivf(all_codes, Path(codes_path), Path(lists_path))
 
 
 def build_index(
@@ -171,18 +151,27 @@ def build_index(
     if kind == "ivf":
         names["lists"] = f"index-{generation}.lists.npz"
     temps = {key: _temp(folder, "." + name.split(".", 1)[1]) for key, name in names.items()}
-    song_ids: list[int] = []
+    songs, starts, song_ids = [], [], []
 
-    def seen(song_id: int) -> None:  # one chunk (song) consumed
-        song_ids.append(int(song_id))
-        if progress:
-            progress(1)
+    def fingerprints():
+        """The chunks' fingerprints for the writer; the item map and the progress are kept here."""
+        for song_id, fps, st in chunks:
+            songs.append(np.full(len(st), song_id, np.int32))
+            starts.append(st.astype(np.int32))
+            song_ids.append(int(song_id))
+            yield fps
+            if progress:
+                progress(1)
 
     try:
         if kind == "annoy":
-            n_items = _write_annoy(chunks, dim, n_trees, temps, seen)
+            _write_annoy(fingerprints(), dim, n_trees, temps["ann"])
+            rows = None  # ANNOY items stay in the order they came
         else:
-            n_items = _write_ivf(chunks, dim, temps, seen)
+            rows = _write_ivf(fingerprints(), dim, temps["ann"], temps["lists"])
+        mapping = np.stack([np.concatenate(songs) if songs else np.zeros(0, np.int32),
+                            np.concatenate(starts) if starts else np.zeros(0, np.int32)])
+        _save_npy(temps["map"], mapping if rows is None else mapping[:, rows])
         for key, name in names.items():
             os.replace(temps[key], folder / name)
     finally:
@@ -195,9 +184,9 @@ def build_index(
         extra = dict(lists_file=names["lists"], lists_size=paths["lists"].stat().st_size,
                      lists_sha256=sha256_of(paths["lists"]), lists_sampled=sampled_hash(paths["lists"]))
     return IndexRecord(
-        generation, dim, n_items, n_trees if kind == "annoy" else 0, names["ann"], paths["ann"].stat().st_size,
-        sha256_of(paths["ann"]), names["map"], paths["map"].stat().st_size, sha256_of(paths["map"]), song_ids,
-        sampled_hash(paths["ann"]), sampled_hash(paths["map"]), kind=kind, **extra,
+        generation, dim, mapping.shape[1], n_trees if kind == "annoy" else 0, names["ann"],
+        paths["ann"].stat().st_size, sha256_of(paths["ann"]), names["map"], paths["map"].stat().st_size,
+        sha256_of(paths["map"]), song_ids, sampled_hash(paths["ann"]), sampled_hash(paths["map"]), kind=kind, **extra,
     )
 
 

@@ -14,8 +14,9 @@ search touches only the lists it probes.
 Files (written under temp names by the caller's rules: see `index.build_index`):
 - codes (`.codes.npy`): int8 (n, dim), grouped list by list, memory-mapped when searched;
 - lists (`.lists.npz`): `centroids` (nlist, dim) float32, `offsets` (nlist + 1) where list c is
-  rows offsets[c]:offsets[c+1], and `order`, the rows sorted by song then start frame (so one
-  song's tiles can be read back for re-scoring without a sort at load time).
+  rows offsets[c]:offsets[c+1], and `order`, the rows in the order the tiles came in (each song's
+  together, in start order), so one song's tiles can be read back for re-scoring without a sort
+  at load time.
 The item map (song id, start frame per row) is the same kind of `.map.npy` as ANNOY's, in row order.
 """
 
@@ -69,11 +70,10 @@ def assign_lists(codes: np.ndarray, centroids: np.ndarray) -> np.ndarray:
                            for i in range(0, len(codes), BLOCK)]) if len(codes) else np.zeros(0, np.int64)
 
 
-def write_ivf(codes: np.ndarray, mapping: np.ndarray, codes_file: Path, lists_file: Path,
-              nlist: int | None = None) -> np.ndarray:
-    """Cluster `codes` (int8, rows in song/start order; `mapping` their (song id, start) pairs),
-    write the codes list by list and the lists file, and return the mapping in the new row order
-    (the caller writes it as the item map and renames all three into place)."""
+def write_ivf(codes: np.ndarray, codes_file: Path, lists_file: Path, nlist: int | None = None) -> np.ndarray:
+    """Cluster `codes` (int8, each song's tiles together and in start order), write them list by
+    list and the lists file; returns the input row of each written row (the caller writes the item
+    map in that order and renames all three files into place)."""
     nlist = nlist or default_nlist(len(codes))
     centroids = train_centroids(codes, nlist) if len(codes) else np.zeros((1, codes.shape[1]), np.float32)
     assign = assign_lists(codes, centroids)
@@ -85,15 +85,17 @@ def write_ivf(codes: np.ndarray, mapping: np.ndarray, codes_file: Path, lists_fi
         out[i:i + BLOCK] = codes[by_list[i:i + BLOCK]]
     out.flush()
     del out
-    row_map = mapping[:, by_list]
-    order = np.lexsort((row_map[1], row_map[0])).astype(np.int32)  # rows by song, then start
+    # where each input row went: read in input order, the rows give every song's tiles together and
+    # in start order, which is what re-scoring looks up
+    order = np.empty(len(by_list), np.int32)
+    order[by_list] = np.arange(len(by_list), dtype=np.int32)
     with open(lists_file, "wb") as f:
         np.savez(f, centroids=centroids, offsets=offsets, order=order)
         f.flush()
         os.fsync(f.fileno())
     with open(codes_file, "rb+") as f:
         os.fsync(f.fileno())
-    return row_map.astype(np.int32)
+    return by_list
 
 
 class IvfVectors:
