@@ -274,3 +274,28 @@ def test_a_stage_can_start_from_a_model_file(corpus, tmp_path):
     ck = torch.load(second.run.checkpoint_path, weights_only=True)
     trained_on = run_meta(Run(second.run.folder), ck, 0.5).trained_on
     assert trained_on.endswith(f"fine-tuned from stage1 ({load_model(model).meta.trained_on})")
+
+
+def test_centred_bands_make_a_fixed_filter_invisible_and_travel_in_the_model_file(corpus, tmp_path):
+    """A run trained with `centre_bands` exports a model that rebuilds the same input step, and
+    its fingerprints of a song heard through a fixed, smooth EQ (a laptop microphone's colouring,
+    +-6 dB over the spectrum, applied to the waveform) are those of the clean song."""
+    from shazamlet.features import LogMelFrontEnd
+    from trainer.export import export_run
+
+    run = _run(corpus, "contrastive", "centred", fingerprint_dim=32, centre_bands=True)
+    Trainer(run, progress=False).train()
+    m = load_model(export_run(run.folder, tmp_path / "centred.pt", half=False))
+    assert m.meta.centre_bands and m.encoder.centre_bands
+    wave = _song(np.random.default_rng(5), 3.2)
+    spec = np.fft.rfft(wave)
+    f = np.fft.rfftfreq(len(wave), 1 / RATE)
+    eq = 10 ** (6 * np.sin(np.log2(np.maximum(f, 20) / 20)) / 20)  # +-6 dB, a few wide bumps
+    coloured = np.fft.irfft(spec * eq, len(wave)).astype(np.float32)
+    fe = LogMelFrontEnd()
+    clean_t, col_t = fe.tiles(wave, 64).tiles[:1], fe.tiles(coloured, 64).tiles[:1]
+    with torch.no_grad():
+        centred = float(m.encoder.fingerprint(clean_t) @ m.encoder.fingerprint(col_t).T)
+        m.encoder.centre_bands = False  # the same weights seeing raw tiles
+        raw = float(m.encoder.fingerprint(clean_t) @ m.encoder.fingerprint(col_t).T)
+    assert centred > 0.995 and centred > raw

@@ -31,7 +31,7 @@ def _train(a: argparse.Namespace) -> int:
                           epochs=a.epochs or 10, steps_per_epoch=a.steps_per_epoch, batch=a.batch, lr=a.lr,
                           temperature=a.temperature, cls_weight=a.cls_weight, seed=a.seed, max_songs=a.max_songs,
                           minutes=a.minutes, fingerprint_dim=a.fingerprint_dim, room_views=a.room_views,
-                          p_room=a.p_room, p_colour=a.p_colour)
+                          p_room=a.p_room, p_colour=a.p_colour, centre_bands=a.centre_bands)
         run = Run.create(cfg)
     if a.threads:
         import torch
@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--p-room", type=float, default=0.5, help="share of positives taken from those copies")
     t.add_argument("--p-colour", type=float, default=0.0,
                    help="share of mel-domain views strongly coloured (loudspeaker, resonant room)")
+    t.add_argument("--centre-bands", action="store_true",
+                   help="the encoder takes each band's mean out of a tile, so no fixed filter (microphone, "
+                        "loudspeaker, room colouration) can move a fingerprint")
     t.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     t.set_defaults(fn=_train)
 

@@ -45,7 +45,8 @@ def encoder_from_run(run: Run, fingerprint_dim: int | None = None) -> tuple[torc
     """The run's current encoder and its model-file description (threshold not yet calibrated);
     with `fingerprint_dim`, its fingerprints reduced by a folded PCA (`trainer.reduce`)."""
     ck = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
-    mods = build_modules(run.config.objective, len(run.genres), fingerprint_dim=run.config.fingerprint_dim)
+    mods = build_modules(run.config.objective, len(run.genres), fingerprint_dim=run.config.fingerprint_dim,
+                         centre_bands=run.config.centre_bands)
     mods.load_state_dict(ck["modules"])
     encoder = mods["encoder"].eval()  # inference statistics: BatchNorm in training mode uses the batch's
     meta = run_meta(run, ck, 0.5)

@@ -52,6 +52,7 @@ class TrainConfig:
     room_views: int = 0  # waveform-degraded copies of each training song (`trainer.wave_views`)
     p_room: float = 0.5  # share of positives drawn from those copies
     p_colour: float = 0.0  # share of mel-domain views strongly coloured (`DegradeParams.p_colour`)
+    centre_bands: bool = False  # the encoder takes each band's mean out of a tile (`shazamlet.model.resnet`)
     extra: dict = field(default_factory=dict)
 
 
@@ -163,7 +164,8 @@ class Trainer:
         self.train_data = TileSampler(self.cache, run.songs("train"), run.genres, feats.tile_frames, views=cfg.room_views)
         val_songs = run.songs("val") or run.songs("train")
         self.val_data = TileSampler(self.cache, val_songs, run.genres, feats.tile_frames)
-        self.mods = build_modules(cfg.objective, len(run.genres), fingerprint_dim=cfg.fingerprint_dim).to(self.device)
+        self.mods = build_modules(cfg.objective, len(run.genres), fingerprint_dim=cfg.fingerprint_dim,
+                                  centre_bands=cfg.centre_bands).to(self.device)
         self.opt = torch.optim.Adam(self.mods.parameters(), lr=cfg.lr)
         self.steps_per_epoch = cfg.steps_per_epoch or max(1, len(self.train_data) * cfg.tiles_per_song // cfg.batch)
         self.total_steps = self.steps_per_epoch * cfg.epochs

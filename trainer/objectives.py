@@ -31,10 +31,11 @@ def has_classifier(objective: str) -> bool:
     return objective.endswith("+classifier")
 
 
-def build_modules(objective: str, n_genres: int, embedding_dim: int = 1024, fingerprint_dim: int = 128) -> nn.ModuleDict:
+def build_modules(objective: str, n_genres: int, embedding_dim: int = 1024, fingerprint_dim: int = 128,
+                  centre_bands: bool = False) -> nn.ModuleDict:
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
-    mods = {"encoder": Encoder(embedding_dim, fingerprint_dim if is_contrastive(objective) else None)}
+    mods = {"encoder": Encoder(embedding_dim, fingerprint_dim if is_contrastive(objective) else None, centre_bands)}
     if not is_contrastive(objective):
         mods["decoder"] = Decoder(embedding_dim)
     if has_classifier(objective):
