@@ -1,6 +1,6 @@
 """Which part of the microphone chain costs the most? One stage of `mic3` at a time.
 
-    python -m trainer.chain_ablation runs/NAME [--model FILE] [--n 240]
+    python -m trainer.chain_ablation runs/NAME [--model FILE] [--n 240] [--raw | --raw-centred]
 
 `evaluate` says how often a model identifies a song through the whole chain; this says which stage
 of it takes the accuracy away, so the next training run knows what to work on. On the evaluation's
@@ -12,6 +12,11 @@ nearest library tile of the right song. A single tile searched exhaustively is w
 the matcher adds nothing to one tile (seen in this session: exhaustive aligned search over every
 song and offset found what the matcher found, mic3 30 / 30 %, mic10 53 / 54 %).
 Writes `chain_ablation.json` next to the library.
+
+`--raw` and `--raw-centred` search the raw tiles instead of fingerprints (4096 values each, minus the
+tile's mean; `--raw-centred` takes each band's own mean out, `shazamlet.model.resnet.centre_bands`):
+no training at all, a floor for what a model must beat, and the measurement that showed band
+centring to be worth training for (`chain_ablation-raw*.json`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import numpy as np
 import torch
 
 from shazamlet.audio.decode import load_audio
+from shazamlet.features import cut_tiles, normalise_tiles, power_to_db
+from shazamlet.model.resnet import centre_bands
 from trainer.degrade_wave import band_limit, gain_and_clip, mic_chain, mix_at_snr, pink_noise, reverberate
 from trainer.evaluate import PRE_S, EvalConfig, eval_folder, load_eval_rirs, pick_sets
 from trainer.loop import Run
@@ -45,8 +52,17 @@ def stages(rirs: list[np.ndarray], rate: int) -> dict:
     return out
 
 
+RAW = {"raw": lambda t: t - t.mean(dim=(-2, -1), keepdim=True), "raw-centred": centre_bands}
+
+
+def raw_vectors(tiles: torch.Tensor, kind: str) -> torch.Tensor:
+    """Raw tiles `(n, n_mels, frames)` as unit vectors for a cosine search (`RAW[kind]` first)."""
+    return torch.nn.functional.normalize(RAW[kind](tiles).flatten(1), dim=1)
+
+
 @torch.no_grad()
-def ablate(run_dir: str, model: str | None = None, n: int = 240, seed: int = 0) -> dict:
+def ablate(run_dir: str, model: str | None = None, n: int = 240, seed: int = 0, raw: str | None = None) -> dict:
+    """Single-tile top-1 per stage; with `raw` ("raw" / "raw-centred") on raw tiles, not fingerprints."""
     from shazamlet.library import Library
     from shazamlet.model import TileEmbedder, load_model
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -68,6 +84,10 @@ def ablate(run_dir: str, model: str | None = None, n: int = 240, seed: int = 0) 
         f, st = lib.store.read(s.emb_file)
         ids.append(np.full(len(st), s.id))
         starts.append(st)
+        if raw:  # the library's tiles themselves, cut where its fingerprints were taken
+            power = embedder.frontend.forward(torch.from_numpy(load_audio(s.path, rate)))
+            f = raw_vectors(normalise_tiles(cut_tiles(power_to_db(power), st, feats.tile_frames), feats.top_db), raw)
+            f = f.numpy()
         fps.append(f.astype(np.float32))
     ids, starts, fps = np.concatenate(ids), np.concatenate(starts), torch.from_numpy(np.concatenate(fps))
     lib.close()
@@ -85,7 +105,8 @@ def ablate(run_dir: str, model: str | None = None, n: int = 240, seed: int = 0) 
         srng = np.random.default_rng([seed, len(name)])
         tiles = [embedder.frontend.tiles(degrade(w[start - pre: start + t], srng), feats.tile_frames).tiles[0]
                  for _, start, w in excerpts]
-        q = torch.from_numpy(embedder.embed(torch.stack(tiles)).astype(np.float32))
+        tiles = torch.stack(tiles)
+        q = raw_vectors(tiles, raw) if raw else torch.from_numpy(embedder.embed(tiles).astype(np.float32))
         sims = q @ fps.T
         truth = np.array([sid for sid, _, _ in excerpts])
         top = ids[sims.argmax(1).numpy()]
@@ -95,8 +116,8 @@ def ablate(run_dir: str, model: str | None = None, n: int = 240, seed: int = 0) 
         results[name] = {"top1": float(np.mean(top == truth)), "cos_to_own_tile": float(np.mean(cos))}
         print(f"{name:32s} top-1 {results[name]['top1']:.3f}  cosine to its own tile {results[name]['cos_to_own_tile']:.3f}",
               flush=True)
-    out = {"model": str(model_path), "n": n, "library_tiles": int(len(ids)), "stages": results}
-    (folder / "chain_ablation.json").write_text(json.dumps(out, indent=1))
+    out = {"model": raw or str(model_path), "n": n, "library_tiles": int(len(ids)), "stages": results}
+    (folder / f"chain_ablation{'-' + raw if raw else ''}.json").write_text(json.dumps(out, indent=1))
     return out
 
 
@@ -105,8 +126,12 @@ def main() -> None:
     ap.add_argument("run")
     ap.add_argument("--model", help="a model file evaluated on this run's split (default: the run's own)")
     ap.add_argument("--n", type=int, default=240, help="excerpts per stage")
+    kind = ap.add_mutually_exclusive_group()
+    kind.add_argument("--raw", dest="raw", action="store_const", const="raw", help="search raw tiles, no model")
+    kind.add_argument("--raw-centred", dest="raw", action="store_const", const="raw-centred",
+                      help="search raw tiles with each band's mean taken out, no model")
     a = ap.parse_args()
-    ablate(a.run, a.model, a.n)
+    ablate(a.run, a.model, a.n, raw=a.raw)
 
 
 if __name__ == "__main__":
