@@ -299,3 +299,32 @@ def test_centred_bands_make_a_fixed_filter_invisible_and_travel_in_the_model_fil
         m.encoder.centre_bands = False  # the same weights seeing raw tiles
         raw = float(m.encoder.fingerprint(clean_t) @ m.encoder.fingerprint(col_t).T)
     assert centred > 0.995 and centred > raw
+
+
+def test_tile_projection_travels_in_the_model_file_and_finds_a_coloured_tile(corpus, tmp_path):
+    """Exported with `tile_dim`, a model file appends a linear fingerprint of the band-centred tile,
+    fitted on the run's training tiles: fingerprints stay unit-length, and a song heard through a
+    fixed EQ finds its own tile among all tiles of the library's songs."""
+    from shazamlet.features import LogMelFrontEnd
+    from trainer.evaluate import eval_folder
+    from trainer.export import export_run
+
+    run = _run(corpus, "contrastive", "tiles", fingerprint_dim=16)
+    Trainer(run, progress=False).train()
+    m = load_model(export_run(run.folder, tmp_path / "tiles.pt", half=True, tile_dim=24, tile_weight=0.8))
+    assert (m.meta.tile_dim, m.meta.tile_weight, m.encoder.output_dim) == (24, 0.8, 40)
+    assert m.meta.extra["tile_projection"]["fit_tiles"] > 0
+    assert eval_folder(run, None, None, 24, 0.8).name == "eval-tile24w0.8"
+    fe = LogMelFrontEnd()
+    rng = np.random.default_rng(9)
+    songs = [_song(rng, 6.0) for _ in range(4)]
+    library = torch.cat([fe.tiles(w, 16).tiles for w in songs])
+    owner = np.concatenate([[i] * len(fe.tiles(w, 16).tiles) for i, w in enumerate(songs)])
+    f = np.fft.rfftfreq(len(songs[2]), 1 / RATE)
+    eq = 10 ** (6 * np.sin(np.log2(np.maximum(f, 20) / 20)) / 20)
+    heard = np.fft.irfft(np.fft.rfft(songs[2]) * eq, len(songs[2])).astype(np.float32)
+    query = fe.tiles(heard, 16).tiles
+    with torch.no_grad():
+        lib_fp, q_fp = m.encoder.fingerprint(library), m.encoder.fingerprint(query)
+    assert torch.allclose(q_fp.norm(dim=1), torch.ones(len(q_fp)), atol=1e-3)
+    assert (owner[(q_fp @ lib_fp.T).argmax(1).numpy()] == 2).mean() >= 0.9

@@ -64,16 +64,28 @@ def _evaluate(a: argparse.Namespace) -> int:
 
     evaluate_run(a.run, EvalConfig(library_songs=a.library_songs, unknown_songs=a.unknown_songs,
                                    queries=a.queries, seed=a.seed, data=a.data,
-                                   fingerprint_dim=a.fingerprint_dim), model=a.model)
+                                   fingerprint_dim=a.fingerprint_dim, tile_dim=a.tile_dim,
+                                   tile_weight=a.tile_weight), model=a.model)
     return 0
 
 
 def _export(a: argparse.Namespace) -> int:
     from trainer.export import export_run
 
-    path = export_run(a.run, a.to, half=not a.fp32, fingerprint_dim=a.fingerprint_dim)
+    path = export_run(a.run, a.to, half=not a.fp32, fingerprint_dim=a.fingerprint_dim, tile_dim=a.tile_dim,
+                      tile_weight=a.tile_weight)
     print(path)
     return 0
+
+
+def _tile_args(p: argparse.ArgumentParser) -> None:
+    from trainer.reduce import TILE_WEIGHT
+
+    p.add_argument("--tile-dim", type=int, default=0,
+                   help="append a linear fingerprint of the band-centred tile with this many dimensions "
+                        "(principal directions of training tiles)")
+    p.add_argument("--tile-weight", type=float, default=TILE_WEIGHT,
+                   help=f"its share of the cosine (default {TILE_WEIGHT})")
 
 
 def _report(a: argparse.Namespace) -> int:
@@ -132,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--queries", type=int, default=120, help="queries per condition")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--fingerprint-dim", type=int, help="reduce the fingerprints to this many dimensions (PCA)")
+    _tile_args(e)
     e.set_defaults(fn=_evaluate)
 
     x = sub.add_parser("export", help="write the run's encoder as the app's model file")
@@ -139,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--to", default="resources/shazamlet-default.pt")
     x.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
     x.add_argument("--fingerprint-dim", type=int, help="reduce the fingerprints to this many dimensions (PCA)")
+    _tile_args(x)
     x.set_defaults(fn=_export)
 
     r = sub.add_parser("report", help="REPORT.md + PNGs from evaluated runs")

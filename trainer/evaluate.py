@@ -24,6 +24,7 @@ from shazamlet.model import ModelMeta, TileEmbedder, load_model, save_model
 from trainer.degrade_wave import Babble, mic_chain
 from trainer.loop import Run
 from trainer.objectives import build_modules, is_contrastive
+from trainer.reduce import TILE_WEIGHT
 from trainer.songs import Song
 
 CONDITIONS = (("clean3", 3.0), ("mic3", 3.0), ("babble3", 3.0), ("mic10", 10.0))
@@ -39,11 +40,15 @@ class EvalConfig:
     data: str | None = None
     tsne_tiles_per_song: int = 12
     fingerprint_dim: int | None = None  # evaluate the run's encoder reduced to this many dimensions
+    tile_dim: int = 0  # ... with a linear fingerprint of the tile appended (`trainer.reduce.fit_tile_projection`)
+    tile_weight: float = TILE_WEIGHT
 
 
-def encoder_from_run(run: Run, fingerprint_dim: int | None = None) -> tuple[torch.nn.Module, ModelMeta]:
+def encoder_from_run(run: Run, fingerprint_dim: int | None = None, tile_dim: int = 0,
+                     tile_weight: float = TILE_WEIGHT) -> tuple[torch.nn.Module, ModelMeta]:
     """The run's current encoder and its model-file description (threshold not yet calibrated);
-    with `fingerprint_dim`, its fingerprints reduced by a folded PCA (`trainer.reduce`)."""
+    with `fingerprint_dim`, its fingerprints reduced by a folded PCA (`trainer.reduce`); with
+    `tile_dim`, a linear fingerprint of the tile appended, worth `tile_weight` of the cosine."""
     ck = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
     mods = build_modules(run.config.objective, len(run.genres), fingerprint_dim=run.config.fingerprint_dim,
                          centre_bands=run.config.centre_bands)
@@ -55,19 +60,27 @@ def encoder_from_run(run: Run, fingerprint_dim: int | None = None) -> tuple[torc
 
         meta.extra["pca"] = fold_pca(encoder, run_tiles(run), fingerprint_dim)
         meta.fingerprint_dim = fingerprint_dim
+    if tile_dim:
+        from trainer.reduce import TILE_FIT_TILES, fit_tile_projection, run_tiles
+
+        meta.extra["tile_projection"] = fit_tile_projection(encoder, run_tiles(run, TILE_FIT_TILES), tile_dim, tile_weight)
     return encoder, meta
 
 
-def eval_folder(run: Run, model: str | None = None, fingerprint_dim: int | None = None) -> Path:
-    """Where `evaluate` writes: RUN/eval (or eval-<dim>d for a reduced model; eval-<file> for --model)."""
+def eval_folder(run: Run, model: str | None = None, fingerprint_dim: int | None = None, tile_dim: int = 0,
+                tile_weight: float = TILE_WEIGHT) -> Path:
+    """Where `evaluate` writes: RUN/eval (eval-<dim>d for a reduced model, eval[-<dim>d]-tile<dim>w<weight>
+    with a tile projection; eval-<file> for --model)."""
     if model:
         return Path(run.folder) / f"eval-{Path(model).stem}"
-    return Path(run.folder) / (f"eval-{fingerprint_dim}d" if fingerprint_dim else "eval")
+    name = "eval" + (f"-{fingerprint_dim}d" if fingerprint_dim else "")
+    return Path(run.folder) / (name + (f"-tile{tile_dim}w{tile_weight:g}" if tile_dim else ""))
 
 
-def model_from_run(run: Run, path: Path, fingerprint_dim: int | None = None) -> Path:
+def model_from_run(run: Run, path: Path, fingerprint_dim: int | None = None, tile_dim: int = 0,
+                   tile_weight: float = TILE_WEIGHT) -> Path:
     """Write the run's current encoder as a model file (fp32) for the app's loader."""
-    encoder, meta = encoder_from_run(run, fingerprint_dim)
+    encoder, meta = encoder_from_run(run, fingerprint_dim, tile_dim, tile_weight)
     save_model(path, encoder, meta)
     return path
 
@@ -155,9 +168,10 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     torch.set_num_threads(max(1, torch.get_num_threads()))
     started = time.time()
     run = Run(run_dir)
-    out = eval_folder(run, model, cfg.fingerprint_dim)
+    out = eval_folder(run, model, cfg.fingerprint_dim, cfg.tile_dim, cfg.tile_weight)
     out.mkdir(parents=True, exist_ok=True)
-    model_path = Path(model) if model else model_from_run(run, out / "model.pt", cfg.fingerprint_dim)
+    model_path = Path(model) if model else model_from_run(run, out / "model.pt", cfg.fingerprint_dim, cfg.tile_dim,
+                                                          cfg.tile_weight)
     embedder = TileEmbedder(load_model(model_path))
     feats = embedder.features
     rate = feats.sample_rate

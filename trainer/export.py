@@ -14,15 +14,16 @@ import torch
 from shazamlet.model import save_model
 from trainer.evaluate import encoder_from_run, eval_folder
 from trainer.loop import Run
+from trainer.reduce import TILE_WEIGHT
 
 
 def export_run(run_dir: str | Path, to: str | Path = "resources/shazamlet-default.pt", half: bool = True,
-               fingerprint_dim: int | None = None) -> Path:
+               fingerprint_dim: int | None = None, tile_dim: int = 0, tile_weight: float = TILE_WEIGHT) -> Path:
     """Write the model file; the threshold comes from the evaluation of the same encoder (run
-    `evaluate` with the same `--fingerprint-dim` first)."""
+    `evaluate` with the same `--fingerprint-dim`, `--tile-dim` and `--tile-weight` first)."""
     run = Run(run_dir)
-    encoder, meta = encoder_from_run(run, fingerprint_dim)
-    ev = eval_folder(run, None, fingerprint_dim) / "eval.json"
+    encoder, meta = encoder_from_run(run, fingerprint_dim, tile_dim, tile_weight)
+    ev = eval_folder(run, None, fingerprint_dim, tile_dim, tile_weight) / "eval.json"
     threshold = 0.5
     meta_extra = {}
     if ev.exists():
