@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,10 +60,13 @@ def _run_entry(d: str | Path) -> Entry | None:
 
 
 def _model_entry(folder: str | Path) -> Entry:
-    """`evaluate RUN --model FILE` wrote RUN/eval-<stem>: the model file's own evaluation."""
+    """`evaluate RUN --model FILE` wrote RUN/eval-<stem>: the model file's own evaluation; a variant of
+    the run's own encoder (`--fingerprint-dim`, `--tile-dim`) wrote RUN/eval-<64d|tile...>, named RUN-<variant>."""
     folder = Path(folder)
     ev = json.loads((folder / "eval.json").read_text())
     name = folder.name.removeprefix("eval-")
+    if re.fullmatch(r"(\d+d)?-?(tile\d+w[\d.]+)?", name):
+        name = f"{folder.parent.name}-{name}"
     return Entry(name, ev.get("objective", "?"), ev.get("trained_on", "model file"), ev,
                  {"confusion": folder / "confusion.png", "tsne": folder / "tsne.png"})
 
