@@ -5,6 +5,8 @@
 # interruption. Stages 1-2 use 128-d fingerprints; stage 3 is reduced to 64-d by a PCA folded into the
 # head; stage 4 trains at 64-d with positives from waveform-degraded copies of the songs (room views);
 # stage 5 with 6 copies per song instead of 2; stage 6 adds strong colouration (loudspeakers, resonant rooms).
+# The export appends a 256-d linear fingerprint of the band-centred tile (principal directions of training
+# tiles) worth half of the cosine (`--tile-dim 256 --tile-weight 0.5`).
 set -eu
 ROOT=${1:-/work/data}
 S1=runs/main-contrastive-cls
@@ -30,8 +32,11 @@ python -m trainer evaluate "$S5"
 python -m trainer train $COMMON --fingerprint-dim 64 --room-views 6 --p-room 0.4 --p-colour 0.5 --epochs 6 \
     --steps-per-epoch 200 --minutes 29 --lr 2e-4 --init-from "$S5" --out "$S6" --resume
 python -m trainer evaluate "$S6"
-python -m trainer export "$S6"
+python -m trainer evaluate "$S6" --tile-dim 256 --tile-weight 0.5
+python -m trainer export "$S6" --tile-dim 256 --tile-weight 0.5
 python -m trainer evaluate "$S6" --model resources/shazamlet-default.pt
 python -m trainer.chain_ablation "$S6"
-python -m trainer report "$S6" "$S5" "$S4" --model-eval "$S4/eval-long-ft" --shipped "$S6" \
-    --notes resources/report/notes.md
+python -m trainer.chain_ablation "$S6" --raw
+python -m trainer.chain_ablation "$S6" --raw-centred
+python -m trainer report "$S6" "$S5" "$S4" --model-eval "$S4/eval-long-ft" --model-eval "$S6/eval-tile256w0.5" \
+    --model-eval "$S6/eval-shazamlet-default" --shipped "$S6/eval-shazamlet-default" --notes resources/report/notes.md
