@@ -77,6 +77,7 @@ def ablate(run_dir: str, model: str | None = None, n: int = 240, seed: int = 0, 
     cfg = EvalConfig()
     lib_songs, _ = pick_sets(run, cfg)
     root = Path(run.config.data).resolve()
+    waves = {str((root / s.rel).resolve()): load_audio(root / s.rel, rate) for s in lib_songs}  # decoded once
     lib = Library.open(folder / "library", embedder, create=False)
     by_path = {str(Path(s.path).resolve()): s for s in lib.songs()}
     ids, starts, fps = [], [], []
@@ -85,7 +86,7 @@ def ablate(run_dir: str, model: str | None = None, n: int = 240, seed: int = 0, 
         ids.append(np.full(len(st), s.id))
         starts.append(st)
         if raw:  # the library's tiles themselves, cut where its fingerprints were taken
-            power = embedder.frontend.forward(torch.from_numpy(load_audio(s.path, rate)))
+            power = embedder.frontend.forward(torch.from_numpy(waves[str(Path(s.path).resolve())]))
             f = raw_vectors(normalise_tiles(cut_tiles(power_to_db(power), st, feats.tile_frames), feats.top_db), raw)
             f = f.numpy()
         fps.append(f.astype(np.float32))
@@ -94,12 +95,11 @@ def ablate(run_dir: str, model: str | None = None, n: int = 240, seed: int = 0, 
     rirs = load_eval_rirs(run, rate, np.random.default_rng(cfg.seed + 1))
     rng = np.random.default_rng(seed)
     pre, t = int(PRE_S * rate), feats.tile_samples
-    waves = {s.rel: load_audio(root / s.rel, rate) for s in lib_songs}
     excerpts = []  # (song id, start sample, wave)
     for i in range(n):
-        s = lib_songs[i % len(lib_songs)]
-        start = int(rng.integers(pre, len(waves[s.rel]) - t))
-        excerpts.append((by_path[str((root / s.rel).resolve())].id, start, waves[s.rel]))
+        path = str((root / lib_songs[i % len(lib_songs)].rel).resolve())
+        start = int(rng.integers(pre, len(waves[path]) - t))
+        excerpts.append((by_path[path].id, start, waves[path]))
     results = {}
     for name, degrade in stages(rirs, rate).items():
         srng = np.random.default_rng([seed, len(name)])
