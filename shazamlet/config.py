@@ -60,8 +60,12 @@ class IndexConfig:
     costs ~1 encoder pass per second of audio (421x realtime on two CPU cores against 223x at 0.51 s)
     and a 10 000-song library is half the size; song-ID measured the same at 0.51 and 1.02 s
     (bench/RESULTS.md, R1). Query tiles keep a finer hop: more votes at more alignments.
-    `search_k` = 1000: with the default (n_trees * k) the right song's tiles fall out of the 10
-    neighbours as the library grows (0.79 at 10 000 songs, 1.00 with 1000; bench R3).
+    `search_k` = 3000: with the default (n_trees * k) the right song's tiles fall out of the 10
+    neighbours as the library grows (0.79 at 10 000 songs, 1.00 with 1000; bench R3). Fingerprints with
+    a noise-whitened tile projection spread their variance over many more directions, which ANNOY's
+    random splits find harder: on the evaluation's library (~11 000 tiles, 256-d) 1000 kept 85% of the
+    exact 10 nearest tiles of microphone queries and lost 6 points of single-tile top-1; 3000 keeps 96%
+    and loses 1 point, for about 3x the 0.27 ms per query tile at 10 000 songs.
     From `ivf_min_items` tiles on (~4 300 songs of 4 min) the library is indexed by int8 IVF lists
     instead of ANNOY (shazamlet/library/ivf.py): ANNOY's float32 nodes would take over 1 GiB of
     memory at 10 000 songs; `nprobe` lists are scanned per query tile (bench R4).
@@ -71,7 +75,7 @@ class IndexConfig:
     query_hop_frames: int = 11
     n_trees: int = 16
     k: int = 10
-    search_k: int = 1000
+    search_k: int = 3000
     ivf_min_items: int = 1_000_000
     nprobe: int = 16
 

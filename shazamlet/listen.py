@@ -116,7 +116,7 @@ class WindowFingerprints:
     of the last window comes back from the memory and only tiles never seen run through the encoder.
     The memory holds the tiles of the last call, which is the window: tiles that fell out of it are
     dropped. Stands in for the embedder in the listener's own `Recognizer`, which calls `frontend`
-    and `embed`.
+    and `encode`.
     """
 
     def __init__(self, embedder: TileEmbedder) -> None:
@@ -124,7 +124,7 @@ class WindowFingerprints:
         self.model = embedder.model
         self.features = embedder.features
         self.frontend = embedder.frontend
-        self.known: dict[bytes, np.ndarray] = {}
+        self.known: dict[bytes, tuple[np.ndarray, np.ndarray | None]] = {}
         self.embedded = 0  # tiles run through the encoder
         self.served = 0  # fingerprints handed out
 
@@ -132,21 +132,32 @@ class WindowFingerprints:
     def dim(self) -> int:
         return self.embedder.dim
 
+    @property
+    def genres(self) -> list[str]:
+        return self.embedder.genres
+
     def embed(self, tiles: torch.Tensor) -> np.ndarray:
         """Fingerprints `(n, dim)` of tiles `(n, n_mels, tile_frames)`, as `TileEmbedder.embed`."""
+        return self.encode(tiles)[0]
+
+    def encode(self, tiles: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fingerprints and genre probabilities, as `TileEmbedder.encode`."""
         keys = [hashlib.blake2b(t.numpy().tobytes(), digest_size=16).digest() for t in tiles]
         new: dict[bytes, int] = {}
         for i, key in enumerate(keys):
             if key not in self.known and key not in new:
                 new[key] = i
         if new:
-            self.known.update(zip(new, self.embedder.embed(tiles[list(new.values())])))
+            fps, probs = self.embedder.encode(tiles[list(new.values())])
+            for j, key in enumerate(new):
+                self.known[key] = (fps[j], None if probs is None else probs[j])
             self.embedded += len(new)
         self.known = {key: self.known[key] for key in keys}
         self.served += len(keys)
         if not keys:
-            return np.zeros((0, self.dim), np.float32)
-        return np.stack([self.known[key] for key in keys])
+            return self.embedder.encode(tiles)  # empty arrays of the right shapes
+        rows = [self.known[key] for key in keys]
+        return np.stack([fp for fp, _ in rows]), (np.stack([pr for _, pr in rows]) if self.genres else None)
 
     def clear(self) -> None:
         self.known = {}

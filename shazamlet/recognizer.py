@@ -16,7 +16,8 @@ import torch
 from shazamlet.audio.decode import AudioError, load_audio
 from shazamlet.config import MatchConfig
 from shazamlet.library.library import Library
-from shazamlet.matcher import GenreVote, calibrate, margin_scores, rescore_aligned, vote_for_genre, vote_for_song
+from shazamlet.matcher import (GenreVote, calibrate, genre_from_model, margin_scores, merge_genre_votes,
+                               rescore_aligned, vote_for_genre, vote_for_song)
 from shazamlet.model.embedder import TileEmbedder
 
 # A query may be a little shorter than one tile (3.02 s): "3 s" clips are padded by up to this much.
@@ -77,10 +78,11 @@ class Recognizer:
         keep = tiles.audible
         if not keep.any():
             return Answer(None, [], None, 0.0, 0, _ms(started), silent=True)
-        fps = self.embedder.embed(tiles.tiles[torch.as_tensor(keep)])
+        fps, probs = self.embedder.encode(tiles.tiles[torch.as_tensor(keep)])
+        model_genre = genre_from_model(probs, self.embedder.genres)
         nb = self.library.neighbours(fps, tiles.start_frames[keep])
         if nb is None:  # empty library
-            return Answer(None, [], None, 0.0, len(fps), _ms(started), fingerprints=fps)
+            return Answer(None, [], model_genre, 0.0, len(fps), _ms(started), fingerprints=fps)
         votes = vote_for_song(nb, self.cfg.align_bin_frames)
         if self.cfg.rescore_top:
             votes = rescore_aligned(votes, fps, nb.query_starts, self.library.song_tiles,
@@ -97,7 +99,10 @@ class Recognizer:
                 break
         raw = candidates[0].raw_score if candidates else 0.0
         best = candidates[0] if candidates and raw >= self.threshold else None
-        genre = vote_for_genre(nb, self.library.genres())
+        # a library song's genre is the one its neighbours carry (the user's own labels); for anything
+        # else the neighbours' vote and the model's classifier (when the model has one) are averaged
+        library_genre = vote_for_genre(nb, self.library.genres())
+        genre = (library_genre or model_genre) if best is not None else merge_genre_votes(library_genre, model_genre)
         return Answer(best, candidates, genre, raw, len(fps), _ms(started), fingerprints=fps)
 
 

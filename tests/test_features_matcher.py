@@ -9,8 +9,8 @@ from synth import STYLES, make_song
 
 from shazamlet.config import FeatureConfig
 from shazamlet.features import LogMelFrontEnd
-from shazamlet.matcher import (Neighbours, SongVote, calibrate, majority_song, margin_scores, rescore_aligned,
-                               vote_for_genre, vote_for_song)
+from shazamlet.matcher import (GenreVote, Neighbours, SongVote, calibrate, genre_from_model, majority_song,
+                               margin_scores, merge_genre_votes, rescore_aligned, vote_for_genre, vote_for_song)
 
 
 def test_tile_cut_from_a_long_file_equals_the_excerpt_decoded_alone():
@@ -112,3 +112,18 @@ def test_genre_shares_and_calibration():
     assert vote_for_genre(nb, {1: None, 2: None, 3: None}) is None
     assert calibrate(0.7, 0.7) == 0.5 and calibrate(1.0, 0.7) == 1.0 and calibrate(0.0, 0.7) == 0.0
     assert calibrate(0.6, 0.7) < 0.5 < calibrate(0.8, 0.7)
+
+
+def test_model_genre_and_merged_votes():
+    """The classifier's vote is the mean of its tiles' probabilities; merged with the neighbours' vote,
+    a confident side outweighs a spread one, and a missing side leaves the other."""
+    model = genre_from_model(np.array([[0.8, 0.1, 0.1], [0.6, 0.1, 0.3]]), ["metal", "jazz", "rock"])
+    assert model.label == "metal" and model.score == pytest.approx(0.7)
+    assert list(model.votes) == ["metal", "rock", "jazz"]
+    assert genre_from_model(None, ["metal"]) is None and genre_from_model(np.zeros((0, 1)), ["metal"]) is None
+    spread = GenreVote("jazz", 0.4, {"jazz": 0.4, "rock": 0.35, "pop": 0.25})
+    merged = merge_genre_votes(spread, model)
+    assert merged.label == "metal" and merged.score == pytest.approx(0.35)
+    assert sum(merged.votes.values()) == pytest.approx(1.0) and merged.votes["pop"] == pytest.approx(0.125)
+    assert merge_genre_votes(None, spread).votes == spread.votes
+    assert merge_genre_votes(None, None) is None

@@ -190,6 +190,37 @@ def test_reduced_export_folds_the_pca_exactly_and_keeps_neighbours(corpus, tmp_p
     assert torch.allclose(f32.abs(), expected.abs(), atol=1e-4)  # up to the sign of each direction
 
 
+def test_exported_model_carries_the_genre_classifier_for_songs_not_in_the_library(corpus, tmp_path):
+    """A model trained with the classifier ships it: one pass of the encoder gives the fingerprints
+    and the classifier's genre probabilities, as the run computes them, and a query the library does
+    not hold is given the model's genre."""
+    from shazamlet.library import Library
+    from shazamlet.model import TileEmbedder
+    from shazamlet.recognizer import Recognizer
+    from trainer.export import export_run
+    from trainer.objectives import build_modules
+    from trainer.reduce import run_tiles
+
+    run = _run(corpus, "contrastive+classifier", "genre-head", fingerprint_dim=16)
+    Trainer(run, progress=False).train()
+    m = load_model(export_run(run.folder, tmp_path / "g.pt", half=False))
+    assert m.meta.genre_head and m.meta.genres == Run(run.folder).genres and len(m.meta.genres) >= 2
+    emb = TileEmbedder(m)
+    tiles = run_tiles(Run(run.folder), 16, seed=2, side="test")
+    fps, probs = emb.encode(tiles)
+    mods = build_modules("contrastive+classifier", len(m.meta.genres), fingerprint_dim=16)
+    mods.load_state_dict(torch.load(run.checkpoint_path, weights_only=True)["modules"])
+    mods.eval()
+    with torch.no_grad():
+        expected = torch.softmax(mods["classifier"](mods["encoder"](tiles)), dim=-1).numpy()
+    assert np.allclose(probs, expected, atol=1e-5) and np.allclose(fps, emb.embed(tiles))
+    wave = _song(np.random.default_rng(5), 4.0)
+    answer = Recognizer(Library.open(tmp_path / "lib", emb), emb).identify_wave(wave)
+    heard = emb.encode(emb.frontend.tiles(wave, 11).tiles)[1].mean(0)
+    assert answer.song is None and answer.genre.label == m.meta.genres[int(np.argmax(heard))]
+    assert sum(answer.genre.votes.values()) == pytest.approx(1.0, abs=1e-4)
+
+
 def test_room_views_are_frame_aligned_degraded_copies_used_as_positives(corpus):
     from trainer.data import TileSampler
     from trainer.objectives import Objective
@@ -301,19 +332,41 @@ def test_centred_bands_make_a_fixed_filter_invisible_and_travel_in_the_model_fil
     assert centred > 0.995 and centred > raw
 
 
-def test_tile_projection_travels_in_the_model_file_and_finds_a_coloured_tile(corpus, tmp_path):
+def test_tile_projection_keeps_what_a_room_leaves_alone_not_what_is_loudest():
+    """The fit whitens the microphone's changes: of a loud pattern that a room also changes loudly and
+    a quiet one it leaves alone, a one-dimensional projection keeps the quiet one."""
+    from shazamlet.model.resnet import Encoder
+    from trainer.reduce import fit_tile_projection
+
+    rng = np.random.default_rng(4)
+    loud, quiet = torch.zeros(64, 64), torch.zeros(64, 64)
+    loud[10, ::2], loud[10, 1::2] = 1.0, -1.0  # band-centred patterns: zero mean along time
+    quiet[40, :32], quiet[40, 32:] = 1.0, -1.0
+    a, b = (torch.from_numpy(rng.standard_normal((3000, 1, 1))).float() for _ in range(2))
+    clean = 0.5 + 0.2 * a * loud + 0.05 * b * quiet + 0.002 * torch.randn(3000, 64, 64)
+    degraded = clean + 0.2 * torch.from_numpy(rng.standard_normal((3000, 1, 1))).float() * loud
+    enc = Encoder(fingerprint_dim=8)
+    fit = fit_tile_projection(enc, clean, degraded, 1, 0.5)
+    w = enc.tile_projection.basis[:, 0].reshape(64, 64)
+    assert fit["method"] == "noise-whitened" and fit["fit_pairs"] == 3000
+    assert abs(float((w * quiet).sum())) > 5 * abs(float((w * loud).sum()))
+
+
+def test_tile_projection_travels_in_the_model_file_and_finds_a_coloured_tile(corpus, tmp_path, monkeypatch):
     """Exported with `tile_dim`, a model file appends a linear fingerprint of the band-centred tile,
     fitted on the run's training tiles: fingerprints stay unit-length, and a song heard through a
     fixed EQ finds its own tile among all tiles of the library's songs."""
     from shazamlet.features import LogMelFrontEnd
     from trainer.evaluate import eval_folder
+    from trainer import reduce
     from trainer.export import export_run
 
+    monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 2048)  # enough for the test's few songs
     run = _run(corpus, "contrastive", "tiles", fingerprint_dim=16)
     Trainer(run, progress=False).train()
     m = load_model(export_run(run.folder, tmp_path / "tiles.pt", half=True, tile_dim=24, tile_weight=0.8))
     assert (m.meta.tile_dim, m.meta.tile_weight, m.encoder.output_dim) == (24, 0.8, 40)
-    assert m.meta.extra["tile_projection"]["fit_tiles"] > 0
+    assert m.meta.extra["tile_projection"]["fit_pairs"] == 2048
     assert eval_folder(run, None, None, 24, 0.8).name == "eval-tile24w0.8"
     fe = LogMelFrontEnd()
     rng = np.random.default_rng(9)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from shazamlet.config import IndexConfig
 from trainer.objectives import OBJECTIVES
 
 
@@ -65,7 +66,8 @@ def _evaluate(a: argparse.Namespace) -> int:
     evaluate_run(a.run, EvalConfig(library_songs=a.library_songs, unknown_songs=a.unknown_songs,
                                    queries=a.queries, seed=a.seed, data=a.data,
                                    fingerprint_dim=a.fingerprint_dim, tile_dim=a.tile_dim,
-                                   tile_weight=a.tile_weight), model=a.model)
+                                   tile_weight=a.tile_weight, library_hop_frames=a.library_hop),
+                 model=a.model)
     return 0
 
 
@@ -83,7 +85,7 @@ def _tile_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--tile-dim", type=int, default=0,
                    help="append a linear fingerprint of the band-centred tile with this many dimensions "
-                        "(principal directions of training tiles)")
+                        "(directions of training tiles that a room changes least relative to the music)")
     p.add_argument("--tile-weight", type=float, default=TILE_WEIGHT,
                    help=f"its share of the cosine (default {TILE_WEIGHT})")
 
@@ -145,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--fingerprint-dim", type=int, help="reduce the fingerprints to this many dimensions (PCA)")
     _tile_args(e)
+    e.add_argument("--library-hop", type=int, default=IndexConfig.library_hop_frames,
+                   help=f"library tile hop in frames (default: the app's, {IndexConfig.library_hop_frames})")
     e.set_defaults(fn=_evaluate)
 
     x = sub.add_parser("export", help="write the run's encoder as the app's model file")

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from shazamlet.audio.decode import load_audio
+from shazamlet.config import IndexConfig
 from shazamlet.model import ModelMeta, TileEmbedder, load_model, save_model
 from trainer.degrade_wave import Babble, mic_chain
 from trainer.loop import Run
@@ -42,6 +43,7 @@ class EvalConfig:
     fingerprint_dim: int | None = None  # evaluate the run's encoder reduced to this many dimensions
     tile_dim: int = 0  # ... with a linear fingerprint of the tile appended (`trainer.reduce.fit_tile_projection`)
     tile_weight: float = TILE_WEIGHT
+    library_hop_frames: int = IndexConfig.library_hop_frames  # the library's tile hop (the app's default)
 
 
 def encoder_from_run(run: Run, fingerprint_dim: int | None = None, tile_dim: int = 0,
@@ -54,6 +56,8 @@ def encoder_from_run(run: Run, fingerprint_dim: int | None = None, tile_dim: int
                          centre_bands=run.config.centre_bands)
     mods.load_state_dict(ck["modules"])
     encoder = mods["encoder"].eval()  # inference statistics: BatchNorm in training mode uses the batch's
+    if "classifier" in mods and run.genres:  # shipped with the encoder: the genre of songs that are not in the library
+        encoder.genre_head = mods["classifier"].eval()
     meta = run_meta(run, ck, 0.5)
     if fingerprint_dim:
         from trainer.reduce import fold_pca, run_tiles
@@ -61,9 +65,9 @@ def encoder_from_run(run: Run, fingerprint_dim: int | None = None, tile_dim: int
         meta.extra["pca"] = fold_pca(encoder, run_tiles(run), fingerprint_dim)
         meta.fingerprint_dim = fingerprint_dim
     if tile_dim:
-        from trainer.reduce import TILE_FIT_TILES, fit_tile_projection, run_tiles
+        from trainer.reduce import fit_tile_projection, run_pairs
 
-        meta.extra["tile_projection"] = fit_tile_projection(encoder, run_tiles(run, TILE_FIT_TILES), tile_dim, tile_weight)
+        meta.extra["tile_projection"] = fit_tile_projection(encoder, *run_pairs(run), tile_dim, tile_weight)
     return encoder, meta
 
 
@@ -169,6 +173,8 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     started = time.time()
     run = Run(run_dir)
     out = eval_folder(run, model, cfg.fingerprint_dim, cfg.tile_dim, cfg.tile_weight)
+    if cfg.library_hop_frames != IndexConfig.library_hop_frames:
+        out = out.with_name(f"{out.name}-hop{cfg.library_hop_frames}")
     out.mkdir(parents=True, exist_ok=True)
     model_path = Path(model) if model else model_from_run(run, out / "model.pt", cfg.fingerprint_dim, cfg.tile_dim,
                                                           cfg.tile_weight)
@@ -182,7 +188,8 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
 
     libdir = out / "library"
     shutil.rmtree(libdir, ignore_errors=True)
-    lib = Library.open(libdir, embedder, create=True)
+    lib = Library.open(libdir, embedder, create=True,
+                       index_cfg=IndexConfig(library_hop_frames=cfg.library_hop_frames))
     lib.add([str(data_root / s.rel) for s in lib_songs], genre_from="folder", root=str(data_root))
     rec = Recognizer(lib, embedder, threshold=None)
     print(f"library built ({time.time() - started:.0f} s)", flush=True)

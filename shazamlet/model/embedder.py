@@ -33,16 +33,27 @@ class TileEmbedder:
     def model_hash(self) -> str:
         return self.model.sha256
 
-    @torch.inference_mode()
+    @property
+    def genres(self) -> list[str]:
+        """The labels of `encode`'s genre probabilities; empty when the model has no genre head."""
+        return list(self.model.meta.genres) if self.model.encoder.genre_head is not None else []
+
     def embed(self, tiles: torch.Tensor) -> np.ndarray:
         """Fingerprints `(n, dim)` float32, L2-normalised, for tiles `(n, n_mels, tile_frames)`."""
-        if len(tiles) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        out = []
+        return self.encode(tiles)[0]
+
+    @torch.inference_mode()
+    def encode(self, tiles: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fingerprints as `embed`, and each tile's genre probabilities `(n, len(genres))` (None when
+        the model has no genre head), from one pass of the encoder."""
+        n_genres = len(self.genres)
+        fps, probs = [np.zeros((0, self.dim), np.float32)], [np.zeros((0, n_genres), np.float32)]
         for i in range(0, len(tiles), self.batch_size):
-            batch = tiles[i : i + self.batch_size].to(self.device, torch.float32)
-            out.append(self.model.encoder.fingerprint(batch).float().cpu().numpy())
-        return np.concatenate(out)
+            fp, pr = self.model.encoder.encode(tiles[i : i + self.batch_size].to(self.device, torch.float32))
+            fps.append(fp.float().cpu().numpy())
+            if pr is not None:
+                probs.append(pr.float().cpu().numpy())
+        return np.concatenate(fps), (np.concatenate(probs) if n_genres else None)
 
     @torch.inference_mode()
     def embeddings(self, tiles: torch.Tensor) -> np.ndarray:

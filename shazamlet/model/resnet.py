@@ -64,13 +64,14 @@ def centre_bands(tiles: torch.Tensor) -> torch.Tensor:
 
 
 class TileProjection(nn.Module):
-    """A linear fingerprint of the tile itself: band-centred tile -> top principal directions.
+    """A linear fingerprint of the tile itself: band-centred tile -> `dim` fixed directions.
 
     The ResNet's fingerprint is pooled over the whole tile, so it keeps what tells training songs
     apart but loses fine time-frequency detail; through a room microphone the raw band-centred tile
     stayed nearer its own library tile (single tiles among ~11 000: 71% top-1 for raw tiles against
-    40% for the contrastive model). Its projection onto principal directions of training tiles
-    (`trainer.reduce.fit_tile_projection`) keeps that in a few hundred numbers, and the encoder
+    40% for the contrastive model). Projected onto directions fitted on training songs, the ones
+    that vary most between excerpts relative to how much a room changes them
+    (`trainer.reduce.fit_tile_projection`), it keeps that in a few hundred numbers, and the encoder
     appends it to its own fingerprint (`Encoder.fingerprint`).
     """
 
@@ -94,13 +95,15 @@ class Encoder(nn.Module):
     """
 
     def __init__(self, embedding_dim: int = 1024, fingerprint_dim: int | None = 128, centre_bands: bool = False,
-                 tile_dim: int = 0, tile_weight: float = 0.0, tile_inputs: int = 64 * 64) -> None:
+                 tile_dim: int = 0, tile_weight: float = 0.0, tile_inputs: int = 64 * 64, n_genres: int = 0) -> None:
         super().__init__()
         self.embedding_dim = embedding_dim
         self.fingerprint_dim = fingerprint_dim
         self.centre_bands = centre_bands
         self.tile_weight = tile_weight
         self.tile_projection = TileProjection(tile_inputs, tile_dim) if tile_dim else None
+        # the trainer's genre classifier, shipped in the model file when it was trained with one
+        self.genre_head = GenreClassifier(embedding_dim, n_genres) if n_genres else None
         self.trunk = ResNet18Trunk()
         self.embed = nn.Linear(512, embedding_dim)
         self.project = None
@@ -131,11 +134,18 @@ class Encoder(nn.Module):
     def fingerprint(self, tiles: torch.Tensor) -> torch.Tensor:
         """With a `TileProjection`, both unit parts are joined with weights whose squares add to 1,
         so the result stays unit-length and a cosine is `(1 - w) * cos_model + w * cos_tile`."""
-        fp = self.fingerprint_from_embedding(self.forward(tiles))
-        if self.tile_projection is None:
-            return fp
-        w = self.tile_weight
-        return torch.cat([fp * (1.0 - w) ** 0.5, self.tile_projection(tiles) * w ** 0.5], dim=-1)
+        return self.encode(tiles)[0]
+
+    def encode(self, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(fingerprints, genre probabilities or None without a `genre_head`) from one pass of the
+        trunk: a query needs both, and the trunk is nearly all of the cost."""
+        emb = self.forward(tiles)
+        fp = self.fingerprint_from_embedding(emb)
+        if self.tile_projection is not None:
+            w = self.tile_weight
+            fp = torch.cat([fp * (1.0 - w) ** 0.5, self.tile_projection(tiles) * w ** 0.5], dim=-1)
+        probs = None if self.genre_head is None else torch.softmax(self.genre_head(emb), dim=-1)
+        return fp, probs
 
 
 class Decoder(nn.Module):
