@@ -171,17 +171,25 @@ def vote_for_genre(nb: Neighbours, genre_of_song: dict[int, str | None]) -> Genr
     return GenreVote(label, shares[label], shares)
 
 
-def genre_from_model(probs: np.ndarray, labels: list[str]) -> GenreVote | None:
+def genre_from_model(probs: np.ndarray | None, labels: list[str], known: set[str] | None = None) -> GenreVote | None:
     """The model's own genre classifier, averaged over the query tiles; None without one.
 
-    Used when the query is not a library song: the neighbours of an unknown song are songs that
-    only resemble it, and only the library's genres can vote, while the classifier was trained on
-    every training song (evaluation: style of unknown songs, resources/report).
+    With `known` (the library's genres), only the classifier's labels that the library also uses
+    vote (compared case-insensitively, named as the library names them), renormalised: a user's
+    library speaks its own genre vocabulary, and a training style it does not use would be noise in
+    it. None when the two share no label.
     """
     if probs is None or len(probs) == 0 or not labels:
         return None
     mean = np.asarray(probs, np.float64).mean(axis=0)
     shares = {labels[i]: float(mean[i]) for i in np.argsort(-mean)}
+    if known is not None:
+        spelled = {g.casefold(): g for g in sorted(known)}
+        shares = {spelled[k.casefold()]: v for k, v in shares.items() if k.casefold() in spelled}
+        total = sum(shares.values())
+        if not shares or total <= 0:
+            return None
+        shares = {k: v / total for k, v in shares.items()}
     label = next(iter(shares))
     return GenreVote(label, shares[label], shares)
 

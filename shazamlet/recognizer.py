@@ -79,7 +79,8 @@ class Recognizer:
         if not keep.any():
             return Answer(None, [], None, 0.0, 0, _ms(started), silent=True)
         fps, probs = self.embedder.encode(tiles.tiles[torch.as_tensor(keep)])
-        model_genre = genre_from_model(probs, self.embedder.genres)
+        known_genres = {g for g in self.library.genres().values() if g}
+        model_genre = genre_from_model(probs, self.embedder.genres, known_genres or None)
         nb = self.library.neighbours(fps, tiles.start_frames[keep])
         if nb is None:  # empty library
             return Answer(None, [], model_genre, 0.0, len(fps), _ms(started), fingerprints=fps)
@@ -100,7 +101,8 @@ class Recognizer:
         raw = candidates[0].raw_score if candidates else 0.0
         best = candidates[0] if candidates and raw >= self.threshold else None
         # a library song's genre is the one its neighbours carry (the user's own labels); for anything
-        # else the neighbours' vote and the model's classifier (when the model has one) are averaged
+        # else the neighbours' vote and the model's classifier (when the model has one, over the genres
+        # the library uses; over its own labels only when the library has none) are averaged
         library_genre = vote_for_genre(nb, self.library.genres())
         genre = (library_genre or model_genre) if best is not None else merge_genre_votes(library_genre, model_genre)
         return Answer(best, candidates, genre, raw, len(fps), _ms(started), fingerprints=fps)

@@ -1,12 +1,13 @@
 #!/bin/sh
-# Reproduce the shipped default model: corpus -> cache -> train in four stages -> evaluate -> export -> report.
-# Usage: trainer/train_default.sh [DATA_ROOT]   (default /work/data; ~6.2 h of training on 2 CPU cores)
+# Reproduce the shipped default model: corpus -> cache -> train in seven stages -> evaluate -> export -> report.
+# Usage: trainer/train_default.sh [DATA_ROOT]   (default /work/data; ~8.2 h of training on 2 CPU cores)
 # Every stage resumes where it stopped (--resume), so the script can simply be run again after an
 # interruption. Stages 1-2 use 128-d fingerprints; stage 3 is reduced to 64-d by a PCA folded into the
 # head; stage 4 trains at 64-d with positives from waveform-degraded copies of the songs (room views);
-# stage 5 with 6 copies per song instead of 2; stage 6 adds strong colouration (loudspeakers, resonant rooms).
-# The export appends a 256-d linear fingerprint of the band-centred tile (principal directions of training
-# tiles) worth half of the cosine (`--tile-dim 256 --tile-weight 0.5`).
+# stage 5 with 6 copies per song instead of 2; stage 6 adds strong colouration (loudspeakers, resonant rooms);
+# stage 7 gives the encoder band-centred input. The export appends a 192-d linear fingerprint of the
+# band-centred tile (noise-whitened directions of training pairs) worth 0.7 of the cosine
+# (`--tile-dim 192 --tile-weight 0.7`), and the genre classifier.
 set -eu
 ROOT=${1:-/work/data}
 S1=runs/main-contrastive-cls
@@ -15,6 +16,7 @@ S3=runs/long-ft
 S4=runs/room-ft
 S5=runs/room6-ft
 S6=runs/colour-ft
+S7=runs/centre-ft
 [ -f "$ROOT/corpus/manifest.tsv" ] || /work/shared/corpus/build.sh "$ROOT/corpus" "$ROOT/noise"
 COMMON="--data $ROOT/corpus --noise $ROOT/noise --cache $ROOT/cache --objective contrastive+classifier --batch 128 --temperature 0.05"
 python -m trainer train $COMMON --epochs 30 --steps-per-epoch 200 --minutes 76 --out "$S1" --resume
@@ -32,11 +34,19 @@ python -m trainer evaluate "$S5"
 python -m trainer train $COMMON --fingerprint-dim 64 --room-views 6 --p-room 0.4 --p-colour 0.5 --epochs 6 \
     --steps-per-epoch 200 --minutes 29 --lr 2e-4 --init-from "$S5" --out "$S6" --resume
 python -m trainer evaluate "$S6"
-python -m trainer evaluate "$S6" --tile-dim 256 --tile-weight 0.5
-python -m trainer export "$S6" --tile-dim 256 --tile-weight 0.5
-python -m trainer evaluate "$S6" --model resources/shazamlet-default.pt
+python -m trainer evaluate "$S6" --tile-dim 192 --tile-weight 0.7
+python -m trainer train $COMMON --fingerprint-dim 64 --room-views 6 --p-room 0.5 --p-colour 0.3 --centre-bands \
+    --epochs 25 --steps-per-epoch 200 --minutes 120 --lr 3e-4 --init-from "$S6" --out "$S7" --resume
+python -m trainer evaluate "$S7"
+python -m trainer evaluate "$S7" --tile-dim 192 --tile-weight 0.5
+python -m trainer evaluate "$S7" --tile-dim 192 --tile-weight 0.7
+python -m trainer evaluate "$S7" --tile-dim 192 --tile-weight 0.85
+python -m trainer export "$S7" --tile-dim 192 --tile-weight 0.7
+python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt
 python -m trainer.chain_ablation "$S6"
 python -m trainer.chain_ablation "$S6" --raw
 python -m trainer.chain_ablation "$S6" --raw-centred
-python -m trainer report "$S6" "$S5" "$S4" --model-eval "$S4/eval-long-ft" --model-eval "$S6/eval-tile256w0.5" \
-    --model-eval "$S6/eval-shazamlet-default" --shipped "$S6/eval-shazamlet-default" --notes resources/report/notes.md
+python -m trainer report "$S7" "$S6" "$S5" "$S4" --model-eval "$S4/eval-long-ft" \
+    --model-eval "$S6/eval-tile192w0.7" --model-eval "$S7/eval-tile192w0.5" --model-eval "$S7/eval-tile192w0.7" \
+    --model-eval "$S7/eval-tile192w0.85" --model-eval "$S7/eval-shazamlet-default" \
+    --shipped "$S7/eval-shazamlet-default" --notes resources/report/notes.md
