@@ -5,13 +5,11 @@ The bars are set below what the model measures (see the trainer's report for the
 real music), so a failure means something broke, not that the weather changed.
 
 "Identified" is the best candidate; "accepted" is `song` not null, i.e. above the model's calibrated
-threshold. The threshold was calibrated on real music. Measured with the bundled model (`colour-ft` with a
-256-d tile projection at weight 0.5): 19/20 clean excerpts ranked first, no wrong song accepted. Its
-offset is right for 13 of those 19: the tile projection compares the band-centred tiles themselves, and
-these songs repeat an 8-note motif on a fixed beat grid, so a repeat of the same bars elsewhere in the
-song matches as well as the excerpt's own place (the model alone kept within two of the ranked songs).
-Unknown songs: the bar (8/12 rejected) was set when `colour-ft` alone measured 9/12; the three accepted
-ones are synthesised by the same instruments, in the same style, as library songs. Real music:
+threshold. The threshold was calibrated on real music. Measured with the bundled model (`centre-ft` with
+a 192-d noise-whitened tile projection at weight 0.7): 20/20 clean excerpts ranked first, 19 accepted, the
+offset right for 19, no wrong song accepted; 19/20 through noise at 10 dB; 11/12 unknown songs rejected.
+(The previous projection, onto principal directions of clean tiles, matched identical repeats of these
+songs' 8-note motif as well as the excerpt's own place, and got 13 offsets of 19 right.) Real music:
 resources/report/REPORT.md.
 """
 
@@ -63,8 +61,7 @@ def test_clean_3s_excerpts_at_random_offsets_give_song_and_offset(setup):
         else:
             wrong_accepted += answer.song is not None
     assert right >= 17, f"{right}/20 clean excerpts identified"
-    # A wrong offset computation would put ~1 in 10 within 1.1 s; identical repeats cost the rest (docstring).
-    assert offsets_ok >= right * 3 // 5, f"offset right for {offsets_ok} of {right}"
+    assert offsets_ok >= right - 2, f"offset right for {offsets_ok} of {right}"
     assert accepted >= 8, f"{accepted}/20 accepted"
     # Known weakness of the current model: two synthetic chiptune songs (same timbre, same tempo
     # range) can be confused with high similarity; one such false acceptance was measured.
