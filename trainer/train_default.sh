@@ -5,9 +5,9 @@
 # interruption. Stages 1-2 use 128-d fingerprints; stage 3 is reduced to 64-d by a PCA folded into the
 # head; stage 4 trains at 64-d with positives from waveform-degraded copies of the songs (room views);
 # stage 5 with 6 copies per song instead of 2; stage 6 adds strong colouration (loudspeakers, resonant rooms);
-# stage 7 gives the encoder band-centred input. The export appends a 192-d linear fingerprint of the
+# stage 7 gives the encoder band-centred input. The export appends a 128-d linear fingerprint of the
 # band-centred tile (noise-whitened directions of training pairs) worth 0.7 of the cosine
-# (`--tile-dim 192 --tile-weight 0.7`), and the genre classifier.
+# (`--tile-dim 128 --tile-weight 0.7`), and the genre classifier.
 set -eu
 ROOT=${1:-/work/data}
 S1=runs/main-contrastive-cls
@@ -41,12 +41,13 @@ python -m trainer evaluate "$S7"
 python -m trainer evaluate "$S7" --tile-dim 192 --tile-weight 0.5
 python -m trainer evaluate "$S7" --tile-dim 192 --tile-weight 0.7
 python -m trainer evaluate "$S7" --tile-dim 192 --tile-weight 0.85
-python -m trainer export "$S7" --tile-dim 192 --tile-weight 0.7
+python -m trainer evaluate "$S7" --tile-dim 128 --tile-weight 0.7
+python -m trainer export "$S7" --tile-dim 128 --tile-weight 0.7
 python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt
 python -m trainer.chain_ablation "$S6"
 python -m trainer.chain_ablation "$S6" --raw
 python -m trainer.chain_ablation "$S6" --raw-centred
 python -m trainer report "$S7" "$S6" "$S5" "$S4" --model-eval "$S4/eval-long-ft" \
     --model-eval "$S6/eval-tile192w0.7" --model-eval "$S7/eval-tile192w0.5" --model-eval "$S7/eval-tile192w0.7" \
-    --model-eval "$S7/eval-tile192w0.85" --model-eval "$S7/eval-shazamlet-default" \
+    --model-eval "$S7/eval-tile192w0.85" --model-eval "$S7/eval-tile128w0.7" --model-eval "$S7/eval-shazamlet-default" \
     --shipped "$S7/eval-shazamlet-default" --notes resources/report/notes.md
