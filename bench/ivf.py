@@ -1,11 +1,13 @@
 """Goal 4b: the library's two index kinds at 10 000 songs, side by side in the same run.
 
     python -m bench.ivf [--songs 10000] [--queries 300] [--nprobe 8,16,32] [--keep]
+    python -m bench.ivf --dim 192 --kinds ivf     # the shipped model's fingerprints, IVF only (section 4e)
 
-ANNOY (the paper's index: 16 trees, search_k 1000) and the int8 IVF lists that take over from
+ANNOY (the paper's index: 16 trees, the product's search_k) and the int8 IVF lists that take over from
 `IndexConfig.ivf_min_items` tiles on (shazamlet/library/ivf.py), both built index-only through the
 product's `build_index` from the same synthetic fingerprints (bench/synthlib.py) at the product's
-settings (1.02-s hop, 64-d). Per kind: files on disk, build time, and resident memory of a fresh
+1.02-s hop and `--dim` dimensions (64: the network's head, as the sections measured so far; 192: the
+shipped model with its tile projection). Per kind: files on disk, build time, and resident memory of a fresh
 process after 500 varied searches (bench.scale's load probe); then, through `LibraryIndex.query`
 (what the matcher calls), CPU ms per query tile, recall@10 against exact search and song hit@10 on
 near-duplicate queries, after a warm-up. App total = index resident + the listening app without its
@@ -74,8 +76,10 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=64, choices=(64, 192, 256),
                     help="fingerprint dimensions: 64 (the network's head), 192 (+ the shipped model's 128-d tile "
                          "projection) or 256 (+ a 192-d one)")
-    ap.add_argument("--kinds", default="annoy,ivf", help="which indexes to build")
+    ap.add_argument("--kinds", default="annoy,ivf", help="which indexes to build (annoy, ivf or both)")
     args = ap.parse_args()
+    if not args.kinds or set(args.kinds.split(",")) - {"annoy", "ivf"}:
+        ap.error(f"--kinds: a comma-separated list of annoy and ivf (got {args.kinds!r})")
     torch.set_num_threads(1)
     hop, dim = IndexConfig().library_hop_frames, args.dim
     app, app_src = app_baseline_mb()

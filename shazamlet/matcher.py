@@ -175,9 +175,11 @@ def genre_from_model(probs: np.ndarray | None, labels: list[str], known: set[str
     """The model's own genre classifier, averaged over the query tiles; None without one.
 
     With `known` (the library's genres), only the classifier's labels that the library also uses
-    vote (compared case-insensitively, named as the library names them), renormalised: a user's
-    library speaks its own genre vocabulary, and a training style it does not use would be noise in
-    it. None when the two share no label.
+    vote (compared case-insensitively, named as the library names them): a user's library speaks its
+    own genre vocabulary, and a training style it does not use would be noise in it. The dropped
+    labels' probability is not handed to the others, so a model that hears a style the library lacks
+    stays unsure rather than certain of the nearest label the library has. None when the two share
+    no label.
     """
     if probs is None or len(probs) == 0 or not labels:
         return None
@@ -186,10 +188,8 @@ def genre_from_model(probs: np.ndarray | None, labels: list[str], known: set[str
     if known is not None:
         spelled = {g.casefold(): g for g in sorted(known)}
         shares = {spelled[k.casefold()]: v for k, v in shares.items() if k.casefold() in spelled}
-        total = sum(shares.values())
-        if not shares or total <= 0:
+        if not shares:
             return None
-        shares = {k: v / total for k, v in shares.items()}
     label = next(iter(shares))
     return GenreVote(label, shares[label], shares)
 

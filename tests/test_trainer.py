@@ -195,6 +195,7 @@ def test_exported_model_carries_the_genre_classifier_for_songs_not_in_the_librar
     and the classifier's genre probabilities, as the run computes them, and a query the library does
     not hold is given the model's genre."""
     from shazamlet.library import Library
+    from shazamlet.matcher import genre_from_model, merge_genre_votes, vote_for_genre
     from shazamlet.model import TileEmbedder
     from shazamlet.recognizer import Recognizer
     from trainer.export import export_run
@@ -212,13 +213,28 @@ def test_exported_model_carries_the_genre_classifier_for_songs_not_in_the_librar
     mods.load_state_dict(torch.load(run.checkpoint_path, weights_only=True)["modules"])
     mods.eval()
     with torch.no_grad():
-        expected = torch.softmax(mods["classifier"](mods["encoder"](tiles)), dim=-1).numpy()
-    assert np.allclose(probs, expected, atol=1e-5) and np.allclose(fps, emb.embed(tiles))
+        expected_probs = torch.softmax(mods["classifier"](mods["encoder"](tiles)), dim=-1).numpy()
+    assert np.allclose(probs, expected_probs, atol=1e-5) and np.allclose(fps, emb.embed(tiles))
     wave = _song(np.random.default_rng(5), 4.0)
     answer = Recognizer(Library.open(tmp_path / "lib", emb), emb).identify_wave(wave)
     heard = emb.encode(emb.frontend.tiles(wave, 11).tiles)[1].mean(0)
     assert answer.song is None and answer.genre.label == m.meta.genres[int(np.argmax(heard))]
     assert sum(answer.genre.votes.values()) == pytest.approx(1.0, abs=1e-4)
+    # with a library that has genres, a song it does not accept gets the mean of both votes
+    lib = Library.open(tmp_path / "lib2", emb)
+    lib.add([str(corpus["data"] / g / f"{g}0.wav") for g in m.meta.genres], genre_from="folder",
+            root=str(corpus["data"]))
+    answer = Recognizer(lib, emb, threshold=1.01).identify_wave(wave)
+    t = emb.frontend.tiles(wave, lib.cfg.query_hop_frames)
+    fps, probs = emb.encode(t.tiles[torch.as_tensor(t.audible)])
+    nb = lib.neighbours(fps, t.start_frames[t.audible])
+    model_vote = genre_from_model(probs, emb.genres, set(m.meta.genres))
+    expected = merge_genre_votes(vote_for_genre(nb, lib.genres()), model_vote)
+    assert answer.song is None and answer.genre.votes == pytest.approx(expected.votes)
+    assert answer.genre.votes != pytest.approx(genre_from_model(probs, emb.genres).votes)  # the neighbours count too
+    # the float16 file carries the head too
+    m16 = load_model(export_run(run.folder, tmp_path / "g16.pt", half=True))
+    assert m16.meta.genre_head and np.allclose(TileEmbedder(m16).encode(tiles)[1], expected_probs, atol=2e-2)
 
 
 def test_room_views_are_frame_aligned_degraded_copies_used_as_positives(corpus):
@@ -290,17 +306,23 @@ def test_report_keeps_earlier_rows_and_adds_model_file_evaluations(tmp_path):
     assert json.loads((out / "new-model-eval.json").read_text())["trained_on"] == "the new one"
 
 
-def test_a_stage_can_start_from_a_model_file(corpus, tmp_path):
+def test_a_stage_can_start_from_a_model_file(corpus, tmp_path, monkeypatch):
+    """Also from a shipped-like file: its genre head seeds the classifier, its tile projection is left
+    out (the export fits one anew)."""
+    from trainer import reduce
     from trainer.evaluate import run_meta
     from trainer.export import export_run
 
-    first = _run(corpus, "contrastive", "stage1", fingerprint_dim=32)
+    monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 1024)
+    first = _run(corpus, "contrastive+classifier", "stage1", fingerprint_dim=32)
     Trainer(first, progress=False).train()
-    model = export_run(first.folder, tmp_path / "stage1.pt", half=False)
+    model = export_run(first.folder, tmp_path / "stage1.pt", half=False, tile_dim=8, tile_weight=0.5)
     second = Trainer(_run(corpus, "contrastive+classifier", "stage2", fingerprint_dim=32), progress=False)
     second.init_from(model)
     loaded = load_model(model).encoder.state_dict()
+    assert any(k.startswith("tile_projection.") for k in loaded) and any(k.startswith("genre_head.") for k in loaded)
     assert all(torch.equal(v, loaded[k]) for k, v in second.mods["encoder"].state_dict().items())
+    assert all(torch.equal(v, loaded["genre_head." + k]) for k, v in second.mods["classifier"].state_dict().items())
     second.train()
     ck = torch.load(second.run.checkpoint_path, weights_only=True)
     trained_on = run_meta(Run(second.run.folder), ck, 0.5).trained_on

@@ -178,12 +178,18 @@ class Trainer:
 
     def init_from(self, other: str | Path) -> None:
         """Weights of another run of the same objective, or the encoder of a model file (the app's
-        `.pt`, e.g. the shipped default; other heads start fresh); optimizer, step and schedule start fresh."""
+        `.pt`, e.g. the shipped default: its genre head too when the genres are the same; a tile
+        projection is left out, `export` fits it anew); optimizer, step and schedule start fresh."""
         if Path(other).is_file():
             from shazamlet.model import load_model
 
             m = load_model(other)
-            self.mods["encoder"].load_state_dict(m.encoder.float().state_dict())
+            state = m.encoder.float().state_dict()
+            self.mods["encoder"].load_state_dict(
+                {k: v for k, v in state.items() if not k.startswith(("tile_projection.", "genre_head."))})
+            head = {k.removeprefix("genre_head."): v for k, v in state.items() if k.startswith("genre_head.")}
+            if head and "classifier" in self.mods and list(m.meta.genres) == list(self.run.genres):
+                self.mods["classifier"].load_state_dict(head)
             self.run.info["init_from"] = {"run": m.meta.name, "model": str(other), "trained_on": m.meta.trained_on}
         else:
             ck = torch.load(Path(other) / "checkpoint.pt", map_location=self.device, weights_only=True)

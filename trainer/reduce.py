@@ -74,12 +74,17 @@ def fit_tile_projection(encoder: Encoder, clean: torch.Tensor, degraded: torch.T
 
     if not 0.0 < weight < 1.0:
         raise ValueError(f"the tile projection's weight must be between 0 and 1 (got {weight})")
+    if ridge <= 0:  # band centring leaves null directions: without a ridge the room covariance is singular
+        raise ValueError(f"the ridge must be positive (got {ridge})")
     x = centre_bands(clean.float()).flatten(1).double()
     diff = x - centre_bands(degraded.float()).flatten(1).double()
     mean = x.mean(0)
     signal = torch.cov((x - mean).T)
     noise = diff.T @ diff / len(diff)
-    noise += ridge * noise.diagonal().mean() * torch.eye(len(noise), dtype=noise.dtype)
+    scale = float(noise.diagonal().mean())
+    if scale < 1e-6 * float(signal.diagonal().mean()):
+        raise ValueError("the degraded tiles hardly differ from the clean ones: nothing to whiten")
+    noise += ridge * scale * torch.eye(len(noise), dtype=noise.dtype)
     inv_chol = torch.linalg.inv(torch.linalg.cholesky(noise))
     gains, vectors = torch.linalg.eigh(inv_chol @ signal @ inv_chol.T)
     order = gains.argsort(descending=True)[:dim]
