@@ -47,6 +47,7 @@ python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt
 python -m trainer.chain_ablation "$S6"
 python -m trainer.chain_ablation "$S6" --raw
 python -m trainer.chain_ablation "$S6" --raw-centred
+python -m trainer.chain_ablation "$S7" --model resources/shazamlet-default.pt
 python -m trainer report "$S7" "$S6" "$S5" "$S4" --model-eval "$S4/eval-long-ft" \
     --model-eval "$S6/eval-tile192w0.7" --model-eval "$S7/eval-tile192w0.5" --model-eval "$S7/eval-tile192w0.7" \
     --model-eval "$S7/eval-tile192w0.85" --model-eval "$S7/eval-tile128w0.7" --model-eval "$S7/eval-shazamlet-default" \
