@@ -166,9 +166,14 @@ def vote_for_genre(nb: Neighbours, genre_of_song: dict[int, str | None]) -> Genr
     if not totals:
         return None
     norm = sum(totals.values())
-    shares = {k: v / norm for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
-    label = next(iter(shares))
-    return GenreVote(label, shares[label], shares)
+    return _ranked_vote({k: v / norm for k, v in totals.items()})
+
+
+def _ranked_vote(shares: dict[str, float]) -> GenreVote:
+    """A vote from label shares: labels ranked by share, the first one winning."""
+    ranked = dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+    label = next(iter(ranked))
+    return GenreVote(label, ranked[label], ranked)
 
 
 def genre_from_model(probs: np.ndarray | None, labels: list[str], known: set[str] | None = None) -> GenreVote | None:
@@ -184,14 +189,13 @@ def genre_from_model(probs: np.ndarray | None, labels: list[str], known: set[str
     if probs is None or len(probs) == 0 or not labels:
         return None
     mean = np.asarray(probs, np.float64).mean(axis=0)
-    shares = {labels[i]: float(mean[i]) for i in np.argsort(-mean)}
+    shares = {label: float(p) for label, p in zip(labels, mean)}
     if known is not None:
         spelled = {g.casefold(): g for g in sorted(known)}
         shares = {spelled[k.casefold()]: v for k, v in shares.items() if k.casefold() in spelled}
         if not shares:
             return None
-    label = next(iter(shares))
-    return GenreVote(label, shares[label], shares)
+    return _ranked_vote(shares)
 
 
 def merge_genre_votes(*votes: GenreVote | None) -> GenreVote | None:
@@ -208,9 +212,7 @@ def merge_genre_votes(*votes: GenreVote | None) -> GenreVote | None:
     for v in present:
         for label, share in v.votes.items():
             totals[label] += share / len(present)
-    shares = dict(sorted(totals.items(), key=lambda kv: -kv[1]))
-    label = next(iter(shares))
-    return GenreVote(label, shares[label], shares)
+    return _ranked_vote(totals)
 
 
 def majority_song(nb: Neighbours) -> int | None:

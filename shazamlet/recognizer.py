@@ -79,8 +79,7 @@ class Recognizer:
         if not keep.any():
             return Answer(None, [], None, 0.0, 0, _ms(started), silent=True)
         fps, probs = self.embedder.encode(tiles.tiles[torch.as_tensor(keep)])
-        known_genres = {g for g in self.library.genres().values() if g}
-        model_genre = genre_from_model(probs, self.embedder.genres, known_genres or None)
+        model_genre = genre_from_model(probs, self.embedder.genres, self.library.genre_labels() or None)
         nb = self.library.neighbours(fps, tiles.start_frames[keep])
         if nb is None:  # empty library
             return Answer(None, [], model_genre, 0.0, len(fps), _ms(started), fingerprints=fps)

@@ -97,6 +97,7 @@ class Library:
         # Building a generation happens outside it; only the swap is serialised.
         self._lock = threading.RLock()
         self._genres: dict[int, str | None] | None = None  # read on every query: cached until a write
+        self._genre_labels: frozenset[str] | None = None  # the same, as the set of labels in use
         if self.catalog.get_meta("model_sha256") is None:
             self._record_model()
         elif check_model and not self.model_matches():
@@ -147,6 +148,12 @@ class Library:
         if self._genres is None:
             self._genres = self.catalog.genre_of_song()
         return self._genres
+
+    def genre_labels(self) -> frozenset[str]:
+        """The genres the library's songs carry (empty when none has one)."""
+        if self._genre_labels is None:
+            self._genre_labels = frozenset(g for g in self.genres().values() if g)
+        return self._genre_labels
 
     def index_record(self) -> IndexRecord | None:
         raw = self.catalog.get_json("index")
@@ -328,7 +335,7 @@ class Library:
         kind = self.cfg.index_kind(sum(s.n_tiles for s in songs))
         record = build_index(self.folder, generation, self.embedder.dim, chunks(), self.cfg.n_trees, tick, kind)
         with self._lock:
-            self._genres = None
+            self._genres = self._genre_labels = None
             self.catalog.set_json("index", record.__dict__)
             if self._index:
                 self._index.unload()
