@@ -17,6 +17,7 @@ from trainer.cache import SpectrogramCache, build_cache
 from trainer.loop import Run, TrainConfig, Trainer
 from trainer.objectives import OBJECTIVES, nt_xent
 from trainer.songs import Song, scan_songs, split_songs
+from trainer.variant import Variant
 
 RATE = 22_050
 
@@ -174,7 +175,7 @@ def test_reduced_export_folds_the_pca_exactly_and_keeps_neighbours(corpus, tmp_p
     Trainer(run, progress=False).train()
     (run.folder / "eval-32d").mkdir()
     (run.folder / "eval-32d" / "eval.json").write_text(json.dumps({"threshold": 0.3, "conditions": {}}))
-    path = export_run(run.folder, tmp_path / "m32.pt", half=False, fingerprint_dim=32)
+    path = export_run(run.folder, tmp_path / "m32.pt", half=False, variant=Variant(fingerprint_dim=32))
     m = load_model(path)
     assert m.meta.fingerprint_dim == 32 and m.meta.threshold == pytest.approx(0.3)
     assert 0.5 < m.meta.extra["pca"]["kept_energy"] <= 1.0
@@ -316,7 +317,7 @@ def test_a_stage_can_start_from_a_model_file(corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 1024)
     first = _run(corpus, "contrastive+classifier", "stage1", fingerprint_dim=32)
     Trainer(first, progress=False).train()
-    model = export_run(first.folder, tmp_path / "stage1.pt", half=False, tile_dim=8, tile_weight=0.5)
+    model = export_run(first.folder, tmp_path / "stage1.pt", half=False, variant=Variant(tile_dim=8, tile_weight=0.5))
     second = Trainer(_run(corpus, "contrastive+classifier", "stage2", fingerprint_dim=32), progress=False)
     second.init_from(model)
     loaded = load_model(model).encoder.state_dict()
@@ -386,10 +387,10 @@ def test_tile_projection_travels_in_the_model_file_and_finds_a_coloured_tile(cor
     monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 2048)  # enough for the test's few songs
     run = _run(corpus, "contrastive", "tiles", fingerprint_dim=16)
     Trainer(run, progress=False).train()
-    m = load_model(export_run(run.folder, tmp_path / "tiles.pt", half=True, tile_dim=24, tile_weight=0.8))
+    m = load_model(export_run(run.folder, tmp_path / "tiles.pt", half=True, variant=Variant(tile_dim=24, tile_weight=0.8)))
     assert (m.meta.tile_dim, m.meta.tile_weight, m.encoder.output_dim) == (24, 0.8, 40)
     assert m.meta.extra["tile_projection"]["fit_pairs"] == 2048
-    assert eval_folder(run, None, None, 24, 0.8).name == "eval-tile24w0.8"
+    assert eval_folder(run, None, Variant(tile_dim=24, tile_weight=0.8)).name == "eval-tile24w0.8"
     fe = LogMelFrontEnd()
     rng = np.random.default_rng(9)
     songs = [_song(rng, 6.0) for _ in range(4)]
@@ -403,3 +404,40 @@ def test_tile_projection_travels_in_the_model_file_and_finds_a_coloured_tile(cor
         lib_fp, q_fp = m.encoder.fingerprint(library), m.encoder.fingerprint(query)
     assert torch.allclose(q_fp.norm(dim=1), torch.ones(len(q_fp)), atol=1e-3)
     assert (owner[(q_fp @ lib_fp.T).argmax(1).numpy()] == 2).mean() >= 0.9
+
+
+def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkeypatch):
+    """`tune-tiles` starts from the closed-form fit, lowers the contrastive loss of fresh pairs it never
+    trained on, continues where it stopped, and `export --tuned-tiles` ships exactly what it trained."""
+    from trainer import reduce
+    from trainer.evaluate import eval_folder
+    from trainer.export import export_run
+    from trainer.objectives import nt_xent
+    from trainer.tune_tiles import TuneConfig, _project, tune_tiles
+
+    monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 1024)
+    run = _run(corpus, "contrastive", "tuned", fingerprint_dim=16)
+    Trainer(run, progress=False).train()
+    tuned = Variant(tile_dim=8, tuned_tiles=True)
+    with pytest.raises(FileNotFoundError, match="tune-tiles"):
+        export_run(run.folder, tmp_path / "early.pt", half=False, variant=tuned)
+
+    cfg = TuneConfig(tile_dim=8, steps=30, lr=3e-3, batch=64, val_every=10, val_tiles=256)
+    state = tune_tiles(run, cfg, progress=False)
+    start, _ = reduce.whitened_projection(*reduce.run_pairs(run), 8)  # the same pairs: the same start
+    rng = np.random.default_rng(12345)  # pairs no training step drew
+    views = Trainer(run, progress=False)
+    anchor, view = views.objective.views(views.train_data.sample(256, rng), rng)
+    with torch.no_grad():
+        before = nt_xent(_project(anchor, start.mean, start.basis), _project(view, start.mean, start.basis), 0.05)
+        after = nt_xent(_project(anchor, state["mean"], state["basis"]), _project(view, state["mean"], state["basis"]), 0.05)
+    assert state["step"] == 30 and [r["step"] for r in state["history"]] == [0, 10, 20, 30]
+    assert float(after) < float(before)
+
+    again = tune_tiles(run, TuneConfig(tile_dim=8, steps=5, lr=3e-3, batch=64, val_tiles=256), progress=False)
+    assert again["step"] == 35 and again["history"][:4] == state["history"]
+
+    m = load_model(export_run(run.folder, tmp_path / "tuned.pt", half=False, variant=tuned))
+    assert torch.equal(m.encoder.tile_projection.basis, again["basis"])
+    assert m.meta.extra["tile_projection"]["tuned_steps"] == 35 and m.meta.tile_dim == 8
+    assert eval_folder(run, None, tuned).name == "eval-tile8w0.7-tuned"

@@ -67,7 +67,7 @@ def ablate(run_dir: str, model: str | None = None, n: int = 240, seed: int = 0, 
     from shazamlet.model import TileEmbedder, load_model
     torch.set_num_threads(max(1, torch.get_num_threads()))
     run = Run(run_dir)
-    folder = eval_folder(run, model, None)
+    folder = eval_folder(run, model)
     model_path = Path(model) if model else folder / "model.pt"
     if not (folder / "library").exists() or not model_path.exists():
         raise SystemExit(f"no evaluation library in {folder}: run `python -m trainer evaluate {run_dir}` first")

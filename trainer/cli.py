@@ -1,4 +1,4 @@
-"""`python -m trainer {cache,train,evaluate,export,report}`."""
+"""`python -m trainer {cache,train,evaluate,export,tune-tiles,report}`."""
 
 from __future__ import annotations
 
@@ -64,9 +64,8 @@ def _evaluate(a: argparse.Namespace) -> int:
     from trainer.evaluate import EvalConfig, evaluate_run
 
     evaluate_run(a.run, EvalConfig(library_songs=a.library_songs, unknown_songs=a.unknown_songs,
-                                   queries=a.queries, seed=a.seed, data=a.data,
-                                   fingerprint_dim=a.fingerprint_dim, tile_dim=a.tile_dim,
-                                   tile_weight=a.tile_weight, library_hop_frames=a.library_hop),
+                                   queries=a.queries, seed=a.seed, data=a.data, variant=_variant(a),
+                                   library_hop_frames=a.library_hop),
                  model=a.model)
     return 0
 
@@ -74,20 +73,45 @@ def _evaluate(a: argparse.Namespace) -> int:
 def _export(a: argparse.Namespace) -> int:
     from trainer.export import export_run
 
-    path = export_run(a.run, a.to, half=not a.fp32, fingerprint_dim=a.fingerprint_dim, tile_dim=a.tile_dim,
-                      tile_weight=a.tile_weight)
+    path = export_run(a.run, a.to, half=not a.fp32, variant=_variant(a))
     print(path)
     return 0
 
 
-def _tile_args(p: argparse.ArgumentParser) -> None:
+def _tune_tiles(a: argparse.Namespace) -> int:
+    from trainer.loop import Run
+    from trainer.tune_tiles import TuneConfig, tune_tiles, tuned_path
+
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
+    run = Run(a.run)
+    state = tune_tiles(run, TuneConfig(tile_dim=a.tile_dim, minutes=a.minutes, steps=a.steps, lr=a.lr,
+                                                batch=a.batch))
+    first, last = state["history"][0], state["history"][-1]
+    print(f"{tuned_path(run, a.tile_dim)}: {state['step']} steps, {state['minutes']:.1f} min; validation "
+          f"top-1 {first['val_top1']:.3f} (closed form) -> {last['val_top1']:.3f}")
+    return 0
+
+
+def _variant(a: argparse.Namespace):
+    from trainer.variant import Variant
+
+    return Variant(a.fingerprint_dim, a.tile_dim, a.tile_weight, a.tuned_tiles)
+
+
+def _variant_args(p: argparse.ArgumentParser) -> None:
     from trainer.reduce import TILE_WEIGHT
 
+    p.add_argument("--fingerprint-dim", type=int, help="reduce the fingerprints to this many dimensions (PCA)")
     p.add_argument("--tile-dim", type=int, default=0,
                    help="append a linear fingerprint of the band-centred tile with this many dimensions "
                         "(directions of training tiles that a room changes least relative to the music)")
     p.add_argument("--tile-weight", type=float, default=TILE_WEIGHT,
                    help=f"its share of the cosine (default {TILE_WEIGHT})")
+    p.add_argument("--tuned-tiles", action="store_true",
+                   help="the tile projection `tune-tiles` trained for this --tile-dim, not a fresh closed-form fit")
 
 
 def _report(a: argparse.Namespace) -> int:
@@ -145,8 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--unknown-songs", type=int, default=20)
     e.add_argument("--queries", type=int, default=120, help="queries per condition")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--fingerprint-dim", type=int, help="reduce the fingerprints to this many dimensions (PCA)")
-    _tile_args(e)
+    _variant_args(e)
     e.add_argument("--library-hop", type=int, default=IndexConfig.library_hop_frames,
                    help=f"library tile hop in frames (default: the app's, {IndexConfig.library_hop_frames})")
     e.set_defaults(fn=_evaluate)
@@ -155,9 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("run")
     x.add_argument("--to", default="resources/shazamlet-default.pt")
     x.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
-    x.add_argument("--fingerprint-dim", type=int, help="reduce the fingerprints to this many dimensions (PCA)")
-    _tile_args(x)
+    _variant_args(x)
     x.set_defaults(fn=_export)
+
+    u = sub.add_parser("tune-tiles", help="train a run's linear tile fingerprint contrastively (resumable)")
+    u.add_argument("run")
+    u.add_argument("--tile-dim", type=int, required=True)
+    u.add_argument("--minutes", type=float, default=30.0, help="training time to add")
+    u.add_argument("--steps", type=int, default=0, help="or stop after this many steps")
+    u.add_argument("--lr", type=float, default=1e-4)
+    u.add_argument("--batch", type=int, default=512)
+    u.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    u.set_defaults(fn=_tune_tiles)
 
     r = sub.add_parser("report", help="REPORT.md + PNGs from evaluated runs")
     r.add_argument("runs", nargs="*")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +25,8 @@ from shazamlet.model import ModelMeta, TileEmbedder, load_model, save_model
 from trainer.degrade_wave import Babble, mic_chain
 from trainer.loop import Run
 from trainer.objectives import build_modules, is_contrastive
-from trainer.reduce import TILE_WEIGHT
 from trainer.songs import Song
+from trainer.variant import Variant
 
 CONDITIONS = (("clean3", 3.0), ("mic3", 3.0), ("babble3", 3.0), ("mic10", 10.0))
 PRE_S = 1.0  # audio before a query fed to the room (reverb tail)
@@ -40,17 +40,14 @@ class EvalConfig:
     seed: int = 0
     data: str | None = None
     tsne_tiles_per_song: int = 12
-    fingerprint_dim: int | None = None  # evaluate the run's encoder reduced to this many dimensions
-    tile_dim: int = 0  # ... with a linear fingerprint of the tile appended (`trainer.reduce.fit_tile_projection`)
-    tile_weight: float = TILE_WEIGHT
+    variant: Variant = field(default_factory=Variant)  # what is done to the run's encoder before it is measured
     library_hop_frames: int = IndexConfig.library_hop_frames  # the library's tile hop (the app's default)
 
 
-def encoder_from_run(run: Run, fingerprint_dim: int | None = None, tile_dim: int = 0,
-                     tile_weight: float = TILE_WEIGHT) -> tuple[torch.nn.Module, ModelMeta]:
-    """The run's current encoder and its model-file description (threshold not yet calibrated);
-    with `fingerprint_dim`, its fingerprints reduced by a folded PCA (`trainer.reduce`); with
-    `tile_dim`, a linear fingerprint of the tile appended, worth `tile_weight` of the cosine."""
+def encoder_from_run(run: Run, variant: Variant = Variant()) -> tuple[torch.nn.Module, ModelMeta]:
+    """The run's current encoder and its model-file description (threshold not yet calibrated),
+    changed as `variant` says: fingerprints reduced by a folded PCA, a linear fingerprint of the tile
+    appended (fitted now, or the one `tune-tiles` trained)."""
     ck = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
     mods = build_modules(run.config.objective, len(run.genres), fingerprint_dim=run.config.fingerprint_dim,
                          centre_bands=run.config.centre_bands)
@@ -59,32 +56,34 @@ def encoder_from_run(run: Run, fingerprint_dim: int | None = None, tile_dim: int
     if "classifier" in mods and run.genres:  # shipped with the encoder: the genre of songs that are not in the library
         encoder.genre_head = mods["classifier"].eval()
     meta = run_meta(run, ck, 0.5)
-    if fingerprint_dim:
+    if variant.fingerprint_dim:
         from trainer.reduce import fold_pca, run_tiles
 
-        meta.extra["pca"] = fold_pca(encoder, run_tiles(run), fingerprint_dim)
-        meta.fingerprint_dim = fingerprint_dim
-    if tile_dim:
+        meta.extra["pca"] = fold_pca(encoder, run_tiles(run), variant.fingerprint_dim)
+        meta.fingerprint_dim = variant.fingerprint_dim
+    if variant.tuned_tiles:
+        from trainer.tune_tiles import attach_tuned
+
+        meta.extra["tile_projection"] = attach_tuned(encoder, run, variant.tile_dim, variant.tile_weight)
+    elif variant.tile_dim:
         from trainer.reduce import fit_tile_projection, run_pairs
 
-        meta.extra["tile_projection"] = fit_tile_projection(encoder, *run_pairs(run), tile_dim, tile_weight)
+        meta.extra["tile_projection"] = fit_tile_projection(encoder, *run_pairs(run), variant.tile_dim,
+                                                            variant.tile_weight)
     return encoder, meta
 
 
-def eval_folder(run: Run, model: str | None = None, fingerprint_dim: int | None = None, tile_dim: int = 0,
-                tile_weight: float = TILE_WEIGHT) -> Path:
-    """Where `evaluate` writes: RUN/eval (eval-<dim>d for a reduced model, eval[-<dim>d]-tile<dim>w<weight>
-    with a tile projection; eval-<file> for --model)."""
+def eval_folder(run: Run, model: str | None = None, variant: Variant = Variant()) -> Path:
+    """Where `evaluate` writes: RUN/eval<variant suffix> (e.g. eval-64d, eval-tile128w0.7-tuned), or
+    RUN/eval-<file> for --model."""
     if model:
         return Path(run.folder) / f"eval-{Path(model).stem}"
-    name = "eval" + (f"-{fingerprint_dim}d" if fingerprint_dim else "")
-    return Path(run.folder) / (name + (f"-tile{tile_dim}w{tile_weight:g}" if tile_dim else ""))
+    return Path(run.folder) / ("eval" + variant.suffix)
 
 
-def model_from_run(run: Run, path: Path, fingerprint_dim: int | None = None, tile_dim: int = 0,
-                   tile_weight: float = TILE_WEIGHT) -> Path:
+def model_from_run(run: Run, path: Path, variant: Variant = Variant()) -> Path:
     """Write the run's current encoder as a model file (fp32) for the app's loader."""
-    encoder, meta = encoder_from_run(run, fingerprint_dim, tile_dim, tile_weight)
+    encoder, meta = encoder_from_run(run, variant)
     save_model(path, encoder, meta)
     return path
 
@@ -172,12 +171,11 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     torch.set_num_threads(max(1, torch.get_num_threads()))
     started = time.time()
     run = Run(run_dir)
-    out = eval_folder(run, model, cfg.fingerprint_dim, cfg.tile_dim, cfg.tile_weight)
+    out = eval_folder(run, model, cfg.variant)
     if cfg.library_hop_frames != IndexConfig.library_hop_frames:
         out = out.with_name(f"{out.name}-hop{cfg.library_hop_frames}")
     out.mkdir(parents=True, exist_ok=True)
-    model_path = Path(model) if model else model_from_run(run, out / "model.pt", cfg.fingerprint_dim, cfg.tile_dim,
-                                                          cfg.tile_weight)
+    model_path = Path(model) if model else model_from_run(run, out / "model.pt", cfg.variant)
     embedder = TileEmbedder(load_model(model_path))
     feats = embedder.features
     rate = feats.sample_rate

@@ -14,16 +14,17 @@ import torch
 from shazamlet.model import save_model
 from trainer.evaluate import encoder_from_run, eval_folder
 from trainer.loop import Run
-from trainer.reduce import TILE_WEIGHT
+from trainer.variant import Variant
 
 
 def export_run(run_dir: str | Path, to: str | Path = "resources/shazamlet-default.pt", half: bool = True,
-               fingerprint_dim: int | None = None, tile_dim: int = 0, tile_weight: float = TILE_WEIGHT) -> Path:
-    """Write the model file; the threshold comes from the evaluation of the same encoder (run
-    `evaluate` with the same `--fingerprint-dim`, `--tile-dim` and `--tile-weight` first)."""
+               variant: Variant = Variant()) -> Path:
+    """Write the model file; the threshold comes from the evaluation of the same variant of the
+    encoder (run `evaluate` with the same `--fingerprint-dim`, `--tile-dim`, `--tile-weight` and
+    `--tuned-tiles` first)."""
     run = Run(run_dir)
-    encoder, meta = encoder_from_run(run, fingerprint_dim, tile_dim, tile_weight)
-    ev = eval_folder(run, None, fingerprint_dim, tile_dim, tile_weight) / "eval.json"
+    encoder, meta = encoder_from_run(run, variant)
+    ev = eval_folder(run, None, variant) / "eval.json"
     threshold = 0.5
     meta_extra = {}
     if ev.exists():

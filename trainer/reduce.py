@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shazamlet.model.resnet import Encoder
+from shazamlet.model.resnet import Encoder, TileProjection, centre_bands
 
 FIT_TILES = 2048
 # The tile projection's share of the cosine when `--tile-weight` is not given, and the shipped model's: with
@@ -58,8 +58,20 @@ def fold_pca(encoder: Encoder, tiles: torch.Tensor, dim: int) -> dict:
 @torch.no_grad()
 def fit_tile_projection(encoder: Encoder, clean: torch.Tensor, degraded: torch.Tensor, dim: int, weight: float,
                         ridge: float = TILE_RIDGE) -> dict:
-    """Give `encoder` a `TileProjection` onto the `dim` band-centred tile directions that change most
-    between excerpts relative to how much a room changes them, worth `weight` of the cosine.
+    """Give `encoder` the `whitened_projection` of these pairs, worth `weight` of the cosine.
+    Returns what was kept, for the model file's record."""
+    if not 0.0 < weight < 1.0:
+        raise ValueError(f"the tile projection's weight must be between 0 and 1 (got {weight})")
+    proj, info = whitened_projection(clean, degraded, dim, ridge)
+    encoder.tile_projection, encoder.tile_weight = proj, float(weight)
+    return {"dim": dim, "weight": weight, **info}
+
+
+@torch.no_grad()
+def whitened_projection(clean: torch.Tensor, degraded: torch.Tensor, dim: int,
+                        ridge: float = TILE_RIDGE) -> tuple[TileProjection, dict]:
+    """A `TileProjection` onto the `dim` band-centred tile directions that change most between
+    excerpts relative to how much a room changes them.
 
     `clean` and `degraded` are tiles of training songs and the trainer's degraded, shifted views of
     them (`run_pairs`). The directions solve the generalised eigenproblem `S w = l N w`, where S is the
@@ -68,12 +80,8 @@ def fit_tile_projection(encoder: Encoder, clean: torch.Tensor, degraded: torch.T
     what tells excerpts apart. Principal directions of clean tiles alone (S only) keep the loudest
     detail, which is also what reverberation and noise smear most; on single 3-s tiles through the
     evaluation's microphone chain this fit found 75% of tiles against 66% for the principal directions.
-    Returns what was kept, for the model file's record.
     """
-    from shazamlet.model.resnet import TileProjection, centre_bands
 
-    if not 0.0 < weight < 1.0:
-        raise ValueError(f"the tile projection's weight must be between 0 and 1 (got {weight})")
     if ridge <= 0:  # band centring leaves null directions: without a ridge the room covariance is singular
         raise ValueError(f"the ridge must be positive (got {ridge})")
     x = centre_bands(clean.float()).flatten(1).double()
@@ -91,9 +99,8 @@ def fit_tile_projection(encoder: Encoder, clean: torch.Tensor, degraded: torch.T
     proj = TileProjection(x.shape[1], dim)
     proj.mean.copy_(mean.float())
     proj.basis.copy_((inv_chol.T @ vectors[:, order]).float())
-    encoder.tile_projection, encoder.tile_weight = proj, float(weight)
-    return {"dim": dim, "weight": weight, "fit_pairs": len(x), "ridge": ridge, "method": "noise-whitened",
-            "signal_to_noise": [round(float(g), 3) for g in gains[order[[0, dim // 2, dim - 1]]]]}
+    return proj, {"fit_pairs": len(x), "ridge": ridge, "method": "noise-whitened",
+                  "signal_to_noise": [round(float(g), 3) for g in gains[order[[0, dim // 2, dim - 1]]]]}
 
 
 def run_pairs(run, n: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
