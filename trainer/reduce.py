@@ -13,6 +13,7 @@ file stays an ordinary `Encoder` with a smaller `fingerprint_dim`.
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 import torch
 from torch import nn
 
@@ -93,14 +94,16 @@ def whitened_projection(clean: torch.Tensor, degraded: torch.Tensor, dim: int,
     if scale < 1e-6 * float(signal.diagonal().mean()):
         raise ValueError("the degraded tiles hardly differ from the clean ones: nothing to whiten")
     noise += ridge * scale * torch.eye(len(noise), dtype=noise.dtype)
-    inv_chol = torch.linalg.inv(torch.linalg.cholesky(noise))
-    gains, vectors = torch.linalg.eigh(inv_chol @ signal @ inv_chol.T)
-    order = gains.argsort(descending=True)[:dim]
+    # only the top `dim` of 4096 generalised eigenpairs: LAPACK's subset driver takes half the time of a full
+    # decomposition; the vectors come out N-orthonormal (w' N w = 1), i.e. the room's changes whitened
+    n = len(noise)
+    gains, vectors = scipy.linalg.eigh(signal.numpy(), noise.numpy(), subset_by_index=[n - dim, n - 1])
+    gains, vectors = gains[::-1].copy(), vectors[:, ::-1].copy()  # descending
     proj = TileProjection(x.shape[1], dim)
     proj.mean.copy_(mean.float())
-    proj.basis.copy_((inv_chol.T @ vectors[:, order]).float())
+    proj.basis.copy_(torch.from_numpy(vectors).float())
     return proj, {"fit_pairs": len(x), "ridge": ridge, "method": "noise-whitened",
-                  "signal_to_noise": [round(float(g), 3) for g in gains[order[[0, dim // 2, dim - 1]]]]}
+                  "signal_to_noise": [round(float(gains[i]), 3) for i in (0, dim // 2, dim - 1)]}
 
 
 def run_pairs(run, n: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
