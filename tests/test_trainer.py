@@ -436,7 +436,7 @@ def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkey
     assert state["step"] == 30 and [r["step"] for r in state["history"]] == [0, 10, 20, 30]
     assert float(after) < float(before)
 
-    again = tune_tiles(run, TuneConfig(tile_dim=8, steps=5, lr=3e-3, batch=64, val_tiles=256), progress=False)
+    again = tune_tiles(run, TuneConfig(tile_dim=8, steps=35, lr=3e-3, batch=64, val_tiles=256), progress=False)
     assert again["step"] == 35 and again["history"][:4] == state["history"] and len(fits) == 1  # no second fit
 
     m = load_model(export_run(run.folder, tmp_path / "tuned.pt", half=False, variant=tuned))

@@ -184,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("tune-tiles", help="train a run's linear tile fingerprint contrastively (resumable)")
     u.add_argument("run")
     u.add_argument("--tile-dim", type=int, required=True)
-    u.add_argument("--minutes", type=float, default=30.0, help="training time to add")
-    u.add_argument("--steps", type=int, default=0, help="or stop after this many steps")
+    u.add_argument("--minutes", type=float, default=30.0,
+                   help="training time in all (run again with more to continue where it stopped)")
+    u.add_argument("--steps", type=int, default=0, help="or stop after this many steps in all")
     u.add_argument("--lr", type=float, default=1e-4)
     u.add_argument("--batch", type=int, default=512)
     u.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")

@@ -9,8 +9,8 @@ degraded, shifted view, in-batch negatives, fresh pairs every step (made exactly
 positives, so there is no fixed set of pairs to overfit). The map stays a `TileProjection`: the app
 needs no new code, and a tile costs one matrix product as before.
 
-The projection lives in `RUN/tiles<D>.pt` beside the run's checkpoint (resumable: `--minutes` more of
-it continues where it stopped); `evaluate`/`export` with `--tile-dim D --tuned-tiles` use it instead
+The projection lives in `RUN/tiles<D>.pt` beside the run's checkpoint (resumable: run again, it continues
+where it stopped until it has trained `--minutes` in all); `evaluate`/`export` with `--tile-dim D --tuned-tiles` use it instead
 of fitting anew. Validation: the share of degraded views of validation-song tiles whose own clean tile
 is their nearest among `TuneConfig.val_tiles` clean tiles, logged with the loss.
 """
@@ -28,8 +28,8 @@ import torch.nn.functional as F
 @dataclass
 class TuneConfig:
     tile_dim: int
-    minutes: float = 30.0  # training time to add
-    steps: int = 0  # ... or stop sooner, after this many steps (0: the time budget alone)
+    minutes: float = 30.0  # total training time: a run that has had it already stops at once
+    steps: int = 0  # ... or stop sooner, after this many steps in all (0: the time budget alone)
     lr: float = 1e-4  # 3e-4 and above unlearned the closed-form start within the first minutes of probes
     batch: int = 512
     temperature: float = 0.05
@@ -80,8 +80,8 @@ def _val_top1(anchor: torch.Tensor, view: torch.Tensor, mean: torch.Tensor, basi
 
 
 def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
-    """Fit (or reload) the run's `cfg.tile_dim`-d tile projection and train it for `cfg.minutes`;
-    checkpoints every validation. Returns the saved state."""
+    """Fit (or reload) the run's `cfg.tile_dim`-d tile projection and train it until it has trained
+    `cfg.minutes` (or `cfg.steps`) in all; checkpoints every validation. Returns the saved state."""
     from tqdm import tqdm
 
     from trainer.loop import Trainer, _atomic_save
@@ -95,6 +95,10 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
         state = {"mean": tp.mean.clone(), "basis": tp.basis.clone(), "step": 0, "minutes": 0.0, "fit": fit,
                  "history": [], "optim": None}
         print(f"closed-form start: {fit}", flush=True)
+    if state["minutes"] >= cfg.minutes or (cfg.steps and state["step"] >= cfg.steps):
+        print(f"{path} has trained {state['minutes']:.1f} min ({state['step']} steps) already: nothing to add "
+              "(pass more --minutes to continue)", flush=True)
+        return state
     trainer = Trainer(run, progress=False)
     mean = state["mean"].float()
     basis = torch.nn.Parameter(state["basis"].float().clone())
@@ -111,9 +115,9 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
         state.update(basis=basis.detach().clone(), optim=opt.state_dict())
         _atomic_save(state, path)
 
-    budget_end = state["minutes"] * 60 + cfg.minutes * 60
-    elapsed, losses, last_step = state["minutes"] * 60, [], state["step"] + (cfg.steps or 1 << 62)
-    bar = tqdm(total=cfg.minutes * 60, desc=f"tuning {path.name}", disable=not progress, mininterval=5,
+    budget_end = cfg.minutes * 60
+    elapsed, losses, last_step = state["minutes"] * 60, [], cfg.steps or 1 << 62
+    bar = tqdm(initial=min(elapsed, budget_end), total=budget_end, desc=f"tuning {path.name}", disable=not progress, mininterval=5,
                bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
     while elapsed < budget_end and state["step"] < last_step:
         t0 = time.monotonic()
