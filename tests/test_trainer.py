@@ -442,4 +442,5 @@ def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkey
     m = load_model(export_run(run.folder, tmp_path / "tuned.pt", half=False, variant=tuned))
     assert torch.equal(m.encoder.tile_projection.basis, again["basis"])
     assert m.meta.extra["tile_projection"]["tuned_steps"] == 35 and m.meta.tile_dim == 8
+    assert m.meta.trained_on.endswith("tile projection trained 0 min (35 steps)")
     assert eval_folder(run, None, tuned).name == "eval-tile8w0.7-tuned"

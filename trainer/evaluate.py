@@ -64,7 +64,8 @@ def encoder_from_run(run: Run, variant: Variant = Variant()) -> tuple[torch.nn.M
     if variant.tuned_tiles:
         from trainer.tune_tiles import attach_tuned
 
-        meta.extra["tile_projection"] = attach_tuned(encoder, run, variant.tile_dim, variant.tile_weight)
+        tuned = meta.extra["tile_projection"] = attach_tuned(encoder, run, variant.tile_dim, variant.tile_weight)
+        meta.trained_on += f"; tile projection trained {tuned['tuned_minutes']:.0f} min ({tuned['tuned_steps']} steps)"
     elif variant.tile_dim:
         from trainer.reduce import fit_tile_projection, run_pairs
 
