@@ -408,12 +408,15 @@ def test_tile_projection_travels_in_the_model_file_and_finds_a_coloured_tile(cor
 
 def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkeypatch):
     """`tune-tiles` starts from the closed-form fit, lowers the contrastive loss of fresh pairs it never
-    trained on, continues where it stopped, and `export --tuned-tiles` ships exactly what it trained."""
+    trained on, continues where it stopped (projection and optimizer state; this run's learning rate), does
+    nothing once its budget is spent, and `export --tuned-tiles` ships exactly what it trained, refusing a
+    threshold calibrated on an earlier state."""
     from trainer import reduce
     from trainer.evaluate import eval_folder
-    from trainer.export import export_run
+    from trainer.export import StaleEvaluation, export_run
+    from trainer.loop import run_views
     from trainer.objectives import nt_xent
-    from trainer.tune_tiles import TuneConfig, _project, tune_tiles
+    from trainer.tune_tiles import TuneConfig, _project, tune_tiles, tuned_path
 
     monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 1024)
     run = _run(corpus, "contrastive", "tuned", fingerprint_dim=16)
@@ -424,11 +427,11 @@ def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkey
 
     fits, closed_form = [], reduce.whitened_projection
     monkeypatch.setattr(reduce, "whitened_projection", lambda *a, **k: fits.append(closed_form(*a, **k)) or fits[-1])
-    cfg = TuneConfig(tile_dim=8, steps=30, lr=3e-3, batch=64, val_every=10, val_tiles=256)
-    state = tune_tiles(run, cfg, progress=False)
+    state = tune_tiles(run, TuneConfig(tile_dim=8, steps=30, lr=3e-3, batch=64, val_every=10, val_tiles=256),
+                       progress=False)
     start = fits[0][0]
     rng = np.random.default_rng(12345)  # pairs no training step drew
-    views = Trainer(run, progress=False)
+    views = run_views(run)
     anchor, view = views.objective.views(views.train_data.sample(256, rng), rng)
     with torch.no_grad():
         before = nt_xent(_project(anchor, start.mean, start.basis), _project(view, start.mean, start.basis), 0.05)
@@ -436,11 +439,26 @@ def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkey
     assert state["step"] == 30 and [r["step"] for r in state["history"]] == [0, 10, 20, 30]
     assert float(after) < float(before)
 
-    again = tune_tiles(run, TuneConfig(tile_dim=8, steps=35, lr=3e-3, batch=64, val_tiles=256), progress=False)
+    again = tune_tiles(run, TuneConfig(tile_dim=8, steps=35, lr=1e-3, batch=64, val_tiles=256), progress=False)
+    saved = torch.load(tuned_path(run, 8), weights_only=True)
     assert again["step"] == 35 and again["history"][:4] == state["history"] and len(fits) == 1  # no second fit
+    assert saved["optim"]["state"][0]["step"] == 35 and saved["optim"]["param_groups"][0]["lr"] == 1e-3
+    done = tune_tiles(run, TuneConfig(tile_dim=8, steps=35, val_tiles=256), progress=False)  # budget spent
+    assert done["step"] == 35 and done["history"] == again["history"] and torch.equal(done["basis"], saved["basis"])
 
     m = load_model(export_run(run.folder, tmp_path / "tuned.pt", half=False, variant=tuned))
     assert torch.equal(m.encoder.tile_projection.basis, again["basis"])
+    with torch.no_grad():  # the app's projection is the one trained
+        assert torch.allclose(m.encoder.tile_projection(anchor), _project(anchor, again["mean"], again["basis"]),
+                              atol=1e-5)
     assert m.meta.extra["tile_projection"]["tuned_steps"] == 35 and m.meta.tile_dim == 8
     assert m.meta.trained_on.endswith("tile projection trained 0 min (35 steps)")
-    assert eval_folder(run, None, tuned).name == "eval-tile8w0.7-tuned"
+    folder = eval_folder(run, None, tuned)
+    assert folder.name == "eval-tile8w0.7-tuned"
+    folder.mkdir()
+    (folder / "eval.json").write_text(json.dumps({"threshold": 0.4, "conditions": {},
+                                                  "tile_projection": m.meta.extra["tile_projection"]}))
+    assert load_model(export_run(run.folder, tmp_path / "t2.pt", half=False, variant=tuned)).meta.threshold == 0.4
+    tune_tiles(run, TuneConfig(tile_dim=8, steps=37, batch=64, val_tiles=256), progress=False)
+    with pytest.raises(StaleEvaluation, match="after 35 steps.*37 now"):
+        export_run(run.folder, tmp_path / "t3.pt", half=False, variant=tuned)

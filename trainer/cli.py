@@ -71,9 +71,13 @@ def _evaluate(a: argparse.Namespace) -> int:
 
 
 def _export(a: argparse.Namespace) -> int:
-    from trainer.export import export_run
+    from trainer.export import StaleEvaluation, export_run
 
-    path = export_run(a.run, a.to, half=not a.fp32, variant=_variant(a))
+    try:
+        path = export_run(a.run, a.to, half=not a.fp32, variant=_variant(a))
+    except StaleEvaluation as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(path)
     return 0
 
@@ -87,8 +91,7 @@ def _tune_tiles(a: argparse.Namespace) -> int:
 
         torch.set_num_threads(a.threads)
     run = Run(a.run)
-    state = tune_tiles(run, TuneConfig(tile_dim=a.tile_dim, minutes=a.minutes, steps=a.steps, lr=a.lr,
-                                                batch=a.batch))
+    state = tune_tiles(run, TuneConfig(tile_dim=a.tile_dim, minutes=a.minutes, steps=a.steps, lr=a.lr, batch=a.batch))
     first, last = state["history"][0], state["history"][-1]
     print(f"{tuned_path(run, a.tile_dim)}: {state['step']} steps, {state['minutes']:.1f} min; validation "
           f"top-1 {first['val_top1']:.3f} (closed form) -> {last['val_top1']:.3f}")
@@ -98,7 +101,8 @@ def _tune_tiles(a: argparse.Namespace) -> int:
 def _variant(a: argparse.Namespace):
     from trainer.variant import Variant
 
-    return Variant(a.fingerprint_dim, a.tile_dim, a.tile_weight, a.tuned_tiles)
+    return Variant(fingerprint_dim=a.fingerprint_dim, tile_dim=a.tile_dim, tile_weight=a.tile_weight,
+                   tuned_tiles=a.tuned_tiles)
 
 
 def _variant_args(p: argparse.ArgumentParser) -> None:
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("run")
     u.add_argument("--tile-dim", type=int, required=True)
     u.add_argument("--minutes", type=float, default=30.0,
-                   help="training time in all (run again with more to continue where it stopped)")
+                   help="training time in all, the steps' own time as in `train` (run again with more to continue)")
     u.add_argument("--steps", type=int, default=0, help="or stop after this many steps in all")
     u.add_argument("--lr", type=float, default=1e-4)
     u.add_argument("--batch", type=int, default=512)
@@ -202,4 +206,20 @@ def main(argv: list[str] | None = None) -> int:
     r.set_defaults(fn=_report)
 
     a = p.parse_args(argv)
+    _check(p, a)
     return a.fn(a)
+
+
+def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """One line, not a traceback, for what can be told before any work starts."""
+    if a.cmd == "tune-tiles" and a.minutes <= 0:
+        p.error("tune-tiles: --minutes must be positive (it is the total training time)")
+    if getattr(a, "tuned_tiles", False) and not getattr(a, "model", None):
+        from trainer.loop import Run
+        from trainer.tune_tiles import tuned_path
+
+        if not a.tile_dim:
+            p.error("--tuned-tiles needs --tile-dim (which of the run's trained tile projections)")
+        if not tuned_path(Run(a.run), a.tile_dim).exists():
+            p.error(f"{tuned_path(Run(a.run), a.tile_dim)} does not exist: run "
+                    f"`python -m trainer tune-tiles {a.run} --tile-dim {a.tile_dim}` first")

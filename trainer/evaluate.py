@@ -232,6 +232,7 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     result.update({"model": str(model_path), "objective": meta.objective if model else run.config.objective,
                    "run": Path(run.folder).name, "model_name": label,
                    "library_songs": len(lib_songs), "unknown_songs": len(unknown), "eval": asdict(cfg),
+                   "tile_projection": embedder.model.meta.extra.get("tile_projection"),
                    "minutes": round((time.time() - started) / 60, 1), "trained_on": embedder.model.meta.trained_on})
     from trainer.plots import confusion_png, tsne_png
 

@@ -29,6 +29,11 @@ def export_run(run_dir: str | Path, to: str | Path = "resources/shazamlet-defaul
     meta_extra = {}
     if ev.exists():
         result = json.loads(ev.read_text())
+        if variant.tuned_tiles and _tuned_steps(result) != meta.extra["tile_projection"]["tuned_steps"]:
+            raise StaleEvaluation(
+                f"{ev} measured the tile projection after {_tuned_steps(result) or 'an unknown number of'} steps of "
+                f"`tune-tiles`, it has {meta.extra['tile_projection']['tuned_steps']} now: evaluate again (the "
+                "threshold is calibrated on what was evaluated)")
         threshold = result["threshold"]
         meta_extra = {"eval": {c: {k: v for k, v in m.items() if not k.startswith("n_")}
                                for c, m in result["conditions"].items()}}
@@ -44,6 +49,14 @@ def export_run(run_dir: str | Path, to: str | Path = "resources/shazamlet-defaul
         meta.extra["fp16_check"] = check
         save_model(to, encoder, meta, half=half)
     return Path(to)
+
+
+class StaleEvaluation(ValueError):
+    """The evaluation that would give the threshold measured another state of the encoder."""
+
+
+def _tuned_steps(result: dict) -> int | None:
+    return (result.get("tile_projection") or {}).get("tuned_steps")
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -147,6 +148,28 @@ class Run:
         return self.folder / "checkpoint.pt"
 
 
+class Views(NamedTuple):
+    """What makes a run's training pairs: its objective (views of a batch) and its tile samplers."""
+    objective: Objective
+    train_data: TileSampler
+    val_data: TileSampler
+
+
+def run_views(run: Run) -> Views:
+    """The run's pair makers, as training uses them (also for `reduce.run_pairs` and `tune_tiles`, which
+    need pairs made exactly like training's positives but no network)."""
+    cfg = run.config
+    cache = SpectrogramCache(run.info["cache"])
+    feats = cache.features
+    bank, rirs, eqs = load_noise(cache, run.info["eval_rirs"]) if cfg.noise else (None, None, None)
+    degrader = MelDegrader(feats, bank, rirs, eqs, DegradeParams(p_colour=cfg.p_colour))
+    objective = Objective(cfg.objective, feats.top_db, feats.tile_frames, degrader, bank,
+                          cfg.temperature, cfg.cls_weight, cfg.p_room if cfg.room_views else 0.0)
+    train_data = TileSampler(cache, run.songs("train"), run.genres, feats.tile_frames, views=cfg.room_views)
+    val_data = TileSampler(cache, run.songs("val") or run.songs("train"), run.genres, feats.tile_frames)
+    return Views(objective, train_data, val_data)
+
+
 class Trainer:
     def __init__(self, run: Run, progress: bool = True, threads: int = 0) -> None:
         self.run = run
@@ -155,15 +178,7 @@ class Trainer:
         self.device = pick_device()
         if self.device.type == "cpu":
             torch.set_num_threads(threads or os.cpu_count() or 1)
-        self.cache = SpectrogramCache(run.info["cache"])
-        feats = self.cache.features
-        bank, rirs, eqs = load_noise(self.cache, run.info["eval_rirs"]) if cfg.noise else (None, None, None)
-        self.degrader = MelDegrader(feats, bank, rirs, eqs, DegradeParams(p_colour=cfg.p_colour))
-        self.objective = Objective(cfg.objective, feats.top_db, feats.tile_frames, self.degrader, bank,
-                                   cfg.temperature, cfg.cls_weight, cfg.p_room if cfg.room_views else 0.0)
-        self.train_data = TileSampler(self.cache, run.songs("train"), run.genres, feats.tile_frames, views=cfg.room_views)
-        val_songs = run.songs("val") or run.songs("train")
-        self.val_data = TileSampler(self.cache, val_songs, run.genres, feats.tile_frames)
+        self.objective, self.train_data, self.val_data = run_views(run)
         self.mods = build_modules(cfg.objective, len(run.genres), fingerprint_dim=cfg.fingerprint_dim,
                                   centre_bands=cfg.centre_bands).to(self.device)
         self.opt = torch.optim.Adam(self.mods.parameters(), lr=cfg.lr)

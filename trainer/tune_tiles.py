@@ -10,8 +10,8 @@ positives, so there is no fixed set of pairs to overfit). The map stays a `TileP
 needs no new code, and a tile costs one matrix product as before.
 
 The projection lives in `RUN/tiles<D>.pt` beside the run's checkpoint (resumable: run again, it continues
-where it stopped until it has trained `--minutes` in all); `evaluate`/`export` with `--tile-dim D --tuned-tiles` use it instead
-of fitting anew. Validation: the share of degraded views of validation-song tiles whose own clean tile
+where it stopped until it has trained `--minutes` in all; only the steps' own time counts, as in `train`);
+`evaluate`/`export` with `--tile-dim D --tuned-tiles` use it instead of fitting anew. Validation: the share of degraded views of validation-song tiles whose own clean tile
 is their nearest among `TuneConfig.val_tiles` clean tiles, logged with the loss.
 """
 
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 
 @dataclass
 class TuneConfig:
@@ -81,13 +82,16 @@ def _val_top1(anchor: torch.Tensor, view: torch.Tensor, mean: torch.Tensor, basi
 
 def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
     """Fit (or reload) the run's `cfg.tile_dim`-d tile projection and train it until it has trained
-    `cfg.minutes` (or `cfg.steps`) in all; checkpoints every validation. Returns the saved state."""
+    `cfg.minutes` (or `cfg.steps`) in all; checkpoints the closed-form start and every validation.
+    Returns the saved state."""
     from tqdm import tqdm
 
-    from trainer.loop import Trainer, _atomic_save
+    from trainer.loop import _atomic_save, run_views
     from trainer.objectives import nt_xent
     from trainer.reduce import run_pairs, whitened_projection
 
+    if cfg.minutes <= 0:
+        raise ValueError(f"the time budget must be positive (got {cfg.minutes} min)")
     path = tuned_path(run, cfg.tile_dim)
     state = load_tuned(run, cfg.tile_dim)
     if state is None:
@@ -95,34 +99,37 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
         state = {"mean": tp.mean.clone(), "basis": tp.basis.clone(), "step": 0, "minutes": 0.0, "fit": fit,
                  "history": [], "optim": None}
         print(f"closed-form start: {fit}", flush=True)
-    if state["minutes"] >= cfg.minutes or (cfg.steps and state["step"] >= cfg.steps):
+    budget_end, last_step = cfg.minutes * 60, cfg.steps or 1 << 62
+    if state["history"] and (state["minutes"] * 60 >= budget_end or state["step"] >= last_step):
         print(f"{path} has trained {state['minutes']:.1f} min ({state['step']} steps) already: nothing to add "
               "(pass more --minutes to continue)", flush=True)
         return state
-    trainer = Trainer(run, progress=False)
+    views = run_views(run)
     mean = state["mean"].float()
     basis = torch.nn.Parameter(state["basis"].float().clone())
     opt = torch.optim.Adam([basis], lr=cfg.lr)
     if state.get("optim"):
         opt.load_state_dict(state["optim"])
+        for group in opt.param_groups:  # the saved state carries the old learning rate: this run's wins
+            group["lr"] = cfg.lr
     vrng = np.random.default_rng([cfg.seed, 999])
-    v_anchor, v_view = trainer.objective.views(trainer.val_data.sample(cfg.val_tiles, vrng), vrng)
-    if not state["history"]:
-        state["history"].append({"step": 0, "minutes": 0.0, "val_top1": _val_top1(v_anchor, v_view, mean, basis)})
-        print(f"step 0: val_top1 {state['history'][-1]['val_top1']:.4f}", flush=True)
+    v_anchor, v_view = views.objective.views(views.val_data.sample(cfg.val_tiles, vrng), vrng)
 
     def save() -> None:
         state.update(basis=basis.detach().clone(), optim=opt.state_dict())
         _atomic_save(state, path)
 
-    budget_end = cfg.minutes * 60
-    elapsed, losses, last_step = state["minutes"] * 60, [], cfg.steps or 1 << 62
-    bar = tqdm(initial=min(elapsed, budget_end), total=budget_end, desc=f"tuning {path.name}", disable=not progress, mininterval=5,
-               bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
+    if not state["history"]:  # the closed-form start: validated and kept before any step (it took minutes)
+        state["history"].append({"step": 0, "minutes": 0.0, "val_top1": _val_top1(v_anchor, v_view, mean, basis)})
+        print(f"step 0: val_top1 {state['history'][-1]['val_top1']:.4f}", flush=True)
+        save()
+    elapsed, losses = state["minutes"] * 60, []
+    bar = tqdm(initial=min(elapsed, budget_end), total=budget_end, desc=f"tuning {path.name}", disable=not progress,
+               mininterval=5, bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
     while elapsed < budget_end and state["step"] < last_step:
         t0 = time.monotonic()
         rng = np.random.default_rng([cfg.seed, state["step"]])
-        anchor, view = trainer.objective.views(trainer.train_data.sample(cfg.batch, rng), rng)
+        anchor, view = views.objective.views(views.train_data.sample(cfg.batch, rng), rng)
         loss = nt_xent(_project(anchor, mean, basis), _project(view, mean, basis), cfg.temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -142,7 +149,6 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
             bar.set_postfix(loss=row["train_loss"], val=row["val_top1"])
             if not progress:
                 print(row, flush=True)
-            save()
+            save()  # the loop always ends on a validation step, so this is also the final save
     bar.close()
-    save()
     return state

@@ -21,7 +21,7 @@ class Variant:
 
     def __post_init__(self) -> None:
         if self.tuned_tiles and not self.tile_dim:
-            raise ValueError("a tuned tile projection needs --tile-dim (which one of the run's tiles<D>.pt)")
+            raise ValueError("a tuned tile projection needs a tile_dim (which one of the run's tiles<D>.pt)")
         if self.tile_dim and not 0.0 < self.tile_weight < 1.0:
             raise ValueError(f"the tile projection's weight must be between 0 and 1 (got {self.tile_weight})")
 
