@@ -14,7 +14,7 @@ from shazamlet.config import FeatureConfig
 from shazamlet.model import load_model
 from trainer.augment import DegradeParams, MelDegrader, NoiseBank, paper_augment, to_tiles
 from trainer.cache import SpectrogramCache, build_cache
-from trainer.loop import Run, TrainConfig, Trainer
+from trainer.loop import Run, TrainConfig, Trainer, run_views
 from trainer.objectives import OBJECTIVES, nt_xent
 from trainer.songs import Song, scan_songs, split_songs
 from trainer.variant import Variant
@@ -266,8 +266,8 @@ def test_room_views_are_frame_aligned_degraded_copies_used_as_positives(corpus):
     sampler = TileSampler(cache, run.songs("train"), run.genres, feats.tile_frames, views=2)
     batch = sampler.sample(6, np.random.default_rng(0))
     assert batch.room is not None and bool(batch.has_room.all())
-    obj = Objective("contrastive", feats.top_db, feats.tile_frames, Trainer(run, progress=False).degrader, None,
-                    p_room=1.0)
+    degrader = run_views(run).objective.degrader
+    obj = Objective("contrastive", feats.top_db, feats.tile_frames, degrader, None, p_room=1.0)
     rng = np.random.default_rng(1)
     _, pos = obj.views(batch, rng)
     # every positive is a (shifted) tile of the waveform-degraded copy, not of the mel shortcut
@@ -414,7 +414,6 @@ def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkey
     from trainer import reduce
     from trainer.evaluate import eval_folder
     from trainer.export import StaleEvaluation, export_run
-    from trainer.loop import run_views
     from trainer.objectives import nt_xent
     from trainer.tune_tiles import TuneConfig, _project, tune_tiles, tuned_path
 
