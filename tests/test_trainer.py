@@ -415,7 +415,7 @@ def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkey
     from trainer.evaluate import eval_folder
     from trainer.export import StaleEvaluation, export_run
     from trainer.objectives import nt_xent
-    from trainer.tune_tiles import TuneConfig, _project, tune_tiles, tuned_path
+    from trainer.tune_tiles import TuneConfig, _projection, tune_tiles, tuned_path
 
     monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 1024)
     run = _run(corpus, "contrastive", "tuned", fingerprint_dim=16)
@@ -433,8 +433,8 @@ def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkey
     views = run_views(run)
     anchor, view = views.objective.views(views.train_data.sample(256, rng), rng)
     with torch.no_grad():
-        before = nt_xent(_project(anchor, start.mean, start.basis), _project(view, start.mean, start.basis), 0.05)
-        after = nt_xent(_project(anchor, state["mean"], state["basis"]), _project(view, state["mean"], state["basis"]), 0.05)
+        trained = _projection(state)
+        before, after = nt_xent(start(anchor), start(view), 0.05), nt_xent(trained(anchor), trained(view), 0.05)
     assert state["step"] == 30 and [r["step"] for r in state["history"]] == [0, 10, 20, 30]
     assert float(after) < float(before)
 
@@ -448,8 +448,7 @@ def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkey
     m = load_model(export_run(run.folder, tmp_path / "tuned.pt", half=False, variant=tuned))
     assert torch.equal(m.encoder.tile_projection.basis, again["basis"])
     with torch.no_grad():  # the app's projection is the one trained
-        assert torch.allclose(m.encoder.tile_projection(anchor), _project(anchor, again["mean"], again["basis"]),
-                              atol=1e-5)
+        assert torch.allclose(m.encoder.tile_projection(anchor), _projection(again)(anchor), atol=1e-5)
     assert m.meta.extra["tile_projection"]["tuned_steps"] == 35 and m.meta.tile_dim == 8
     assert m.meta.trained_on.endswith("tile projection trained 0 min (35 steps)")
     folder = eval_folder(run, None, tuned)

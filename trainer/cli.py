@@ -214,12 +214,13 @@ def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     """One line, not a traceback, for what can be told before any work starts."""
     if a.cmd == "tune-tiles" and a.minutes <= 0:
         p.error("tune-tiles: --minutes must be positive (it is the total training time)")
-    if getattr(a, "tuned_tiles", False) and not getattr(a, "model", None):
+    if hasattr(a, "tuned_tiles") and not getattr(a, "model", None):  # the run's encoder, as a variant: one that can be built
         from trainer.loop import Run
-        from trainer.tune_tiles import tuned_path
+        from trainer.tune_tiles import require_tuned
 
-        if not a.tile_dim:
-            p.error("--tuned-tiles needs --tile-dim (which of the run's trained tile projections)")
-        if not tuned_path(Run(a.run), a.tile_dim).exists():
-            p.error(f"{tuned_path(Run(a.run), a.tile_dim)} does not exist: run "
-                    f"`python -m trainer tune-tiles {a.run} --tile-dim {a.tile_dim}` first")
+        try:
+            variant = _variant(a)
+            if variant.tuned_tiles:
+                require_tuned(Run(a.run), variant.tile_dim)
+        except (ValueError, FileNotFoundError) as exc:
+            p.error(str(exc))

@@ -29,11 +29,11 @@ def export_run(run_dir: str | Path, to: str | Path = "resources/shazamlet-defaul
     meta_extra = {}
     if ev.exists():
         result = json.loads(ev.read_text())
-        if variant.tuned_tiles and _tuned_steps(result) != meta.extra["tile_projection"]["tuned_steps"]:
+        measured, now = _tuned_steps(result), meta.extra.get("tile_projection", {}).get("tuned_steps")
+        if variant.tuned_tiles and measured != now:
             raise StaleEvaluation(
-                f"{ev} measured the tile projection after {_tuned_steps(result) or 'an unknown number of'} steps of "
-                f"`tune-tiles`, it has {meta.extra['tile_projection']['tuned_steps']} now: evaluate again (the "
-                "threshold is calibrated on what was evaluated)")
+                f"{ev} measured the tile projection after {measured or 'an unknown number of'} steps of "
+                f"`tune-tiles`, it has {now} now: evaluate again (the threshold is calibrated on what was evaluated)")
         threshold = result["threshold"]
         meta_extra = {"eval": {c: {k: v for k, v in m.items() if not k.startswith("n_")}
                                for c, m in result["conditions"].items()}}

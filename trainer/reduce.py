@@ -62,10 +62,8 @@ def fit_tile_projection(encoder: Encoder, clean: torch.Tensor, degraded: torch.T
                         ridge: float = TILE_RIDGE) -> dict:
     """Give `encoder` the `whitened_projection` of these pairs, worth `weight` of the cosine.
     Returns what was kept, for the model file's record."""
-    if not 0.0 < weight < 1.0:
-        raise ValueError(f"the tile projection's weight must be between 0 and 1 (got {weight})")
     proj, info = whitened_projection(clean, degraded, dim, ridge)
-    encoder.tile_projection, encoder.tile_weight = proj, float(weight)
+    encoder.attach_tile_projection(proj, weight)
     return {"dim": dim, "weight": weight, **info}
 
 

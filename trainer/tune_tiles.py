@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from shazamlet.model.resnet import TileProjection
 
 
 @dataclass
@@ -49,34 +50,37 @@ def load_tuned(run, tile_dim: int) -> dict | None:
     return torch.load(p, map_location="cpu", weights_only=True) if p.exists() else None
 
 
-def attach_tuned(encoder, run, tile_dim: int, weight: float) -> dict:
-    """Give `encoder` the run's tuned `tile_dim`-d projection, worth `weight` of the cosine; returns
-    what the model file records of it."""
-    from shazamlet.model.resnet import TileProjection
-
+def require_tuned(run, tile_dim: int) -> dict:
+    """`load_tuned`, or a FileNotFoundError that says how to make it."""
     state = load_tuned(run, tile_dim)
     if state is None:
         raise FileNotFoundError(f"{tuned_path(run, tile_dim)} does not exist: run `python -m trainer tune-tiles "
                                 f"{run.folder} --tile-dim {tile_dim}` first")
+    return state
+
+
+def _projection(state: dict) -> TileProjection:
+    """The app's `TileProjection` holding a saved state's mean and basis."""
     proj = TileProjection(*state["basis"].shape)
     proj.mean.copy_(state["mean"])
     proj.basis.copy_(state["basis"])
-    encoder.tile_projection, encoder.tile_weight = proj, float(weight)
+    return proj
+
+
+def attach_tuned(encoder, run, tile_dim: int, weight: float) -> dict:
+    """Give `encoder` the run's tuned `tile_dim`-d projection, worth `weight` of the cosine; returns
+    what the model file records of it."""
+    state = require_tuned(run, tile_dim)
+    encoder.attach_tile_projection(_projection(state), weight)
     last = state["history"][-1]
     return {"dim": tile_dim, "weight": weight, "method": "noise-whitened, then contrastively tuned",
             "fit": state["fit"], "tuned_steps": state["step"], "tuned_minutes": round(state["minutes"], 1),
             "val_top1": [state["history"][0]["val_top1"], last["val_top1"]]}
 
 
-def _project(tiles: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    from shazamlet.model.resnet import centre_bands
-
-    return F.normalize((centre_bands(tiles.float()).flatten(1) - mean) @ basis, dim=1)
-
-
 @torch.no_grad()
-def _val_top1(anchor: torch.Tensor, view: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor) -> float:
-    fa, fv = _project(anchor, mean, basis), _project(view, mean, basis)
+def _val_top1(anchor: torch.Tensor, view: torch.Tensor, proj: TileProjection) -> float:
+    fa, fv = proj(anchor), proj(view)
     return float((fv @ fa.T).argmax(1).eq(torch.arange(len(fa))).float().mean())
 
 
@@ -105,8 +109,8 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
               "(pass more --minutes to continue)", flush=True)
         return state
     views = run_views(run)
-    mean = state["mean"].float()
-    basis = torch.nn.Parameter(state["basis"].float().clone())
+    proj = _projection(state)  # trained as the app runs it: only the basis learns, the mean stays the fit's
+    basis = proj.basis.requires_grad_(True)
     opt = torch.optim.Adam([basis], lr=cfg.lr)
     if state.get("optim"):
         opt.load_state_dict(state["optim"])
@@ -120,7 +124,7 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
         _atomic_save(state, path)
 
     if not state["history"]:  # the closed-form start: validated and kept before any step (it took minutes)
-        state["history"].append({"step": 0, "minutes": 0.0, "val_top1": _val_top1(v_anchor, v_view, mean, basis)})
+        state["history"].append({"step": 0, "minutes": 0.0, "val_top1": _val_top1(v_anchor, v_view, proj)})
         print(f"step 0: val_top1 {state['history'][-1]['val_top1']:.4f}", flush=True)
         save()
     elapsed, losses = state["minutes"] * 60, []
@@ -130,7 +134,7 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
         t0 = time.monotonic()
         rng = np.random.default_rng([cfg.seed, state["step"]])
         anchor, view = views.objective.views(views.train_data.sample(cfg.batch, rng), rng)
-        loss = nt_xent(_project(anchor, mean, basis), _project(view, mean, basis), cfg.temperature)
+        loss = nt_xent(proj(anchor), proj(view), cfg.temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -143,7 +147,7 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
         if state["step"] % cfg.val_every == 0 or elapsed >= budget_end or state["step"] == last_step:
             row = {"step": state["step"], "minutes": round(state["minutes"], 2),
                    "train_loss": round(float(np.mean(losses)), 4),
-                   "val_top1": round(_val_top1(v_anchor, v_view, mean, basis), 4)}
+                   "val_top1": round(_val_top1(v_anchor, v_view, proj), 4)}
             losses = []
             state["history"].append(row)
             bar.set_postfix(loss=row["train_loss"], val=row["val_top1"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shazamlet.model.resnet import check_tile_weight
 from trainer.reduce import TILE_WEIGHT
 
 
@@ -21,9 +22,9 @@ class Variant:
 
     def __post_init__(self) -> None:
         if self.tuned_tiles and not self.tile_dim:
-            raise ValueError("a tuned tile projection needs a tile_dim (which one of the run's tiles<D>.pt)")
-        if self.tile_dim and not 0.0 < self.tile_weight < 1.0:
-            raise ValueError(f"the tile projection's weight must be between 0 and 1 (got {self.tile_weight})")
+            raise ValueError("a tuned tile projection needs its dimension (--tile-dim: which of the run's tiles<D>.pt)")
+        if self.tile_dim:  # told now, not after minutes of fitting
+            check_tile_weight(self.tile_weight)
 
     @property
     def suffix(self) -> str:

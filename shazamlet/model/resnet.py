@@ -63,6 +63,13 @@ def centre_bands(tiles: torch.Tensor) -> torch.Tensor:
     return tiles - tiles.mean(dim=-1, keepdim=True)
 
 
+def check_tile_weight(weight: float) -> float:
+    """A tile projection's share of the cosine: strictly between 0 (no projection) and 1 (no network)."""
+    if not 0.0 < weight < 1.0:
+        raise ValueError(f"the tile projection's weight must be between 0 and 1 (got {weight})")
+    return float(weight)
+
+
 class TileProjection(nn.Module):
     """A linear fingerprint of the tile itself: band-centred tile -> `dim` fixed directions.
 
@@ -119,6 +126,10 @@ class Encoder(nn.Module):
     @property
     def tile_dim(self) -> int:
         return 0 if self.tile_projection is None else self.tile_projection.basis.shape[1]
+
+    def attach_tile_projection(self, projection: TileProjection, weight: float) -> None:
+        """Append `projection`'s fingerprint of the tile, worth `weight` of the cosine (`fingerprint`)."""
+        self.tile_projection, self.tile_weight = projection, check_tile_weight(weight)
 
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
         if tiles.dim() == 3:
