@@ -23,6 +23,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from synth import make_random_model, write_library  # noqa: E402
+from trainer_corpus import write_corpus  # noqa: E402
 
 from shazamlet.config import FeatureConfig, IndexConfig  # noqa: E402
 from shazamlet.model import TileEmbedder  # noqa: E402
@@ -61,6 +62,13 @@ def synth_music(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("music")
     write_library(root, n_per_style=3, seconds=16.0)
     return root
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> dict:
+    """The trainer's tiny corpus and its spectrogram cache (tests/trainer_corpus.py); runs made on it
+    take unique names, so the trainer's test modules share one."""
+    return write_corpus(tmp_path_factory.mktemp("trainer"))
 
 
 def aligned_clip(wave: np.ndarray, tile_index: int, seconds: float = 3.1) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""Trainer tests: tiny synthesized GTZAN-style folders, a step or two per objective (fast on 2 cores)."""
+"""Trainer tests on a tiny synthesised GTZAN-style corpus (tests/trainer_corpus.py): splits, degradations,
+a step or two per objective, resume, export, reports (fast on 2 cores). What is done to a trained encoder's
+fingerprint afterwards (PCA, tile projections) is in test_tile_projection.py."""
 
 from __future__ import annotations
 
@@ -13,48 +15,12 @@ import torch
 from shazamlet.config import FeatureConfig
 from shazamlet.model import load_model
 from trainer.augment import DegradeParams, MelDegrader, NoiseBank, paper_augment, to_tiles
-from trainer.cache import SpectrogramCache, build_cache
-from trainer.loop import Run, TrainConfig, Trainer, run_views
+from trainer.cache import SpectrogramCache
+from trainer.loop import Run, Trainer, run_views
 from trainer.objectives import OBJECTIVES, nt_xent
 from trainer.songs import Song, scan_songs, split_songs
 from trainer.variant import Variant
-
-RATE = 22_050
-
-
-def _song(rng: np.random.Generator, seconds: float) -> np.ndarray:
-    t = np.arange(int(seconds * RATE)) / RATE
-    f = rng.uniform(100, 3000, 4)
-    gate = [(np.sin(2 * np.pi * rng.uniform(0.5, 3) * t) > 0) for _ in f]
-    return (0.1 * sum(np.sin(2 * np.pi * fi * t) * g for fi, g in zip(f, gate))).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("trainer")
-    data, noise = root / "data", root / "noise"
-    rng = np.random.default_rng(0)
-    for g in ("jazz", "rock", "mixed"):
-        (data / g).mkdir(parents=True)
-        for i in range(3):
-            sf.write(data / g / f"{g}{i}.wav", _song(rng, 9.0), RATE)
-    for cat in ("speech_en", "crowd", "rir_real"):
-        (noise / cat).mkdir(parents=True)
-        for i in range(3):
-            n = rng.standard_normal(RATE // 2 if cat == "rir_real" else RATE * 3)
-            if cat == "rir_real":
-                n *= np.exp(-np.arange(len(n)) / 1500)
-            sf.write(noise / cat / f"n{i}.wav", (0.1 * n).astype(np.float32), RATE)
-    cache = build_cache(data, noise, root / "cache", progress=False)
-    return {"root": root, "data": data, "noise": noise, "cache": cache}
-
-
-def _run(corpus, objective: str, name: str, **kw) -> Run:
-    cfg = TrainConfig(data=str(corpus["data"]), noise=str(corpus["noise"]), objective=objective,
-                      out=str(corpus["root"] / "runs" / name), cache=str(corpus["root"] / "cache"),
-                      epochs=1, steps_per_epoch=1, batch=4, val_pairs=8, warmup=1, **kw)
-    return Run.create(cfg, progress=False)
-
+from trainer_corpus import RATE, make_run, song
 
 def test_split_by_song_group_is_leak_free_and_reproducible():
     songs = [Song(f"/x/{g}/{i}.ogg", f"{g}/{i}.ogg", g, f"grp{i // 2}-{g}", f"pkg{i // 4}-{g}")
@@ -116,7 +82,7 @@ def test_nt_xent_rewards_matching_pairs():
 
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_one_training_step_per_objective(corpus, objective):
-    run = _run(corpus, objective, objective.replace("+", "_"))
+    run = make_run(corpus, objective, objective.replace("+", "_"))
     assert run.genres == ["jazz", "rock"]  # `mixed` is unlabelled
     trainer = Trainer(run, progress=False)
     before = [p.detach().clone() for p in trainer.mods["encoder"].parameters()]
@@ -129,7 +95,7 @@ def test_one_training_step_per_objective(corpus, objective):
 
 
 def test_resume_continues_from_checkpoint(corpus):
-    run = _run(corpus, "contrastive", "resume")
+    run = make_run(corpus, "contrastive", "resume")
     t1 = Trainer(run, progress=False)
     t1.train()
     saved = {k: v.clone() for k, v in t1.mods.state_dict().items()}
@@ -144,7 +110,7 @@ def test_resume_continues_from_checkpoint(corpus):
 def test_export_writes_a_loadable_model(corpus, tmp_path):
     from trainer.export import export_run
 
-    run = _run(corpus, "contrastive+classifier", "export")
+    run = make_run(corpus, "contrastive+classifier", "export")
     Trainer(run, progress=False).train()
     (run.folder / "eval").mkdir()
     (run.folder / "eval" / "eval.json").write_text(json.dumps({"threshold": 0.61, "conditions": {}}))
@@ -157,38 +123,13 @@ def test_export_writes_a_loadable_model(corpus, tmp_path):
 
 
 def test_time_budget_stops_with_a_logged_partial_epoch(corpus):
-    run = _run(corpus, "contrastive", "budget", minutes=1e-4)
+    run = make_run(corpus, "contrastive", "budget", minutes=1e-4)
     run.config.epochs, run.config.steps_per_epoch = 3, 4
     t = Trainer(run, progress=False)
     t.train()
     assert t.step == 1 and t.schedule_position() == 1.0
     assert t.history[-1]["epoch"] == 0.25 and "val_mic_top1" in t.history[-1]
     assert run.checkpoint_path.exists()
-
-
-def test_reduced_export_folds_the_pca_exactly_and_keeps_neighbours(corpus, tmp_path):
-    from trainer.evaluate import encoder_from_run
-    from trainer.export import export_run
-    from trainer.reduce import run_tiles
-
-    run = _run(corpus, "contrastive+classifier", "reduce")
-    Trainer(run, progress=False).train()
-    (run.folder / "eval-32d").mkdir()
-    (run.folder / "eval-32d" / "eval.json").write_text(json.dumps({"threshold": 0.3, "conditions": {}}))
-    path = export_run(run.folder, tmp_path / "m32.pt", half=False, variant=Variant(fingerprint_dim=32))
-    m = load_model(path)
-    assert m.meta.fingerprint_dim == 32 and m.meta.threshold == pytest.approx(0.3)
-    assert 0.5 < m.meta.extra["pca"]["kept_energy"] <= 1.0
-    full, _ = encoder_from_run(Run(run.folder))
-    tiles = run_tiles(Run(run.folder), 64, seed=1, side="test")
-    with torch.no_grad():
-        f128, f32 = full.fingerprint(tiles), m.encoder.fingerprint(tiles)
-        # the file's fingerprints are the full ones projected on the top 32 directions, renormalised
-        fit = full.fingerprint(run_tiles(Run(run.folder)))
-        p = torch.linalg.svd(fit, full_matrices=False)[2][:32]
-        expected = torch.nn.functional.normalize(f128 @ p.T, dim=1)
-    assert f32.shape == (64, 32)
-    assert torch.allclose(f32.abs(), expected.abs(), atol=1e-4)  # up to the sign of each direction
 
 
 def test_exported_model_carries_the_genre_classifier_for_songs_not_in_the_library(corpus, tmp_path):
@@ -203,7 +144,7 @@ def test_exported_model_carries_the_genre_classifier_for_songs_not_in_the_librar
     from trainer.objectives import build_modules
     from trainer.reduce import run_tiles
 
-    run = _run(corpus, "contrastive+classifier", "genre-head", fingerprint_dim=16)
+    run = make_run(corpus, "contrastive+classifier", "genre-head", fingerprint_dim=16)
     Trainer(run, progress=False).train()
     m = load_model(export_run(run.folder, tmp_path / "g.pt", half=False))
     assert m.meta.genre_head and m.meta.genres == Run(run.folder).genres and len(m.meta.genres) >= 2
@@ -216,7 +157,7 @@ def test_exported_model_carries_the_genre_classifier_for_songs_not_in_the_librar
     with torch.no_grad():
         expected_probs = torch.softmax(mods["classifier"](mods["encoder"](tiles)), dim=-1).numpy()
     assert np.allclose(probs, expected_probs, atol=1e-5) and np.allclose(fps, emb.embed(tiles))
-    wave = _song(np.random.default_rng(5), 4.0)
+    wave = song(np.random.default_rng(5), 4.0)
     answer = Recognizer(Library.open(tmp_path / "lib", emb), emb).identify_wave(wave)
     heard = emb.encode(emb.frontend.tiles(wave, 11).tiles)[1].mean(0)
     assert answer.song is None and answer.genre.label == m.meta.genres[int(np.argmax(heard))]
@@ -243,11 +184,11 @@ def test_room_views_are_frame_aligned_degraded_copies_used_as_positives(corpus):
     from trainer.objectives import Objective
     from trainer.wave_views import view_path
 
-    run = _run(corpus, "contrastive", "rooms", room_views=2, p_room=1.0)
+    run = make_run(corpus, "contrastive", "rooms", room_views=2, p_room=1.0)
     cache = SpectrogramCache(run.info["cache"])
-    for song in run.songs("train"):
-        clean = np.asarray(cache.song(song.rel), np.float32)
-        a, b = (np.asarray(np.load(view_path(cache.root, song.rel, v)), np.float32) for v in (0, 1))
+    for track in run.songs("train"):
+        clean = np.asarray(cache.song(track.rel), np.float32)
+        a, b = (np.asarray(np.load(view_path(cache.root, track.rel, v)), np.float32) for v in (0, 1))
         assert a.shape == b.shape == clean.shape
         # the same music, aligned frame for frame (better correlated than with a time-shifted copy),
         # but not the same spectrogram
@@ -315,10 +256,10 @@ def test_a_stage_can_start_from_a_model_file(corpus, tmp_path, monkeypatch):
     from trainer.export import export_run
 
     monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 1024)
-    first = _run(corpus, "contrastive+classifier", "stage1", fingerprint_dim=32)
+    first = make_run(corpus, "contrastive+classifier", "stage1", fingerprint_dim=32)
     Trainer(first, progress=False).train()
     model = export_run(first.folder, tmp_path / "stage1.pt", half=False, variant=Variant(tile_dim=8, tile_weight=0.5))
-    second = Trainer(_run(corpus, "contrastive+classifier", "stage2", fingerprint_dim=32), progress=False)
+    second = Trainer(make_run(corpus, "contrastive+classifier", "stage2", fingerprint_dim=32), progress=False)
     second.init_from(model)
     loaded = load_model(model).encoder.state_dict()
     assert any(k.startswith("tile_projection.") for k in loaded) and any(k.startswith("genre_head.") for k in loaded)
@@ -337,11 +278,11 @@ def test_centred_bands_make_a_fixed_filter_invisible_and_travel_in_the_model_fil
     from shazamlet.features import LogMelFrontEnd
     from trainer.export import export_run
 
-    run = _run(corpus, "contrastive", "centred", fingerprint_dim=32, centre_bands=True)
+    run = make_run(corpus, "contrastive", "centred", fingerprint_dim=32, centre_bands=True)
     Trainer(run, progress=False).train()
     m = load_model(export_run(run.folder, tmp_path / "centred.pt", half=False))
     assert m.meta.centre_bands and m.encoder.centre_bands
-    wave = _song(np.random.default_rng(5), 3.2)
+    wave = song(np.random.default_rng(5), 3.2)
     spec = np.fft.rfft(wave)
     f = np.fft.rfftfreq(len(wave), 1 / RATE)
     eq = 10 ** (6 * np.sin(np.log2(np.maximum(f, 20) / 20)) / 20)  # +-6 dB, a few wide bumps
@@ -353,110 +294,3 @@ def test_centred_bands_make_a_fixed_filter_invisible_and_travel_in_the_model_fil
         m.encoder.centre_bands = False  # the same weights seeing raw tiles
         raw = float(m.encoder.fingerprint(clean_t) @ m.encoder.fingerprint(col_t).T)
     assert centred > 0.995 and centred > raw
-
-
-def test_tile_projection_keeps_what_a_room_leaves_alone_not_what_is_loudest():
-    """The fit whitens the microphone's changes: of a loud pattern that a room also changes loudly and
-    a quiet one it leaves alone, a one-dimensional projection keeps the quiet one."""
-    from shazamlet.model.resnet import Encoder
-    from trainer.reduce import fit_tile_projection
-
-    rng = np.random.default_rng(4)
-    loud, quiet = torch.zeros(64, 64), torch.zeros(64, 64)
-    loud[10, ::2], loud[10, 1::2] = 1.0, -1.0  # band-centred patterns: zero mean along time
-    quiet[40, :32], quiet[40, 32:] = 1.0, -1.0
-    a, b = (torch.from_numpy(rng.standard_normal((3000, 1, 1))).float() for _ in range(2))
-    clean = 0.5 + 0.2 * a * loud + 0.05 * b * quiet + 0.002 * torch.randn(3000, 64, 64)
-    degraded = clean + 0.2 * torch.from_numpy(rng.standard_normal((3000, 1, 1))).float() * loud
-    enc = Encoder(fingerprint_dim=8)
-    fit = fit_tile_projection(enc, clean, degraded, 1, 0.5)
-    w = enc.tile_projection.basis[:, 0].reshape(64, 64)
-    assert fit["method"] == "noise-whitened" and fit["fit_pairs"] == 3000
-    assert abs(float((w * quiet).sum())) > 5 * abs(float((w * loud).sum()))
-
-
-def test_tile_projection_travels_in_the_model_file_and_finds_a_coloured_tile(corpus, tmp_path, monkeypatch):
-    """Exported with `tile_dim`, a model file appends a linear fingerprint of the band-centred tile,
-    fitted on the run's training tiles: fingerprints stay unit-length, and a song heard through a
-    fixed EQ finds its own tile among all tiles of the library's songs."""
-    from shazamlet.features import LogMelFrontEnd
-    from trainer.evaluate import eval_folder
-    from trainer import reduce
-    from trainer.export import export_run
-
-    monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 2048)  # enough for the test's few songs
-    run = _run(corpus, "contrastive", "tiles", fingerprint_dim=16)
-    Trainer(run, progress=False).train()
-    m = load_model(export_run(run.folder, tmp_path / "tiles.pt", half=True, variant=Variant(tile_dim=24, tile_weight=0.8)))
-    assert (m.meta.tile_dim, m.meta.tile_weight, m.encoder.output_dim) == (24, 0.8, 40)
-    assert m.meta.extra["tile_projection"]["fit_pairs"] == 2048
-    assert eval_folder(run, None, Variant(tile_dim=24, tile_weight=0.8)).name == "eval-tile24w0.8"
-    fe = LogMelFrontEnd()
-    rng = np.random.default_rng(9)
-    songs = [_song(rng, 6.0) for _ in range(4)]
-    library = torch.cat([fe.tiles(w, 16).tiles for w in songs])
-    owner = np.concatenate([[i] * len(fe.tiles(w, 16).tiles) for i, w in enumerate(songs)])
-    f = np.fft.rfftfreq(len(songs[2]), 1 / RATE)
-    eq = 10 ** (6 * np.sin(np.log2(np.maximum(f, 20) / 20)) / 20)
-    heard = np.fft.irfft(np.fft.rfft(songs[2]) * eq, len(songs[2])).astype(np.float32)
-    query = fe.tiles(heard, 16).tiles
-    with torch.no_grad():
-        lib_fp, q_fp = m.encoder.fingerprint(library), m.encoder.fingerprint(query)
-    assert torch.allclose(q_fp.norm(dim=1), torch.ones(len(q_fp)), atol=1e-3)
-    assert (owner[(q_fp @ lib_fp.T).argmax(1).numpy()] == 2).mean() >= 0.9
-
-
-def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkeypatch):
-    """`tune-tiles` starts from the closed-form fit, lowers the contrastive loss of fresh pairs it never
-    trained on, continues where it stopped (projection and optimizer state; this run's learning rate), does
-    nothing once its budget is spent, and `export --tuned-tiles` ships exactly what it trained, refusing a
-    threshold calibrated on an earlier state."""
-    from trainer import reduce
-    from trainer.evaluate import eval_folder
-    from trainer.export import StaleEvaluation, export_run
-    from trainer.objectives import nt_xent
-    from trainer.tune_tiles import TuneConfig, _projection, tune_tiles, tuned_path
-
-    monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 1024)
-    run = _run(corpus, "contrastive", "tuned", fingerprint_dim=16)
-    Trainer(run, progress=False).train()
-    tuned = Variant(tile_dim=8, tuned_tiles=True)
-    with pytest.raises(FileNotFoundError, match="tune-tiles"):
-        export_run(run.folder, tmp_path / "early.pt", half=False, variant=tuned)
-
-    fits, closed_form = [], reduce.whitened_projection
-    monkeypatch.setattr(reduce, "whitened_projection", lambda *a, **k: fits.append(closed_form(*a, **k)) or fits[-1])
-    state = tune_tiles(run, TuneConfig(tile_dim=8, steps=30, lr=3e-3, batch=64, val_every=10, val_tiles=256),
-                       progress=False)
-    start = fits[0][0]
-    rng = np.random.default_rng(12345)  # pairs no training step drew
-    views = run_views(run)
-    anchor, view = views.objective.views(views.train_data.sample(256, rng), rng)
-    with torch.no_grad():
-        trained = _projection(state)
-        before, after = nt_xent(start(anchor), start(view), 0.05), nt_xent(trained(anchor), trained(view), 0.05)
-    assert state["step"] == 30 and [r["step"] for r in state["history"]] == [0, 10, 20, 30]
-    assert float(after) < float(before)
-
-    again = tune_tiles(run, TuneConfig(tile_dim=8, steps=35, lr=1e-3, batch=64, val_tiles=256), progress=False)
-    saved = torch.load(tuned_path(run, 8), weights_only=True)
-    assert again["step"] == 35 and again["history"][:4] == state["history"] and len(fits) == 1  # no second fit
-    assert saved["optim"]["state"][0]["step"] == 35 and saved["optim"]["param_groups"][0]["lr"] == 1e-3
-    done = tune_tiles(run, TuneConfig(tile_dim=8, steps=35, val_tiles=256), progress=False)  # budget spent
-    assert done["step"] == 35 and done["history"] == again["history"] and torch.equal(done["basis"], saved["basis"])
-
-    m = load_model(export_run(run.folder, tmp_path / "tuned.pt", half=False, variant=tuned))
-    assert torch.equal(m.encoder.tile_projection.basis, again["basis"])
-    with torch.no_grad():  # the app's projection is the one trained
-        assert torch.allclose(m.encoder.tile_projection(anchor), _projection(again)(anchor), atol=1e-5)
-    assert m.meta.extra["tile_projection"]["tuned_steps"] == 35 and m.meta.tile_dim == 8
-    assert m.meta.trained_on.endswith("tile projection trained 0 min (35 steps)")
-    folder = eval_folder(run, None, tuned)
-    assert folder.name == "eval-tile8w0.7-tuned"
-    folder.mkdir()
-    (folder / "eval.json").write_text(json.dumps({"threshold": 0.4, "conditions": {},
-                                                  "tile_projection": m.meta.extra["tile_projection"]}))
-    assert load_model(export_run(run.folder, tmp_path / "t2.pt", half=False, variant=tuned)).meta.threshold == 0.4
-    tune_tiles(run, TuneConfig(tile_dim=8, steps=37, batch=64, val_tiles=256), progress=False)
-    with pytest.raises(StaleEvaluation, match="after 35 steps.*37 now"):
-        export_run(run.folder, tmp_path / "t3.pt", half=False, variant=tuned)
