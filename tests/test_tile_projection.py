@@ -146,3 +146,51 @@ def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkey
     tune_tiles(run, TuneConfig(tile_dim=8, steps=37, batch=64, val_tiles=256), progress=False)
     with pytest.raises(StaleEvaluation, match="after 35 steps.*37 now"):
         export_run(run.folder, tmp_path / "t3.pt", half=False, variant=tuned)
+
+
+def test_tile_residual_starts_at_the_linear_projection_learns_and_ships(corpus, tmp_path, monkeypatch):
+    """`tune-tiles --residual C` starts from the run's trained linear projection with the residual's output at
+    zero (the same fingerprints), trains both on fresh pairs (the contrastive loss of pairs no step drew goes
+    down, the residual moves off zero), keeps its own file beside the linear one, and `export
+    --tuned-tiles --tile-residual C` ships a model file whose app-side projection gives exactly what was
+    trained; an old purely linear file still loads with no residual."""
+    from trainer import reduce
+    from trainer.export import export_run
+    from trainer.objectives import nt_xent
+    from trainer.tune_tiles import TuneConfig, _projection, tune_tiles, tuned_path
+
+    monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 1024)
+    run = make_run(corpus, "contrastive", "residual", fingerprint_dim=16)
+    Trainer(run, progress=False).train()
+    linear = tune_tiles(run, TuneConfig(tile_dim=8, steps=5, batch=64, val_every=5, val_tiles=256), progress=False)
+    with pytest.raises(ValueError, match="only trained"):
+        Variant(tile_dim=8, tile_residual=4)
+
+    rng = np.random.default_rng(777)  # pairs no training step drew
+    views = run_views(run)
+    anchor, view = views.objective.views(views.train_data.sample(256, rng), rng)
+    first = tune_tiles(run, TuneConfig(tile_dim=8, steps=1, batch=64, lr=1e-12, residual_lr=1e-12, residual=4,
+                                       val_tiles=256), progress=False)
+    with torch.no_grad():  # a residual that has barely moved from zero: the linear projection's fingerprints
+        assert torch.allclose(_projection(first)(anchor), _projection(linear)(anchor), atol=1e-4)
+    assert first["start"].startswith("tiles8.pt after 5 steps") and tuned_path(run, 8, 4).name == "tiles8r4.pt"
+
+    state = tune_tiles(run, TuneConfig(tile_dim=8, steps=40, batch=64, lr=1e-3, residual_lr=3e-3, residual=4,
+                                       val_every=20, val_tiles=256), progress=False)
+    trained = _projection(state)
+    with torch.no_grad():
+        before = nt_xent(_projection(linear)(anchor), _projection(linear)(view), 0.05)
+        after = nt_xent(trained(anchor), trained(view), 0.05)
+    assert float(after) < float(before)
+    assert float(trained.residual.out.weight.detach().abs().max()) > 0
+    assert torch.equal(torch.load(tuned_path(run, 8), weights_only=True)["basis"], linear["basis"])  # left alone
+
+    variant = Variant(tile_dim=8, tile_weight=0.85, tuned_tiles=True, tile_residual=4)
+    m = load_model(export_run(run.folder, tmp_path / "residual.pt", half=False, variant=variant))
+    assert (m.meta.tile_residual, m.encoder.tile_residual, m.encoder.output_dim) == (4, 4, 24)
+    assert "residual" in m.meta.trained_on and m.meta.extra["tile_projection"]["residual"] == 4
+    with torch.no_grad():
+        assert torch.allclose(m.encoder.tile_projection(anchor), trained(anchor), atol=1e-5)
+    plain = load_model(export_run(run.folder, tmp_path / "linear.pt", half=True,
+                                  variant=Variant(tile_dim=8, tuned_tiles=True)))
+    assert plain.meta.tile_residual == 0 and plain.encoder.tile_projection.residual is None

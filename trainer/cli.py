@@ -91,10 +91,11 @@ def _tune_tiles(a: argparse.Namespace) -> int:
 
         torch.set_num_threads(a.threads)
     run = Run(a.run)
-    state = tune_tiles(run, TuneConfig(tile_dim=a.tile_dim, minutes=a.minutes, steps=a.steps, lr=a.lr, batch=a.batch))
+    state = tune_tiles(run, TuneConfig(tile_dim=a.tile_dim, minutes=a.minutes, steps=a.steps, lr=a.lr, batch=a.batch,
+                                       residual=a.residual, residual_lr=a.residual_lr))
     first, last = state["history"][0], state["history"][-1]
-    print(f"{tuned_path(run, a.tile_dim)}: {state['step']} steps, {state['minutes']:.1f} min; validation "
-          f"top-1 {first['val_top1']:.3f} (closed form) -> {last['val_top1']:.3f}")
+    print(f"{tuned_path(run, a.tile_dim, a.residual)}: {state['step']} steps, {state['minutes']:.1f} min; validation "
+          f"top-1 {first['val_top1']:.3f} ({state.get('start', 'closed form')}) -> {last['val_top1']:.3f}")
     return 0
 
 
@@ -102,7 +103,7 @@ def _variant(a: argparse.Namespace):
     from trainer.variant import Variant
 
     return Variant(fingerprint_dim=a.fingerprint_dim, tile_dim=a.tile_dim, tile_weight=a.tile_weight,
-                   tuned_tiles=a.tuned_tiles)
+                   tuned_tiles=a.tuned_tiles, tile_residual=a.tile_residual)
 
 
 def _variant_args(p: argparse.ArgumentParser) -> None:
@@ -116,6 +117,8 @@ def _variant_args(p: argparse.ArgumentParser) -> None:
                    help=f"its share of the cosine (default {TILE_WEIGHT})")
     p.add_argument("--tuned-tiles", action="store_true",
                    help="the tile projection `tune-tiles` trained for this --tile-dim, not a fresh closed-form fit")
+    p.add_argument("--tile-residual", type=int, default=0, metavar="C",
+                   help="with --tuned-tiles: the one trained with a C-channel convolutional residual (`tune-tiles --residual C`)")
 
 
 def _report(a: argparse.Namespace) -> int:
@@ -193,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--steps", type=int, default=0, help="or stop after this many steps in all")
     u.add_argument("--lr", type=float, default=1e-4)
     u.add_argument("--batch", type=int, default=512)
+    u.add_argument("--residual", type=int, default=0, metavar="C",
+                   help="train a C-channel convolutional residual with the linear map, from the trained linear "
+                        "projection (RUN/tiles<D>r<C>.pt)")
+    u.add_argument("--residual-lr", type=float, default=3e-4)
     u.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     u.set_defaults(fn=_tune_tiles)
 
@@ -221,6 +228,6 @@ def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
         try:
             variant = _variant(a)
             if variant.tuned_tiles:
-                require_tuned(Run(a.run), variant.tile_dim)
+                require_tuned(Run(a.run), variant.tile_dim, variant.tile_residual)
         except (ValueError, FileNotFoundError) as exc:
             p.error(str(exc))

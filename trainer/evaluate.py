@@ -64,8 +64,10 @@ def encoder_from_run(run: Run, variant: Variant = Variant()) -> tuple[torch.nn.M
     if variant.tuned_tiles:
         from trainer.tune_tiles import attach_tuned
 
-        tuned = meta.extra["tile_projection"] = attach_tuned(encoder, run, variant.tile_dim, variant.tile_weight)
-        meta.trained_on += f"; tile projection trained {tuned['tuned_minutes']:.0f} min ({tuned['tuned_steps']} steps)"
+        tuned = meta.extra["tile_projection"] = attach_tuned(encoder, run, variant.tile_dim, variant.tile_weight,
+                                                             variant.tile_residual)
+        how = f" with a {variant.tile_residual}-channel residual" if variant.tile_residual else ""
+        meta.trained_on += f"; tile projection trained{how} {tuned['tuned_minutes']:.0f} min ({tuned['tuned_steps']} steps)"
     elif variant.tile_dim:
         from trainer.reduce import fit_tile_projection, run_pairs
 
@@ -101,12 +103,15 @@ def run_meta(run: Run, ck: dict, threshold: float) -> ModelMeta:
         before = f", fine-tuned from {init['run']} ({init['trained_on']})"
     elif init:
         before = f", fine-tuned from {Path(init['run']).name} ({init['step']} steps, {init['minutes']:.0f} min)"
+    trained_on = (f"{n_train} songs of {Path(cfg.data).name} ({', '.join(run.genres)}), "
+                  f"{ck['step']} steps x batch {cfg.batch}, {ck['elapsed'] / 60:.0f} min{before}")
+    if init and init.get("trained_on") and ck["step"] == 0:  # a model file's encoder, not trained any further here
+        trained_on = init["trained_on"]
     return ModelMeta(
         name=Path(run.folder).name, objective=cfg.objective, embedding_dim=1024,
         fingerprint_dim=cfg.fingerprint_dim if is_contrastive(cfg.objective) else None, features=feats.to_dict(),
         genres=list(run.genres), threshold=float(threshold),
-        trained_on=f"{n_train} songs of {Path(cfg.data).name} ({', '.join(run.genres)}), "
-                   f"{ck['step']} steps x batch {cfg.batch}, {ck['elapsed'] / 60:.0f} min{before}",
+        trained_on=trained_on,
         extra={"run": Path(run.folder).name, "step": int(ck["step"]), "seed": cfg.seed},
     )
 

@@ -9,6 +9,12 @@ degraded, shifted view, in-batch negatives, fresh pairs every step (made exactly
 positives, so there is no fixed set of pairs to overfit). The map stays a `TileProjection`: the app
 needs no new code, and a tile costs one matrix product as before.
 
+With `--residual C` the projection also gets a `TileResidual` (two small convolutions, C and 2C
+channels, whose output is added to the linear map's): a non-linear fingerprint of local shapes that
+the linear map cannot form. It starts from the trained linear projection (`tiles<D>.pt`, when there
+is one; otherwise from the closed form) with the residual's output at zero, so it starts exactly
+where the linear projection stopped, and both are then trained together (`tiles<D>r<C>.pt`).
+
 The projection lives in `RUN/tiles<D>.pt` beside the run's checkpoint (resumable: run again, it continues
 where it stopped until it has trained `--minutes` in all; only the steps' own time counts, as in `train`);
 `evaluate`/`export` with `--tile-dim D --tuned-tiles` use it instead of fitting anew. Validation: the share of degraded views of validation-song tiles whose own clean tile
@@ -38,44 +44,54 @@ class TuneConfig:
     val_every: int = 250  # steps
     val_tiles: int = 4096  # validation: a degraded view must find its own clean tile among this many
     seed: int = 0
+    residual: int = 0  # channels of a convolutional residual trained with the linear map (0: linear only)
+    residual_lr: float = 3e-4  # the residual starts at zero and has far to go; the fitted basis does not
 
 
-def tuned_path(run, tile_dim: int) -> Path:
-    return Path(run.folder) / f"tiles{tile_dim}.pt"
+def tuned_path(run, tile_dim: int, residual: int = 0) -> Path:
+    return Path(run.folder) / (f"tiles{tile_dim}" + (f"r{residual}" if residual else "") + ".pt")
 
 
-def load_tuned(run, tile_dim: int) -> dict | None:
-    """The tuned projection's state (`mean`, `basis`, `step`, `minutes`, `fit`, `history`), or None."""
-    p = tuned_path(run, tile_dim)
+def load_tuned(run, tile_dim: int, residual: int = 0) -> dict | None:
+    """The tuned projection's state (`mean`, `basis`, `residual`, `step`, `minutes`, `fit`, `history`), or None."""
+    p = tuned_path(run, tile_dim, residual)
     return torch.load(p, map_location="cpu", weights_only=True) if p.exists() else None
 
 
-def require_tuned(run, tile_dim: int) -> dict:
+def require_tuned(run, tile_dim: int, residual: int = 0) -> dict:
     """`load_tuned`, or a FileNotFoundError that says how to make it."""
-    state = load_tuned(run, tile_dim)
+    state = load_tuned(run, tile_dim, residual)
     if state is None:
-        raise FileNotFoundError(f"{tuned_path(run, tile_dim)} does not exist: run `python -m trainer tune-tiles "
-                                f"{run.folder} --tile-dim {tile_dim}` first")
+        how = f" --residual {residual}" if residual else ""
+        raise FileNotFoundError(f"{tuned_path(run, tile_dim, residual)} does not exist: run `python -m trainer "
+                                f"tune-tiles {run.folder} --tile-dim {tile_dim}{how}` first")
     return state
 
 
 def _projection(state: dict) -> TileProjection:
-    """The app's `TileProjection` holding a saved state's mean and basis."""
-    proj = TileProjection(*state["basis"].shape)
+    """The app's `TileProjection` holding a saved state's mean, basis and residual."""
+    residual = state.get("residual")
+    proj = TileProjection(*state["basis"].shape, residual_channels=state.get("residual_channels", 0))
     proj.mean.copy_(state["mean"])
     proj.basis.copy_(state["basis"])
+    if residual is not None:
+        proj.residual.load_state_dict(residual)
     return proj
 
 
-def attach_tuned(encoder, run, tile_dim: int, weight: float) -> dict:
-    """Give `encoder` the run's tuned `tile_dim`-d projection, worth `weight` of the cosine; returns
-    what the model file records of it."""
-    state = require_tuned(run, tile_dim)
+def attach_tuned(encoder, run, tile_dim: int, weight: float, residual: int = 0) -> dict:
+    """Give `encoder` the run's tuned `tile_dim`-d projection (with its `residual`-channel residual),
+    worth `weight` of the cosine; returns what the model file records of it."""
+    state = require_tuned(run, tile_dim, residual)
     encoder.attach_tile_projection(_projection(state), weight)
     last = state["history"][-1]
-    return {"dim": tile_dim, "weight": weight, "method": "noise-whitened, then contrastively tuned",
-            "fit": state["fit"], "tuned_steps": state["step"], "tuned_minutes": round(state["minutes"], 1),
-            "val_top1": [state["history"][0]["val_top1"], last["val_top1"]]}
+    method = "noise-whitened, then contrastively tuned" + (f" with a {residual}-channel convolutional residual"
+                                                            if residual else "")
+    out = {"dim": tile_dim, "weight": weight, "method": method, "fit": state["fit"], "tuned_steps": state["step"],
+           "tuned_minutes": round(state["minutes"], 1), "val_top1": [state["history"][0]["val_top1"], last["val_top1"]]}
+    if residual:
+        out.update(residual=residual, start=state.get("start", ""))
+    return out
 
 
 @torch.no_grad()
@@ -96,31 +112,42 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
 
     if cfg.minutes <= 0:
         raise ValueError(f"the time budget must be positive (got {cfg.minutes} min)")
-    path = tuned_path(run, cfg.tile_dim)
-    state = load_tuned(run, cfg.tile_dim)
+    path = tuned_path(run, cfg.tile_dim, cfg.residual)
+    state = load_tuned(run, cfg.tile_dim, cfg.residual)
     if state is None:
-        tp, fit = whitened_projection(*run_pairs(run), cfg.tile_dim)
-        state = {"mean": tp.mean.clone(), "basis": tp.basis.clone(), "step": 0, "minutes": 0.0, "fit": fit,
-                 "history": [], "optim": None}
-        print(f"closed-form start: {fit}", flush=True)
+        linear = load_tuned(run, cfg.tile_dim) if cfg.residual else None
+        if linear is not None:  # the residual starts where the trained linear projection stopped
+            state = {"mean": linear["mean"], "basis": linear["basis"], "fit": linear["fit"],
+                     "start": f"{tuned_path(run, cfg.tile_dim).name} after {linear['step']} steps "
+                              f"({linear['minutes']:.0f} min)"}
+        else:
+            tp, fit = whitened_projection(*run_pairs(run), cfg.tile_dim)
+            state = {"mean": tp.mean.clone(), "basis": tp.basis.clone(), "fit": fit, "start": "closed form"}
+        state.update(step=0, minutes=0.0, history=[], optim=None, residual=None, residual_channels=cfg.residual)
+        print(f"start: {state['start']} ({state['fit']})", flush=True)
     budget_end, last_step = cfg.minutes * 60, cfg.steps or 1 << 62
     if state["history"] and (state["minutes"] * 60 >= budget_end or state["step"] >= last_step):
         print(f"{path} has trained {state['minutes']:.1f} min ({state['step']} steps) already: nothing to add "
               "(pass more --minutes to continue)", flush=True)
         return state
     views = run_views(run)
-    proj = _projection(state)  # trained as the app runs it: only the basis learns, the mean stays the fit's
+    proj = _projection(state)  # trained as the app runs it: the basis (and residual) learn, the mean stays the fit's
     basis = proj.basis.requires_grad_(True)
-    opt = torch.optim.Adam([basis], lr=cfg.lr)
+    groups = [{"params": [basis], "lr": cfg.lr}]
+    if proj.residual is not None:
+        groups.append({"params": list(proj.residual.parameters()), "lr": cfg.residual_lr})
+    opt = torch.optim.Adam(groups)
     if state.get("optim"):
         opt.load_state_dict(state["optim"])
-        for group in opt.param_groups:  # the saved state carries the old learning rate: this run's wins
-            group["lr"] = cfg.lr
+        for group, fresh in zip(opt.param_groups, groups):  # the saved state carries the old rates: this run's win
+            group["lr"] = fresh["lr"]
     vrng = np.random.default_rng([cfg.seed, 999])
     v_anchor, v_view = views.objective.views(views.val_data.sample(cfg.val_tiles, vrng), vrng)
 
     def save() -> None:
         state.update(basis=basis.detach().clone(), optim=opt.state_dict())
+        if proj.residual is not None:
+            state["residual"] = {k: v.detach().clone() for k, v in proj.residual.state_dict().items()}
         _atomic_save(state, path)
 
     if not state["history"]:  # the closed-form start: validated and kept before any step (it took minutes)

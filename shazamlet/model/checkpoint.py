@@ -39,6 +39,7 @@ class ModelMeta:
     centre_bands: bool = False  # the encoder takes each band's mean out of a tile first (`centre_bands`)
     tile_dim: int = 0  # a linear fingerprint of the band-centred tile is appended (`TileProjection`)
     tile_weight: float = 0.0  # its share of the cosine
+    tile_residual: int = 0  # channels of its convolutional residual (`TileResidual`); 0: purely linear
     genre_head: bool = False  # the trainer's genre classifier over `genres` is in the file (`Encoder.genre_head`)
     features: dict = field(default_factory=lambda: FeatureConfig().to_dict())
     genres: list[str] = field(default_factory=list)
@@ -68,7 +69,7 @@ def save_model(path: str | Path, encoder: Encoder, meta: ModelMeta, half: bool =
              for k, v in encoder.state_dict().items()}
     # The encoder's own input step is what the loader must rebuild, whatever the meta was given.
     shape = {"centre_bands": encoder.centre_bands, "tile_dim": encoder.tile_dim, "tile_weight": encoder.tile_weight,
-             "genre_head": encoder.genre_head is not None}
+             "tile_residual": encoder.tile_residual, "genre_head": encoder.genre_head is not None}
     if encoder.genre_head is not None and encoder.genre_head.net[-1].out_features != len(meta.genres):
         raise ValueError(f"the genre head has {encoder.genre_head.net[-1].out_features} outputs for "
                          f"{len(meta.genres)} genres")
@@ -116,7 +117,7 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         meta = ModelMeta(**payload["meta"])
         encoder = Encoder(meta.embedding_dim, meta.fingerprint_dim, meta.centre_bands, meta.tile_dim, meta.tile_weight,
                           meta.feature_config().n_mels * meta.feature_config().tile_frames,
-                          len(meta.genres) if meta.genre_head else 0)
+                          len(meta.genres) if meta.genre_head else 0, meta.tile_residual)
         encoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["encoder"].items()})
     except Exception as exc:
         raise ModelError(f"{p}: model weights do not match their description ({str(exc).splitlines()[0][:160]})") from None
