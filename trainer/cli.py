@@ -221,6 +221,8 @@ def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     """One line, not a traceback, for what can be told before any work starts."""
     if a.cmd == "tune-tiles" and a.minutes <= 0:
         p.error("tune-tiles: --minutes must be positive (it is the total training time)")
+    if a.cmd == "tune-tiles" and a.residual < 0:
+        p.error("tune-tiles: --residual is a number of channels (positive; 0 for a linear projection)")
     if hasattr(a, "tuned_tiles") and not getattr(a, "model", None):  # the run's encoder, as a variant: one that can be built
         from trainer.loop import Run
         from trainer.tune_tiles import require_tuned

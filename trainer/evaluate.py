@@ -67,7 +67,9 @@ def encoder_from_run(run: Run, variant: Variant = Variant()) -> tuple[torch.nn.M
         tuned = meta.extra["tile_projection"] = attach_tuned(encoder, run, variant.tile_dim, variant.tile_weight,
                                                              variant.tile_residual)
         how = f" with a {variant.tile_residual}-channel residual" if variant.tile_residual else ""
-        meta.trained_on += f"; tile projection trained{how} {tuned['tuned_minutes']:.0f} min ({tuned['tuned_steps']} steps)"
+        since = f", from {tuned['start']}" if tuned.get("start") else ""
+        meta.trained_on += (f"; tile projection trained{how} {tuned['tuned_minutes']:.0f} min "
+                            f"({tuned['tuned_steps']} steps){since}")
     elif variant.tile_dim:
         from trainer.reduce import fit_tile_projection, run_pairs
 
@@ -106,7 +108,7 @@ def run_meta(run: Run, ck: dict, threshold: float) -> ModelMeta:
     trained_on = (f"{n_train} songs of {Path(cfg.data).name} ({', '.join(run.genres)}), "
                   f"{ck['step']} steps x batch {cfg.batch}, {ck['elapsed'] / 60:.0f} min{before}")
     if init and init.get("trained_on") and ck["step"] == 0:  # a model file's encoder, not trained any further here
-        trained_on = init["trained_on"]
+        trained_on = init["trained_on"].split("; tile projection")[0]  # its projection is not carried over
     return ModelMeta(
         name=Path(run.folder).name, objective=cfg.objective, embedding_dim=1024,
         fingerprint_dim=cfg.fingerprint_dim if is_contrastive(cfg.objective) else None, features=feats.to_dict(),

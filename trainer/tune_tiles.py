@@ -6,14 +6,16 @@ fingerprint for Gaussian tiles, but a room's damage is not Gaussian (noise burst
 a 0.5-s misalignment) and cosine ranking is not a covariance. Starting from that fit, this trains the
 same linear map with the objective the encoder was trained with: NT-Xent between a clean tile and its
 degraded, shifted view, in-batch negatives, fresh pairs every step (made exactly as training makes its
-positives, so there is no fixed set of pairs to overfit). The map stays a `TileProjection`: the app
-needs no new code, and a tile costs one matrix product as before.
+positives, so there is no fixed set of pairs to overfit). The map stays a `TileProjection`: a linear
+one costs one matrix product per tile, as the closed form did.
 
 With `--residual C` the projection also gets a `TileResidual` (two small convolutions, C and 2C
 channels, whose output is added to the linear map's): a non-linear fingerprint of local shapes that
 the linear map cannot form. It starts from the trained linear projection (`tiles<D>.pt`, when there
 is one; otherwise from the closed form) with the residual's output at zero, so it starts exactly
-where the linear projection stopped, and both are then trained together (`tiles<D>r<C>.pt`).
+where the linear projection stopped, and both are then trained together (`tiles<D>r<C>.pt`). Its batches
+are drawn from the same seeds as the linear tune's (step by step), so the pairs are new to the residual
+only, not to the basis.
 
 The projection lives in `RUN/tiles<D>.pt` beside the run's checkpoint (resumable: run again, it continues
 where it stopped until it has trained `--minutes` in all; only the steps' own time counts, as in `train`);

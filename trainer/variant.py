@@ -24,6 +24,8 @@ class Variant:
     def __post_init__(self) -> None:
         if self.tuned_tiles and not self.tile_dim:
             raise ValueError("a tuned tile projection needs its dimension (--tile-dim: which of the run's tiles<D>.pt)")
+        if self.tile_residual < 0:
+            raise ValueError(f"a tile residual has a positive number of channels (got {self.tile_residual})")
         if self.tile_residual and not self.tuned_tiles:
             raise ValueError("a tile residual exists only trained (--tuned-tiles: the run's tiles<D>r<C>.pt)")
         if self.tile_dim:  # told now, not after minutes of fitting

@@ -89,7 +89,8 @@ class TileResidual(nn.Module):
             nn.Conv2d(1, channels, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(channels, 2 * channels, 3, 2, 1), nn.ReLU(),
         )
-        self.out = nn.Linear(2 * channels * (n_mels // 4) * (frames // 4), dim)
+        side = lambda n: -(-(n // 2) // 2)  # after the max-pool (floor) and the stride-2 convolution (ceil)
+        self.out = nn.Linear(2 * channels * side(n_mels) * side(frames), dim)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
