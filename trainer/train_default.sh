@@ -7,8 +7,9 @@
 # stage 5 with 6 copies per song instead of 2; stage 6 adds strong colouration (loudspeakers, resonant rooms);
 # stage 7 gives the encoder band-centred input. The export appends a 128-d linear fingerprint of the
 # band-centred tile worth 0.85 of the cosine, and the genre classifier: its directions are fitted in closed
-# form (noise-whitened directions of training pairs), then trained contrastively for 50 min (`tune-tiles`;
-# `--tile-dim 128 --tile-weight 0.85 --tuned-tiles`).
+# form (noise-whitened directions of training pairs), then trained contrastively for 50 min (`tune-tiles`)
+# and 70 min more with a convolutional residual (`--residual 8`; `--tile-dim 128 --tile-weight 0.85
+# --tuned-tiles --tile-residual 8`).
 set -eu
 ROOT=${1:-/work/data}
 S1=runs/main-contrastive-cls
@@ -47,7 +48,11 @@ python -m trainer export "$S7" --tile-dim 128 --tile-weight 0.7 --to "$S7/centre
 python -m trainer evaluate "$S7" --model "$S7/centre-ft-tile128-fp16.pt"   # the file shipped before tune-tiles
 python -m trainer tune-tiles "$S7" --tile-dim 128 --minutes 50   # 50 min in all: run again, it resumes
 for W in 0.7 0.85 0.95; do python -m trainer evaluate "$S7" --tile-dim 128 --tile-weight $W --tuned-tiles; done
-python -m trainer export "$S7" --tile-dim 128 --tile-weight 0.85 --tuned-tiles
+python -m trainer export "$S7" --tile-dim 128 --tile-weight 0.85 --tuned-tiles --to "$S7/centre-ft-tile128-tuned-fp16.pt"
+python -m trainer evaluate "$S7" --model "$S7/centre-ft-tile128-tuned-fp16.pt"   # the file shipped before the residual
+python -m trainer tune-tiles "$S7" --tile-dim 128 --residual 8 --minutes 70   # from tiles128.pt, + a convolutional residual
+for W in 0.85 0.95; do python -m trainer evaluate "$S7" --tile-dim 128 --tile-weight $W --tuned-tiles --tile-residual 8; done
+python -m trainer export "$S7" --tile-dim 128 --tile-weight 0.85 --tuned-tiles --tile-residual 8
 python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt
 python -m trainer.chain_ablation "$S6"
 python -m trainer.chain_ablation "$S6" --raw
@@ -57,5 +62,7 @@ python -m trainer report "$S7" "$S6" "$S5" "$S4" --model-eval "$S4/eval-long-ft"
     --model-eval "$S6/eval-tile192w0.7" --model-eval "$S7/eval-tile192w0.5" --model-eval "$S7/eval-tile192w0.7" \
     --model-eval "$S7/eval-tile192w0.85" --model-eval "$S7/eval-tile128w0.7" --model-eval "$S7/eval-centre-ft-tile128-fp16" \
     --model-eval "$S7/eval-tile128w0.7-tuned" --model-eval "$S7/eval-tile128w0.85-tuned" \
-    --model-eval "$S7/eval-tile128w0.95-tuned" --model-eval "$S7/eval-shazamlet-default" \
+    --model-eval "$S7/eval-tile128w0.95-tuned" --model-eval "$S7/eval-centre-ft-tile128-tuned-fp16" \
+    --model-eval "$S7/eval-tile128w0.85-tuned-r8" --model-eval "$S7/eval-tile128w0.95-tuned-r8" \
+    --model-eval "$S7/eval-shazamlet-default" \
     --shipped "$S7/eval-shazamlet-default" --notes resources/report/notes.md
