@@ -108,7 +108,7 @@ def run_meta(run: Run, ck: dict, threshold: float) -> ModelMeta:
     trained_on = (f"{n_train} songs of {Path(cfg.data).name} ({', '.join(run.genres)}), "
                   f"{ck['step']} steps x batch {cfg.batch}, {ck['elapsed'] / 60:.0f} min{before}")
     if init and init.get("trained_on") and ck["step"] == 0:  # a model file's encoder, not trained any further here
-        trained_on = init["trained_on"].split("; tile projection")[0]  # its projection is not carried over
+        trained_on = init["trained_on"]
     return ModelMeta(
         name=Path(run.folder).name, objective=cfg.objective, embedding_dim=1024,
         fingerprint_dim=cfg.fingerprint_dim if is_contrastive(cfg.objective) else None, features=feats.to_dict(),

@@ -205,7 +205,9 @@ class Trainer:
             head = {k.removeprefix("genre_head."): v for k, v in state.items() if k.startswith("genre_head.")}
             if head and "classifier" in self.mods and list(m.meta.genres) == list(self.run.genres):
                 self.mods["classifier"].load_state_dict(head)
-            self.run.info["init_from"] = {"run": m.meta.name, "model": str(other), "trained_on": m.meta.trained_on}
+            # the file's tile projection is left out, so is the part of its description that says how it was made
+            encoder_trained_on = m.meta.trained_on.split("; tile projection")[0]
+            self.run.info["init_from"] = {"run": m.meta.name, "model": str(other), "trained_on": encoder_trained_on}
         else:
             ck = torch.load(Path(other) / "checkpoint.pt", map_location=self.device, weights_only=True)
             self.mods.load_state_dict(ck["modules"])
