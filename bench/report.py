@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.common import BENCH, OUT, md_table
 
 ORDER = ["throughput", "hop_offset", "hop_offset_model", "hop_accuracy", "query", "table1", "scale", "scale_trees", "ivf",
-         "ivf_192d", "ivf_256d", "memory"]
+         "ivf_192d", "ivf_256d", "memory", "between"]
 
 HOW_TO_RUN = """\
 ## How to run
@@ -96,7 +96,7 @@ def previous(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     return {t: text.strip() for t, text in sections.items()}, rows
 
 
-def machine_section(runs: dict[str, dict], kept_rows: list[str]) -> str:
+def machine_section(runs: dict[str, dict], kept_rows: list[str], kept_machine: list[str] = ()) -> str:
     any_run = next(iter(runs.values()))
     m = any_run["machine"]
     lines = ["## Machine", "",
@@ -111,6 +111,9 @@ def machine_section(runs: dict[str, dict], kept_rows: list[str]) -> str:
                        for n, r in runs.items()])]
     if kept_rows:
         lines += kept_rows + ["", "(The last rows are from earlier runs whose sections are kept below.)"]
+        here = {lines[2], lines[3]}
+        if any(line not in here for line in kept_machine):  # another session's host: say which
+            lines += ["", "The earlier runs' machine:", ""] + list(kept_machine)
     return "\n".join(lines)
 
 
@@ -138,7 +141,9 @@ def write_results(path: Path | None = None) -> Path:
         text += [findings.read_text().strip(), ""]
     text += [HOW_TO_RUN, ""]
     if runs:
-        text += [machine_section(runs, [old_rows[n] for n in kept if n in old_rows]), ""]
+        old_machine = [line for line in old_sections.get("Machine", "").splitlines()
+                       if line.startswith(("- CPU:", "- Python"))][-2:]  # the kept runs' own, if noted
+        text += [machine_section(runs, [old_rows[n] for n in kept if n in old_rows], old_machine), ""]
     for name in ORDER:
         if name in runs:
             text += [section(runs[name]), ""]

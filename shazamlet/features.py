@@ -62,11 +62,11 @@ def power_to_db(power: torch.Tensor, floor: float = 1e-12) -> torch.Tensor:
     return 10.0 * torch.log10(torch.clamp(power, min=floor))
 
 
-def tile_starts(n_frames: int, tile_frames: int, hop_frames: int) -> np.ndarray:
-    """Start frames of every whole tile that fits in `n_frames` frames."""
-    if n_frames < tile_frames:
+def tile_starts(n_frames: int, tile_frames: int, hop_frames: int, first_frame: int = 0) -> np.ndarray:
+    """Start frames of every whole tile that fits in `n_frames` frames, from `first_frame` on."""
+    if n_frames < tile_frames + first_frame:
         return np.zeros(0, dtype=np.int64)
-    return np.arange(0, n_frames - tile_frames + 1, hop_frames, dtype=np.int64)
+    return np.arange(first_frame, n_frames - tile_frames + 1, hop_frames, dtype=np.int64)
 
 
 def cut_tiles(spec: torch.Tensor, starts: np.ndarray, tile_frames: int) -> torch.Tensor:
@@ -117,10 +117,11 @@ class LogMelFrontEnd(torch.nn.Module):
         """Mel power `(..., n_mels, frames)`."""
         return mel_power(wave, self.window, self.fbanks, self.cfg.n_fft, self.cfg.hop_length)
 
-    def tiles_from_power(self, power: torch.Tensor, hop_frames: int) -> Tiles:
-        """Cut a mel power spectrogram `(n_mels, frames)` into normalised tiles."""
+    def tiles_from_power(self, power: torch.Tensor, hop_frames: int, first_frame: int = 0) -> Tiles:
+        """Cut a mel power spectrogram `(n_mels, frames)` into normalised tiles starting at
+        `first_frame`, `first_frame + hop_frames`, ..."""
         cfg = self.cfg
-        starts = tile_starts(power.shape[-1], cfg.tile_frames, hop_frames)
+        starts = tile_starts(power.shape[-1], cfg.tile_frames, hop_frames, first_frame)
         db = cut_tiles(power_to_db(power), starts, cfg.tile_frames)
         audible = (tile_peak_db(db) > cfg.silence_db).numpy() if len(starts) else np.zeros(0, bool)
         return Tiles(normalise_tiles(db, cfg.top_db), starts, audible, cfg.frame_seconds)

@@ -65,7 +65,7 @@ def _evaluate(a: argparse.Namespace) -> int:
 
     evaluate_run(a.run, EvalConfig(library_songs=a.library_songs, unknown_songs=a.unknown_songs,
                                    queries=a.queries, seed=a.seed, data=a.data, variant=_variant(a),
-                                   library_hop_frames=a.library_hop),
+                                   library_hop_frames=a.library_hop, between_tiles=not a.no_between_tiles),
                  model=a.model)
     return 0
 
@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     _variant_args(e)
     e.add_argument("--library-hop", type=int, default=IndexConfig.library_hop_frames,
                    help=f"library tile hop in frames (default: the app's, {IndexConfig.library_hop_frames})")
+    e.add_argument("--no-between-tiles", action="store_true",
+                   help="build the library without in-between tiles (the app keeps them; shazamlet/library/between.py)")
     e.set_defaults(fn=_evaluate)
 
     x = sub.add_parser("export", help="write the run's encoder as the app's model file")

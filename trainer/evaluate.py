@@ -42,6 +42,7 @@ class EvalConfig:
     tsne_tiles_per_song: int = 12
     variant: Variant = field(default_factory=Variant)  # what is done to the run's encoder before it is measured
     library_hop_frames: int = IndexConfig.library_hop_frames  # the library's tile hop (the app's default)
+    between_tiles: bool = IndexConfig.between_tiles  # the library keeps in-between tiles (the app's default)
 
 
 def encoder_from_run(run: Run, variant: Variant = Variant()) -> tuple[torch.nn.Module, ModelMeta]:
@@ -182,6 +183,8 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     out = eval_folder(run, model, cfg.variant)
     if cfg.library_hop_frames != IndexConfig.library_hop_frames:
         out = out.with_name(f"{out.name}-hop{cfg.library_hop_frames}")
+    if cfg.between_tiles != IndexConfig.between_tiles:
+        out = out.with_name(f"{out.name}-{'with' if cfg.between_tiles else 'no'}-between")
     out.mkdir(parents=True, exist_ok=True)
     model_path = Path(model) if model else model_from_run(run, out / "model.pt", cfg.variant)
     embedder = TileEmbedder(load_model(model_path))
@@ -195,7 +198,8 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     libdir = out / "library"
     shutil.rmtree(libdir, ignore_errors=True)
     lib = Library.open(libdir, embedder, create=True,
-                       index_cfg=IndexConfig(library_hop_frames=cfg.library_hop_frames))
+                       index_cfg=IndexConfig(library_hop_frames=cfg.library_hop_frames,
+                                             between_tiles=cfg.between_tiles))
     lib.add([str(data_root / s.rel) for s in lib_songs], genre_from="folder", root=str(data_root))
     rec = Recognizer(lib, embedder, threshold=None)
     print(f"library built ({time.time() - started:.0f} s)", flush=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +23,15 @@ import torch
 
 from shazamlet.audio.decode import is_audio_file
 from shazamlet.config import IndexConfig
+from shazamlet.library.between import between_fingerprints, encode_between
 from shazamlet.library.catalog import Catalog, Song
 from shazamlet.library.index import IndexCorrupt, IndexRecord, LibraryIndex, build_index
 from shazamlet.library.prepare import FailedSong, PreparedSong, default_workers, prepare_song
 from shazamlet.library.store import EmbeddingStore
 from shazamlet.model.embedder import TileEmbedder
+
+
+BETWEEN_CACHE_SONGS = 256  # ~30 KB each for a 4-min song
 
 
 class LibraryError(Exception):
@@ -98,6 +102,9 @@ class Library:
         self._lock = threading.RLock()
         self._genres: dict[int, str | None] | None = None  # read on every query: cached until a write
         self._genre_labels: frozenset[str] | None = None  # the same, as the set of labels in use
+        # in-between tiles of the songs re-scored lately (song id -> codes, starts, or None): the
+        # listener re-scores the same few candidates answer after answer
+        self._between: OrderedDict[int, tuple[np.ndarray, np.ndarray] | None] = OrderedDict()
         if self.catalog.get_meta("model_sha256") is None:
             self._record_model()
         elif check_model and not self.model_matches():
@@ -215,6 +222,7 @@ class Library:
             return
         feats = self.embedder.model.meta.features
         hop = self.cfg.library_hop_frames
+        between = self.keeps_between_tiles
         n_workers = workers or default_workers()
         with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="decode") as pool:
             # A bounded window of files in flight: decoders run ahead of the encoder, but never hold
@@ -227,7 +235,7 @@ class Library:
                 item = next(jobs, None)
                 if item is not None:
                     f, root, g = item
-                    pending.append((f, pool.submit(prepare_song, str(f), feats, hop, genre_from, str(root), g)))
+                    pending.append((f, pool.submit(prepare_song, str(f), feats, hop, genre_from, str(root), g, between)))
 
             for _ in range(window):
                 submit_next()
@@ -263,7 +271,10 @@ class Library:
             report.duplicates.append(f"{prep.path}: same audio as {twin.path} (skipped)")
             return
         fps = self.embedder.embed(torch.from_numpy(prep.tiles))
-        emb_file = self.store.write(f"{prep.content_hash}.npz", fps, prep.start_frames)
+        codes = None
+        if prep.between_tiles is not None:
+            codes = encode_between(self.embedder.project(torch.from_numpy(prep.between_tiles)))
+        emb_file = self.store.write(f"{prep.content_hash}.npz", fps, prep.start_frames, codes, prep.between_starts)
         t = prep.tags
         self.catalog.upsert_song(Song(0, prep.path, t.title, t.artist, t.album, t.genre, prep.duration_s,
                                       prep.content_hash, prep.file_size, prep.file_mtime, time.time(),
@@ -336,6 +347,7 @@ class Library:
         record = build_index(self.folder, generation, self.embedder.dim, chunks(), self.cfg.n_trees, tick, kind)
         with self._lock:
             self._genres = self._genre_labels = None
+            self._between.clear()
             self.catalog.set_json("index", record.__dict__)
             if self._index:
                 self._index.unload()
@@ -346,13 +358,45 @@ class Library:
         return record
 
     # -- searching --------------------------------------------------------------------------
+    @property
+    def keeps_between_tiles(self) -> bool:
+        """Whether songs added now keep their in-between tiles (the model must have a tile projection)."""
+        return self.cfg.between_tiles and self.embedder.tile_layout is not None
+
     def song_tiles(self, song_id: int, first_frame: int, last_frame: int) -> tuple[np.ndarray, np.ndarray]:
-        """One song's indexed fingerprints starting within [first_frame, last_frame] (see LibraryIndex)."""
+        """One song's fingerprints starting within [first_frame, last_frame], in start order: the
+        indexed ones (see LibraryIndex) and, where the song has them, its in-between tiles."""
         with self._lock:
             index = self.index()
             if index is None:
                 return np.zeros((0, self.embedder.dim), np.float32), np.zeros(0, np.int64)
-            return index.song_tiles(song_id, first_frame, last_frame)
+            between = self._between_tiles(song_id)
+            if between is None:
+                return index.song_tiles(song_id, first_frame, last_frame)
+            gap = self.cfg.library_hop_frames
+            fps, starts = index.song_tiles(song_id, first_frame - gap, last_frame + gap)  # the neighbours too
+        codes, mid_starts = between
+        lo, hi = np.searchsorted(mid_starts, first_frame, "left"), np.searchsorted(mid_starts, last_frame, "right")
+        mid_fps, mid_starts = between_fingerprints(fps, starts, codes[lo:hi], mid_starts[lo:hi],
+                                                   self.embedder.tile_layout, gap)
+        inside = (starts >= first_frame) & (starts <= last_frame)
+        all_starts = np.concatenate([starts[inside], mid_starts])
+        order = np.argsort(all_starts, kind="stable")
+        return np.concatenate([fps[inside], mid_fps])[order], all_starts[order]
+
+    def _between_tiles(self, song_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The song's in-between tiles from its fingerprint file (None without), cached for a while."""
+        if song_id in self._between:
+            self._between.move_to_end(song_id)
+            return self._between[song_id]
+        found = None
+        song = self.catalog.song(song_id)
+        if song is not None and self.embedder.tile_layout is not None and self.store.exists(song.emb_file):
+            found = self.store.read_between(song.emb_file)
+        self._between[song_id] = found
+        if len(self._between) > BETWEEN_CACHE_SONGS:
+            self._between.popitem(last=False)
+        return found
 
     def neighbours(self, fingerprints: np.ndarray, query_starts: np.ndarray, k: int | None = None):
         with self._lock:

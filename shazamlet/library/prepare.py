@@ -32,6 +32,9 @@ class PreparedSong:
     tags: SongTags
     tiles: np.ndarray  # (n, n_mels, tile_frames) float32, audible tiles only
     start_frames: np.ndarray  # (n,)
+    # the audible tiles halfway between them (`shazamlet.library.between`); None when not asked for
+    between_tiles: np.ndarray | None = None
+    between_starts: np.ndarray | None = None
 
 
 @dataclass
@@ -46,8 +49,11 @@ def content_hash(path: Path) -> str:
 
 
 def prepare_song(path: str, features: dict, hop_frames: int, genre_from: str, root: str | None,
-                 genre: str | None = None) -> PreparedSong | FailedSong:
-    """Decode and tile one file; any failure comes back as a FailedSong with one line."""
+                 genre: str | None = None, between: bool = False) -> PreparedSong | FailedSong:
+    """Decode and tile one file; any failure comes back as a FailedSong with one line.
+
+    With `between`, also the tiles starting halfway between the indexed ones (from the same
+    spectrogram: the front end runs once)."""
     cfg = FeatureConfig.from_dict(features)
     p = Path(path)
     try:
@@ -56,7 +62,10 @@ def prepare_song(path: str, features: dict, hop_frames: int, genre_from: str, ro
         duration = len(wave) / cfg.sample_rate
         if len(wave) < cfg.tile_samples:
             raise AudioError(f"{path}: too short ({duration:.2f} s; a song needs at least {cfg.tile_seconds:.2f} s)")
-        tiles = LogMelFrontEnd(cfg).tiles(wave, hop_frames)
+        frontend = LogMelFrontEnd(cfg)
+        with torch.no_grad():
+            power = frontend(torch.as_tensor(np.asarray(wave, dtype=np.float32)))
+        tiles = frontend.tiles_from_power(power, hop_frames)
         keep = tiles.audible
         if not keep.any():
             raise AudioError(f"{path}: silent (no tile above {cfg.silence_db:.0f} dB)")
@@ -65,8 +74,12 @@ def prepare_song(path: str, features: dict, hop_frames: int, genre_from: str, ro
             tags.genre = genre
         elif genre_from == "folder" or not tags.genre:
             tags.genre = genre_from_folder(p, Path(root)) if root else p.parent.name
+        mid_tiles = mid_starts = None
+        if between and hop_frames >= 2:
+            mid = frontend.tiles_from_power(power, hop_frames, first_frame=hop_frames // 2)
+            mid_tiles, mid_starts = mid.tiles[torch.as_tensor(mid.audible)].numpy(), mid.start_frames[mid.audible]
         return PreparedSong(str(p), content_hash(p), stat.st_size, stat.st_mtime, duration, tags,
-                            tiles.tiles[torch.as_tensor(keep)].numpy(), tiles.start_frames[keep])
+                            tiles.tiles[torch.as_tensor(keep)].numpy(), tiles.start_frames[keep], mid_tiles, mid_starts)
     except AudioError as exc:
         return FailedSong(path, str(exc))
     except OSError as exc:

@@ -55,6 +55,28 @@ class TileEmbedder:
                 probs.append(pr.float().cpu().numpy())
         return np.concatenate(fps), (np.concatenate(probs) if n_genres else None)
 
+    @property
+    def tile_layout(self) -> tuple[int, float] | None:
+        """(where the tile projection's part of a fingerprint starts, its weight), or None when the
+        model has no tile projection. A fingerprint is `[model part * sqrt(1 - w), tile part * sqrt(w)]`,
+        both parts unit-length (`Encoder.encode`)."""
+        enc = self.model.encoder
+        if enc.tile_projection is None:
+            return None
+        return enc.output_dim - enc.tile_dim, float(enc.tile_weight)
+
+    @torch.inference_mode()
+    def project(self, tiles: torch.Tensor) -> np.ndarray:
+        """The tile projection alone `(n, tile_dim)`, unit-length (no weight), without the ResNet: about
+        a sixth of a full pass (the residual's convolutions; the linear map is one matrix product).
+        For the library's in-between tiles (`shazamlet.library.between`)."""
+        proj = self.model.encoder.tile_projection
+        if proj is None:
+            raise ValueError("this model has no tile projection")
+        out = [proj(tiles[i : i + self.batch_size].to(self.device, torch.float32)).float().cpu().numpy()
+               for i in range(0, len(tiles), self.batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, self.model.encoder.tile_dim), np.float32)
+
     @torch.inference_mode()
     def embeddings(self, tiles: torch.Tensor) -> np.ndarray:
         """The raw 1024-d embeddings (for maps and analysis)."""

@@ -1,0 +1,119 @@
+"""In-between tiles (shazamlet/library/between.py): what they cost at indexing, on disk and per answer.
+
+    python -m bench.between [--model resources/shazamlet-default.pt] [--songs 4] [--rounds 3]
+
+Needs a model with a tile projection (the shipped one): the random bench model has none, and the
+in-between tiles are only its projection. Everything is measured with one thread, as CPU time,
+with and without in-between tiles interleaved round by round, so the ratio shares the machine's load:
+
+A. `Library.add` of the same songs into a fresh library: CPU seconds per second of audio, and the
+   fingerprint store's bytes per indexed tile, projected to issue 6's 10 000 songs of 4 min.
+B. A 3-s clip to an answer (`Recognizer.identify_wave`) against that library, in-between tiles read
+   from the song files (first answer) and from the library's cache (the listener's case).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.common import OUT, Results
+from bench.throughput import make_songs
+
+TILES_10K = 2_320_000  # 10 000 songs of 4 min at the 1.02-s hop (bench/scale.py)
+
+
+def add_once(paths: list[Path], embedder, between: bool, folder: Path) -> dict:
+    from shazamlet.config import IndexConfig
+    from shazamlet.library import Library
+
+    lib = Library.open(folder, embedder, index_cfg=IndexConfig(between_tiles=between))
+    c = time.process_time()
+    report = lib.add([str(p) for p in paths], workers=1)
+    cpu = time.process_time() - c
+    store = sum(f.stat().st_size for f in (folder / "fingerprints").glob("*.npz"))
+    out = {"cpu_s": cpu, "audio_s": report.audio_seconds, "tiles": lib.index_record().n_items, "store_bytes": store}
+    lib.close()
+    return out
+
+
+def answer_cpu_ms(paths: list[Path], embedder, between: bool, folder: Path, clips: int) -> dict:
+    import soundfile as sf
+
+    from shazamlet.config import IndexConfig
+    from shazamlet.library import Library
+    from shazamlet.recognizer import Recognizer
+
+    lib = Library.open(folder, embedder, index_cfg=IndexConfig(between_tiles=between))
+    rec = Recognizer(lib, embedder)
+    rng = np.random.default_rng(0)
+    waves = [sf.read(p, dtype="float32")[0] for p in paths]
+    rec.identify_wave(waves[0][: 3 * 22_050])  # warm-up
+    cold, warm = [], []
+    for i in range(clips):
+        w = waves[i % len(waves)]
+        s = int(rng.integers(0, len(w) - 3 * 22_050))
+        clip = w[s : s + 3 * 22_050]
+        lib._between.clear()  # the first answer about these songs reads their files
+        c = time.process_time()
+        rec.identify_wave(clip)
+        cold.append((time.process_time() - c) * 1000)
+        c = time.process_time()
+        rec.identify_wave(clip)
+        warm.append((time.process_time() - c) * 1000)
+    lib.close()
+    return {"cold_ms": statistics.median(cold), "warm_ms": statistics.median(warm)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=str(Path(__file__).resolve().parent.parent / "resources" / "shazamlet-default.pt"))
+    ap.add_argument("--songs", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=45.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--clips", type=int, default=20)
+    args = ap.parse_args()
+    from shazamlet.model import TileEmbedder
+
+    embedder = TileEmbedder(args.model)
+    if embedder.tile_layout is None:
+        raise SystemExit(f"{args.model} has no tile projection: it keeps no in-between tiles")
+    res = Results("between", "6b. In-between tiles: indexing, disk, answers")
+    res.note(f"Model {embedder.model.meta.name} ({Path(args.model).name}), one thread, CPU time; "
+             f"{args.songs} synthesised songs of {args.seconds:.0f} s; {args.rounds} interleaved rounds (median).")
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory(dir=OUT if OUT.exists() else None) as d:
+        paths = make_songs(Path(d) / "songs", args.songs, args.seconds)
+        runs = {False: [], True: []}
+        for r in range(args.rounds + 1):  # round 0 warms up (oneDNN builds its kernels per batch shape)
+            for between in (False, True):
+                got = add_once(paths, embedder, between, Path(d) / f"lib-{r}-{between}")
+                if r:
+                    runs[between].append(got)
+        med = {b: {k: statistics.median(x[k] for x in v) for k in v[0]} for b, v in runs.items()}
+        rows = []
+        for between, m in med.items():
+            per_tile = m["store_bytes"] / m["tiles"]
+            rows.append(["with in-between tiles" if between else "without", m["cpu_s"] / m["audio_s"] * 1000,
+                         m["cpu_s"] / med[False]["cpu_s"], per_tile, per_tile * TILES_10K / 2**30])
+        res.table("A. Library.add, one thread: CPU ms per second of audio, against the library without in-between "
+                  "tiles (same run); fingerprint store per indexed tile, and for 10 000 songs of 4 min (2.32 M tiles)",
+                  ["library", "CPU ms per s of audio", "CPU vs without", "store bytes per tile", "store GiB at 10 000 songs"], rows)
+        res.value("add_runs", {str(k): v for k, v in runs.items()})
+        ans = {b: answer_cpu_ms(paths, embedder, b, Path(d) / f"lib-1-{b}", args.clips) for b in (False, True)}
+        res.table(f"B. A 3-s clip to an answer, one thread, CPU ms (median of {args.clips} clips): in-between tiles "
+                  "read from the song files (first answer) or from the cache",
+                  ["library", "first answer ms", "next answers ms"],
+                  [["with in-between tiles" if b else "without", a["cold_ms"], a["warm_ms"]] for b, a in ans.items()])
+        res.value("answers", {str(k): v for k, v in ans.items()})
+    res.save()
+
+
+if __name__ == "__main__":
+    main()
