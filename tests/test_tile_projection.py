@@ -191,6 +191,20 @@ def test_tile_residual_starts_at_the_linear_projection_learns_and_ships(corpus, 
     assert all(torch.equal(again["residual"][k], v) for k, v in trained.residual.state_dict().items())
     assert torch.equal(torch.load(tuned_path(run, 8), weights_only=True)["basis"], linear["basis"])  # left alone
 
+    # --widen-from 4: a 6-channel residual that starts with exactly the trained 4-channel one's fingerprints,
+    # then puts its new channels to use
+    with pytest.raises(ValueError, match="cannot widen"):
+        trained.residual.widened(2)
+    wide = tune_tiles(run, TuneConfig(tile_dim=8, steps=1, batch=64, lr=1e-12, residual_lr=1e-12, residual=6,
+                                      widen_from=4, val_tiles=256), progress=False)
+    assert wide["start"].startswith("tiles8r4.pt after 40 steps") and "widened to 6 channels" in wide["start"]
+    with torch.no_grad():
+        assert torch.allclose(_projection(wide)(anchor), trained(anchor), atol=1e-4)
+    wide = tune_tiles(run, TuneConfig(tile_dim=8, steps=21, batch=64, lr=0.0, residual_lr=3e-3, residual=6,
+                                      widen_from=4, val_every=20, val_tiles=256), progress=False)
+    new_cells = wide["residual"]["out.weight"][:, 2 * 4 * trained.residual.cells:]
+    assert wide["step"] == 21 and float(new_cells.abs().max()) > 0, "the new channels learn"
+
     variant = Variant(tile_dim=8, tile_weight=0.85, tuned_tiles=True, tile_residual=4)
     m = load_model(export_run(run.folder, tmp_path / "residual.pt", half=False, variant=variant))
     assert (m.meta.tile_residual, m.encoder.tile_residual, m.encoder.output_dim) == (4, 4, 24)

@@ -92,7 +92,7 @@ def _tune_tiles(a: argparse.Namespace) -> int:
         torch.set_num_threads(a.threads)
     run = Run(a.run)
     state = tune_tiles(run, TuneConfig(tile_dim=a.tile_dim, minutes=a.minutes, steps=a.steps, lr=a.lr, batch=a.batch,
-                                       residual=a.residual, residual_lr=a.residual_lr))
+                                       residual=a.residual, residual_lr=a.residual_lr, widen_from=a.widen_from))
     first, last = state["history"][0], state["history"][-1]
     print(f"{tuned_path(run, a.tile_dim, a.residual)}: {state['step']} steps, {state['minutes']:.1f} min; validation "
           f"top-1 {first['val_top1']:.3f} ({state.get('start', 'closed form')}) -> {last['val_top1']:.3f}")
@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="train a C-channel convolutional residual with the linear map, from the trained linear "
                         "projection (RUN/tiles<D>r<C>.pt)")
     u.add_argument("--residual-lr", type=float, default=3e-4)
+    u.add_argument("--widen-from", type=int, default=0, metavar="C0",
+                   help="with --residual C: start from the trained C0-channel residual (tiles<D>r<C0>.pt), widened "
+                        "to C channels computing the same fingerprint (instead of from the linear projection)")
     u.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     u.set_defaults(fn=_tune_tiles)
 
@@ -225,6 +228,8 @@ def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
         p.error("tune-tiles: --minutes must be positive (it is the total training time)")
     if a.cmd == "tune-tiles" and a.residual < 0:
         p.error("tune-tiles: --residual is a number of channels (positive; 0 for a linear projection)")
+    if a.cmd == "tune-tiles" and a.widen_from and not 0 < a.widen_from < a.residual:
+        p.error("tune-tiles: --widen-from C0 needs --residual C with C > C0 > 0")
     if hasattr(a, "tuned_tiles") and not getattr(a, "model", None):  # the run's encoder, as a variant: one that can be built
         from trainer.loop import Run
         from trainer.tune_tiles import require_tuned

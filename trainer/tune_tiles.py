@@ -15,7 +15,9 @@ the linear map cannot form. It starts from the trained linear projection (`tiles
 is one; otherwise from the closed form) with the residual's output at zero, so it starts exactly
 where the linear projection stopped, and both are then trained together (`tiles<D>r<C>.pt`). Its batches
 are drawn from the same seeds as the linear tune's (step by step), so the pairs are new to the residual
-only, not to the basis.
+only, not to the basis. With `--widen-from C0` a wider residual starts instead from the trained
+`tiles<D>r<C0>.pt`, widened so that it computes exactly what that one did (`TileResidual.widened`):
+the extra channels then add capacity without losing the minutes already spent.
 
 The projection lives in `RUN/tiles<D>.pt` beside the run's checkpoint (resumable: run again, it continues
 where it stopped until it has trained `--minutes` in all; only the steps' own time counts, as in `train`);
@@ -48,6 +50,7 @@ class TuneConfig:
     seed: int = 0
     residual: int = 0  # channels of a convolutional residual trained with the linear map (0: linear only)
     residual_lr: float = 3e-4  # the residual starts at zero and has far to go; the fitted basis does not
+    widen_from: int = 0  # start from the trained residual with this many channels, widened (TileResidual.widened)
 
 
 def tuned_path(run, tile_dim: int, residual: int = 0) -> Path:
@@ -116,6 +119,15 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
         raise ValueError(f"the time budget must be positive (got {cfg.minutes} min)")
     path = tuned_path(run, cfg.tile_dim, cfg.residual)
     state = load_tuned(run, cfg.tile_dim, cfg.residual)
+    if state is None and cfg.widen_from:
+        narrow = require_tuned(run, cfg.tile_dim, cfg.widen_from)
+        wide = _projection(narrow).residual.widened(cfg.residual)
+        state = {"mean": narrow["mean"], "basis": narrow["basis"], "fit": narrow["fit"],
+                 "start": f"{tuned_path(run, cfg.tile_dim, cfg.widen_from).name} after {narrow['step']} steps "
+                          f"({narrow['minutes']:.0f} min; {narrow.get('start', '')}), widened to {cfg.residual} channels",
+                 "step": 0, "minutes": 0.0, "history": [], "optim": None, "residual_channels": cfg.residual,
+                 "residual": {k: v.clone() for k, v in wide.state_dict().items()}}
+        print(f"start: {state['start']}", flush=True)
     if state is None:
         linear = load_tuned(run, cfg.tile_dim) if cfg.residual else None
         if linear is not None:  # the residual starts where the trained linear projection stopped
