@@ -150,6 +150,9 @@ def cmd_info(args) -> int:
         except IndexCorrupt as exc:
             print(f"damaged:   {exc}; rebuilt from the stored fingerprints")
             library.rebuild_index()
+    if library.model_matches() and (older := library.songs_without_between_tiles()):
+        print(f"re-scoring: {len(older)} songs have no in-between tiles (added by an older version; they match "
+              "a little less well through a microphone): run `shazamlet library reindex`")
     pending = library.unindexed_songs()
     if pending:
         print(f"pending:   {len(pending)} songs not in the index yet (run `shazamlet library reindex`)")
