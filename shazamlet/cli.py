@@ -45,7 +45,7 @@ def answer_json(file: str, answer: Answer) -> dict:
 def answer_line(name: str, answer: Answer) -> str:
     genre = f"sounds like {answer.genre.label} ({answer.genre.score:.0%})" if answer.genre else "no genre"
     if answer.silent:
-        return f"{name}: silence, nothing to identify"
+        return f"{name}: silence (or too little sound), nothing to identify"
     if answer.song:
         s = answer.song
         who = f"{s.title} — {s.artist}" if s.artist else s.title

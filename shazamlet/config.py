@@ -100,6 +100,11 @@ class MatchConfig:
     # comparing each query tile with the library tiles within this many frames of its aligned place.
     rescore_top: int = 10
     rescore_tolerance_frames: int = 22
+    # A query tile with more than this many frames of silence (50 dB under the tile's peak) is not matched:
+    # half silence, half the start of a sound matches the start of any library song that begins the same
+    # way (the window heard from a stream as the music starts named a wrong song at 3.1 s; shazamlet/recognizer.py)
+    max_quiet_frames: int = 10
+    quiet_below_db: float = 50.0
     default_threshold: float = 0.5
 
 

@@ -83,6 +83,14 @@ def normalise_tiles(db_tiles: torch.Tensor, top_db: float) -> torch.Tensor:
     return torch.clamp((db_tiles - peak + top_db) / top_db, 0.0, 1.0)
 
 
+def quiet_frame_counts(tiles: torch.Tensor, top_db: float, below_db: float) -> np.ndarray:
+    """How many frames of each normalised tile `(n, n_mels, frames)` have their loudest band more than
+    `below_db` under the tile's own peak: the part of the tile that is silence."""
+    if len(tiles) == 0:
+        return np.zeros(0, np.int64)
+    return (tiles.amax(dim=-2) < 1.0 - below_db / top_db).sum(dim=-1).numpy()
+
+
 def tile_peak_db(db_tiles: torch.Tensor) -> torch.Tensor:
     return db_tiles.amax(dim=(-2, -1))
 

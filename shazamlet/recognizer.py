@@ -15,6 +15,7 @@ import torch
 
 from shazamlet.audio.decode import AudioError, load_audio
 from shazamlet.config import MatchConfig
+from shazamlet.features import quiet_frame_counts
 from shazamlet.library.library import Library
 from shazamlet.matcher import (GenreVote, calibrate, genre_from_model, margin_scores, merge_genre_votes,
                                rescore_aligned, vote_for_genre, vote_for_song)
@@ -75,7 +76,10 @@ class Recognizer:
         if len(wave) < need:
             wave = np.pad(wave, (0, need - len(wave)))
         tiles = self.embedder.frontend.tiles(wave, self.library.cfg.query_hop_frames)
-        keep = tiles.audible
+        # silent tiles, and tiles that are partly silence (a sound starting or stopping), say nothing of
+        # which song it is: without any other tile there is nothing to identify yet
+        quiet = quiet_frame_counts(tiles.tiles, self.features.top_db, self.cfg.quiet_below_db)
+        keep = tiles.audible & (quiet <= self.cfg.max_quiet_frames)
         if not keep.any():
             return Answer(None, [], None, 0.0, 0, _ms(started), silent=True)
         fps, probs = self.embedder.encode(tiles.tiles[torch.as_tensor(keep)])

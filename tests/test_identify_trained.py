@@ -102,3 +102,19 @@ def test_songs_not_in_the_library_come_back_null_with_a_genre(setup):
         with_genre += answer.genre is not None and answer.genre.label in {s.name for s in STYLES}
     assert rejected >= 8, f"{rejected}/12 unknown songs rejected"
     assert with_genre == 12
+
+
+def test_a_window_that_is_mostly_silence_names_no_song(setup):
+    """Listening as the music starts: a second of silence and then two of a song is one tile half silent,
+    which matched the start of another song that begins the same way (seen end to end). It is not matched;
+    the same excerpt after room noise instead of silence is, and so is the excerpt alone."""
+    rec, paths = setup
+    wave, _ = sf.read(paths[4], dtype="float32")
+    music = wave[5 * SR : int(7.1 * SR)]
+    answer = rec.identify_wave(np.concatenate([np.zeros(SR, np.float32), music]))
+    assert answer.silent and answer.song is None and not answer.candidates
+    room = np.random.default_rng(0).standard_normal(SR).astype(np.float32)
+    room *= np.sqrt(np.mean(music ** 2) / np.mean(room ** 2)) * 10 ** (-30 / 20)  # 30 dB under the music
+    assert not rec.identify_wave(np.concatenate([room, music])).silent
+    alone = rec.identify_wave(wave[5 * SR : int(8.1 * SR)])
+    assert not alone.silent and alone.candidates[0].path == str(paths[4])
