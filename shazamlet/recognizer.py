@@ -49,6 +49,8 @@ class Answer:
     elapsed_ms: float
     silent: bool = False
     fingerprints: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32), repr=False)
+    # where the matched query tiles start in the query (frames); silent and half-silent tiles are not among them
+    tile_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
 
 class Recognizer:
@@ -86,7 +88,8 @@ class Recognizer:
         model_genre = genre_from_model(probs, self.embedder.genres, self.library.genre_labels() or None)
         nb = self.library.neighbours(fps, tiles.start_frames[keep])
         if nb is None:  # empty library
-            return Answer(None, [], model_genre, 0.0, len(fps), _ms(started), fingerprints=fps)
+            return Answer(None, [], model_genre, 0.0, len(fps), _ms(started), fingerprints=fps,
+                          tile_starts=tiles.start_frames[keep])
         votes = vote_for_song(nb, self.cfg.align_bin_frames)
         if self.cfg.rescore_top:
             votes = rescore_aligned(votes, fps, nb.query_starts, self.library.song_tiles,
@@ -108,7 +111,8 @@ class Recognizer:
         # the library uses; over its own labels only when the library has none) are averaged
         library_genre = vote_for_genre(nb, self.library.genres())
         genre = (library_genre or model_genre) if best is not None else merge_genre_votes(library_genre, model_genre)
-        return Answer(best, candidates, genre, raw, len(fps), _ms(started), fingerprints=fps)
+        return Answer(best, candidates, genre, raw, len(fps), _ms(started), fingerprints=fps,
+                      tile_starts=tiles.start_frames[keep])
 
 
 def _ms(started: float) -> float:

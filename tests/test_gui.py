@@ -168,6 +168,12 @@ def test_listen_identifies_the_song_playing_into_the_input(make_window, qtbot, b
     assert w.listen.genre_votes.labels and abs(sum(w.listen.genre_votes.values) - 1.0) < 0.01
     assert w.listen.spectrogram.mel.frames_done > 50  # the spectrogram saw the audio
     assert w.listen.spectrogram.window_box.isVisible()
+    # the tiles marked on it are the ones the answer matched
+    spec, used = w.listen.spectrogram, final.answer.tile_starts
+    assert sum(m.isVisible() for m in spec.tile_marks) == len(used) > 0
+    assert spec.window_label.toPlainText().startswith(f"{final.window_s:.1f} s analysed · {len(used)} tile")
+    spec.mark_window(final.end_sample, final.window_s, used[1:], True)  # a half-silent first tile left out
+    assert sum(m.isVisible() for m in spec.tile_marks) == len(used) - 1
     qtbot.waitUntil(lambda: w.map_view.centre.data.size == 1, timeout=20_000)  # the query is on the map
     entry = w.history.entries[0]
     assert entry.title == final.answer.song.title and entry.path == str(path)

@@ -126,9 +126,8 @@ class ListenWorker(QObject):
             return
         if event is None:
             return
-        hop = self.recognizer.library.cfg.query_hop_frames
         self.update.emit(ListenUpdate(self.session, event.kind, event.answer, event.heard_s, event.window_s,
-                                      self.position, stream.rate, hop))
+                                      self.position, stream.rate))
         if event.kind == "final":
             if self.continuous:
                 self.listener.reset()

@@ -370,7 +370,7 @@ class MainWindow(QMainWindow):
             return
         a = msg.answer
         self.show_answer(a, final=msg.kind == "final", heard_s=msg.heard_s)
-        self.listen.spectrogram.mark_window(msg.end_sample, msg.window_s, msg.hop_frames,
+        self.listen.spectrogram.mark_window(msg.end_sample, msg.window_s, a.tile_starts,
                                             None if a.silent else a.song is not None)
         if msg.kind == "final" and not a.silent:
             if not self.continuous.isChecked():

@@ -100,7 +100,6 @@ class ListenUpdate:
     window_s: float
     end_sample: int  # ring position (samples at `rate`) where the analysed window ends
     rate: int
-    hop_frames: int  # query tiles start every hop_frames frames from the window's start
 
 
 @dataclass

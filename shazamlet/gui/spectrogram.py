@@ -147,8 +147,9 @@ class SpectrogramView(pg.PlotWidget):
             self.live_label.setPos(live_s - tile_s, 1)
             self.live_label.setVisible(True)
 
-    def mark_window(self, end_sample: int, window_s: float, hop_frames: int, matched: bool | None) -> None:
-        """Mark the window the last answer is based on and the 64x64 tiles cut from it."""
+    def mark_window(self, end_sample: int, window_s: float, tile_starts: np.ndarray, matched: bool | None) -> None:
+        """Mark the window the last answer is based on and the 64x64 tiles it matched (`Answer.tile_starts`,
+        frames from the window's start: silent and half-silent tiles are left out)."""
         end = (end_sample - self.start_sample) / self.rate
         start = end - window_s
         colour = "#7CFC9A" if matched else ("#FBBF24" if matched is False else "#A5B4FC")
@@ -161,8 +162,7 @@ class SpectrogramView(pg.PlotWidget):
         self.window_box.setRect(QRectF(start, 0, window_s, self.features.n_mels))
         self.window_box.setVisible(True)
         f = self.features
-        n_frames = int((window_s * f.sample_rate - f.n_fft) // f.hop_length + 1)
-        starts = np.arange(0, max(0, n_frames - f.tile_frames) + 1, hop_frames) if n_frames >= f.tile_frames else []
+        starts = np.asarray(tile_starts)
         while len(self.tile_marks) < len(starts):
             m = _rect(colour, 1.0)
             self.addItem(m)
