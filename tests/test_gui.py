@@ -369,3 +369,23 @@ def test_level_note_says_when_the_input_clips_or_is_silent(qtbot):
     assert panel.level_note.text().startswith("Silent")
     panel.feed(tone, SR, 30 * len(tone))
     assert panel.level_note.text().endswith("dBFS")
+
+
+def test_a_library_without_in_between_tiles_offers_a_reindex(make_window, qtbot, music, trained_model, tmp_path):
+    """Songs added by a version before in-between tiles still answer; the window says that reindexing
+    them helps, and its Reindex Library button adds them."""
+    from shazamlet.config import IndexConfig
+
+    folder = tmp_path / "old-lib"
+    lib = Library.open(folder, TileEmbedder(str(trained_model)), index_cfg=IndexConfig(between_tiles=False))
+    assert len(lib.add([music]).added) == 3
+    lib.close()
+    w = make_window(folder, model=trained_model)
+    assert w.banner.action_id == "reindex" and "3 songs were added by an earlier version" in w.banner.text.text()
+    assert w.worker.recognizer is not None  # listening works meanwhile
+    with qtbot.waitSignal(w.indexing_done, timeout=60_000):
+        w.banner.button.click()
+    assert not w.banner.isVisibleTo(w)
+    reopened = Library.open(folder, TileEmbedder(str(trained_model)), create=False)
+    assert reopened.songs_without_between_tiles() == [] and len(reopened.songs()) == 3
+    reopened.close()

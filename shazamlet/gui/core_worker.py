@@ -113,8 +113,9 @@ class CoreWorker(QObject):
                 self.library.close()
             self.embedder, self.library = embedder, library
             self.recognizer = None if mismatch else self._make_recognizer()
+        older = 0 if mismatch else len(library.songs_without_between_tiles())
         self.ready.emit(CoreReady(str(library.folder), embedder.model.meta.name, library.songs(), mismatch,
-                                  self.recognizer))
+                                  self.recognizer, older))
         self._warm_index()
         self.compute_map()
 
