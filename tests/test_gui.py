@@ -381,7 +381,8 @@ def test_a_library_without_in_between_tiles_offers_a_reindex(make_window, qtbot,
     assert len(lib.add([music]).added) == 3
     lib.close()
     w = make_window(folder, model=trained_model)
-    assert w.banner.action_id == "reindex" and "3 songs were added by an earlier version" in w.banner.text.text()
+    qtbot.waitUntil(lambda: w.banner.action_id == "reindex", timeout=10_000)  # told after `ready`
+    assert "3 songs were added by an earlier version" in w.banner.text.text()
     assert w.worker.recognizer is not None  # listening works meanwhile
     with qtbot.waitSignal(w.indexing_done, timeout=60_000):
         w.banner.button.click()

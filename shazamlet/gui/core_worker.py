@@ -73,6 +73,7 @@ class CoreWorker(QObject):
     progress = Signal(object)  # IndexProgress
     finished = Signal(object)  # IndexFinished
     map_ready = Signal(object)  # LibraryMap (empty when there is nothing to draw)
+    older_songs = Signal(int)  # songs added by a version without in-between tiles (reindex adds them)
 
     def __init__(self, state: CoreState) -> None:
         super().__init__()
@@ -113,9 +114,12 @@ class CoreWorker(QObject):
                 self.library.close()
             self.embedder, self.library = embedder, library
             self.recognizer = None if mismatch else self._make_recognizer()
-        older = 0 if mismatch else len(library.songs_without_between_tiles())
         self.ready.emit(CoreReady(str(library.folder), embedder.model.meta.name, library.songs(), mismatch,
-                                  self.recognizer, older))
+                                  self.recognizer))
+        if not mismatch:  # after `ready`: it reads every song's fingerprint file (~2 s at 10 000 songs)
+            older = len(library.songs_without_between_tiles())
+            if older:
+                self.older_songs.emit(older)
         self._warm_index()
         self.compute_map()
 

@@ -175,6 +175,7 @@ class MainWindow(QMainWindow):
         self.core.progress.connect(self.library.indexing_progress)
         self.core.finished.connect(self._indexing_finished)
         self.core.map_ready.connect(self.map_view.set_map)
+        self.core.older_songs.connect(self._older_songs)
         self.core_thread.start()
 
         self.listen_thread = QThread(self)
@@ -210,10 +211,10 @@ class MainWindow(QMainWindow):
             self.banner.show_message("warning", f"Reindexing needed: {msg.mismatch}", "Reindex Library", "reindex")
             self.listen.show_message("Not ready.", "Your library needs reindexing",
                                      detail="Press Reindex Library above; listening works again when it is done.")
-        elif msg.without_between:
-            self.banner.show_message("info", f"{msg.without_between} songs were added by an earlier version: "
-                                     "reindexing them makes them a little easier to recognise through a microphone.",
-                                     "Reindex Library", "reindex")
+
+    def _older_songs(self, n: int) -> None:
+        self.banner.show_message("info", f"{n} songs were added by an earlier version: reindexing them makes "
+                                 "them a little easier to recognise through a microphone.", "Reindex Library", "reindex")
 
     def _core_failed(self, msg: m.CoreFailed) -> None:
         self.core_error = msg.message

@@ -26,7 +26,6 @@ class CoreReady:
     songs: list[Song]
     mismatch: str | None = None  # one line: the library was built with another model
     recognizer: object | None = None  # shazamlet.recognizer.Recognizer
-    without_between: int = 0  # songs added by a version without in-between tiles (reindex adds them)
 
 
 @dataclass
