@@ -84,12 +84,13 @@ class Recognizer:
         keep = tiles.audible & (quiet <= self.cfg.max_quiet_frames)
         if not keep.any():
             return Answer(None, [], None, 0.0, 0, _ms(started), silent=True)
+        starts = tiles.start_frames[keep]
         fps, probs = self.embedder.encode(tiles.tiles[torch.as_tensor(keep)])
         model_genre = genre_from_model(probs, self.embedder.genres, self.library.genre_labels() or None)
-        nb = self.library.neighbours(fps, tiles.start_frames[keep])
+        nb = self.library.neighbours(fps, starts)
         if nb is None:  # empty library
             return Answer(None, [], model_genre, 0.0, len(fps), _ms(started), fingerprints=fps,
-                          tile_starts=tiles.start_frames[keep])
+                          tile_starts=starts)
         votes = vote_for_song(nb, self.cfg.align_bin_frames)
         if self.cfg.rescore_top:
             votes = rescore_aligned(votes, fps, nb.query_starts, self.library.song_tiles,
@@ -112,7 +113,7 @@ class Recognizer:
         library_genre = vote_for_genre(nb, self.library.genres())
         genre = (library_genre or model_genre) if best is not None else merge_genre_votes(library_genre, model_genre)
         return Answer(best, candidates, genre, raw, len(fps), _ms(started), fingerprints=fps,
-                      tile_starts=tiles.start_frames[keep])
+                      tile_starts=starts)
 
 
 def _ms(started: float) -> float:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shazamlet.library.ivf import quantise
+from shazamlet.library.ivf import quantise, unit_rows
 
 
 def encode_between(projections: np.ndarray) -> np.ndarray:
@@ -50,10 +50,6 @@ def between_fingerprints(fps: np.ndarray, starts: np.ndarray, codes: np.ndarray,
     mixed = (np.where(has_before[:, None], model[np.clip(before, 0, n - 1)], 0.0)
              + np.where(has_after[:, None], model[np.clip(after, 0, n - 1)], 0.0))
     keep = has_before | has_after
-    mixed = _unit(mixed[keep]) * np.sqrt(1.0 - weight)
-    tile = _unit(np.asarray(codes, np.float32)[keep]) * np.sqrt(weight)
+    mixed = unit_rows(mixed[keep]) * np.sqrt(1.0 - weight)
+    tile = unit_rows(codes[keep]) * np.sqrt(weight)
     return np.concatenate([mixed, tile], axis=1).astype(np.float32), b[keep]
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)

@@ -40,13 +40,12 @@ def default_nlist(n_items: int) -> int:
 
 
 def quantise(fingerprints: np.ndarray) -> np.ndarray:
-    v = np.asarray(fingerprints, np.float32)
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    return np.clip(np.rint(v * SCALE), -127, 127).astype(np.int8)
+    return np.clip(np.rint(unit_rows(fingerprints) * SCALE), -127, 127).astype(np.int8)
 
 
-def _unit(codes: np.ndarray) -> np.ndarray:
-    v = codes.astype(np.float32)
+def unit_rows(rows: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length, as float32 (int8 codes or floats alike)."""
+    v = np.asarray(rows, np.float32)
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
@@ -54,7 +53,7 @@ def train_centroids(codes: np.ndarray, nlist: int, seed: int = 0) -> np.ndarray:
     """Spherical k-means on a sample of the (quantised) fingerprints; an emptied list keeps its centroid."""
     rng = np.random.default_rng(seed)
     n = len(codes)
-    sample = _unit(codes[np.sort(rng.choice(n, min(n, nlist * SAMPLES_PER_LIST), replace=False))])
+    sample = unit_rows(codes[np.sort(rng.choice(n, min(n, nlist * SAMPLES_PER_LIST), replace=False))])
     cent = sample[rng.choice(len(sample), nlist, replace=False)].copy()
     for _ in range(KMEANS_ITERS):
         assign = np.argmax(sample @ cent.T, axis=1)
@@ -66,7 +65,7 @@ def train_centroids(codes: np.ndarray, nlist: int, seed: int = 0) -> np.ndarray:
 
 
 def assign_lists(codes: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.argmax(_unit(codes[i:i + BLOCK]) @ centroids.T, axis=1)
+    return np.concatenate([np.argmax(unit_rows(codes[i:i + BLOCK]) @ centroids.T, axis=1)
                            for i in range(0, len(codes), BLOCK)]) if len(codes) else np.zeros(0, np.int64)
 
 
