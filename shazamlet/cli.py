@@ -32,7 +32,7 @@ def answer_json(file: str, answer: Answer) -> dict:
     if answer.song:
         s = answer.song
         song = {"path": s.path, "title": s.title, "artist": s.artist, "score": round(s.score, 4),
-                "offset_s": round(s.offset_s, 2)}
+                "offset_s": round(s.offset_s, 2), "landmarks": s.landmarks}
     genre = None
     if answer.genre:
         genre = {"label": answer.genre.label, "score": round(answer.genre.score, 4),
@@ -150,9 +150,9 @@ def cmd_info(args) -> int:
         except IndexCorrupt as exc:
             print(f"damaged:   {exc}; rebuilt from the stored fingerprints")
             library.rebuild_index()
-    if library.model_matches() and (older := library.songs_without_between_tiles()):
-        print(f"re-scoring: {len(older)} songs have no in-between tiles (added by an older version; they match "
-              "a little less well through a microphone): run `shazamlet library reindex`")
+    if library.model_matches() and (older := library.songs_from_older_version()):
+        print(f"re-scoring: {len(older)} songs lack in-between tiles or landmarks (added by an older version; "
+              "they are recognised less well through a microphone): run `shazamlet library reindex`")
     pending = library.unindexed_songs()
     if pending:
         print(f"pending:   {len(pending)} songs not in the index yet (run `shazamlet library reindex`)")

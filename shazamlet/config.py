@@ -76,6 +76,10 @@ class IndexConfig:
     # between its indexed ones, for re-scoring only (shazamlet/library/between.py): evaluation mic3
     # 82 -> 84% for +10-17% indexing CPU and +35% fingerprint store (bench/between.py); the index is unchanged
     between_tiles: bool = True
+    # each song also keeps its spectral peaks (shazamlet/landmarks.py) for the landmark check of the
+    # re-scored candidates: evaluation mic3 84 -> 90%, babble3 59 -> 67% for ~140 bytes per second of
+    # music (bench/landmarks.py); the index is unchanged
+    landmarks: bool = True
     query_hop_frames: int = 11
     n_trees: int = 16
     k: int = 10
@@ -105,7 +109,44 @@ class MatchConfig:
     # way (the window heard from a stream as the music starts named a wrong song at 3.1 s; shazamlet/recognizer.py)
     max_quiet_frames: int = 10
     quiet_below_db: float = 50.0
+    # The re-scored candidates' similarity is blended with their landmark evidence (shazamlet/landmarks.py)
+    # where the library keeps peaks: (1 - w) * similarity + w * e / (e + scale), e = landmarks found at one
+    # offset above chance, in standard deviations (~0-3 for a wrong song, 10-100 for the right one). Measured
+    # on the evaluation's queries, w 0.3-0.4 and scale 4-8 all gave mic3 90-91% (trainer/README.md).
+    landmark_weight: float = 0.35
+    landmark_scale: float = 6.0
+    # the landmarks are looked for within this many seconds of the place the fingerprints aligned the query to
+    landmark_slack_s: float = 1.2
+    # with this much evidence the landmarks' offset (23-ms frames) replaces the fingerprints' (~0.3 s)
+    landmark_offset_evidence: float = 4.0
     default_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class LandmarkConfig:
+    """Spectral peaks and their pairs for the landmark check (shazamlet/landmarks.py)."""
+
+    sample_rate: int = 22_050
+    n_fft: int = 1024
+    hop: int = 512  # 23 ms frames
+    min_hz: float = 150.0  # a laptop microphone keeps about 120 Hz - 7 kHz
+    max_hz: float = 6_500.0
+    peak_radius_bins: int = 3  # a peak is the largest value within this many bins ...
+    peak_radius_frames: int = 3  # ... and frames
+    peaks_per_second: int = 100  # at most, the strongest of each second
+    fan_out: int = 5  # landmarks per anchor peak: the next peaks in time
+    max_dt: int = 63  # frames between a landmark's two peaks (1.46 s)
+    max_df: int = 31  # bins
+    bin_step: int = 2  # the hash's resolution: a reverberant room moves peaks by a bin or a frame
+    frame_step: int = 2
+    silence_nats: float = 8.0  # bins more than ~70 dB under the loudest one hold no peaks
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop / self.sample_rate
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ class Listener:
         self.fingerprints = WindowFingerprints(recognizer.embedder)
         # the same recognition, with the window's memory in place of the embedder
         self.window_recognizer = Recognizer(recognizer.library, self.fingerprints, recognizer.threshold,
-                                            recognizer.cfg)
+                                            recognizer.cfg, recognizer.landmark_threshold)
         self.reset()
 
     def reset(self) -> None:

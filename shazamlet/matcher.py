@@ -15,6 +15,8 @@ The nearest-neighbour search only nominates candidates. Under a microphone many 
 the right song outside their k nearest tiles, and such a tile would add nothing. So the leading
 candidates are re-scored as a whole sequence (Chang et al. 2021's "sequence search"): every query tile
 is compared with the candidate's own library tiles at the aligned position (`rescore_aligned`).
+Where the library keeps spectral peaks, the re-scored candidates are also checked for landmarks
+shared with the query at that place (`shazamlet.landmarks`), and ranked by both (`blend_landmarks`).
 """
 
 from __future__ import annotations
@@ -121,6 +123,23 @@ def rescore_aligned(votes: list[SongVote], fingerprints: np.ndarray, query_start
         near = np.abs(np.asarray(lib_starts)[None, :] - where[:, None]) <= tolerance_frames
         best = np.where(near, np.clip(sims, 0.0, 1.0), 0.0).max(axis=1)
         out.append(SongVote(v.song_id, float(best.mean()), v.offset_frames, int(near.any(axis=1).sum())))
+    out.sort(key=lambda v: v.similarity, reverse=True)
+    return out
+
+
+def blend_landmarks(votes: list[SongVote], evidence: list[float], offsets: list[float | None], weight: float,
+                    scale: float) -> list[SongVote]:
+    """The candidates re-ranked by fingerprint similarity blended with landmark evidence, best first.
+
+    `evidence[i]` is how far above chance candidate i's landmarks agree at one offset
+    (`landmarks.Evidence.excess`); it saturates (`e / (e + scale)`), so a candidate's score stays in
+    [0, 1] and a song is not accepted on landmarks alone. `offsets[i]`, where not None, replaces the
+    vote's offset (the landmarks place the query to a frame where the evidence is strong).
+    """
+    out = []
+    for v, e, off in zip(votes, evidence, offsets):
+        blended = (1.0 - weight) * v.similarity + weight * e / (e + scale)
+        out.append(SongVote(v.song_id, float(blended), v.offset_frames if off is None else off, v.support))
     out.sort(key=lambda v: v.similarity, reverse=True)
     return out
 

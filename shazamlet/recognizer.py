@@ -16,9 +16,10 @@ import torch
 from shazamlet.audio.decode import AudioError, load_audio
 from shazamlet.config import MatchConfig
 from shazamlet.features import quiet_frame_counts
+from shazamlet.landmarks import aligned_evidence, landmarks
 from shazamlet.library.library import Library
-from shazamlet.matcher import (GenreVote, calibrate, genre_from_model, margin_scores, merge_genre_votes,
-                               rescore_aligned, vote_for_genre, vote_for_song)
+from shazamlet.matcher import (GenreVote, SongVote, blend_landmarks, calibrate, genre_from_model, margin_scores,
+                               merge_genre_votes, rescore_aligned, vote_for_genre, vote_for_song)
 from shazamlet.model.embedder import TileEmbedder
 
 # A query may be a little shorter than one tile (3.02 s): "3 s" clips are padded by up to this much.
@@ -37,6 +38,7 @@ class Candidate:
     similarity: float  # mean over query tiles of the best cosine at the song's alignment
     offset_s: float  # where the query starts in the song
     support: int  # query tiles agreeing on this song and alignment
+    landmarks: int | None = None  # landmarks shared with the query at one offset; None: not checked
 
 
 @dataclass
@@ -51,15 +53,29 @@ class Answer:
     fingerprints: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32), repr=False)
     # where the matched query tiles start in the query (frames); silent and half-silent tiles are not among them
     tile_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    # whether the landmark check ranked the candidates (the library keeps peaks for all of them), and
+    # what the fingerprints alone would have answered: the evaluation calibrates a threshold for each
+    landmarks: bool = False
+    fingerprint_song_id: int | None = None
+    fingerprint_raw_score: float = 0.0
 
 
 class Recognizer:
     def __init__(self, library: Library, embedder: TileEmbedder, threshold: float | None = None,
-                 match_cfg: MatchConfig = MatchConfig()) -> None:
+                 match_cfg: MatchConfig = MatchConfig(), landmark_threshold: float | None = None) -> None:
+        """`threshold` applies to answers ranked by the fingerprints alone, `landmark_threshold` to those the
+        landmark check ranked (their scores are blends, a little lower); both default to the model
+        file's calibration. A model calibrated before landmarks existed has one threshold: it serves
+        both, which only makes the landmark answers a little more cautious."""
         self.library = library
         self.embedder = embedder
         self.cfg = match_cfg
-        self.threshold = embedder.model.meta.threshold if threshold is None else threshold
+        meta = embedder.model.meta
+        self.threshold = meta.threshold if threshold is None else threshold
+        if landmark_threshold is None:
+            landmark_threshold = (meta.landmark_threshold if threshold is None and meta.landmark_threshold is not None
+                                  else self.threshold)
+        self.landmark_threshold = landmark_threshold
         self.features = embedder.features
         self.min_seconds = self.features.tile_seconds - MAX_PAD_SECONDS
 
@@ -95,25 +111,53 @@ class Recognizer:
         if self.cfg.rescore_top:
             votes = rescore_aligned(votes, fps, nb.query_starts, self.library.song_tiles,
                                     self.cfg.rescore_tolerance_frames, self.cfg.rescore_top)
-        found = [(v, self.library.song(v.song_id)) for v in votes]
-        found = [(v, song) for v, song in found if song is not None]  # not removed since the index was built
+        songs = {v.song_id: self.library.song(v.song_id) for v in votes}
+        votes = [v for v in votes if songs[v.song_id] is not None]  # not removed since the index was built
+        fingerprint_top = (votes[0].song_id, margin_scores(votes)[0]) if votes else (None, 0.0)
+        found_landmarks = self._landmark_check(wave, votes) if self.cfg.landmark_weight > 0 else None
+        if found_landmarks is not None:
+            votes, counts = found_landmarks
+        threshold = self.threshold if found_landmarks is None else self.landmark_threshold
         frame_s = self.features.frame_seconds
         candidates = []
-        for (vote, song), margin in zip(found, margin_scores([v for v, _ in found])):
+        for vote, margin in zip(votes, margin_scores(votes)):
+            song = songs[vote.song_id]
             candidates.append(Candidate(song.id, song.path, song.title, song.artist, song.genre,
-                                        calibrate(margin, self.threshold), margin, vote.similarity,
-                                        max(0.0, vote.offset_frames * frame_s), vote.support))
+                                        calibrate(margin, threshold), margin, vote.similarity,
+                                        max(0.0, vote.offset_frames * frame_s), vote.support,
+                                        None if found_landmarks is None else counts[vote.song_id]))
             if len(candidates) == self.cfg.max_candidates:
                 break
         raw = candidates[0].raw_score if candidates else 0.0
-        best = candidates[0] if candidates and raw >= self.threshold else None
+        best = candidates[0] if candidates and raw >= threshold else None
         # a library song's genre is the one its neighbours carry (the user's own labels); for anything
         # else the neighbours' vote and the model's classifier (when the model has one, over the genres
         # the library uses; over its own labels only when the library has none) are averaged
         library_genre = vote_for_genre(nb, self.library.genres())
         genre = (library_genre or model_genre) if best is not None else merge_genre_votes(library_genre, model_genre)
         return Answer(best, candidates, genre, raw, len(fps), _ms(started), fingerprints=fps,
-                      tile_starts=starts)
+                      tile_starts=starts, landmarks=found_landmarks is not None,
+                      fingerprint_song_id=fingerprint_top[0], fingerprint_raw_score=fingerprint_top[1])
+
+    def _landmark_check(self, wave: np.ndarray, votes: list[SongVote]) -> tuple[list[SongVote], dict[int, int]] | None:
+        """The candidates ranked by fingerprints and landmarks (`matcher.blend_landmarks`), and the landmarks
+        each shares with the query; None when a candidate has no stored peaks (a song added by an
+        earlier version): candidates are only comparable when all of them were checked."""
+        votes = votes[: self.cfg.rescore_top or self.cfg.max_candidates]
+        if not votes:
+            return None
+        peaks = [self.library.song_peaks(v.song_id) for v in votes]
+        if any(p is None for p in peaks):
+            return None
+        lc = self.library.landmark_config
+        query = landmarks(wave, lc)
+        per_frame = self.features.frame_seconds / lc.frame_seconds  # landmark frames per front-end frame
+        slack = self.cfg.landmark_slack_s / lc.frame_seconds
+        evidence = [aligned_evidence(query, p, v.offset_frames * per_frame, slack, lc) for v, p in zip(votes, peaks)]
+        offsets = [e.offset / per_frame if e.excess >= self.cfg.landmark_offset_evidence else None for e in evidence]
+        blended = blend_landmarks(votes, [e.excess for e in evidence], offsets, self.cfg.landmark_weight,
+                                  self.cfg.landmark_scale)
+        return blended, {v.song_id: e.count for v, e in zip(votes, evidence)}
 
 
 def _ms(started: float) -> float:

@@ -103,17 +103,17 @@ def test_libraries_without_in_between_tiles_still_answer(tmp_path, trained_embed
     lib = build(tmp_path / "old", trained_embedder, songs, between=False)
     lib.close()
     lib = Library.open(tmp_path / "old", trained_embedder)
-    assert len(lib.songs_without_between_tiles()) == len(songs), "`library info` can say which songs lack them"
+    assert len(lib.songs_from_older_version()) == len(songs), "`library info` can say which songs lack them"
     fps, starts = lib.song_tiles(lib.songs()[0].id, 0, 10_000)
     assert np.all(starts % HOP == 0) and len(fps) == lib.songs()[0].n_tiles
     wave, _ = sf.read(songs[1], dtype="float32")
     assert Recognizer(lib, trained_embedder).identify_wave(wave[SR * 5 : SR * 8]).candidates[0].path == str(songs[1])
     lib.reindex()  # what `library info` tells the user to run
-    assert lib.songs_without_between_tiles() == []
+    assert lib.songs_from_older_version() == []
     assert len(lib.song_tiles(lib.songs()[0].id, 0, 10_000)[1]) > len(fps)
     lib.close()
     # a model without a tile projection has nothing to keep
     lib = build(tmp_path / "plain", random_embedder, songs[:1], between=True)
-    assert not lib.keeps_between_tiles and lib.songs_without_between_tiles() == []
+    assert not lib.keeps_between_tiles and lib.songs_from_older_version() == []
     assert lib.store.read_between(lib.songs()[0].emb_file) is None
     lib.close()

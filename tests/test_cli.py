@@ -43,7 +43,8 @@ def test_identify_json_one_line_per_file_in_order_with_errors(tmp_path, random_m
     first = lines[0]
     assert set(first) == {"file", "song", "candidates", "genre", "elapsed_ms"}
     assert first["song"]["path"] == str((synth_music / "rock" / "rock_song_01.wav").resolve())
-    assert set(first["song"]) == {"path", "title", "artist", "score", "offset_s"}
+    assert set(first["song"]) == {"path", "title", "artist", "score", "offset_s", "landmarks"}
+    assert first["song"]["landmarks"] > 20, "a clean clip shares many landmarks with its song"
     assert 0.0 <= first["song"]["score"] <= 1.0
     assert first["song"]["offset_s"] == pytest.approx(8 * LIB_HOP_SAMPLES / SR, abs=0.3)
     assert 1 <= len(first["candidates"]) <= 5 and first["candidates"][0]["path"] == first["song"]["path"]

@@ -388,5 +388,5 @@ def test_a_library_without_in_between_tiles_offers_a_reindex(make_window, qtbot,
         w.banner.button.click()
     assert not w.banner.isVisibleTo(w)
     reopened = Library.open(folder, TileEmbedder(str(trained_model)), create=False)
-    assert reopened.songs_without_between_tiles() == [] and len(reopened.songs()) == 3
+    assert reopened.songs_from_older_version() == [] and len(reopened.songs()) == 3
     reopened.close()

@@ -73,7 +73,7 @@ class CoreWorker(QObject):
     progress = Signal(object)  # IndexProgress
     finished = Signal(object)  # IndexFinished
     map_ready = Signal(object)  # LibraryMap (empty when there is nothing to draw)
-    older_songs = Signal(int)  # songs added by a version without in-between tiles (reindex adds them)
+    older_songs = Signal(int)  # songs added by a version without in-between tiles or landmarks (reindex adds them)
 
     def __init__(self, state: CoreState) -> None:
         super().__init__()
@@ -117,7 +117,7 @@ class CoreWorker(QObject):
         self.ready.emit(CoreReady(str(library.folder), embedder.model.meta.name, library.songs(), mismatch,
                                   self.recognizer))
         if not mismatch:  # after `ready`: it reads every song's fingerprint file (~2 s at 10 000 songs)
-            older = len(library.songs_without_between_tiles())
+            older = len(library.songs_from_older_version())
             if older:
                 self.older_songs.emit(older)
         self._warm_index()

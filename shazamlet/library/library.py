@@ -22,7 +22,7 @@ import platformdirs
 import torch
 
 from shazamlet.audio.decode import is_audio_file
-from shazamlet.config import IndexConfig
+from shazamlet.config import IndexConfig, LandmarkConfig
 from shazamlet.library.between import between_fingerprints, encode_between
 from shazamlet.library.catalog import Catalog, Song
 from shazamlet.library.index import IndexCorrupt, IndexRecord, LibraryIndex, build_index
@@ -32,6 +32,7 @@ from shazamlet.model.embedder import TileEmbedder
 
 
 BETWEEN_CACHE_SONGS = 256  # ~30 KB each for a 4-min song
+PEAKS_CACHE_SONGS = 256  # ~100 KB each
 
 
 class LibraryError(Exception):
@@ -105,6 +106,8 @@ class Library:
         # in-between tiles of the songs re-scored lately (song id -> codes, starts, or None): the
         # listener re-scores the same few candidates answer after answer
         self._between: OrderedDict[int, tuple[np.ndarray, np.ndarray] | None] = OrderedDict()
+        self._peaks: OrderedDict[int, np.ndarray | None] = OrderedDict()  # the same, for their peaks
+        self._peaks_usable: bool | None = None  # whether the stored peaks were found as this version finds them
         if self.catalog.get_meta("model_sha256") is None:
             self._record_model()
         elif check_model and not self.model_matches():
@@ -134,6 +137,8 @@ class Library:
         self.catalog.set_meta("model_name", meta.name)
         self.catalog.set_json("features", meta.features)
         self.catalog.set_meta("library_hop_frames", str(self.cfg.library_hop_frames))
+        self.catalog.set_json("landmarks", self.landmark_config.to_dict())
+        self._peaks_usable = None
 
     def model_matches(self) -> bool:
         return self.catalog.get_meta("model_sha256") == self.embedder.model_hash
@@ -222,7 +227,7 @@ class Library:
             return
         feats = self.embedder.model.meta.features
         hop = self.cfg.library_hop_frames
-        between = self.keeps_between_tiles
+        between, peaks = self.keeps_between_tiles, self.keeps_peaks
         n_workers = workers or default_workers()
         with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="decode") as pool:
             # A bounded window of files in flight: decoders run ahead of the encoder, but never hold
@@ -235,7 +240,8 @@ class Library:
                 item = next(jobs, None)
                 if item is not None:
                     f, root, g = item
-                    pending.append((f, pool.submit(prepare_song, str(f), feats, hop, genre_from, str(root), g, between)))
+                    pending.append((f, pool.submit(prepare_song, str(f), feats, hop, genre_from, str(root), g, between,
+                                                               peaks)))
 
             for _ in range(window):
                 submit_next()
@@ -274,7 +280,8 @@ class Library:
         codes = None
         if prep.between_tiles is not None:
             codes = encode_between(self.embedder.project(torch.from_numpy(prep.between_tiles)))
-        emb_file = self.store.write(f"{prep.content_hash}.npz", fps, prep.start_frames, codes, prep.between_starts)
+        emb_file = self.store.write(f"{prep.content_hash}.npz", fps, prep.start_frames, codes, prep.between_starts,
+                                    prep.peaks)
         t = prep.tags
         self.catalog.upsert_song(Song(0, prep.path, t.title, t.artist, t.album, t.genre, prep.duration_s,
                                       prep.content_hash, prep.file_size, prep.file_mtime, time.time(),
@@ -348,6 +355,7 @@ class Library:
         with self._lock:
             self._genres = self._genre_labels = None
             self._between.clear()
+            self._peaks.clear()
             self.catalog.set_json("index", record.__dict__)
             if self._index:
                 self._index.unload()
@@ -384,25 +392,55 @@ class Library:
         order = np.argsort(all_starts, kind="stable")
         return np.concatenate([fps[inside], mid_fps])[order], all_starts[order]
 
-    def songs_without_between_tiles(self) -> list[Song]:
-        """Songs whose fingerprint file has no in-between tiles although this model would keep them
-        (added by a version before them): `reindex` adds them. Reads every file's directory (~0.2 ms each)."""
-        if not self.keeps_between_tiles:
+    @property
+    def keeps_peaks(self) -> bool:
+        """Whether songs added now keep their spectral peaks for the landmark check."""
+        return self.cfg.landmarks
+
+    @property
+    def landmark_config(self) -> LandmarkConfig:
+        """How this library's peaks are (or would be) found: at the model's sample rate."""
+        return LandmarkConfig(sample_rate=self.embedder.features.sample_rate)
+
+    def songs_from_older_version(self) -> list[Song]:
+        """Songs whose fingerprint file lacks what this version keeps (in-between tiles, spectral
+        peaks): they were added by an earlier version, and `reindex` adds it. Reads every file's
+        directory (~0.2 ms each)."""
+        wanted = [name for name, on in (("between", self.keeps_between_tiles), ("peak_steps", self.keeps_peaks)) if on]
+        if not wanted:
             return []
-        return [s for s in self.catalog.songs() if self.store.exists(s.emb_file) and self.store.read_between(s.emb_file) is None]
+        return [s for s in self.catalog.songs() if self.store.exists(s.emb_file)
+                and not set(wanted) <= self.store.members(s.emb_file)]
 
     def _between_tiles(self, song_id: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The song's in-between tiles from its fingerprint file (None without), cached for a while."""
-        if song_id in self._between:
-            self._between.move_to_end(song_id)
-            return self._between[song_id]
+        if self.embedder.tile_layout is None:
+            return None
+        return self._cached(self._between, song_id, self.store.read_between, BETWEEN_CACHE_SONGS)
+
+    def song_peaks(self, song_id: int) -> np.ndarray | None:
+        """The song's packed spectral peaks (`shazamlet.landmarks`), cached for a while; None for a song
+        added without them, or peaks found another way than this version finds them."""
+        if self._peaks_usable is None:
+            self._peaks_usable = self.catalog.get_json("landmarks") == self.landmark_config.to_dict()
+        if not self._peaks_usable:
+            return None
+        with self._lock:
+            return self._cached(self._peaks, song_id, self.store.read_peaks, PEAKS_CACHE_SONGS)
+
+    def _cached(self, cache: OrderedDict, song_id: int, read: Callable[[str], object], size: int):
+        """`read(fingerprint file)` of a song through a small LRU cache: the listener re-scores the same
+        few candidates answer after answer."""
+        if song_id in cache:
+            cache.move_to_end(song_id)
+            return cache[song_id]
         found = None
         song = self.catalog.song(song_id)
-        if song is not None and self.embedder.tile_layout is not None and self.store.exists(song.emb_file):
-            found = self.store.read_between(song.emb_file)
-        self._between[song_id] = found
-        if len(self._between) > BETWEEN_CACHE_SONGS:
-            self._between.popitem(last=False)
+        if song is not None and self.store.exists(song.emb_file):
+            found = read(song.emb_file)
+        cache[song_id] = found
+        if len(cache) > size:
+            cache.popitem(last=False)
         return found
 
     def neighbours(self, fingerprints: np.ndarray, query_starts: np.ndarray, k: int | None = None):

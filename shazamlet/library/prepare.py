@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from shazamlet.audio.decode import AudioError, load_audio
-from shazamlet.config import FeatureConfig
+from shazamlet.config import FeatureConfig, LandmarkConfig
 from shazamlet.features import LogMelFrontEnd
+from shazamlet.landmarks import peaks as spectral_peaks
 from shazamlet.library.tags import SongTags, genre_from_folder, read_tags
 
 
@@ -35,6 +36,7 @@ class PreparedSong:
     # the audible tiles halfway between them (`shazamlet.library.between`); None when not asked for
     between_tiles: np.ndarray | None = None
     between_starts: np.ndarray | None = None
+    peaks: np.ndarray | None = None  # packed spectral peaks (`shazamlet.landmarks`); None when not asked for
 
 
 @dataclass
@@ -49,11 +51,12 @@ def content_hash(path: Path) -> str:
 
 
 def prepare_song(path: str, features: dict, hop_frames: int, genre_from: str, root: str | None,
-                 genre: str | None = None, between: bool = False) -> PreparedSong | FailedSong:
+                 genre: str | None = None, between: bool = False, peaks: bool = False) -> PreparedSong | FailedSong:
     """Decode and tile one file; any failure comes back as a FailedSong with one line.
 
     With `between`, also the tiles starting halfway between the indexed ones (from the same
-    spectrogram: the front end runs once)."""
+    spectrogram: the front end runs once); with `peaks`, the song's spectral peaks (the waveform is
+    decoded once)."""
     cfg = FeatureConfig.from_dict(features)
     p = Path(path)
     try:
@@ -78,8 +81,10 @@ def prepare_song(path: str, features: dict, hop_frames: int, genre_from: str, ro
         if between and hop_frames >= 2:
             mid = frontend.tiles_from_power(power, hop_frames, first_frame=hop_frames // 2)
             mid_tiles, mid_starts = mid.tiles[torch.as_tensor(mid.audible)].numpy(), mid.start_frames[mid.audible]
+        song_peaks = spectral_peaks(wave, LandmarkConfig(sample_rate=cfg.sample_rate)) if peaks else None
         return PreparedSong(str(p), content_hash(p), stat.st_size, stat.st_mtime, duration, tags,
-                            tiles.tiles[torch.as_tensor(keep)].numpy(), tiles.start_frames[keep], mid_tiles, mid_starts)
+                            tiles.tiles[torch.as_tensor(keep)].numpy(), tiles.start_frames[keep], mid_tiles, mid_starts,
+                            song_peaks)
     except AudioError as exc:
         return FailedSong(path, str(exc))
     except OSError as exc:

@@ -1,8 +1,8 @@
 """Per-song fingerprints on disk: the durable source the ANNOY index is rebuilt from.
 
 One small `.npz` per song (float16 fingerprints + tile start frames; with a model that has a tile
-projection, also the int8 projections of the in-between tiles, `shazamlet.library.between`), written
-to a temp file and renamed, so a crash never leaves half a file under a real name. ANNOY files are derived data; these
+projection, also the int8 projections of the in-between tiles, `shazamlet.library.between`; and the
+song's spectral peaks for the landmark check, `shazamlet.landmarks`), written to a temp file and renamed, so a crash never leaves half a file under a real name. ANNOY files are derived data; these
 are what a corrupted index is rebuilt from.
 """
 
@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from shazamlet.landmarks import BIN_BITS
 
 
 class EmbeddingStore:
@@ -21,16 +24,23 @@ class EmbeddingStore:
         folder.mkdir(parents=True, exist_ok=True)
 
     def write(self, name: str, fingerprints: np.ndarray, start_frames: np.ndarray,
-              between: np.ndarray | None = None, between_starts: np.ndarray | None = None) -> str:
-        """Store one song's fingerprints under `name` (a file name), and the int8 codes of its
-        in-between tiles when there are any; returns the name."""
+              between: np.ndarray | None = None, between_starts: np.ndarray | None = None,
+              peaks: np.ndarray | None = None) -> str:
+        """Store one song's fingerprints under `name` (a file name), the int8 codes of its in-between
+        tiles and its packed spectral peaks when there are any; returns the name."""
         arrays = {"fp": fingerprints.astype(np.float16), "starts": start_frames.astype(np.int32)}
         if between is not None and between_starts is not None:
             arrays.update(between=between.astype(np.int8), between_starts=between_starts.astype(np.int32))
+        if peaks is not None:
+            # time steps between peaks (mostly 0-3 frames) and bins, deflated: ~140 bytes a second of
+            # music, a third of the packed int32s
+            frames = np.asarray(peaks, np.int64) >> BIN_BITS
+            arrays.update(peak_steps=np.diff(frames, prepend=0).astype(np.uint32),
+                          peak_bins=(np.asarray(peaks) & ((1 << BIN_BITS) - 1)).astype(np.uint16))
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=self.folder)
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
+                _savez(f, arrays, compressed={"peak_steps", "peak_bins"})
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.folder / name)
@@ -51,6 +61,20 @@ class EmbeddingStore:
                 return None
             return z["between"], z["between_starts"].astype(np.int64)
 
+    def read_peaks(self, name: str) -> np.ndarray | None:
+        """The song's packed spectral peaks (`shazamlet.landmarks.peaks`); None for a file written
+        without them (an older library)."""
+        with np.load(self.folder / name, allow_pickle=False) as z:
+            if "peak_steps" not in z.files:
+                return None
+            frames = np.cumsum(z["peak_steps"].astype(np.int64))
+            return ((frames << BIN_BITS) | z["peak_bins"]).astype(np.int32)
+
+    def members(self, name: str) -> set[str]:
+        """The arrays a fingerprint file holds (its directory only is read)."""
+        with np.load(self.folder / name, allow_pickle=False) as z:
+            return set(z.files)
+
     def exists(self, name: str) -> bool:
         return (self.folder / name).exists()
 
@@ -62,3 +86,14 @@ class EmbeddingStore:
 
     def names(self) -> set[str]:
         return {p.name for p in self.folder.glob("*.npz")}
+
+
+def _savez(f, arrays: dict[str, np.ndarray], compressed: set[str]) -> None:
+    """`np.savez`, with deflate for the members named in `compressed` only: the float16 fingerprints
+    hardly compress and are read on every index rebuild, the peaks shrink to a third."""
+    with zipfile.ZipFile(f, "w", allowZip64=True) as zf:
+        for key, arr in arrays.items():
+            info = zipfile.ZipInfo(key + ".npy")
+            info.compress_type = zipfile.ZIP_DEFLATED if key in compressed else zipfile.ZIP_STORED
+            with zf.open(info, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(arr), allow_pickle=False)

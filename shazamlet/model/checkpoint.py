@@ -45,6 +45,8 @@ class ModelMeta:
     genres: list[str] = field(default_factory=list)
     # Calibrated on the trainer's evaluation: match scores at or above it are "in your library".
     threshold: float = 0.5
+    # the same for answers the landmark check ranked (shazamlet/landmarks.py); None: calibrated before it
+    landmark_threshold: float | None = None
     trained_on: str = ""
     extra: dict = field(default_factory=dict)
 

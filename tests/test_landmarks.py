@@ -1,0 +1,157 @@
+"""Spectral-peak landmarks (shazamlet/landmarks.py): the second check of the re-scored candidates.
+
+A clip played through a room (reverb, pink noise, band-limiting, gain) shares landmarks with its own
+song at its own offset, far more than with other songs; the library keeps every song's peaks in its
+fingerprint file; the recognizer ranks by fingerprints and landmarks when every candidate has peaks,
+places the answer to a frame, and falls back to fingerprints alone for songs added without peaks.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+from synth import STYLES, add_noise, make_song
+
+from shazamlet.config import IndexConfig, LandmarkConfig, MatchConfig
+from shazamlet.landmarks import BIN_BITS, aligned_evidence, landmarks, peaks
+from shazamlet.library import Library
+from shazamlet.matcher import SongVote, blend_landmarks
+from shazamlet.model import TileEmbedder
+from shazamlet.recognizer import Recognizer
+from trainer.degrade_wave import mic_chain
+
+SR = 22_050
+LC = LandmarkConfig()
+
+
+@pytest.fixture(scope="module")
+def waves() -> list[np.ndarray]:
+    return [make_song(900 + i, STYLES[i % len(STYLES)], 20.0) for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory, waves):
+    root = tmp_path_factory.mktemp("landmark-music")
+    paths = []
+    for i, w in enumerate(waves):
+        p = root / STYLES[i % len(STYLES)].name / f"song_{i}.wav"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(p, w, SR)
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def embedder(trained_model) -> TileEmbedder:
+    return TileEmbedder(str(trained_model))
+
+
+def room(rng: np.random.Generator, rt60: float = 0.3) -> np.ndarray:
+    """A synthetic room impulse response: the direct sound, then exponentially decaying noise."""
+    t = np.arange(int(rt60 * SR)) / SR
+    rir = (rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60)).astype(np.float32)
+    rir[0] = 3.0
+    return rir
+
+
+def through_room(wave: np.ndarray, start: int, rng: np.random.Generator, seconds: float = 3.0) -> np.ndarray:
+    pre = SR // 2
+    return mic_chain(wave[start - pre : start + int(seconds * SR)], SR, room(rng), rng, pre)
+
+
+def test_a_clip_through_a_room_shares_landmarks_with_its_song_at_its_own_offset(waves):
+    song_peaks = [peaks(w) for w in waves]
+    assert all(80 <= len(p) / 20.0 <= LC.peaks_per_second for p in song_peaks), "about 100 peaks a second"
+    rng = np.random.default_rng(3)
+    right, wrong, first, placed = [], [], 0, []
+    for trial in range(12):
+        i, start = trial % 4, int(rng.integers(SR, 14 * SR))
+        query = landmarks(through_room(waves[i], start, rng))
+        expected = start / LC.hop + 15  # the fingerprints place a query to ~0.3 s
+        ev = [aligned_evidence(query, p, expected, 1.2 / LC.frame_seconds) for p in song_peaks]
+        right.append(ev[i].excess)
+        wrong += [e.excess for j, e in enumerate(ev) if j != i]
+        first += int(np.argmax([e.excess for e in ev]) == i)
+        if ev[i].excess >= 6:
+            placed.append(abs(ev[i].offset - start / LC.hop))
+    assert np.mean(right) > 2 * np.mean(wrong), (right, wrong)
+    assert first >= 8, f"the clip's own song has the most evidence for {first} of 12 clips"
+    assert placed and np.median(placed) <= 2, f"where the evidence is strong it places the clip to a frame: {placed}"
+
+
+def test_silence_and_short_audio_have_no_landmarks():
+    assert len(peaks(np.zeros(5 * SR, np.float32))) == 0
+    assert len(landmarks(np.zeros(100, np.float32))) == 0
+    ev = aligned_evidence(landmarks(np.zeros(SR, np.float32)), np.zeros(0, np.int32), 100.0, 50.0)
+    assert ev.count == 0 and ev.excess == 0.0
+
+
+def test_a_candidate_with_landmark_evidence_outranks_a_slightly_closer_look_alike():
+    votes = [SongVote(1, 0.62, 100.0, 5), SongVote(2, 0.58, 40.0, 4)]
+    ranked = blend_landmarks(votes, [0.5, 20.0], [None, 41.5], weight=0.35, scale=6.0)
+    assert [v.song_id for v in ranked] == [2, 1]
+    assert ranked[0].offset_frames == 41.5 and ranked[1].offset_frames == 100.0
+    assert all(0.0 <= v.similarity <= 1.0 for v in ranked)
+    # without evidence for anyone, the fingerprints' order stands
+    assert [v.song_id for v in blend_landmarks(votes, [0.0, 0.0], [None, None], 0.35, 6.0)] == [1, 2]
+
+
+def test_the_library_keeps_each_songs_peaks_compactly(tmp_path, embedder, songs):
+    lib = Library.open(tmp_path / "lib", embedder)
+    assert len(lib.add(songs).added) == len(songs)
+    by_path = {s.path: s for s in lib.songs()}
+    for path in songs:
+        s = by_path[str(path)]
+        stored = lib.song_peaks(s.id)
+        wave, _ = sf.read(path, dtype="float32")  # as written: 16-bit
+        assert np.array_equal(stored, peaks(wave)), "the file gives back exactly the peaks found"
+        assert np.all(np.diff(stored >> BIN_BITS) >= 0)
+        peak_bytes = sum(zi.compress_size for zi in zipfile.ZipFile(lib.store.folder / s.emb_file).infolist()
+                         if zi.filename.startswith("peak_"))
+        assert peak_bytes < 0.6 * 4 * len(stored), "deflated to well under the int32s"
+    assert lib.songs_from_older_version() == []
+    lib.close()
+
+
+def test_answers_are_ranked_and_placed_by_landmarks(tmp_path, embedder, songs, waves):
+    lib = Library.open(tmp_path / "lib", embedder)
+    lib.add(songs)
+    rec = Recognizer(lib, embedder)
+    rng = np.random.default_rng(11)
+    errors = []
+    for i in range(4):
+        start = int(rng.integers(2 * SR, 14 * SR))
+        answer = rec.identify_wave(add_noise(waves[i][start : start + 4 * SR], 10.0, seed=i))
+        assert answer.landmarks and answer.candidates[0].path == str(songs[i])
+        top = answer.candidates[0]
+        assert top.landmarks is not None and all(top.landmarks > c.landmarks for c in answer.candidates[1:])
+        errors.append(abs(top.offset_s - start / SR))
+    # the fingerprints alone place a query to about a third of a second; landmarks to a few frames
+    assert np.median(errors) < 0.1, errors
+    off = Recognizer(lib, embedder, match_cfg=MatchConfig(landmark_weight=0.0))
+    answer = off.identify_wave(through_room(waves[0], 5 * SR, rng))
+    assert not answer.landmarks and answer.candidates[0].landmarks is None
+    lib.close()
+
+
+def test_songs_added_without_peaks_are_matched_by_fingerprints_until_reindexed(tmp_path, embedder, songs, waves):
+    folder = tmp_path / "old"
+    lib = Library.open(folder, embedder, index_cfg=IndexConfig(landmarks=False))
+    lib.add(songs[:2])
+    lib.close()
+    lib = Library.open(folder, embedder)  # a version that keeps peaks
+    lib.add(songs[2:])
+    assert sorted(s.path for s in lib.songs_from_older_version()) == sorted(map(str, songs[:2]))
+    rec = Recognizer(lib, embedder)
+    clip = waves[1][5 * SR : 8 * SR]
+    answer = rec.identify_wave(clip)
+    assert answer.candidates[0].path == str(songs[1])
+    assert not answer.landmarks, "a candidate without peaks: the candidates are ranked by fingerprints alone"
+    lib.reindex()
+    assert lib.songs_from_older_version() == []
+    answer = Recognizer(lib, embedder).identify_wave(clip)
+    assert answer.landmarks and answer.candidates[0].path == str(songs[1])
+    lib.close()
