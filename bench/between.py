@@ -29,11 +29,11 @@ from bench.throughput import make_songs
 TILES_10K = 2_320_000  # 10 000 songs of 4 min at the 1.02-s hop (bench/scale.py)
 
 
-def add_once(paths: list[Path], embedder, between: bool, folder: Path) -> dict:
-    from shazamlet.config import IndexConfig
+def add_once(paths: list[Path], embedder, index_cfg, folder: Path) -> dict:
+    """One `Library.add` of `paths` into a fresh library: CPU seconds, audio seconds, tiles, store bytes."""
     from shazamlet.library import Library
 
-    lib = Library.open(folder, embedder, index_cfg=IndexConfig(between_tiles=between))
+    lib = Library.open(folder, embedder, index_cfg=index_cfg)
     c = time.process_time()
     report = lib.add([str(p) for p in paths], workers=1)
     cpu = time.process_time() - c
@@ -43,14 +43,15 @@ def add_once(paths: list[Path], embedder, between: bool, folder: Path) -> dict:
     return out
 
 
-def answer_cpu_ms(paths: list[Path], embedder, between: bool, folder: Path, clips: int) -> dict:
+def answer_cpu_ms(paths: list[Path], embedder, index_cfg, folder: Path, clips: int) -> dict:
+    """Median CPU ms of a 3-s clip to an answer: the first about its songs (their extras read from the
+    song files) and the next (from the library's caches)."""
     import soundfile as sf
 
-    from shazamlet.config import IndexConfig
     from shazamlet.library import Library
     from shazamlet.recognizer import Recognizer
 
-    lib = Library.open(folder, embedder, index_cfg=IndexConfig(between_tiles=between))
+    lib = Library.open(folder, embedder, index_cfg=index_cfg)
     rec = Recognizer(lib, embedder)
     rng = np.random.default_rng(0)
     waves = [sf.read(p, dtype="float32")[0] for p in paths]
@@ -61,6 +62,7 @@ def answer_cpu_ms(paths: list[Path], embedder, between: bool, folder: Path, clip
         s = int(rng.integers(0, len(w) - 3 * 22_050))
         clip = w[s : s + 3 * 22_050]
         lib._between.clear()  # the first answer about these songs reads their files
+        lib._peaks.clear()
         c = time.process_time()
         rec.identify_wave(clip)
         cold.append((time.process_time() - c) * 1000)
@@ -79,6 +81,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clips", type=int, default=20)
     args = ap.parse_args()
+    from shazamlet.config import IndexConfig
     from shazamlet.model import TileEmbedder
 
     embedder = TileEmbedder(args.model)
@@ -93,7 +96,7 @@ def main() -> None:
         runs = {False: [], True: []}
         for r in range(args.rounds + 1):  # round 0 warms up (oneDNN builds its kernels per batch shape)
             for between in (False, True):
-                got = add_once(paths, embedder, between, Path(d) / f"lib-{r}-{between}")
+                got = add_once(paths, embedder, IndexConfig(between_tiles=between), Path(d) / f"lib-{r}-{between}")
                 if r:
                     runs[between].append(got)
         med = {b: {k: statistics.median(x[k] for x in v) for k in v[0]} for b, v in runs.items()}
@@ -106,7 +109,8 @@ def main() -> None:
                   "tiles (same run); fingerprint store per indexed tile, and for 10 000 songs of 4 min (2.32 M tiles)",
                   ["library", "CPU ms per s of audio", "CPU vs without", "store bytes per tile", "store GiB at 10 000 songs"], rows)
         res.value("add_runs", {str(k): v for k, v in runs.items()})
-        ans = {b: answer_cpu_ms(paths, embedder, b, Path(d) / f"lib-1-{b}", args.clips) for b in (False, True)}
+        ans = {b: answer_cpu_ms(paths, embedder, IndexConfig(between_tiles=b), Path(d) / f"lib-1-{b}", args.clips)
+               for b in (False, True)}
         res.table(f"B. A 3-s clip to an answer, one thread, CPU ms (median of {args.clips} clips): in-between tiles "
                   "read from the song files (first answer) or from the cache",
                   ["library", "first answer ms", "next answers ms"],

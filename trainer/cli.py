@@ -65,7 +65,8 @@ def _evaluate(a: argparse.Namespace) -> int:
 
     evaluate_run(a.run, EvalConfig(library_songs=a.library_songs, unknown_songs=a.unknown_songs,
                                    queries=a.queries, seed=a.seed, data=a.data, variant=_variant(a),
-                                   library_hop_frames=a.library_hop, between_tiles=not a.no_between_tiles),
+                                   library_hop_frames=a.library_hop, between_tiles=not a.no_between_tiles,
+                                   landmarks=not a.no_landmarks),
                  model=a.model)
     return 0
 
@@ -181,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"library tile hop in frames (default: the app's, {IndexConfig.library_hop_frames})")
     e.add_argument("--no-between-tiles", action="store_true",
                    help="build the library without in-between tiles (the app keeps them; shazamlet/library/between.py)")
+    e.add_argument("--no-landmarks", action="store_true",
+                   help="build the library without spectral peaks: the fingerprints alone rank (shazamlet/landmarks.py)")
     e.set_defaults(fn=_evaluate)
 
     x = sub.add_parser("export", help="write the run's encoder as the app's model file")

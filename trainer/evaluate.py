@@ -43,6 +43,7 @@ class EvalConfig:
     variant: Variant = field(default_factory=Variant)  # what is done to the run's encoder before it is measured
     library_hop_frames: int = IndexConfig.library_hop_frames  # the library's tile hop (the app's default)
     between_tiles: bool = IndexConfig.between_tiles  # the library keeps in-between tiles (the app's default)
+    landmarks: bool = IndexConfig.landmarks  # ... and spectral peaks for the landmark check (the app's default)
 
 
 def encoder_from_run(run: Run, variant: Variant = Variant()) -> tuple[torch.nn.Module, ModelMeta]:
@@ -185,6 +186,8 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
         out = out.with_name(f"{out.name}-hop{cfg.library_hop_frames}")
     if cfg.between_tiles != IndexConfig.between_tiles:
         out = out.with_name(f"{out.name}-{'with' if cfg.between_tiles else 'no'}-between")
+    if cfg.landmarks != IndexConfig.landmarks:
+        out = out.with_name(f"{out.name}-{'with' if cfg.landmarks else 'no'}-landmarks")
     out.mkdir(parents=True, exist_ok=True)
     model_path = Path(model) if model else model_from_run(run, out / "model.pt", cfg.variant)
     embedder = TileEmbedder(load_model(model_path))
@@ -199,7 +202,7 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     shutil.rmtree(libdir, ignore_errors=True)
     lib = Library.open(libdir, embedder, create=True,
                        index_cfg=IndexConfig(library_hop_frames=cfg.library_hop_frames,
-                                             between_tiles=cfg.between_tiles))
+                                             between_tiles=cfg.between_tiles, landmarks=cfg.landmarks))
     lib.add([str(data_root / s.rel) for s in lib_songs], genre_from="folder", root=str(data_root))
     rec = Recognizer(lib, embedder, threshold=None)
     print(f"library built ({time.time() - started:.0f} s)", flush=True)
@@ -230,7 +233,10 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
             records.append({"cond": cond, "q": qi, "song": rel, "known": known, "start_s": start / rate,
                             "top1": bool(cands[:1] == [truth]), "top2": truth in cands[:2],
                             "raw": float(ans.raw_score), "genre": ans.genre.label if ans.genre else None,
-                            "true_genre": genre_of[rel]})
+                            "true_genre": genre_of[rel], "landmarks": ans.landmarks,
+                            "fingerprint_top1": ans.fingerprint_song_id is not None
+                            and str(Path(lib.song(ans.fingerprint_song_id).path).resolve()) == truth,
+                            "fingerprint_raw": float(ans.fingerprint_raw_score)})
         print(f"{cond}: done ({time.time() - started:.0f} s)", flush=True)
 
     result = summarise(records, cfg)
@@ -299,4 +305,14 @@ def summarise(records: list[dict], cfg: EvalConfig) -> dict:
             "genre_unknown": float(np.mean([r["genre"] == r["true_genre"] for r in gu])) if gu else float("nan"),
             "n_known": len(k), "n_unknown": len(u),
         }
-    return {"threshold": thr, "threshold_check": held, "conditions": conds}
+    result = {"threshold": thr, "threshold_check": held, "conditions": conds}
+    if any(r.get("landmarks") for r in records):
+        # the landmark check ranked these answers; the fingerprints alone would have answered
+        # `fingerprint_*`: the threshold for a library without peaks (ModelMeta.threshold)
+        fk = np.array([r["fingerprint_top1"] for r in known])
+        result["fingerprint_threshold"] = calibrate_threshold(fk, np.array([r["fingerprint_raw"] for r in known]),
+                                                              np.array([r["fingerprint_raw"] for r in unknown]))
+        result["fingerprint_top1"] = {cond: float(np.mean([r["fingerprint_top1"] for r in known if r["cond"] == cond]))
+                                      for cond, _ in CONDITIONS}
+        result["landmark_answers"] = float(np.mean([bool(r.get("landmarks")) for r in records]))
+    return result

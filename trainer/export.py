@@ -1,6 +1,7 @@
 """`python -m trainer export RUN`: the run's encoder as the app's model file.
 
-The threshold calibrated by `evaluate` (RUN/eval/eval.json) goes into ModelMeta.threshold. Weights are
+The thresholds calibrated by `evaluate` (RUN/eval/eval.json) go into ModelMeta: `threshold` for answers
+the fingerprints rank alone, `landmark_threshold` for those the landmark check ranked. Weights are
 stored as float16 by default (half the size; `evaluate --model` checks the accuracy holds).
 """
 
@@ -35,6 +36,8 @@ def export_run(run_dir: str | Path, to: str | Path = "resources/shazamlet-defaul
                 f"{ev} measured the tile projection after {measured or 'an unknown number of'} steps of "
                 f"`tune-tiles`, it has {now} now: evaluate again (the threshold is calibrated on what was evaluated)")
         threshold = result["threshold"]
+        if "fingerprint_threshold" in result:  # evaluated with the landmark check (the app's default)
+            threshold, meta.landmark_threshold = result["fingerprint_threshold"], result["threshold"]
         meta_extra = {"eval": {c: {k: v for k, v in m.items() if not k.startswith("n_")}
                                for c, m in result["conditions"].items()}}
     else:

@@ -65,7 +65,7 @@ def _model_entry(folder: str | Path) -> Entry:
     folder = Path(folder)
     ev = json.loads((folder / "eval.json").read_text())
     name = folder.name.removeprefix("eval-")
-    if re.fullmatch(r"(\d+d)?-?((pca)?tile\d+w[\d.]+(-tuned)?(-r\d+)?)?-?(hop\d+)?-?((no|with)-between)?", name):
+    if re.fullmatch(r"(\d+d)?-?((pca)?tile\d+w[\d.]+(-tuned)?(-r\d+)?)?-?(hop\d+)?-?((no|with)-between)?-?((no|with)-landmarks)?", name):
         name = f"{folder.parent.name}-{name}"
     return Entry(name, ev.get("objective", "?"), ev.get("trained_on", "model file"), ev,
                  {"confusion": folder / "confusion.png", "tsne": folder / "tsne.png"})
