@@ -82,6 +82,15 @@ def test_a_clip_through_a_room_shares_landmarks_with_its_song_at_its_own_offset(
     assert placed and np.median(placed) <= 2, f"where the evidence is strong it places the clip to a frame: {placed}"
 
 
+def test_the_peak_neighbourhood_is_scipys_maximum_filter():
+    from scipy.ndimage import maximum_filter
+
+    from shazamlet.landmarks import _running_max
+
+    a = np.random.default_rng(0).standard_normal((90, 60)).astype(np.float32)
+    assert np.array_equal(_running_max(_running_max(a, 3, 1), 2, 0), maximum_filter(a, size=(5, 7)))
+
+
 def test_silence_and_short_audio_have_no_landmarks():
     assert len(peaks(np.zeros(5 * SR, np.float32))) == 0
     assert len(landmarks(np.zeros(100, np.float32))) == 0
