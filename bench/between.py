@@ -73,14 +73,56 @@ def answer_cpu_ms(paths: list[Path], embedder, index_cfg, folder: Path, clips: i
     return {"cold_ms": statistics.median(cold), "warm_ms": statistics.median(warm)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_args(doc: str) -> argparse.Namespace:
+    """The options of an A/B library bench (this one, bench/landmarks.py)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--model", default=str(Path(__file__).resolve().parent.parent / "resources" / "shazamlet-default.pt"))
     ap.add_argument("--songs", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=45.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clips", type=int, default=20)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def compare_libraries(res: Results, embedder, args: argparse.Namespace, configs: dict[str, object]) -> dict:
+    """Libraries of the same synthesised songs under each IndexConfig of `configs` (label -> config; the
+    first is the baseline), built interleaved round by round with one thread: table A (indexing CPU and
+    store), table B (answer CPU). Returns the median measures per label."""
+    res.note(f"Model {embedder.model.meta.name} ({Path(args.model).name}), one thread, CPU time; "
+             f"{args.songs} synthesised songs of {args.seconds:.0f} s; {args.rounds} interleaved rounds (median).")
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory(dir=OUT if OUT.exists() else None) as d:
+        paths = make_songs(Path(d) / "songs", args.songs, args.seconds)
+        runs = {label: [] for label in configs}
+        for r in range(args.rounds + 1):  # round 0 warms up (oneDNN builds its kernels per batch shape)
+            for i, (label, cfg) in enumerate(configs.items()):
+                got = add_once(paths, embedder, cfg, Path(d) / f"lib-{r}-{i}")
+                if r:
+                    runs[label].append(got)
+        med = {label: {k: statistics.median(x[k] for x in v) for k in v[0]} for label, v in runs.items()}
+        base = med[next(iter(configs))]
+        rows = []
+        for label, m in med.items():
+            per_tile, per_s = m["store_bytes"] / m["tiles"], m["store_bytes"] / m["audio_s"]
+            rows.append([label, m["cpu_s"] / m["audio_s"] * 1000, m["cpu_s"] / base["cpu_s"], per_tile, per_s,
+                         per_tile * TILES_10K / 2**30])
+        res.table("A. Library.add, one thread: CPU ms per second of audio, against the first library (same run); "
+                  "fingerprint store per indexed tile and per second of music, and for 10 000 songs of 4 min (2.32 M tiles)",
+                  ["library", "CPU ms per s of audio", "CPU vs first", "store bytes per tile", "store bytes per s of music",
+                   "store GiB at 10 000 songs"], rows)
+        res.value("add_runs", runs)
+        ans = {label: answer_cpu_ms(paths, embedder, cfg, Path(d) / f"lib-1-{i}", args.clips)
+               for i, (label, cfg) in enumerate(configs.items())}
+        res.table(f"B. A 3-s clip to an answer, one thread, CPU ms (median of {args.clips} clips): what the library "
+                  "keeps besides the index read from the song files (first answer) or from its cache",
+                  ["library", "first answer ms", "next answers ms"], [[k, a["cold_ms"], a["warm_ms"]] for k, a in ans.items()])
+        res.value("answers", ans)
+    res.save()
+    return med
+
+
+def main() -> None:
+    args = bench_args(__doc__)
     from shazamlet.config import IndexConfig
     from shazamlet.model import TileEmbedder
 
@@ -88,35 +130,8 @@ def main() -> None:
     if embedder.tile_layout is None:
         raise SystemExit(f"{args.model} has no tile projection: it keeps no in-between tiles")
     res = Results("between", "6b. In-between tiles: indexing, disk, answers")
-    res.note(f"Model {embedder.model.meta.name} ({Path(args.model).name}), one thread, CPU time; "
-             f"{args.songs} synthesised songs of {args.seconds:.0f} s; {args.rounds} interleaved rounds (median).")
-    torch.set_num_threads(1)
-    with tempfile.TemporaryDirectory(dir=OUT if OUT.exists() else None) as d:
-        paths = make_songs(Path(d) / "songs", args.songs, args.seconds)
-        runs = {False: [], True: []}
-        for r in range(args.rounds + 1):  # round 0 warms up (oneDNN builds its kernels per batch shape)
-            for between in (False, True):
-                got = add_once(paths, embedder, IndexConfig(between_tiles=between), Path(d) / f"lib-{r}-{between}")
-                if r:
-                    runs[between].append(got)
-        med = {b: {k: statistics.median(x[k] for x in v) for k in v[0]} for b, v in runs.items()}
-        rows = []
-        for between, m in med.items():
-            per_tile = m["store_bytes"] / m["tiles"]
-            rows.append(["with in-between tiles" if between else "without", m["cpu_s"] / m["audio_s"] * 1000,
-                         m["cpu_s"] / med[False]["cpu_s"], per_tile, per_tile * TILES_10K / 2**30])
-        res.table("A. Library.add, one thread: CPU ms per second of audio, against the library without in-between "
-                  "tiles (same run); fingerprint store per indexed tile, and for 10 000 songs of 4 min (2.32 M tiles)",
-                  ["library", "CPU ms per s of audio", "CPU vs without", "store bytes per tile", "store GiB at 10 000 songs"], rows)
-        res.value("add_runs", {str(k): v for k, v in runs.items()})
-        ans = {b: answer_cpu_ms(paths, embedder, IndexConfig(between_tiles=b), Path(d) / f"lib-1-{b}", args.clips)
-               for b in (False, True)}
-        res.table(f"B. A 3-s clip to an answer, one thread, CPU ms (median of {args.clips} clips): in-between tiles "
-                  "read from the song files (first answer) or from the cache",
-                  ["library", "first answer ms", "next answers ms"],
-                  [["with in-between tiles" if b else "without", a["cold_ms"], a["warm_ms"]] for b, a in ans.items()])
-        res.value("answers", {str(k): v for k, v in ans.items()})
-    res.save()
+    compare_libraries(res, embedder, args, {"without in-between tiles": IndexConfig(between_tiles=False),
+                                            "with in-between tiles": IndexConfig(between_tiles=True)})
 
 
 if __name__ == "__main__":
