@@ -77,8 +77,8 @@ class IndexConfig:
     # 82 -> 84% for +10-17% indexing CPU and +35% fingerprint store (bench/between.py); the index is unchanged
     between_tiles: bool = True
     # each song also keeps its spectral peaks (shazamlet/landmarks.py) for the landmark check of the
-    # re-scored candidates: evaluation mic3 84 -> 90%, babble3 59 -> 67% for ~140 bytes per second of
-    # music (bench/landmarks.py); the index is unchanged
+    # re-scored candidates: evaluation mic3 84 -> 88%, babble3 59 -> 68% for ~130 bytes per second of
+    # music on disk and ~4% more indexing CPU (bench/landmarks.py); the index is unchanged
     landmarks: bool = True
     query_hop_frames: int = 11
     n_trees: int = 16
@@ -111,8 +111,9 @@ class MatchConfig:
     quiet_below_db: float = 50.0
     # The re-scored candidates' similarity is blended with their landmark evidence (shazamlet/landmarks.py)
     # where the library keeps peaks: (1 - w) * similarity + w * e / (e + scale), e = landmarks found at one
-    # offset above chance, in standard deviations (~0-3 for a wrong song, 10-100 for the right one). Measured
-    # on the evaluation's queries, w 0.3-0.4 and scale 4-8 all gave mic3 90-91% (trainer/README.md).
+    # offset above chance, in standard deviations (~0-3 for a wrong song, 10-100 for the right one). Replaying
+    # the evaluation's queries, w 0.3-0.4 and scale 4-8 all gave mic3 88-91% on two draws (a plateau;
+    # resources/report/notes.md).
     landmark_weight: float = 0.35
     landmark_scale: float = 6.0
     # the landmarks are looked for within this many seconds of the place the fingerprints aligned the query to

@@ -13,8 +13,9 @@ leaves ~4 of a 3-s clip's sparse landmarks where clean audio keeps ~70), so peak
 second, local maxima over +-3 bins and frames) and the hash is coarse (2 bins, 2 frames); chance
 matches rise with density, and are judged against the background of the other offsets (`Evidence`).
 
-The library keeps each song's peaks (int32, packed), not its landmarks: five times smaller, and the
-landmarks of a few seconds are paired again at query time. Pure numpy + scipy; no I/O.
+The library keeps each song's peaks (packed int32 here; deflated time steps and bins on disk, ~130 bytes
+per second of music), not its landmarks: the landmarks of the few seconds compared are paired again at
+query time. Pure numpy + scipy; no I/O.
 """
 
 from __future__ import annotations
