@@ -164,3 +164,15 @@ def test_songs_added_without_peaks_are_matched_by_fingerprints_until_reindexed(t
     answer = Recognizer(lib, embedder).identify_wave(clip)
     assert answer.landmarks and answer.candidates[0].path == str(songs[1])
     lib.close()
+
+
+def test_a_damaged_fingerprint_file_leaves_the_answer_to_the_fingerprints(tmp_path, embedder, songs, waves):
+    lib = Library.open(tmp_path / "lib", embedder)
+    lib.add(songs)
+    damaged = next(s for s in lib.songs() if s.path == str(songs[2]))
+    path = lib.store.folder / damaged.emb_file
+    path.write_bytes(path.read_bytes()[:200])  # truncated, e.g. a disk that filled up
+    answer = Recognizer(lib, embedder).identify_wave(waves[2][5 * SR : 8 * SR])
+    assert answer.candidates and not answer.landmarks
+    assert answer.candidates[0].path == str(songs[2]), "the index still holds its fingerprints"
+    lib.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zipfile
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -430,14 +431,18 @@ class Library:
 
     def _cached(self, cache: OrderedDict, song_id: int, read: Callable[[str], object], size: int):
         """`read(fingerprint file)` of a song through a small LRU cache: the listener re-scores the same
-        few candidates answer after answer."""
+        few candidates answer after answer. A damaged file reads as None: the answer is ranked without
+        what it would have added (the index still holds the song's fingerprints)."""
         if song_id in cache:
             cache.move_to_end(song_id)
             return cache[song_id]
         found = None
         song = self.catalog.song(song_id)
         if song is not None and self.store.exists(song.emb_file):
-            found = read(song.emb_file)
+            try:
+                found = read(song.emb_file)
+            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+                found = None
         cache[song_id] = found
         if len(cache) > size:
             cache.popitem(last=False)
