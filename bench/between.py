@@ -61,8 +61,7 @@ def answer_cpu_ms(paths: list[Path], embedder, index_cfg, folder: Path, clips: i
         w = waves[i % len(waves)]
         s = int(rng.integers(0, len(w) - 3 * 22_050))
         clip = w[s : s + 3 * 22_050]
-        lib._between.clear()  # the first answer about these songs reads their files
-        lib._peaks.clear()
+        lib.clear_caches()  # the first answer about these songs reads their files
         c = time.process_time()
         rec.identify_wave(clip)
         cold.append((time.process_time() - c) * 1000)

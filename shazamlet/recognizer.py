@@ -16,7 +16,7 @@ import torch
 from shazamlet.audio.decode import AudioError, load_audio
 from shazamlet.config import MatchConfig
 from shazamlet.features import quiet_frame_counts
-from shazamlet.landmarks import aligned_evidence, landmarks
+from shazamlet.landmarks import aligned_evidence, landmarks, song_wide_evidence
 from shazamlet.library.library import Library
 from shazamlet.matcher import (GenreVote, SongVote, blend_landmarks, calibrate, genre_from_model, margin_scores,
                                merge_genre_votes, rescore_aligned, vote_for_genre, vote_for_song)
@@ -35,7 +35,7 @@ class Candidate:
     genre: str | None
     score: float  # calibrated confidence, 0..1, 0.5 = the acceptance threshold
     raw_score: float  # the decision score (matcher.margin_scores) that the threshold applies to
-    similarity: float  # mean over query tiles of the best cosine at the song's alignment
+    similarity: float  # mean over query tiles of the best cosine at the song's alignment (blended with landmarks when checked)
     offset_s: float  # where the query starts in the song
     support: int  # query tiles agreeing on this song and alignment
     landmarks: int | None = None  # landmarks shared with the query at one offset; None: not checked
@@ -114,7 +114,8 @@ class Recognizer:
         songs = {v.song_id: self.library.song(v.song_id) for v in votes}
         votes = [v for v in votes if songs[v.song_id] is not None]  # not removed since the index was built
         fingerprint_top = (votes[0].song_id, margin_scores(votes)[0]) if votes else (None, 0.0)
-        found_landmarks = self._landmark_check(wave, votes) if self.cfg.landmark_weight > 0 else None
+        found_landmarks = (self._landmark_check(wave, votes, fps, nb.query_starts) if self.cfg.landmark_weight > 0
+                           else None)
         if found_landmarks is not None:
             votes, counts = found_landmarks
         threshold = self.threshold if found_landmarks is None else self.landmark_threshold
@@ -139,25 +140,49 @@ class Recognizer:
                       tile_starts=starts, landmarks=found_landmarks is not None,
                       fingerprint_song_id=fingerprint_top[0], fingerprint_raw_score=fingerprint_top[1])
 
-    def _landmark_check(self, wave: np.ndarray, votes: list[SongVote]) -> tuple[list[SongVote], dict[int, int]] | None:
+    def _landmark_check(self, wave: np.ndarray, votes: list[SongVote], fps: np.ndarray,
+                        query_starts: np.ndarray) -> tuple[list[SongVote], dict[int, int]] | None:
         """The candidates ranked by fingerprints and landmarks (`matcher.blend_landmarks`), and the landmarks
         each shares with the query; None when a candidate has no stored peaks (a song added by an
-        earlier version): candidates are only comparable when all of them were checked."""
+        earlier version): candidates are only comparable when all of them were checked.
+
+        A leading candidate with little evidence at its alignment is also searched song-wide
+        (`landmarks.song_wide_evidence`): the fingerprints often align a query to another repeat of a
+        looping song, where nothing lines up. If the landmarks find a better place, the fingerprints are
+        compared there too, and the candidate keeps whichever place scores higher."""
         votes = votes[: self.cfg.rescore_top or self.cfg.max_candidates]
         if not votes:
             return None
         peaks = [self.library.song_peaks(v.song_id) for v in votes]
         if any(p is None for p in peaks):
             return None
-        lc = self.library.landmark_config
+        lc, cfg = self.library.landmark_config, self.cfg
         query = landmarks(wave, lc)
         per_frame = self.features.frame_seconds / lc.frame_seconds  # landmark frames per front-end frame
-        slack = self.cfg.landmark_slack_s / lc.frame_seconds
+        slack = cfg.landmark_slack_s / lc.frame_seconds
         evidence = [aligned_evidence(query, p, v.offset_frames * per_frame, slack, lc) for v, p in zip(votes, peaks)]
-        offsets = [e.offset / per_frame if e.excess >= self.cfg.landmark_offset_evidence else None for e in evidence]
-        blended = blend_landmarks(votes, [e.excess for e in evidence], offsets, self.cfg.landmark_weight,
-                                  self.cfg.landmark_scale)
-        return blended, {v.song_id: e.count for v, e in zip(votes, evidence)}
+        excess = [e.excess for e in evidence]
+        counts = {v.song_id: e.count for v, e in zip(votes, evidence)}
+        offsets = [e.offset / per_frame if x >= cfg.landmark_offset_evidence else None for e, x in zip(evidence, excess)]
+        votes = list(votes)
+        for i in range(min(cfg.landmark_search_top, len(votes))):  # the leading ones by fingerprints
+            if excess[i] >= cfg.landmark_offset_evidence:
+                continue
+            song = self.library.song_landmarks(votes[i].song_id)
+            if song is None:  # its file went bad since the peaks were read
+                continue
+            wide = song_wide_evidence(query, song)
+            wide_excess = wide.excess - cfg.landmark_search_penalty
+            if wide_excess <= excess[i]:
+                continue
+            moved = rescore_aligned([SongVote(votes[i].song_id, 0.0, wide.offset / per_frame, 0)], fps, query_starts,
+                                    self.library.song_tiles, cfg.rescore_tolerance_frames, 1)[0]
+            before = blend_landmarks([votes[i]], [excess[i]], [None], cfg.landmark_weight, cfg.landmark_scale)[0]
+            after = blend_landmarks([moved], [wide_excess], [None], cfg.landmark_weight, cfg.landmark_scale)[0]
+            if after.similarity > before.similarity:
+                votes[i], excess[i], offsets[i] = moved, wide_excess, moved.offset_frames
+                counts[moved.song_id] = wide.count
+        return blend_landmarks(votes, excess, offsets, cfg.landmark_weight, cfg.landmark_scale), counts
 
 
 def _ms(started: float) -> float:

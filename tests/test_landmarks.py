@@ -94,8 +94,9 @@ def test_the_peak_neighbourhood_is_scipys_maximum_filter():
 def test_silence_and_short_audio_have_no_landmarks():
     assert len(peaks(np.zeros(5 * SR, np.float32))) == 0
     assert len(landmarks(np.zeros(100, np.float32))) == 0
-    ev = aligned_evidence(landmarks(np.zeros(SR, np.float32)), np.zeros(0, np.int32), 100.0, 50.0)
-    assert ev.count == 0 and ev.excess == 0.0
+    tone = np.sin(2 * np.pi * 440 * np.arange(5 * SR) / SR).astype(np.float32)
+    quiet = np.r_[np.zeros(2 * SR, np.float32), tone[: 3 * SR]]
+    assert len(peaks(quiet)) and (peaks(quiet) >> BIN_BITS).min() >= int(1.9 * SR / LC.hop), "none in the silence"
 
 
 def test_a_candidate_with_landmark_evidence_outranks_a_slightly_closer_look_alike():
@@ -140,9 +141,6 @@ def test_answers_are_ranked_and_placed_by_landmarks(tmp_path, embedder, songs, w
         errors.append(abs(top.offset_s - start / SR))
     # the fingerprints alone place a query to about a third of a second; landmarks to a few frames
     assert np.median(errors) < 0.1, errors
-    off = Recognizer(lib, embedder, match_cfg=MatchConfig(landmark_weight=0.0))
-    answer = off.identify_wave(through_room(waves[0], 5 * SR, rng))
-    assert not answer.landmarks and answer.candidates[0].landmarks is None
     lib.close()
 
 
@@ -166,13 +164,57 @@ def test_songs_added_without_peaks_are_matched_by_fingerprints_until_reindexed(t
     lib.close()
 
 
-def test_a_damaged_fingerprint_file_leaves_the_answer_to_the_fingerprints(tmp_path, embedder, songs, waves):
+@pytest.mark.parametrize("damage", ["truncated", "bit flips in the peaks"])
+def test_a_damaged_fingerprint_file_leaves_the_answer_to_the_fingerprints(tmp_path, embedder, songs, waves, damage):
     lib = Library.open(tmp_path / "lib", embedder)
     lib.add(songs)
     damaged = next(s for s in lib.songs() if s.path == str(songs[2]))
     path = lib.store.folder / damaged.emb_file
-    path.write_bytes(path.read_bytes()[:200])  # truncated, e.g. a disk that filled up
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":  # e.g. a disk that filled up
+        data = data[:200]
+    else:
+        member = next(zi for zi in zipfile.ZipFile(path).infolist() if zi.filename == "peak_bins.npy")
+        at = member.header_offset + 30 + len(member.filename) + member.compress_size // 2
+        data[at : at + 8] = bytes(b ^ 0xFF for b in data[at : at + 8])
+    path.write_bytes(bytes(data))
     answer = Recognizer(lib, embedder).identify_wave(waves[2][5 * SR : 8 * SR])
     assert answer.candidates and not answer.landmarks
     assert answer.candidates[0].path == str(songs[2]), "the index still holds its fingerprints"
+    if damage == "truncated":  # its directory is unreadable (flipped bits show only when the member is read)
+        assert [s.path for s in lib.songs_from_older_version()] == [str(songs[2])], "`library info` says: reindex"
+    lib.close()
+
+
+def test_a_library_from_before_landmarks_keeps_peaks_for_the_songs_added_now(tmp_path, embedder, songs, waves):
+    lib = Library.open(tmp_path / "lib", embedder, index_cfg=IndexConfig(landmarks=False))
+    lib.add(songs[:2])
+    with lib.catalog.db:  # as a catalog written before landmarks existed
+        lib.catalog.db.execute("DELETE FROM meta WHERE key = 'landmarks'")
+    lib.close()
+    lib = Library.open(tmp_path / "lib", embedder)
+    lib.add(songs[2:])
+    assert sorted(s.path for s in lib.songs_from_older_version()) == sorted(map(str, songs[:2]))
+    assert lib.song_peaks(next(s.id for s in lib.songs() if s.path == str(songs[3]))) is not None
+    lib.reindex()
+    answer = Recognizer(lib, embedder).identify_wave(waves[0][5 * SR : 8 * SR])
+    assert answer.landmarks and answer.candidates[0].path == str(songs[0])
+    lib.close()
+
+
+def test_a_candidate_aligned_to_the_wrong_place_is_moved_where_its_landmarks_line_up(tmp_path, embedder, songs, waves):
+    lib = Library.open(tmp_path / "lib", embedder)
+    lib.add(songs)
+    rec = Recognizer(lib, embedder)
+    clip = add_noise(waves[1][8 * SR : 11 * SR + SR // 10], 30.0, seed=3)  # one full tile
+    tiles = embedder.frontend.tiles(clip, lib.cfg.query_hop_frames)
+    fps = embedder.embed(tiles.tiles[tiles.audible])
+    song_id = next(s.id for s in lib.songs() if s.path == str(songs[1]))
+    frame_s = embedder.features.frame_seconds
+    wrong = SongVote(song_id, 0.3, 2.0 / frame_s, 1)  # as if the fingerprints had matched a repeat at 2 s
+    ranked, counts = rec._landmark_check(clip, [wrong], fps, tiles.start_frames[tiles.audible])
+    moved = ranked[0]
+    assert abs(moved.offset_frames * frame_s - 8.0) < 0.1, moved
+    stay = blend_landmarks([wrong], [0.0], [None], rec.cfg.landmark_weight, rec.cfg.landmark_scale)[0]
+    assert moved.similarity > stay.similarity + 0.2 and counts[song_id] > 20
     lib.close()

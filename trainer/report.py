@@ -110,7 +110,7 @@ def write_report(run_dirs: list[str], out: str | Path = "resources/report", ship
                   "impulse response held out of training, pink noise at 10 dB SNR, 120 Hz-7 kHz band-pass, random "
                   "gain (-12..+12 dB around -18 dBFS) with clipping; **babble3** mic3 plus 4 espeak-ng voices "
                   "(texts and voices unseen in training) at 0 dB against the music; **mic10** 10 s of mic3.", "",
-                  f"Acceptance threshold (one, on the raw match score, calibrated on this evaluation; the model "
+                  f"Acceptance threshold (on the raw match score, calibrated on this evaluation; the model "
                   f"file keeps the one its export was calibrated with): **{ev['threshold']:.3f}**"
                   + (f" for answers ranked with the landmark check ({_pct(ev['landmark_answers'])} of them), "
                      f"{ev['fingerprint_threshold']:.3f} for the fingerprints alone (a library without peaks)"

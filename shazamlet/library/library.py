@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import zipfile
+import zlib
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import torch
 
 from shazamlet.audio.decode import is_audio_file
 from shazamlet.config import IndexConfig, LandmarkConfig
+from shazamlet.landmarks import SongLandmarks
 from shazamlet.library.between import between_fingerprints, encode_between
 from shazamlet.library.catalog import Catalog, Song
 from shazamlet.library.index import IndexCorrupt, IndexRecord, LibraryIndex, build_index
@@ -33,7 +35,11 @@ from shazamlet.model.embedder import TileEmbedder
 
 
 BETWEEN_CACHE_SONGS = 256  # ~30 KB each for a 4-min song
-PEAKS_CACHE_SONGS = 256  # ~100 KB each
+PEAKS_CACHE_SONGS = 64  # ~200 KB each (int64)
+LANDMARKS_CACHE_SONGS = 32  # ~1 MB each
+# what reading a damaged fingerprint file raises (truncated: BadZipFile, EOFError; bit flips: zlib.error,
+# ValueError)
+DAMAGED = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 
 
 class LibraryError(Exception):
@@ -108,11 +114,16 @@ class Library:
         # listener re-scores the same few candidates answer after answer
         self._between: OrderedDict[int, tuple[np.ndarray, np.ndarray] | None] = OrderedDict()
         self._peaks: OrderedDict[int, np.ndarray | None] = OrderedDict()  # the same, for their peaks
+        self._landmarks: OrderedDict[int, SongLandmarks | None] = OrderedDict()  # sorted, for song-wide searches
         self._peaks_usable: bool | None = None  # whether the stored peaks were found as this version finds them
         if self.catalog.get_meta("model_sha256") is None:
             self._record_model()
         elif check_model and not self.model_matches():
             raise ModelMismatch(self.mismatch_message())
+        elif self.catalog.get_json("landmarks") is None:
+            # made by a version before landmarks: none of its files holds peaks, so songs added from now
+            # on can keep them under this version's way of finding them
+            self.catalog.set_json("landmarks", self.landmark_config.to_dict())
 
     @classmethod
     def open(cls, folder: str | Path | None, embedder: TileEmbedder, create: bool = True,
@@ -228,7 +239,8 @@ class Library:
             return
         feats = self.embedder.model.meta.features
         hop = self.cfg.library_hop_frames
-        between, peaks = self.keeps_between_tiles, self.keeps_peaks
+        between = self.keeps_between_tiles
+        peaks = self.landmark_config.to_dict() if self.keeps_peaks else None
         n_workers = workers or default_workers()
         with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="decode") as pool:
             # A bounded window of files in flight: decoders run ahead of the encoder, but never hold
@@ -355,8 +367,7 @@ class Library:
         record = build_index(self.folder, generation, self.embedder.dim, chunks(), self.cfg.n_trees, tick, kind)
         with self._lock:
             self._genres = self._genre_labels = None
-            self._between.clear()
-            self._peaks.clear()
+            self.clear_caches()
             self.catalog.set_json("index", record.__dict__)
             if self._index:
                 self._index.unload()
@@ -407,11 +418,21 @@ class Library:
         """Songs whose fingerprint file lacks what this version keeps (in-between tiles, spectral
         peaks): they were added by an earlier version, and `reindex` adds it. Reads every file's
         directory (~0.2 ms each)."""
-        wanted = [name for name, on in (("between", self.keeps_between_tiles), ("peak_steps", self.keeps_peaks)) if on]
+        wanted = {name for name, on in (("between", self.keeps_between_tiles), ("peak_steps", self.keeps_peaks)) if on}
         if not wanted:
             return []
-        return [s for s in self.catalog.songs() if self.store.exists(s.emb_file)
-                and not set(wanted) <= self.store.members(s.emb_file)]
+        if self.keeps_peaks and not self._peaks_found_as_now():
+            return [s for s in self.catalog.songs() if self.store.exists(s.emb_file)]
+        older = []
+        for s in self.catalog.songs():
+            if self.store.exists(s.emb_file):
+                try:
+                    complete = wanted <= self.store.members(s.emb_file)
+                except DAMAGED:
+                    complete = False  # a damaged file: reindexing writes it anew
+                if not complete:
+                    older.append(s)
+        return older
 
     def _between_tiles(self, song_id: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The song's in-between tiles from its fingerprint file (None without), cached for a while."""
@@ -422,12 +443,31 @@ class Library:
     def song_peaks(self, song_id: int) -> np.ndarray | None:
         """The song's packed spectral peaks (`shazamlet.landmarks`), cached for a while; None for a song
         added without them, or peaks found another way than this version finds them."""
-        if self._peaks_usable is None:
-            self._peaks_usable = self.catalog.get_json("landmarks") == self.landmark_config.to_dict()
-        if not self._peaks_usable:
+        if not self._peaks_found_as_now():
             return None
         with self._lock:
             return self._cached(self._peaks, song_id, self.store.read_peaks, PEAKS_CACHE_SONGS)
+
+    def _peaks_found_as_now(self) -> bool:
+        """Whether the library's stored peaks were found the way this version finds them."""
+        if self._peaks_usable is None:
+            self._peaks_usable = self.catalog.get_json("landmarks") == self.landmark_config.to_dict()
+        return self._peaks_usable
+
+    def clear_caches(self) -> None:
+        """Forget the extras read from fingerprint files (benchmarks time the first answer with this)."""
+        with self._lock:
+            self._between.clear()
+            self._peaks.clear()
+            self._landmarks.clear()
+
+    def song_landmarks(self, song_id: int) -> SongLandmarks | None:
+        """All of the song's landmarks sorted by hash, for a song-wide search (its peaks must be there:
+        `song_peaks`); the few songs searched lately are kept (~1 MB each for 4 min)."""
+        with self._lock:
+            return self._cached(self._landmarks, song_id,
+                                lambda name: SongLandmarks.of(self.store.read_peaks(name), self.landmark_config),
+                                LANDMARKS_CACHE_SONGS)
 
     def _cached(self, cache: OrderedDict, song_id: int, read: Callable[[str], object], size: int):
         """`read(fingerprint file)` of a song through a small LRU cache: the listener re-scores the same
@@ -441,7 +481,7 @@ class Library:
         if song is not None and self.store.exists(song.emb_file):
             try:
                 found = read(song.emb_file)
-            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+            except DAMAGED:
                 found = None
         cache[song_id] = found
         if len(cache) > size:

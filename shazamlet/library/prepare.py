@@ -51,12 +51,12 @@ def content_hash(path: Path) -> str:
 
 
 def prepare_song(path: str, features: dict, hop_frames: int, genre_from: str, root: str | None,
-                 genre: str | None = None, between: bool = False, peaks: bool = False) -> PreparedSong | FailedSong:
+                 genre: str | None = None, between: bool = False, peaks: dict | None = None) -> PreparedSong | FailedSong:
     """Decode and tile one file; any failure comes back as a FailedSong with one line.
 
     With `between`, also the tiles starting halfway between the indexed ones (from the same
-    spectrogram: the front end runs once); with `peaks`, the song's spectral peaks (the waveform is
-    decoded once)."""
+    spectrogram: the front end runs once); with `peaks` (a LandmarkConfig as a dict, the library's), the
+    song's spectral peaks (the waveform is decoded once)."""
     cfg = FeatureConfig.from_dict(features)
     p = Path(path)
     try:
@@ -81,7 +81,7 @@ def prepare_song(path: str, features: dict, hop_frames: int, genre_from: str, ro
         if between and hop_frames >= 2:
             mid = frontend.tiles_from_power(power, hop_frames, first_frame=hop_frames // 2)
             mid_tiles, mid_starts = mid.tiles[torch.as_tensor(mid.audible)].numpy(), mid.start_frames[mid.audible]
-        song_peaks = spectral_peaks(wave, LandmarkConfig(sample_rate=cfg.sample_rate)) if peaks else None
+        song_peaks = spectral_peaks(wave, LandmarkConfig(**peaks)) if peaks is not None else None
         return PreparedSong(str(p), content_hash(p), stat.st_size, stat.st_mtime, duration, tags,
                             tiles.tiles[torch.as_tensor(keep)].numpy(), tiles.start_frames[keep], mid_tiles, mid_starts,
                             song_peaks)

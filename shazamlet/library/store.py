@@ -32,8 +32,8 @@ class EmbeddingStore:
         if between is not None and between_starts is not None:
             arrays.update(between=between.astype(np.int8), between_starts=between_starts.astype(np.int32))
         if peaks is not None:
-            # time steps between peaks (mostly 0-3 frames) and bins, deflated: ~140 bytes a second of
-            # music, a third of the packed int32s
+            # time steps between peaks (mostly 0-3 frames) and bins, deflated: ~130 bytes a second of
+            # music, a third of them as packed int32s
             frames = np.asarray(peaks, np.int64) >> BIN_BITS
             arrays.update(peak_steps=np.diff(frames, prepend=0).astype(np.uint32),
                           peak_bins=(np.asarray(peaks) & ((1 << BIN_BITS) - 1)).astype(np.uint16))
@@ -68,7 +68,7 @@ class EmbeddingStore:
             if "peak_steps" not in z.files:
                 return None
             frames = np.cumsum(z["peak_steps"].astype(np.int64))
-            return ((frames << BIN_BITS) | z["peak_bins"]).astype(np.int32)
+            return (frames << BIN_BITS) | z["peak_bins"].astype(np.int64)
 
     def members(self, name: str) -> set[str]:
         """The arrays a fingerprint file holds (its directory only is read)."""
@@ -90,7 +90,7 @@ class EmbeddingStore:
 
 def _savez(f, arrays: dict[str, np.ndarray], compressed: set[str]) -> None:
     """`np.savez`, with deflate for the members named in `compressed` only: the float16 fingerprints
-    hardly compress and are read on every index rebuild, the peaks shrink to a third."""
+    hardly compress and are read on every index rebuild, the peaks shrink to a third of packed int32s."""
     with zipfile.ZipFile(f, "w", allowZip64=True) as zf:
         for key, arr in arrays.items():
             info = zipfile.ZipInfo(key + ".npy")
