@@ -77,7 +77,7 @@ class IndexConfig:
     # 82 -> 84% for +10-17% indexing CPU and +35% fingerprint store (bench/between.py); the index is unchanged
     between_tiles: bool = True
     # each song also keeps its spectral peaks (shazamlet/landmarks.py) for the landmark check of the
-    # re-scored candidates: evaluation mic3 84 -> 88%, babble3 59 -> 68% for ~130 bytes per second of
+    # re-scored candidates: evaluation mic3 84 -> 91%, babble3 59 -> 68% for ~130 bytes per second of
     # music on disk and ~4% more indexing CPU (bench/landmarks.py); the index is unchanged
     landmarks: bool = True
     query_hop_frames: int = 11
