@@ -54,25 +54,41 @@ class Evidence:
         return max(0.0, (self.count - self.background) / np.sqrt(self.background + 1.0))
 
 
-def peaks(wave: np.ndarray, cfg: LandmarkConfig = LandmarkConfig()) -> np.ndarray:
+def peaks(wave: np.ndarray, cfg: LandmarkConfig = LandmarkConfig(), chunk_frames: int = 2_048) -> np.ndarray:
     """The spectral peaks of a mono waveform, packed (frame << BIN_BITS | bin, int64: a 13.5-h file
-    would overflow int32) and sorted by time."""
+    would overflow int32) and sorted by time.
+
+    The spectrogram is made `chunk_frames` (~48 s) at a time, with the peak neighbourhood's frames on
+    either side, so a one-hour mix needs a few MB rather than ~1 GB; the result is the same as in one go
+    (the silence floor and the strongest-of-each-second choice are applied to all candidates at the end)."""
     wave = np.asarray(wave, np.float32)
     if len(wave) < cfg.n_fft:
         return np.zeros(0, np.int64)
     frames = np.lib.stride_tricks.sliding_window_view(wave, cfg.n_fft)[:: cfg.hop]
-    spec = np.abs(scipy.fft.rfft(frames * np.hanning(cfg.n_fft).astype(np.float32), axis=1))  # float32
+    window = np.hanning(cfg.n_fft).astype(np.float32)
     lo = int(np.ceil(cfg.min_hz * cfg.n_fft / cfg.sample_rate))
     hi = int(cfg.max_hz * cfg.n_fft / cfg.sample_rate) + 1
-    logs = np.log(spec[:, lo:hi] + 1e-6).astype(np.float32)
-    local = _running_max(_running_max(logs, cfg.peak_radius_bins, 1), cfg.peak_radius_frames, 0)
-    floor = max(float(logs.max()) - cfg.silence_nats, SILENT_LOG)
-    t, f = np.nonzero((logs == local) & (logs > floor))
+    r = cfg.peak_radius_frames
+    found_t, found_f, found_v, loudest = [], [], [], -np.inf
+    for start in range(0, len(frames), chunk_frames):
+        a, b = max(0, start - r), min(len(frames), start + chunk_frames + r)
+        spec = np.abs(scipy.fft.rfft(frames[a:b] * window, axis=1))  # float32
+        logs = np.log(spec[:, lo:hi] + 1e-6).astype(np.float32)
+        local = _running_max(_running_max(logs, cfg.peak_radius_bins, 1), r, 0)
+        inner = slice(start - a, start - a + min(chunk_frames, len(frames) - start))
+        t, f = np.nonzero(logs[inner] == local[inner])
+        found_t.append(t + start)
+        found_f.append(f)
+        found_v.append(logs[inner][t, f])
+        loudest = max(loudest, float(logs[inner].max()))
+    t, f, v = np.concatenate(found_t), np.concatenate(found_f), np.concatenate(found_v)
+    audible = v > max(loudest - cfg.silence_nats, SILENT_LOG)
+    t, f, v = t[audible], f[audible], v[audible]
     if len(t) == 0:
         return np.zeros(0, np.int64)
     # the strongest of each second, so that a dense passage does not crowd a quiet one out
     block = t // max(1, int(round(1.0 / cfg.frame_seconds)))
-    order = np.lexsort((-logs[t, f], block))  # by block, strongest first
+    order = np.lexsort((-v, block))  # by block, strongest first
     first_of_block = np.r_[0, np.flatnonzero(np.diff(block[order])) + 1]
     rank = np.arange(len(order)) - np.repeat(first_of_block, np.diff(np.r_[first_of_block, len(order)]))
     keep = order[rank < cfg.peaks_per_second]
@@ -90,26 +106,30 @@ def _running_max(a: np.ndarray, radius: int, axis: int) -> np.ndarray:
     return out
 
 
-def pair(packed: np.ndarray, cfg: LandmarkConfig = LandmarkConfig()) -> Landmarks:
+def pair(packed: np.ndarray, cfg: LandmarkConfig = LandmarkConfig(), chunk: int = 20_000) -> Landmarks:
     """Landmarks from packed peaks: each anchor with the next `fan_out` peaks (in time) within
-    max_dt frames and max_df bins."""
+    max_dt frames and max_df bins. Anchors are paired `chunk` at a time (a few MB each)."""
     p = np.asarray(packed, np.int64)
-    t, f = p >> BIN_BITS, p & ((1 << BIN_BITS) - 1)
     n = len(p)
-    reach = 4 * cfg.fan_out  # later peaks looked at per anchor; enough at ~100 peaks a second
     if n < 2:
         return Landmarks(np.zeros(0, np.int32), np.zeros(0, np.int32))
-    i = np.arange(n)[:, None]
-    j = i + np.arange(1, reach + 1)[None, :]
-    inside = j < n
-    j = np.minimum(j, n - 1)
-    dt, df = t[j] - t[i], f[j] - f[i]
-    ok = inside & (dt > 0) & (dt <= cfg.max_dt) & (np.abs(df) <= cfg.max_df)
-    ok &= np.cumsum(ok, axis=1) <= cfg.fan_out
-    a, b = np.nonzero(ok)
-    hashes = (((f[a] // cfg.bin_step) << 12) | (((df[a, b] + cfg.max_df) // cfg.bin_step) << 6)
-              | (dt[a, b] // cfg.frame_step))
-    return Landmarks(t[a].astype(np.int32), hashes.astype(np.int32))
+    t, f = p >> BIN_BITS, p & ((1 << BIN_BITS) - 1)
+    reach = 4 * cfg.fan_out  # later peaks looked at per anchor; enough at ~100 peaks a second
+    times, hashes = [], []
+    for start in range(0, n, chunk):
+        i = np.arange(start, min(n, start + chunk))[:, None]
+        j = i + np.arange(1, reach + 1)[None, :]
+        inside = j < n
+        j = np.minimum(j, n - 1)
+        dt, df = t[j] - t[i], f[j] - f[i]
+        ok = inside & (dt > 0) & (dt <= cfg.max_dt) & (np.abs(df) <= cfg.max_df)
+        ok &= np.cumsum(ok, axis=1) <= cfg.fan_out
+        a, b = np.nonzero(ok)
+        anchor = a + start
+        times.append(t[anchor].astype(np.int32))
+        hashes.append((((f[anchor] // cfg.bin_step) << 12) | (((df[a, b] + cfg.max_df) // cfg.bin_step) << 6)
+                       | (dt[a, b] // cfg.frame_step)).astype(np.int32))
+    return Landmarks(np.concatenate(times), np.concatenate(hashes))
 
 
 def landmarks(wave: np.ndarray, cfg: LandmarkConfig = LandmarkConfig()) -> Landmarks:
