@@ -59,7 +59,8 @@ def peaks(wave: np.ndarray, cfg: LandmarkConfig = LandmarkConfig(), chunk_frames
     would overflow int32) and sorted by time.
 
     The spectrogram is made `chunk_frames` (~48 s) at a time, with the peak neighbourhood's frames on
-    either side, so a one-hour mix needs a few MB rather than ~1 GB; the result is the same as in one go
+    either side, so a one-hour mix needs tens of MB rather than ~1.2 GB (10 min of noise: 28 against 202 MiB);
+    the result is the same as in one go
     (the silence floor and the strongest-of-each-second choice are applied to all candidates at the end)."""
     wave = np.asarray(wave, np.float32)
     if len(wave) < cfg.n_fft:
