@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-import zipfile
-import zlib
-from collections import OrderedDict, deque
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,18 +26,11 @@ from shazamlet.config import IndexConfig, LandmarkConfig
 from shazamlet.landmarks import SongLandmarks
 from shazamlet.library.between import between_fingerprints, encode_between
 from shazamlet.library.catalog import Catalog, Song
+from shazamlet.library.extras import SongExtras
 from shazamlet.library.index import IndexCorrupt, IndexRecord, LibraryIndex, build_index
 from shazamlet.library.prepare import FailedSong, PreparedSong, default_workers, prepare_song
 from shazamlet.library.store import EmbeddingStore
 from shazamlet.model.embedder import TileEmbedder
-
-
-BETWEEN_CACHE_SONGS = 256  # ~30 KB each for a 4-min song
-PEAKS_CACHE_SONGS = 64  # ~200 KB each (int64)
-LANDMARKS_CACHE_SONGS = 32  # ~1 MB each
-# what reading a damaged fingerprint file raises (truncated: BadZipFile, EOFError; bit flips: zlib.error,
-# ValueError)
-DAMAGED = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 
 
 class LibraryError(Exception):
@@ -110,12 +101,8 @@ class Library:
         self._lock = threading.RLock()
         self._genres: dict[int, str | None] | None = None  # read on every query: cached until a write
         self._genre_labels: frozenset[str] | None = None  # the same, as the set of labels in use
-        # in-between tiles of the songs re-scored lately (song id -> codes, starts, or None): the
-        # listener re-scores the same few candidates answer after answer
-        self._between: OrderedDict[int, tuple[np.ndarray, np.ndarray] | None] = OrderedDict()
-        self._peaks: OrderedDict[int, np.ndarray | None] = OrderedDict()  # the same, for their peaks
-        self._landmarks: OrderedDict[int, SongLandmarks | None] = OrderedDict()  # sorted, for song-wide searches
-        self._peaks_usable: bool | None = None  # whether the stored peaks were found as this version finds them
+        # what the songs keep beside the index, read back for re-scoring through small caches
+        self.extras = SongExtras(self.catalog, self.store, self.landmark_config, self._lock)
         if self.catalog.get_meta("model_sha256") is None:
             self._record_model()
         elif check_model and not self.model_matches():
@@ -150,7 +137,7 @@ class Library:
         self.catalog.set_json("features", meta.features)
         self.catalog.set_meta("library_hop_frames", str(self.cfg.library_hop_frames))
         self.catalog.set_json("landmarks", self.landmark_config.to_dict())
-        self._peaks_usable = None
+        self.extras.config_recorded()
 
     def model_matches(self) -> bool:
         return self.catalog.get_meta("model_sha256") == self.embedder.model_hash
@@ -367,7 +354,7 @@ class Library:
         record = build_index(self.folder, generation, self.embedder.dim, chunks(), self.cfg.n_trees, tick, kind)
         with self._lock:
             self._genres = self._genre_labels = None
-            self.clear_caches()
+            self.extras.clear()
             self.catalog.set_json("index", record.__dict__)
             if self._index:
                 self._index.unload()
@@ -390,7 +377,7 @@ class Library:
             index = self.index()
             if index is None:
                 return np.zeros((0, self.embedder.dim), np.float32), np.zeros(0, np.int64)
-            between = self._between_tiles(song_id)
+            between = self.extras.between_tiles(song_id) if self.embedder.tile_layout is not None else None
             if between is None:
                 return index.song_tiles(song_id, first_frame, last_frame)
             gap = self.cfg.library_hop_frames
@@ -416,77 +403,20 @@ class Library:
 
     def songs_from_older_version(self) -> list[Song]:
         """Songs whose fingerprint file lacks what this version keeps (in-between tiles, spectral
-        peaks): they were added by an earlier version, and `reindex` adds it. Reads every file's
-        directory (~0.2 ms each)."""
-        wanted = {name for name, on in (("between", self.keeps_between_tiles), ("peak_steps", self.keeps_peaks)) if on}
-        if not wanted:
-            return []
-        if self.keeps_peaks and not self._peaks_found_as_now():
-            return [s for s in self.catalog.songs() if self.store.exists(s.emb_file)]
-        older = []
-        for s in self.catalog.songs():
-            if self.store.exists(s.emb_file):
-                try:
-                    complete = wanted <= self.store.members(s.emb_file)
-                except DAMAGED:
-                    complete = False  # a damaged file: reindexing writes it anew
-                if not complete:
-                    older.append(s)
-        return older
-
-    def _between_tiles(self, song_id: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """The song's in-between tiles from its fingerprint file (None without), cached for a while."""
-        if self.embedder.tile_layout is None:
-            return None
-        return self._cached(self._between, song_id, self.store.read_between, BETWEEN_CACHE_SONGS)
+        peaks), or cannot be read: they were added by an earlier version, and `reindex` adds it."""
+        return self.extras.older_songs(self.keeps_between_tiles, self.keeps_peaks)
 
     def song_peaks(self, song_id: int) -> np.ndarray | None:
-        """The song's packed spectral peaks (`shazamlet.landmarks`), cached for a while; None for a song
-        added without them, or peaks found another way than this version finds them."""
-        if not self._peaks_found_as_now():
-            return None
-        with self._lock:
-            return self._cached(self._peaks, song_id, self.store.read_peaks, PEAKS_CACHE_SONGS)
+        """The song's packed spectral peaks (`shazamlet.landmarks`); None for a song added without them."""
+        return self.extras.peaks(song_id)
 
-    def _peaks_found_as_now(self) -> bool:
-        """Whether the library's stored peaks were found the way this version finds them."""
-        if self._peaks_usable is None:
-            self._peaks_usable = self.catalog.get_json("landmarks") == self.landmark_config.to_dict()
-        return self._peaks_usable
+    def song_landmarks(self, song_id: int) -> SongLandmarks | None:
+        """All of the song's landmarks sorted by hash, for a song-wide search; None without peaks."""
+        return self.extras.landmarks(song_id)
 
     def clear_caches(self) -> None:
         """Forget the extras read from fingerprint files (benchmarks time the first answer with this)."""
-        with self._lock:
-            self._between.clear()
-            self._peaks.clear()
-            self._landmarks.clear()
-
-    def song_landmarks(self, song_id: int) -> SongLandmarks | None:
-        """All of the song's landmarks sorted by hash, for a song-wide search (its peaks must be there:
-        `song_peaks`); the few songs searched lately are kept (~1 MB each for 4 min)."""
-        with self._lock:
-            return self._cached(self._landmarks, song_id,
-                                lambda name: SongLandmarks.of(self.store.read_peaks(name), self.landmark_config),
-                                LANDMARKS_CACHE_SONGS)
-
-    def _cached(self, cache: OrderedDict, song_id: int, read: Callable[[str], object], size: int):
-        """`read(fingerprint file)` of a song through a small LRU cache: the listener re-scores the same
-        few candidates answer after answer. A damaged file reads as None: the answer is ranked without
-        what it would have added (the index still holds the song's fingerprints)."""
-        if song_id in cache:
-            cache.move_to_end(song_id)
-            return cache[song_id]
-        found = None
-        song = self.catalog.song(song_id)
-        if song is not None and self.store.exists(song.emb_file):
-            try:
-                found = read(song.emb_file)
-            except DAMAGED:
-                found = None
-        cache[song_id] = found
-        if len(cache) > size:
-            cache.popitem(last=False)
-        return found
+        self.extras.clear()
 
     def neighbours(self, fingerprints: np.ndarray, query_starts: np.ndarray, k: int | None = None):
         with self._lock:
