@@ -136,12 +136,15 @@ def blend_landmarks(votes: list[SongVote], evidence: list[float], offsets: list[
     [0, 1] and a song is not accepted on landmarks alone. `offsets[i]`, where not None, replaces the
     vote's offset (the landmarks place the query to a frame where the evidence is strong).
     """
-    out = []
-    for v, e, off in zip(votes, evidence, offsets):
-        blended = (1.0 - weight) * v.similarity + weight * e / (e + scale)
-        out.append(SongVote(v.song_id, float(blended), v.offset_frames if off is None else off, v.support))
+    out = [SongVote(v.song_id, blended_similarity(v.similarity, e, weight, scale),
+                    v.offset_frames if off is None else off, v.support) for v, e, off in zip(votes, evidence, offsets)]
     out.sort(key=lambda v: v.similarity, reverse=True)
     return out
+
+
+def blended_similarity(similarity: float, evidence: float, weight: float, scale: float) -> float:
+    """One candidate's ranking score from its fingerprint similarity and landmark evidence (see above)."""
+    return float((1.0 - weight) * similarity + weight * evidence / (evidence + scale))
 
 
 def margin_scores(votes: list[SongVote]) -> list[float]:

@@ -18,8 +18,8 @@ from shazamlet.config import MatchConfig
 from shazamlet.features import quiet_frame_counts
 from shazamlet.landmarks import aligned_evidence, landmarks, song_wide_evidence
 from shazamlet.library.library import Library
-from shazamlet.matcher import (GenreVote, SongVote, blend_landmarks, calibrate, genre_from_model, margin_scores,
-                               merge_genre_votes, rescore_aligned, vote_for_genre, vote_for_song)
+from shazamlet.matcher import (GenreVote, SongVote, blend_landmarks, blended_similarity, calibrate, genre_from_model,
+                               margin_scores, merge_genre_votes, rescore_aligned, vote_for_genre, vote_for_song)
 from shazamlet.model.embedder import TileEmbedder
 
 # A query may be a little shorter than one tile (3.02 s): "3 s" clips are padded by up to this much.
@@ -169,7 +169,7 @@ class Recognizer:
             if excess[i] >= cfg.landmark_offset_evidence:
                 continue
             song = self.library.song_landmarks(votes[i].song_id)
-            if song is None:  # its file went bad since the peaks were read
+            if song is None:  # its peaks fell out of the cache and its file went bad since
                 continue
             wide = song_wide_evidence(query, song)
             wide_excess = wide.excess - cfg.landmark_search_penalty
@@ -177,9 +177,8 @@ class Recognizer:
                 continue
             moved = rescore_aligned([SongVote(votes[i].song_id, 0.0, wide.offset / per_frame, 0)], fps, query_starts,
                                     self.library.song_tiles, cfg.rescore_tolerance_frames, 1)[0]
-            before = blend_landmarks([votes[i]], [excess[i]], [None], cfg.landmark_weight, cfg.landmark_scale)[0]
-            after = blend_landmarks([moved], [wide_excess], [None], cfg.landmark_weight, cfg.landmark_scale)[0]
-            if after.similarity > before.similarity:
+            before = blended_similarity(votes[i].similarity, excess[i], cfg.landmark_weight, cfg.landmark_scale)
+            if blended_similarity(moved.similarity, wide_excess, cfg.landmark_weight, cfg.landmark_scale) > before:
                 votes[i], excess[i], offsets[i] = moved, wide_excess, moved.offset_frames
                 counts[moved.song_id] = wide.count
         return blend_landmarks(votes, excess, offsets, cfg.landmark_weight, cfg.landmark_scale), counts
