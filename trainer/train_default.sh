@@ -55,6 +55,7 @@ for W in 0.85 0.95; do python -m trainer evaluate "$S7" --tile-dim 128 --tile-we
 python -m trainer export "$S7" --tile-dim 128 --tile-weight 0.85 --tuned-tiles --tile-residual 8
 python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt
 python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt --no-between-tiles   # the library as before in-between tiles
+python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt --no-landmarks   # fingerprints alone rank
 python -m trainer tune-tiles "$S7" --tile-dim 128 --residual 16 --widen-from 8 --minutes 80   # measured, not shipped
 python -m trainer evaluate "$S7" --tile-dim 128 --tile-weight 0.85 --tuned-tiles --tile-residual 16
 python -m trainer.chain_ablation "$S6"
@@ -68,5 +69,6 @@ python -m trainer report "$S7" "$S6" "$S5" "$S4" --model-eval "$S4/eval-long-ft"
     --model-eval "$S7/eval-tile128w0.95-tuned" --model-eval "$S7/eval-centre-ft-tile128-tuned-fp16" \
     --model-eval "$S7/eval-tile128w0.85-tuned-r8" --model-eval "$S7/eval-tile128w0.95-tuned-r8" \
     --model-eval "$S7/eval-shazamlet-default-no-between" --model-eval "$S7/eval-tile128w0.85-tuned-r16" \
+    --model-eval "$S7/eval-shazamlet-default-no-landmarks" \
     --model-eval "$S7/eval-shazamlet-default" \
     --shipped "$S7/eval-shazamlet-default" --notes resources/report/notes.md
