@@ -110,7 +110,7 @@ class Library:
         elif self.catalog.get_json("landmarks") is None:
             # made by a version before landmarks: none of its files holds peaks, so songs added from now
             # on can keep them under this version's way of finding them
-            self.catalog.set_json("landmarks", self.landmark_config.to_dict())
+            self._record_landmark_config()
 
     @classmethod
     def open(cls, folder: str | Path | None, embedder: TileEmbedder, create: bool = True,
@@ -136,6 +136,10 @@ class Library:
         self.catalog.set_meta("model_name", meta.name)
         self.catalog.set_json("features", meta.features)
         self.catalog.set_meta("library_hop_frames", str(self.cfg.library_hop_frames))
+        self._record_landmark_config()
+
+    def _record_landmark_config(self) -> None:
+        """How this library's peaks are found, so that peaks found another way are never compared."""
         self.catalog.set_json("landmarks", self.landmark_config.to_dict())
         self.extras.config_recorded()
 
