@@ -65,16 +65,13 @@ def peaks(wave: np.ndarray, cfg: LandmarkConfig = LandmarkConfig(), chunk_frames
     wave = np.asarray(wave, np.float32)
     if len(wave) < cfg.n_fft:
         return np.zeros(0, np.int64)
-    frames = np.lib.stride_tricks.sliding_window_view(wave, cfg.n_fft)[:: cfg.hop]
-    window = np.hanning(cfg.n_fft).astype(np.float32)
-    lo = int(np.ceil(cfg.min_hz * cfg.n_fft / cfg.sample_rate))
-    hi = int(cfg.max_hz * cfg.n_fft / cfg.sample_rate) + 1
+    frames = stft_frames(wave, cfg)
+    lo, _ = band_bins(cfg)
     r = cfg.peak_radius_frames
     found_t, found_f, found_v, loudest = [], [], [], -np.inf
     for start in range(0, len(frames), chunk_frames):
         a, b = max(0, start - r), min(len(frames), start + chunk_frames + r)
-        spec = np.abs(scipy.fft.rfft(frames[a:b] * window, axis=1))  # float32
-        logs = np.log(spec[:, lo:hi] + 1e-6).astype(np.float32)
+        logs = log_band(frames[a:b], cfg)
         local = _running_max(_running_max(logs, cfg.peak_radius_bins, 1), r, 0)
         inner = slice(start - a, start - a + min(chunk_frames, len(frames) - start))
         t, f = np.nonzero(logs[inner] == local[inner])
@@ -94,6 +91,23 @@ def peaks(wave: np.ndarray, cfg: LandmarkConfig = LandmarkConfig(), chunk_frames
     rank = np.arange(len(order)) - np.repeat(first_of_block, np.diff(np.r_[first_of_block, len(order)]))
     keep = order[rank < cfg.peaks_per_second]
     return np.sort((t[keep].astype(np.int64) << BIN_BITS) | (f[keep] + lo))
+
+
+def band_bins(cfg: LandmarkConfig) -> tuple[int, int]:
+    """The STFT bins [lo, hi) that peaks are looked for in (min_hz to max_hz)."""
+    return int(np.ceil(cfg.min_hz * cfg.n_fft / cfg.sample_rate)), int(cfg.max_hz * cfg.n_fft / cfg.sample_rate) + 1
+
+
+def stft_frames(wave: np.ndarray, cfg: LandmarkConfig) -> np.ndarray:
+    """The waveform's STFT frames `(n, n_fft)`, a view (no copy)."""
+    return np.lib.stride_tricks.sliding_window_view(np.asarray(wave, np.float32), cfg.n_fft)[:: cfg.hop]
+
+
+def log_band(frames: np.ndarray, cfg: LandmarkConfig) -> np.ndarray:
+    """Log magnitudes `(n, hi - lo)` float32 of STFT frames, over the band peaks are looked for in."""
+    lo, hi = band_bins(cfg)
+    spec = np.abs(scipy.fft.rfft(frames * np.hanning(cfg.n_fft).astype(np.float32), axis=1))  # float32
+    return np.log(spec[:, lo:hi] + 1e-6).astype(np.float32)
 
 
 def _running_max(a: np.ndarray, radius: int, axis: int) -> np.ndarray:

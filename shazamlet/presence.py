@@ -1,0 +1,84 @@
+"""Peak presence: a candidate song's spectral peaks looked up in the query's spectrogram.
+
+The landmark check (`shazamlet.landmarks`) needs peaks of the *query*: with people talking as loud as
+the music, the strongest peaks of a 3-s clip are the voices', and few of the music's landmarks survive
+(replaying the evaluation's babble3 clips, the right song's landmarks outscore the best of nine wrong
+songs' for 59% of clips). Yet the music's energy is still in the clip, because sounds add. This check
+asks the reverse question, and needs no peak of the query: where the library song has its peaks, is
+the query loud *for that frequency bin*, at one common offset? Each bin of the query's log spectrum is
+standardised over the clip's frames (a bin that voices or a room's resonance fill is loud everywhere,
+so it gains nothing), the song's peaks in the window are read off at every offset near the
+fingerprints' alignment, and the best offset's mean is judged against the other offsets'. The same
+replay: the right song outscores the best of nine wrong songs for 74-82% of babble3 clips and 87-89%
+of mic3 clips (landmarks: 59% and 86%).
+
+Pure numpy; the query's map is made once and read for every candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shazamlet.config import LandmarkConfig
+from shazamlet.landmarks import BIN_BITS, band_bins, log_band, peaks_between, stft_frames
+
+MIN_PEAKS = 5  # an offset that covers fewer of the song's peaks says nothing
+
+
+@dataclass
+class PresenceMap:
+    """A query's log spectrum over the peak band, each bin standardised over the query's frames."""
+
+    z: np.ndarray  # (frames, bins) float32
+    first_bin: int  # the STFT bin of column 0 (the band's lowest)
+
+    @property
+    def frames(self) -> int:
+        return self.z.shape[0]
+
+
+@dataclass
+class Presence:
+    score: float  # how far the best offset's mean stands above the other offsets', in their standard deviations
+    offset: int  # the best offset (frames, song minus query)
+
+
+def presence_map(wave: np.ndarray, cfg: LandmarkConfig = LandmarkConfig()) -> PresenceMap:
+    lo, hi = band_bins(cfg)
+    if len(wave) < cfg.n_fft:
+        return PresenceMap(np.zeros((0, hi - lo), np.float32), lo)
+    logs = log_band(stft_frames(wave, cfg), cfg)
+    z = (logs - logs.mean(0)) / (logs.std(0) + 1e-3)
+    return PresenceMap(z.astype(np.float32), lo)
+
+
+def presence(query: PresenceMap, song_peaks: np.ndarray, offset: float, slack: float) -> Presence:
+    """The song's peaks read off the query's map at each offset within `slack` frames of `offset`
+    (song frame minus query frame); 0 where too few offsets cover enough peaks to judge."""
+    first, last = int(np.floor(offset - slack)), int(np.ceil(offset + slack))
+    none = Presence(0.0, int(round(offset)))
+    n = query.frames
+    if n == 0 or last < first:
+        return none
+    packed = peaks_between(song_peaks, first, last + n - 1)
+    t = (packed >> BIN_BITS).astype(np.int64)
+    f = (packed & ((1 << BIN_BITS) - 1)).astype(np.int64) - query.first_bin
+    inside = (f >= 0) & (f < query.z.shape[1])
+    t, f = t[inside], f[inside]
+    offsets = np.arange(first, last + 1)
+    rel = t[None, :] - offsets[:, None]  # (offsets, peaks): the query frame each peak falls on
+    covered = (rel >= 0) & (rel < n)
+    values = np.where(covered, query.z[np.clip(rel, 0, n - 1), f[None, :]], 0.0)
+    counts = covered.sum(1)
+    judged = counts >= MIN_PEAKS
+    if judged.sum() < MIN_PEAKS:
+        return none
+    means = values.sum(1)[judged] / counts[judged]
+    at = offsets[judged]
+    best = int(np.argmax(means))
+    rest = np.delete(means, np.arange(max(0, best - 2), min(len(means), best + 3)))  # the peak's own shoulders
+    if len(rest) < 2:
+        return none
+    return Presence(float((means[best] - rest.mean()) / (rest.std() + 1e-6)), int(at[best]))

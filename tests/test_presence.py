@@ -1,0 +1,97 @@
+"""Peak presence (shazamlet/presence.py): a song's peaks read off the query's spectrogram, on synthesised
+songs through a room with several espeak-ng voices talking as loud as the music."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synth import STYLES, make_song, speech
+
+from shazamlet.config import LandmarkConfig, MatchConfig
+from shazamlet.landmarks import aligned_evidence, landmarks, peaks
+from shazamlet.presence import presence, presence_map
+from trainer.degrade_wave import mic_chain, rms
+
+SR = 22_050
+LC = LandmarkConfig()
+SLACK = 1.2 / LC.frame_seconds
+
+
+@pytest.fixture(scope="module")
+def waves() -> list[np.ndarray]:
+    return [make_song(700 + i, STYLES[i % len(STYLES)], 20.0) for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory) -> np.ndarray:
+    """Four talkers at once: espeak-ng voices saying different things, each looped to 20 s."""
+    d = tmp_path_factory.mktemp("voices")
+    texts = ["Could you turn the music down a little, I am trying to read the news.",
+             "The train to the city leaves at seven, and the next one only after nine tonight.",
+             "We should buy bread, milk and some apples on the way back from work tomorrow.",
+             "Nobody told me the meeting had been moved to the room on the second floor."]
+    out = np.zeros(20 * SR, np.float32)
+    for i, text in enumerate(texts):
+        v = speech(text, d / f"v{i}.wav")
+        assert v is not None, "espeak-ng is needed for this test (installed by scripts/install.sh)"
+        out += np.roll(np.tile(v / rms(v), 20 * SR // len(v) + 1)[: 20 * SR], i * 7919)
+    return out
+
+
+def room(rng: np.random.Generator, rt60: float = 0.4) -> np.ndarray:
+    t = np.arange(int(rt60 * SR)) / SR
+    rir = (rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60)).astype(np.float32)
+    rir[0] = 3.0
+    return rir
+
+
+def test_a_songs_peaks_stand_out_in_a_clip_drowned_by_voices(waves, voices):
+    """Four voices at 0 dB, through a room: the right song's presence beats every other song's, at its own
+    offset, for most clips; the landmarks (which need the query's own peaks) are the weaker judge here."""
+    song_peaks = [peaks(w) for w in waves]
+    rng = np.random.default_rng(5)
+    first, placed, landmark_first, right, wrong = 0, [], 0, [], []
+    for trial in range(12):
+        i, start = trial % 4, int(rng.integers(SR, 14 * SR))
+        pre = SR // 2
+        music = waves[i][start - pre : start + 3 * SR]
+        talk = voices[int(rng.integers(0, 16 * SR)) :][: len(music)]
+        clip = mic_chain(music, SR, room(rng), rng, pre, babble=talk, babble_snr_db=0.0)
+        heard, query = presence_map(clip, LC), landmarks(clip, LC)
+        expected = start / LC.hop + 15  # the fingerprints place a query to ~0.3 s
+        found = [presence(heard, p, expected, SLACK) for p in song_peaks]
+        scores = [f.score for f in found]
+        right.append(scores[i])
+        wrong += [s for j, s in enumerate(scores) if j != i]
+        first += int(np.argmax(scores) == i)
+        placed.append(abs(found[i].offset - start / LC.hop))
+        landmark_first += int(np.argmax([aligned_evidence(query, p, expected, SLACK).excess for p in song_peaks]) == i)
+    assert first >= 10, f"the clip's own song is the most present for {first} of 12 clips"
+    floor = MatchConfig().presence_floor
+    assert np.median(wrong) < floor < np.median(right) - 1.0, ("chance stays under the blend's floor", right, wrong)
+    assert np.median(placed) <= 2, f"it places the clip to a frame or two: {placed}"
+    assert first >= landmark_first, (first, landmark_first)
+    print(f"presence first {first}/12, landmarks first {landmark_first}/12")
+
+
+def test_a_gain_or_a_coloured_room_does_not_change_the_map(waves):
+    """Each bin is standardised over the clip: a louder clip, or one through a strong EQ, reads the same."""
+    clip = waves[0][2 * SR : 5 * SR]
+    ref = presence_map(clip, LC).z
+    same = np.abs(presence_map(0.05 * clip, LC).z - ref) < 0.01
+    assert same.mean() > 0.99, "all but the near-silent bins (the log's floor) read the same"
+    tilted = np.convolve(clip, [1.0, -0.9])[: len(clip)].astype(np.float32)  # +19 dB from bass to treble
+    song = peaks(waves[0])
+    at = 2 * SR / LC.hop
+    a, b = presence(presence_map(clip, LC), song, at, SLACK), presence(presence_map(tilted, LC), song, at, SLACK)
+    assert a.offset == b.offset and abs(a.score - b.score) < 0.25 * a.score, (a, b)
+
+
+def test_silence_short_clips_and_songs_without_peaks_there_give_no_presence(waves):
+    song = peaks(waves[1])
+    assert presence(presence_map(np.zeros(100, np.float32), LC), song, 50.0, SLACK).score == 0.0
+    heard = presence_map(waves[1][SR : 4 * SR], LC)
+    assert presence(heard, np.zeros(0, np.int64), 50.0, SLACK).score == 0.0
+    assert presence(heard, song, 10**6, SLACK).score == 0.0, "past the song's end"
+    silent = presence(presence_map(np.zeros(3 * SR, np.float32), LC), song, 50.0, SLACK)
+    assert silent.score < 1.0, "a silent clip's map is flat: nothing stands out"
