@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-ORDER = ["throughput", "hop_offset", "query", "table1", "scale", "memory", "ivf", "between", "landmarks"]
+ORDER = ["throughput", "hop_offset", "query", "table1", "scale", "memory", "ivf", "between", "landmarks", "presence"]
 
 
 def main() -> None:
@@ -31,7 +31,8 @@ def main() -> None:
              "scale": ["--base-songs", "50", "--configs", "22x64", "--large", ""], "memory": ["--songs", "50", "--answers", "5"],
              "ivf": ["--songs", "50", "--queries", "50"], "hop_offset": ["--files", "2"],
              "between": ["--songs", "2", "--seconds", "20", "--rounds", "1", "--clips", "3"],
-             "landmarks": ["--songs", "2", "--seconds", "20", "--rounds", "1", "--clips", "3"]}
+             "landmarks": ["--songs", "2", "--seconds", "20", "--rounds", "1", "--clips", "3"],
+             "presence": ["--songs", "2", "--seconds", "20", "--rounds", "1", "--clips", "3"]}
     if args.quick:  # smoke-test numbers go to bench/out/quick/, never into RESULTS.md
         os.environ["SHAZAMLET_BENCH_OUT"] = str(Path(__file__).resolve().parent / "out" / "quick")
     model = Path(__file__).resolve().parent.parent / "resources" / "shazamlet-default.pt"

@@ -43,16 +43,17 @@ def add_once(paths: list[Path], embedder, index_cfg, folder: Path) -> dict:
     return out
 
 
-def answer_cpu_ms(paths: list[Path], embedder, index_cfg, folder: Path, clips: int) -> dict:
+def answer_cpu_ms(paths: list[Path], embedder, index_cfg, folder: Path, clips: int, match_cfg=None) -> dict:
     """Median CPU ms of a 3-s clip to an answer: the first about its songs (their extras read from the
-    song files) and the next (from the library's caches)."""
+    song files) and the next (from the library's caches). `match_cfg`: the app's MatchConfig if None."""
     import soundfile as sf
 
+    from shazamlet.config import MatchConfig
     from shazamlet.library import Library
     from shazamlet.recognizer import Recognizer
 
     lib = Library.open(folder, embedder, index_cfg=index_cfg)
-    rec = Recognizer(lib, embedder)
+    rec = Recognizer(lib, embedder, match_cfg=match_cfg or MatchConfig())
     rng = np.random.default_rng(0)
     waves = [sf.read(p, dtype="float32")[0] for p in paths]
     rec.identify_wave(waves[0][: 3 * 22_050])  # warm-up

@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch is imported only by the commands that need it: the window opens fast
@@ -32,7 +31,8 @@ def answer_json(file: str, answer: Answer) -> dict:
     if answer.song:
         s = answer.song
         song = {"path": s.path, "title": s.title, "artist": s.artist, "score": round(s.score, 4),
-                "offset_s": round(s.offset_s, 2), "landmarks": s.landmarks}
+                "offset_s": round(s.offset_s, 2), "landmarks": s.landmarks,
+                "presence": None if s.presence is None else round(s.presence, 2)}
     genre = None
     if answer.genre:
         genre = {"label": answer.genre.label, "score": round(answer.genre.score, 4),

@@ -16,7 +16,8 @@ the right song outside their k nearest tiles, and such a tile would add nothing.
 candidates are re-scored as a whole sequence (Chang et al. 2021's "sequence search"): every query tile
 is compared with the candidate's own library tiles at the aligned position (`rescore_aligned`).
 Where the library keeps spectral peaks, the re-scored candidates are also checked for landmarks
-shared with the query at that place (`shazamlet.landmarks`), and ranked by both (`blend_landmarks`).
+shared with the query at that place (`shazamlet.landmarks`) and for their own peaks being loud in the
+query there (`shazamlet.presence`), and ranked by all three (`blend_evidence`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+
+from shazamlet.config import MatchConfig
 
 
 @dataclass
@@ -40,6 +43,10 @@ class Neighbours:
     @property
     def n_queries(self) -> int:
         return len(self.query_starts)
+
+    def nearest(self, k: int) -> "Neighbours":
+        """Only each query tile's k nearest (the index returns them nearest first)."""
+        return Neighbours(self.song_ids[:, :k], self.start_frames[:, :k], self.sims[:, :k], self.query_starts)
 
 
 @dataclass
@@ -127,24 +134,37 @@ def rescore_aligned(votes: list[SongVote], fingerprints: np.ndarray, query_start
     return out
 
 
-def blend_landmarks(votes: list[SongVote], evidence: list[float], offsets: list[float | None], weight: float,
-                    scale: float) -> list[SongVote]:
-    """The candidates re-ranked by fingerprint similarity blended with landmark evidence, best first.
+@dataclass
+class PeakEvidence:
+    """What a candidate's spectral peaks say at its alignment, each in standard deviations above chance."""
 
-    `evidence[i]` is how far above chance candidate i's landmarks agree at one offset
-    (`landmarks.Evidence.excess`); it saturates (`e / (e + scale)`), so a candidate's score stays in
-    [0, 1] and a song is not accepted on landmarks alone. `offsets[i]`, where not None, replaces the
-    vote's offset (the landmarks place the query to a frame where the evidence is strong).
+    landmarks: float  # landmarks shared with the query at one offset (`landmarks.Evidence.excess`)
+    presence: float = 0.0  # the song's peaks loud in the query at one offset (`presence.Presence.score`)
+
+
+def blend_evidence(votes: list[SongVote], evidence: list[PeakEvidence], offsets: list[float | None],
+                   cfg: MatchConfig) -> list[SongVote]:
+    """The candidates re-ranked by fingerprint similarity blended with their peaks' evidence, best first.
+
+    Each kind of evidence saturates (`e / (e + scale)`), so a candidate's score stays in [0, 1] and a
+    song is not accepted on peaks alone. `offsets[i]`, where not None, replaces the vote's offset (the
+    landmarks place the query to a frame where their evidence is strong).
     """
-    out = [SongVote(v.song_id, blended_similarity(v.similarity, e, weight, scale),
+    out = [SongVote(v.song_id, blended_similarity(v.similarity, e, cfg),
                     v.offset_frames if off is None else off, v.support) for v, e, off in zip(votes, evidence, offsets)]
     out.sort(key=lambda v: v.similarity, reverse=True)
     return out
 
 
-def blended_similarity(similarity: float, evidence: float, weight: float, scale: float) -> float:
-    """One candidate's ranking score from its fingerprint similarity and landmark evidence (see above)."""
-    return float((1.0 - weight) * similarity + weight * evidence / (evidence + scale))
+def blended_similarity(similarity: float, evidence: PeakEvidence, cfg: MatchConfig) -> float:
+    """One candidate's ranking score from its fingerprint similarity and peak evidence (see above).
+
+    Presence counts only above `presence_floor`: the best of ~100 offsets of a wrong song reaches ~2-3
+    standard deviations by chance, landmarks' chance level is already taken off in their excess."""
+    e = max(0.0, evidence.landmarks)
+    p = max(0.0, evidence.presence - cfg.presence_floor)
+    wl, wp = cfg.landmark_weight, cfg.presence_weight
+    return float((1.0 - wl - wp) * similarity + wl * e / (e + cfg.landmark_scale) + wp * p / (p + cfg.presence_scale))
 
 
 def margin_scores(votes: list[SongVote]) -> list[float]:

@@ -18,9 +18,11 @@ from shazamlet.config import MatchConfig
 from shazamlet.features import quiet_frame_counts
 from shazamlet.landmarks import aligned_evidence, landmarks, song_wide_evidence
 from shazamlet.library.library import Library
-from shazamlet.matcher import (GenreVote, SongVote, blend_landmarks, blended_similarity, calibrate, genre_from_model,
-                               margin_scores, merge_genre_votes, rescore_aligned, vote_for_genre, vote_for_song)
+from shazamlet.matcher import (GenreVote, PeakEvidence, SongVote, blend_evidence, blended_similarity, calibrate,
+                               genre_from_model, margin_scores, merge_genre_votes, rescore_aligned, vote_for_genre,
+                               vote_for_song)
 from shazamlet.model.embedder import TileEmbedder
+from shazamlet.presence import presence, presence_map
 
 # A query may be a little shorter than one tile (3.02 s): "3 s" clips are padded by up to this much.
 MAX_PAD_SECONDS = 0.12
@@ -39,6 +41,7 @@ class Candidate:
     offset_s: float  # where the query starts in the song
     support: int  # query tiles agreeing on this song and alignment
     landmarks: int | None = None  # landmarks shared with the query at one offset; None: not checked
+    presence: float | None = None  # how loud the song's peaks are in the query (shazamlet.presence); None: not checked
 
 
 @dataclass
@@ -114,10 +117,10 @@ class Recognizer:
         songs = {v.song_id: self.library.song(v.song_id) for v in votes}
         votes = [v for v in votes if songs[v.song_id] is not None]  # not removed since the index was built
         fingerprint_top = (votes[0].song_id, margin_scores(votes)[0]) if votes else (None, 0.0)
-        found_landmarks = (self._landmark_check(wave, votes, fps, nb.query_starts) if self.cfg.landmark_weight > 0
-                           else None)
+        checked = self.cfg.landmark_weight > 0 or self.cfg.presence_weight > 0
+        found_landmarks = self._landmark_check(wave, votes, fps, nb.query_starts) if checked else None
         if found_landmarks is not None:
-            votes, counts = found_landmarks
+            votes, counts, present = found_landmarks
         threshold = self.threshold if found_landmarks is None else self.landmark_threshold
         frame_s = self.features.frame_seconds
         candidates = []
@@ -126,7 +129,8 @@ class Recognizer:
             candidates.append(Candidate(song.id, song.path, song.title, song.artist, song.genre,
                                         calibrate(margin, threshold), margin, vote.similarity,
                                         max(0.0, vote.offset_frames * frame_s), vote.support,
-                                        None if found_landmarks is None else counts[vote.song_id]))
+                                        None if found_landmarks is None else counts[vote.song_id],
+                                        None if found_landmarks is None else present[vote.song_id]))
             if len(candidates) == self.cfg.max_candidates:
                 break
         raw = candidates[0].raw_score if candidates else 0.0
@@ -134,22 +138,23 @@ class Recognizer:
         # a library song's genre is the one its neighbours carry (the user's own labels); for anything
         # else the neighbours' vote and the model's classifier (when the model has one, over the genres
         # the library uses; over its own labels only when the library has none) are averaged
-        library_genre = vote_for_genre(nb, self.library.genres())
+        library_genre = vote_for_genre(nb.nearest(self.library.cfg.genre_k), self.library.genres())
         genre = (library_genre or model_genre) if best is not None else merge_genre_votes(library_genre, model_genre)
         return Answer(best, candidates, genre, raw, len(fps), _ms(started), fingerprints=fps,
                       tile_starts=starts, landmarks=found_landmarks is not None,
                       fingerprint_song_id=fingerprint_top[0], fingerprint_raw_score=fingerprint_top[1])
 
-    def _landmark_check(self, wave: np.ndarray, votes: list[SongVote], fps: np.ndarray,
-                        query_starts: np.ndarray) -> tuple[list[SongVote], dict[int, int]] | None:
-        """The candidates ranked by fingerprints and landmarks (`matcher.blend_landmarks`), and the landmarks
-        each shares with the query; None when a candidate has no stored peaks (a song added by an
-        earlier version): candidates are only comparable when all of them were checked.
+    def _landmark_check(self, wave: np.ndarray, votes: list[SongVote], fps: np.ndarray, query_starts: np.ndarray
+                        ) -> tuple[list[SongVote], dict[int, int], dict[int, float]] | None:
+        """The candidates ranked by fingerprints and their peaks' evidence (`matcher.blend_evidence`), with
+        the landmarks each shares with the query and how loud its peaks are in it (`presence`); None when
+        a candidate has no stored peaks (a song added by an earlier version): candidates are only
+        comparable when all of them were checked.
 
-        A leading candidate with little evidence at its alignment is also searched song-wide
+        A leading candidate with little landmark evidence at its alignment is also searched song-wide
         (`landmarks.song_wide_evidence`): the fingerprints often align a query to another repeat of a
-        looping song, where nothing lines up. If the landmarks find a better place, the fingerprints are
-        compared there too, and the candidate keeps whichever place scores higher."""
+        looping song, where nothing lines up. If the landmarks find a better place, the fingerprints and
+        the presence are compared there too, and the candidate keeps whichever place scores higher."""
         votes = votes[: self.cfg.rescore_top or self.cfg.max_candidates]
         if not votes:
             return None
@@ -158,30 +163,36 @@ class Recognizer:
             return None
         lc, cfg = self.library.landmark_config, self.cfg
         query = landmarks(wave, lc)
+        heard = presence_map(wave, lc)
         per_frame = self.features.frame_seconds / lc.frame_seconds  # landmark frames per front-end frame
         slack = cfg.landmark_slack_s / lc.frame_seconds
-        evidence = [aligned_evidence(query, p, v.offset_frames * per_frame, slack, lc) for v, p in zip(votes, peaks)]
-        excess = [e.excess for e in evidence]
-        counts = {v.song_id: e.count for v, e in zip(votes, evidence)}
-        offsets = [e.offset / per_frame if x >= cfg.landmark_offset_evidence else None for e, x in zip(evidence, excess)]
+
+        def present(vote: SongVote, song_peaks: np.ndarray) -> float:
+            return presence(heard, song_peaks, vote.offset_frames * per_frame, slack).score
+
+        found = [aligned_evidence(query, p, v.offset_frames * per_frame, slack, lc) for v, p in zip(votes, peaks)]
+        evidence = [PeakEvidence(e.excess, present(v, p)) for v, e, p in zip(votes, found, peaks)]
+        counts = {v.song_id: e.count for v, e in zip(votes, found)}
+        offsets = [e.offset / per_frame if e.excess >= cfg.landmark_offset_evidence else None for e in found]
         votes = list(votes)
         for i in range(min(cfg.landmark_search_top, len(votes))):  # the leading ones by fingerprints
-            if excess[i] >= cfg.landmark_offset_evidence:
+            if evidence[i].landmarks >= cfg.landmark_offset_evidence:
                 continue
             song = self.library.song_landmarks(votes[i].song_id)
             if song is None:  # its peaks fell out of the cache and its file went bad since
                 continue
             wide = song_wide_evidence(query, song)
             wide_excess = wide.excess - cfg.landmark_search_penalty
-            if wide_excess <= excess[i]:
+            if wide_excess <= evidence[i].landmarks:
                 continue
             moved = rescore_aligned([SongVote(votes[i].song_id, 0.0, wide.offset / per_frame, 0)], fps, query_starts,
                                     self.library.song_tiles, cfg.rescore_tolerance_frames, 1)[0]
-            before = blended_similarity(votes[i].similarity, excess[i], cfg.landmark_weight, cfg.landmark_scale)
-            if blended_similarity(moved.similarity, wide_excess, cfg.landmark_weight, cfg.landmark_scale) > before:
-                votes[i], excess[i], offsets[i] = moved, wide_excess, moved.offset_frames
+            there = PeakEvidence(wide_excess, present(moved, peaks[i]))
+            if blended_similarity(moved.similarity, there, cfg) > blended_similarity(votes[i].similarity, evidence[i], cfg):
+                votes[i], evidence[i], offsets[i] = moved, there, moved.offset_frames
                 counts[moved.song_id] = wide.count
-        return blend_landmarks(votes, excess, offsets, cfg.landmark_weight, cfg.landmark_scale), counts
+        present_by_song = {v.song_id: e.presence for v, e in zip(votes, evidence)}
+        return blend_evidence(votes, evidence, offsets, cfg), counts, present_by_song
 
 
 def _ms(started: float) -> float:

@@ -11,11 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 from conftest import LIB_HOP_SAMPLES, aligned_clip
-from synth import STYLES, make_song, write_library
+from synth import write_library
+
+from shazamlet.config import MatchConfig
 
 SR = 22_050
 
@@ -43,8 +44,9 @@ def test_identify_json_one_line_per_file_in_order_with_errors(tmp_path, random_m
     first = lines[0]
     assert set(first) == {"file", "song", "candidates", "genre", "elapsed_ms"}
     assert first["song"]["path"] == str((synth_music / "rock" / "rock_song_01.wav").resolve())
-    assert set(first["song"]) == {"path", "title", "artist", "score", "offset_s", "landmarks"}
+    assert set(first["song"]) == {"path", "title", "artist", "score", "offset_s", "landmarks", "presence"}
     assert first["song"]["landmarks"] > 20, "a clean clip shares many landmarks with its song"
+    assert first["song"]["presence"] > MatchConfig().presence_floor, "and its peaks stand out in the clip"
     assert 0.0 <= first["song"]["score"] <= 1.0
     assert first["song"]["offset_s"] == pytest.approx(8 * LIB_HOP_SAMPLES / SR, abs=0.3)
     assert 1 <= len(first["candidates"]) <= 5 and first["candidates"][0]["path"] == first["song"]["path"]

@@ -18,7 +18,7 @@ from synth import STYLES, add_noise, make_song
 from shazamlet.config import IndexConfig, LandmarkConfig, MatchConfig
 from shazamlet.landmarks import BIN_BITS, aligned_evidence, landmarks, peaks
 from shazamlet.library import Library
-from shazamlet.matcher import SongVote, blend_landmarks
+from shazamlet.matcher import PeakEvidence, SongVote, blend_evidence
 from shazamlet.model import TileEmbedder
 from shazamlet.recognizer import Recognizer
 from trainer.degrade_wave import mic_chain
@@ -112,12 +112,18 @@ def test_silence_and_short_audio_have_no_landmarks():
 
 def test_a_candidate_with_landmark_evidence_outranks_a_slightly_closer_look_alike():
     votes = [SongVote(1, 0.62, 100.0, 5), SongVote(2, 0.58, 40.0, 4)]
-    ranked = blend_landmarks(votes, [0.5, 20.0], [None, 41.5], weight=0.35, scale=6.0)
+    cfg = MatchConfig()
+    ranked = blend_evidence(votes, [PeakEvidence(0.5), PeakEvidence(20.0)], [None, 41.5], cfg)
     assert [v.song_id for v in ranked] == [2, 1]
     assert ranked[0].offset_frames == 41.5 and ranked[1].offset_frames == 100.0
     assert all(0.0 <= v.similarity <= 1.0 for v in ranked)
     # without evidence for anyone, the fingerprints' order stands
-    assert [v.song_id for v in blend_landmarks(votes, [0.0, 0.0], [None, None], 0.35, 6.0)] == [1, 2]
+    assert [v.song_id for v in blend_evidence(votes, [PeakEvidence(0.0)] * 2, [None, None], cfg)] == [1, 2]
+    # presence at chance level (under the floor) changes nothing; clear presence does what landmarks do
+    assert [v.song_id for v in blend_evidence(votes, [PeakEvidence(0.0, 2.9), PeakEvidence(0.0, 2.5)], [None] * 2,
+                                              cfg)] == [1, 2]
+    assert [v.song_id for v in blend_evidence(votes, [PeakEvidence(0.0, 2.0), PeakEvidence(0.0, 9.0)], [None] * 2,
+                                              cfg)] == [2, 1]
 
 
 def test_the_library_keeps_each_songs_peaks_compactly(tmp_path, embedder, songs):
@@ -223,9 +229,9 @@ def test_a_candidate_aligned_to_the_wrong_place_is_moved_where_its_landmarks_lin
     song_id = next(s.id for s in lib.songs() if s.path == str(songs[1]))
     frame_s = embedder.features.frame_seconds
     wrong = SongVote(song_id, 0.3, 2.0 / frame_s, 1)  # as if the fingerprints had matched a repeat at 2 s
-    ranked, counts = rec._landmark_check(clip, [wrong], fps, tiles.start_frames[tiles.audible])
+    ranked, counts, _ = rec._landmark_check(clip, [wrong], fps, tiles.start_frames[tiles.audible])
     moved = ranked[0]
     assert abs(moved.offset_frames * frame_s - 8.0) < 0.1, moved
-    stay = blend_landmarks([wrong], [0.0], [None], rec.cfg.landmark_weight, rec.cfg.landmark_scale)[0]
+    stay = blend_evidence([wrong], [PeakEvidence(0.0)], [None], rec.cfg)[0]
     assert moved.similarity > stay.similarity + 0.2 and counts[song_id] > 20
     lib.close()

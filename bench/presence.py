@@ -1,0 +1,65 @@
+"""Peak presence and wider nomination (shazamlet/presence.py, IndexConfig.k, MatchConfig.rescore_top):
+what each step of the ranking costs per answer.
+
+    python -m bench.presence [--model resources/shazamlet-default.pt] [--songs 4] [--rounds 3]
+
+One library of synthesised songs with the app's defaults (in-between tiles and peaks), one thread, CPU
+time. A 3-s clip to an answer (`Recognizer.identify_wave`) is ranked four ways, interleaved round by
+round so the ratios share the machine's load: the fingerprints alone; with the landmark check (the
+previous release: 10 neighbours, 10 candidates); with presence too; and the app's default (presence,
+30 neighbours nominating, 20 candidates). The first answer about its songs reads their extras from
+the song files, the next ones from the library's caches (the listener's case).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from bench.between import add_once, answer_cpu_ms, bench_args
+from bench.common import OUT, Results
+from bench.throughput import make_songs
+
+
+def main() -> None:
+    args = bench_args(__doc__)
+    from shazamlet.config import IndexConfig, MatchConfig
+    from shazamlet.model import TileEmbedder
+
+    embedder = TileEmbedder(args.model)
+    res = Results("presence", "6d. Peak presence and wider nomination: CPU per answer")
+    res.note(f"Model {embedder.model.meta.name} ({Path(args.model).name}), one thread, CPU time; "
+             f"{args.songs} synthesised songs of {args.seconds:.0f} s; {args.clips} clips x {args.rounds} rounds (median).")
+    torch.set_num_threads(1)
+    app_i, app_m = IndexConfig(), MatchConfig()
+    before = replace(app_m, rescore_top=10, landmark_weight=0.35, presence_weight=0.0)
+    ways = {
+        "fingerprints only (k 10, 10 candidates)": (replace(app_i, k=10), replace(before, landmark_weight=0.0)),
+        "+ landmarks (previous release)": (replace(app_i, k=10), before),
+        "+ presence (k 10, 10 candidates)": (replace(app_i, k=10), replace(app_m, rescore_top=10)),
+        "+ presence, k 30, 20 candidates (the app's default)": (app_i, app_m),
+    }
+    with tempfile.TemporaryDirectory(dir=OUT if OUT.exists() else None) as d:
+        paths = make_songs(Path(d) / "songs", args.songs, args.seconds)
+        add_once(paths, embedder, app_i, Path(d) / "lib")
+        runs = {label: [] for label in ways}
+        for r in range(args.rounds + 1):  # round 0 warms up
+            for label, (icfg, mcfg) in ways.items():
+                got = answer_cpu_ms(paths, embedder, icfg, Path(d) / "lib", args.clips, mcfg)
+                if r:
+                    runs[label].append(got)
+        med = {label: {k: statistics.median(x[k] for x in v) for k in v[0]} for label, v in runs.items()}
+        base = med[next(iter(ways))]
+        res.table("A 3-s clip to an answer, one thread, CPU ms (median); against the fingerprints alone (same run)",
+                  ["ranking", "first answer ms", "next answers ms", "next vs fingerprints only"],
+                  [[k, m["cold_ms"], m["warm_ms"], m["warm_ms"] / base["warm_ms"]] for k, m in med.items()])
+        res.value("answers", med)
+    res.save()
+
+
+if __name__ == "__main__":
+    main()
