@@ -117,15 +117,14 @@ class MatchConfig:
     max_quiet_frames: int = 10
     quiet_below_db: float = 50.0
     # The re-scored candidates' similarity is blended with their peaks' evidence where the library keeps
-    # peaks (matcher.blended_similarity): (1 - wl - wp) * similarity + wl * e / (e + scale_l)
-    # + wp * p / (p + scale_p), e = landmarks found at one offset above chance (shazamlet/landmarks.py),
-    # p = the song's peaks loud in the query at one offset, above `presence_floor` (shazamlet/presence.py),
-    # both in standard deviations. Replaying the evaluation's queries on two draws, wl 0.2-0.35,
-    # wp 0.2-0.4, floor 2-3 and scale_p 2-4 all gave babble3 72-76% and mic3 90-92% (a plateau;
-    # resources/report/notes.md); this is its middle.
-    landmark_weight: float = 0.3
+    # peaks (matcher.blended_similarity): 1 - (1 - similarity)(1 - wl e / (e + scale_l))(1 - wp p / (p + scale_p)),
+    # e = landmarks found at one offset above chance (shazamlet/landmarks.py), p = the song's peaks loud in
+    # the query at one offset, above `presence_floor` (shazamlet/presence.py), both in standard deviations.
+    # Replaying the evaluation's queries on two draws, wl 0.3-0.9, wp 0.3-0.9, floor 3 and scale_p 2-4
+    # gave babble3 73-76% and mic3 90-92% pooled (a plateau; resources/report/notes.md).
+    landmark_weight: float = 0.5
     landmark_scale: float = 6.0
-    presence_weight: float = 0.3
+    presence_weight: float = 0.7
     presence_floor: float = 3.0
     presence_scale: float = 4.0
     # the landmarks are looked for within this many seconds of the place the fingerprints aligned the query to

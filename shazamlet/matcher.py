@@ -146,8 +146,8 @@ def blend_evidence(votes: list[SongVote], evidence: list[PeakEvidence], offsets:
                    cfg: MatchConfig) -> list[SongVote]:
     """The candidates re-ranked by fingerprint similarity blended with their peaks' evidence, best first.
 
-    Each kind of evidence saturates (`e / (e + scale)`), so a candidate's score stays in [0, 1] and a
-    song is not accepted on peaks alone. `offsets[i]`, where not None, replaces the vote's offset (the
+    Each kind of evidence saturates (`e / (e + scale)`) and weighs less than 1, so a candidate's score
+    stays in [0, 1] and peaks alone never make a certainty. `offsets[i]`, where not None, replaces the vote's offset (the
     landmarks place the query to a frame where their evidence is strong).
     """
     out = [SongVote(v.song_id, blended_similarity(v.similarity, e, cfg),
@@ -159,12 +159,18 @@ def blend_evidence(votes: list[SongVote], evidence: list[PeakEvidence], offsets:
 def blended_similarity(similarity: float, evidence: PeakEvidence, cfg: MatchConfig) -> float:
     """One candidate's ranking score from its fingerprint similarity and peak evidence (see above).
 
-    Presence counts only above `presence_floor`: the best of ~100 offsets of a wrong song reaches ~2-3
-    standard deviations by chance, landmarks' chance level is already taken off in their excess."""
+    Each kind of evidence closes a share of the doubt the fingerprints leave, `1 - similarity`, as
+    independent evidence does (a noisy OR): `1 - (1 - s)(1 - wl g(e))(1 - wp g(p))`. Evidence that says
+    nothing (a drone or a loop, where every offset looks alike) leaves the fingerprints' score as it is,
+    rather than diluting it, and a clean match scores near 1. Presence counts only above
+    `presence_floor`: the best of ~100 offsets of a wrong song reaches ~2-3 standard deviations by
+    chance; the landmarks' chance level is already taken off in their excess."""
     e = max(0.0, evidence.landmarks)
     p = max(0.0, evidence.presence - cfg.presence_floor)
-    wl, wp = cfg.landmark_weight, cfg.presence_weight
-    return float((1.0 - wl - wp) * similarity + wl * e / (e + cfg.landmark_scale) + wp * p / (p + cfg.presence_scale))
+    doubt = 1.0 - float(np.clip(similarity, 0.0, 1.0))
+    doubt *= 1.0 - cfg.landmark_weight * e / (e + cfg.landmark_scale)
+    doubt *= 1.0 - cfg.presence_weight * p / (p + cfg.presence_scale)
+    return float(1.0 - doubt)
 
 
 def margin_scores(votes: list[SongVote]) -> list[float]:

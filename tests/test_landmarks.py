@@ -18,7 +18,7 @@ from synth import STYLES, add_noise, make_song
 from shazamlet.config import IndexConfig, LandmarkConfig, MatchConfig
 from shazamlet.landmarks import BIN_BITS, aligned_evidence, landmarks, peaks
 from shazamlet.library import Library
-from shazamlet.matcher import PeakEvidence, SongVote, blend_evidence
+from shazamlet.matcher import PeakEvidence, SongVote, blend_evidence, blended_similarity
 from shazamlet.model import TileEmbedder
 from shazamlet.recognizer import Recognizer
 from trainer.degrade_wave import mic_chain
@@ -124,6 +124,10 @@ def test_a_candidate_with_landmark_evidence_outranks_a_slightly_closer_look_alik
                                               cfg)] == [1, 2]
     assert [v.song_id for v in blend_evidence(votes, [PeakEvidence(0.0, 2.0), PeakEvidence(0.0, 9.0)], [None] * 2,
                                               cfg)] == [2, 1]
+    # evidence that says nothing (a drone: every offset alike) leaves the fingerprints' score as it is, and a
+    # clean match with strong evidence scores near 1
+    assert blended_similarity(0.8, PeakEvidence(0.0, 1.0), cfg) == pytest.approx(0.8)
+    assert 0.97 < blended_similarity(0.9, PeakEvidence(60.0, 20.0), cfg) < 1.0
 
 
 def test_the_library_keeps_each_songs_peaks_compactly(tmp_path, embedder, songs):
