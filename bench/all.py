@@ -41,7 +41,8 @@ def main() -> None:
         extra = [("hop_offset", ["--model", str(model)]), ("hop_accuracy", ["--model", str(model)])]
     failed = []
     for name in [n for n in ORDER if n in args.only.split(",")]:
-        full = {"scale": ["--large", "10000,50000"]}  # build 10 000 and 50 000 songs too (~25 min, 8 GB)
+        full = {"scale": ["--large", "10000,50000"],  # build 10 000 and 50 000 songs too (~25 min, 8 GB)
+                "presence": ["--songs", "30", "--seconds", "60", "--rounds", "2"]}  # more songs than candidates
         cmd = [sys.executable, "-W", "ignore", "-m", f"bench.{name}"] + (quick[name] if args.quick else full.get(name, []))
         print(f"\n=== {' '.join(cmd[1:])}", flush=True)
         t = time.perf_counter()

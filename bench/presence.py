@@ -1,7 +1,9 @@
 """Peak presence and wider nomination (shazamlet/presence.py, IndexConfig.k, MatchConfig.rescore_top):
 what each step of the ranking costs per answer.
 
-    python -m bench.presence [--model resources/shazamlet-default.pt] [--songs 4] [--rounds 3]
+    python -m bench.presence [--model resources/shazamlet-default.pt] --songs 30 --seconds 60 --rounds 2
+
+(with fewer songs than candidates, 20 candidates cost what 10 do: bench/all.py runs it as above)
 
 One library of synthesised songs with the app's defaults (in-between tiles and peaks), one thread, CPU
 time. A 3-s clip to an answer (`Recognizer.identify_wave`) is ranked four ways, interleaved round by

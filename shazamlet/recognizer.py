@@ -163,12 +163,12 @@ class Recognizer:
             return None
         lc, cfg = self.library.landmark_config, self.cfg
         query = landmarks(wave, lc)
-        heard = presence_map(wave, lc)
+        heard = presence_map(wave, lc) if cfg.presence_weight > 0 else None
         per_frame = self.features.frame_seconds / lc.frame_seconds  # landmark frames per front-end frame
         slack = cfg.landmark_slack_s / lc.frame_seconds
 
         def present(vote: SongVote, song_peaks: np.ndarray) -> float:
-            return presence(heard, song_peaks, vote.offset_frames * per_frame, slack).score
+            return 0.0 if heard is None else presence(heard, song_peaks, vote.offset_frames * per_frame, slack).score
 
         found = [aligned_evidence(query, p, v.offset_frames * per_frame, slack, lc) for v, p in zip(votes, peaks)]
         evidence = [PeakEvidence(e.excess, present(v, p)) for v, e, p in zip(votes, found, peaks)]
