@@ -118,10 +118,10 @@ class Recognizer:
         votes = [v for v in votes if songs[v.song_id] is not None]  # not removed since the index was built
         fingerprint_top = (votes[0].song_id, margin_scores(votes)[0]) if votes else (None, 0.0)
         checked = self.cfg.landmark_weight > 0 or self.cfg.presence_weight > 0
-        found_landmarks = self._landmark_check(wave, votes, fps, nb.query_starts) if checked else None
-        if found_landmarks is not None:
-            votes, counts, present = found_landmarks
-        threshold = self.threshold if found_landmarks is None else self.landmark_threshold
+        peak_check = self._landmark_check(wave, votes, fps, nb.query_starts) if checked else None
+        if peak_check is not None:
+            votes, counts, present = peak_check
+        threshold = self.threshold if peak_check is None else self.landmark_threshold
         frame_s = self.features.frame_seconds
         candidates = []
         for vote, margin in zip(votes, margin_scores(votes)):
@@ -129,8 +129,8 @@ class Recognizer:
             candidates.append(Candidate(song.id, song.path, song.title, song.artist, song.genre,
                                         calibrate(margin, threshold), margin, vote.similarity,
                                         max(0.0, vote.offset_frames * frame_s), vote.support,
-                                        None if found_landmarks is None else counts[vote.song_id],
-                                        None if found_landmarks is None else present[vote.song_id]))
+                                        None if peak_check is None else counts[vote.song_id],
+                                        None if peak_check is None else present[vote.song_id]))
             if len(candidates) == self.cfg.max_candidates:
                 break
         raw = candidates[0].raw_score if candidates else 0.0
@@ -141,7 +141,7 @@ class Recognizer:
         library_genre = vote_for_genre(nb.nearest(self.library.cfg.genre_k), self.library.genres())
         genre = (library_genre or model_genre) if best is not None else merge_genre_votes(library_genre, model_genre)
         return Answer(best, candidates, genre, raw, len(fps), _ms(started), fingerprints=fps,
-                      tile_starts=starts, landmarks=found_landmarks is not None,
+                      tile_starts=starts, landmarks=peak_check is not None,
                       fingerprint_song_id=fingerprint_top[0], fingerprint_raw_score=fingerprint_top[1])
 
     def _landmark_check(self, wave: np.ndarray, votes: list[SongVote], fps: np.ndarray, query_starts: np.ndarray
