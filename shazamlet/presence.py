@@ -25,6 +25,7 @@ from shazamlet.config import LandmarkConfig
 from shazamlet.landmarks import BIN_BITS, band_bins, log_band, peaks_between, stft_frames
 
 MIN_PEAKS = 5  # an offset that covers fewer of the song's peaks says nothing
+BLOCK_CELLS = 1_000_000  # (offset, peak) pairs looked at in one go
 
 
 @dataclass
@@ -68,14 +69,17 @@ def presence(query: PresenceMap, song_peaks: np.ndarray, offset: float, slack: f
     inside = (f >= 0) & (f < query.z.shape[1])
     t, f = t[inside], f[inside]
     offsets = np.arange(first, last + 1)
-    rel = t[None, :] - offsets[:, None]  # (offsets, peaks): the query frame each peak falls on
-    covered = (rel >= 0) & (rel < n)
-    values = np.where(covered, query.z[np.clip(rel, 0, n - 1), f[None, :]], 0.0)
-    counts = covered.sum(1)
+    sums, counts = np.zeros(len(offsets)), np.zeros(len(offsets), np.int64)
+    block = max(1, BLOCK_CELLS // max(1, len(t)))  # offsets at a time: a one-hour file needs MBs, not a GB
+    for a in range(0, len(offsets), block):
+        rel = t[None, :] - offsets[a : a + block, None]  # (offsets, peaks): the query frame each peak falls on
+        covered = (rel >= 0) & (rel < n)
+        sums[a : a + block] = np.where(covered, query.z[np.clip(rel, 0, n - 1), f[None, :]], 0.0).sum(1)
+        counts[a : a + block] = covered.sum(1)
     judged = counts >= MIN_PEAKS
     if judged.sum() < MIN_PEAKS:
         return none
-    means = values.sum(1)[judged] / counts[judged]
+    means = sums[judged] / counts[judged]
     at = offsets[judged]
     best = int(np.argmax(means))
     rest = np.delete(means, np.arange(max(0, best - 2), min(len(means), best + 3)))  # the peak's own shoulders

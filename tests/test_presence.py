@@ -95,3 +95,14 @@ def test_silence_short_clips_and_songs_without_peaks_there_give_no_presence(wave
     assert presence(heard, song, 10**6, SLACK).score == 0.0, "past the song's end"
     silent = presence(presence_map(np.zeros(3 * SR, np.float32), LC), song, 50.0, SLACK)
     assert silent.score < 1.0, "a silent clip's map is flat: nothing stands out"
+
+
+def test_a_long_query_is_judged_in_blocks_with_the_same_result(waves, monkeypatch):
+    """A whole file dropped on the window is one query: its offsets are taken a block at a time."""
+    import shazamlet.presence as P
+
+    heard, song = presence_map(waves[2][SR : 13 * SR], LC), peaks(waves[2])
+    whole = presence(heard, song, SR / LC.hop + 7, SLACK)
+    monkeypatch.setattr(P, "BLOCK_CELLS", 1_000)
+    assert presence(heard, song, SR / LC.hop + 7, SLACK) == whole
+    assert whole.score > 2 * MatchConfig().presence_floor and abs(whole.offset - SR / LC.hop) <= 1
