@@ -141,6 +141,37 @@ def test_library_opened_with_another_model_says_so_and_reindex_fixes_it(library,
     assert identify(lib3, aligned_clip(wave, 7)).song.path.endswith("ballad_song_02.wav")
 
 
+def test_a_model_file_recalibrated_since_keeps_its_library_but_changed_weights_do_not(library, random_model,
+                                                                                      tmp_path, synth_music):
+    """A library records what makes the fingerprints, not the file: new thresholds or a new description
+    (what the trainer's `export` writes after another evaluation) need no reindex; one changed weight does."""
+    import torch
+
+    from shazamlet.model import load_model, save_model
+
+    m = load_model(random_model)
+    m.meta.threshold, m.meta.landmark_threshold, m.meta.trained_on = 0.31, 0.27, "recalibrated"
+    recal = tmp_path / "recalibrated.pt"
+    save_model(recal, m.encoder, m.meta)
+    emb = TileEmbedder(str(recal))
+    assert emb.model.sha256 != library.embedder.model.sha256, "another file"
+    lib = Library.open(library.folder, emb)  # no ModelMismatch
+    wave, _ = sf.read(synth_music / "rock" / "rock_song_01.wav", dtype="float32")
+    answer = Recognizer(lib, emb).identify_wave(aligned_clip(wave, 5))
+    assert answer.song.path.endswith("rock_song_01.wav") and Recognizer(lib, emb).threshold == 0.31
+    lib.close()
+    # a library that recorded the file's own sha256 (an earlier version did) is recognised as this file's
+    with library.catalog.db:
+        library.catalog.db.execute("UPDATE meta SET value = ? WHERE key = 'model_sha256'", (m.sha256,))
+    Library.open(library.folder, TileEmbedder(str(random_model))).close()
+    assert library.catalog.get_meta("model_sha256") == m.fingerprints
+    with torch.no_grad():
+        next(m.encoder.parameters()).view(-1)[0] += 1e-3
+    save_model(tmp_path / "changed.pt", m.encoder, m.meta)
+    with pytest.raises(ModelMismatch):
+        Library.open(library.folder, TileEmbedder(str(tmp_path / "changed.pt")))
+
+
 def test_truncated_or_corrupted_index_is_rebuilt(library, synth_music, random_embedder):
     record = library.index_record()
     ann = library.folder / record.ann_file

@@ -103,7 +103,11 @@ class Library:
         self._genre_labels: frozenset[str] | None = None  # the same, as the set of labels in use
         # what the songs keep beside the index, read back for re-scoring through small caches
         self.extras = SongExtras(self.catalog, self.store, self.landmark_config, self._lock)
-        if self.catalog.get_meta("model_sha256") is None:
+        recorded = self.catalog.get_meta("model_sha256")
+        if recorded is not None and recorded == self.embedder.model.sha256 != self.embedder.model_hash:
+            # an earlier version recorded the file's own sha256: this very file, so its fingerprints
+            self.catalog.set_meta("model_sha256", self.embedder.model_hash)
+        if recorded is None:
             self._record_model()
         elif check_model and not self.model_matches():
             raise ModelMismatch(self.mismatch_message())
@@ -132,6 +136,7 @@ class Library:
     # -- model ------------------------------------------------------------------------------
     def _record_model(self) -> None:
         meta = self.embedder.model.meta
+        # what makes the model's fingerprints, not its file: a file recalibrated since still fits the library
         self.catalog.set_meta("model_sha256", self.embedder.model_hash)
         self.catalog.set_meta("model_name", meta.name)
         self.catalog.set_json("features", meta.features)

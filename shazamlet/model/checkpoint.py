@@ -90,16 +90,39 @@ def save_model(path: str | Path, encoder: Encoder, meta: ModelMeta, half: bool =
     return file_sha256(path)
 
 
+# what decides a model's fingerprints, besides its weights: a file that differs only in the rest (its
+# thresholds, its genre classifier, what it says it was trained on) makes the same fingerprints
+FINGERPRINT_FIELDS = ("embedding_dim", "fingerprint_dim", "centre_bands", "tile_dim", "tile_weight", "tile_residual",
+                      "features")
+
+
+def fingerprints_sha256(payload: dict[str, Any]) -> str:
+    """The sha256 of what makes a model file's fingerprints: its encoder weights (the genre head's
+    aside) and the FINGERPRINT_FIELDS of its meta. A library records it, so recalibrating a model's
+    thresholds does not make its libraries re-embed every song, while any change to the weights does."""
+    h = hashlib.sha256()
+    meta = payload["meta"]
+    h.update(repr([(k, meta.get(k)) for k in FINGERPRINT_FIELDS]).encode())
+    for name in sorted(payload["encoder"]):
+        if name.startswith("genre_head."):
+            continue
+        t = payload["encoder"][name]
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 @dataclass
 class LoadedModel:
     encoder: Encoder
     meta: ModelMeta
-    sha256: str
+    sha256: str  # of the file
     path: Path
+    fingerprints: str = ""  # `fingerprints_sha256`: what a library built with this model records
 
     @property
     def short_hash(self) -> str:
-        return self.sha256[:12]
+        return self.fingerprints[:12]
 
 
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
@@ -124,4 +147,4 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     except Exception as exc:
         raise ModelError(f"{p}: model weights do not match their description ({str(exc).splitlines()[0][:160]})") from None
     encoder.eval().to(device)
-    return LoadedModel(encoder, meta, file_sha256(p), p)
+    return LoadedModel(encoder, meta, file_sha256(p), p, fingerprints_sha256(payload))

@@ -31,7 +31,8 @@ class TileEmbedder:
 
     @property
     def model_hash(self) -> str:
-        return self.model.sha256
+        """What a library records of the model that made its fingerprints (`checkpoint.fingerprints_sha256`)."""
+        return self.model.fingerprints
 
     @property
     def genres(self) -> list[str]:
