@@ -154,11 +154,11 @@ def main() -> None:
         tiles = emb.frontend.tiles(w, hop)
         out["encoder"] = timed(lambda: emb.embed(tiles.tiles), r)
         fps = emb.embed(tiles.tiles)
-        out["ANNOY search (k=10 per tile)"] = timed(lambda: lib.neighbours(fps, tiles.start_frames), r)
+        out[f"ANNOY search (k={lib.cfg.k} per tile)"] = timed(lambda: lib.neighbours(fps, tiles.start_frames), r)
         nb = lib.neighbours(fps, tiles.start_frames)
         genres = lib.genres()
         out["votes (song + alignment, genre)"] = timed(
-            lambda: (vote_for_song(nb, rec.cfg.align_bin_frames), vote_for_genre(nb, genres)), r)
+            lambda: (vote_for_song(nb, rec.cfg.align_bin_frames), vote_for_genre(nb.nearest(lib.cfg.genre_k), genres)), r)
         votes = vote_for_song(nb, rec.cfg.align_bin_frames)
         out["re-scoring the top candidates over the whole query"] = timed(
             lambda: rescore_aligned(votes, fps, nb.query_starts, lib.song_tiles, rec.cfg.rescore_tolerance_frames,
@@ -232,7 +232,7 @@ def main() -> None:
         votes = vote_for_song(nb, rec.cfg.align_bin_frames)
         votes = rescore_aligned(votes, q, nb.query_starts, lib.song_tiles, rec.cfg.rescore_tolerance_frames,
                                 rec.cfg.rescore_top)
-        vote_for_genre(nb, lib.genres())
+        vote_for_genre(nb.nearest(lib.cfg.genre_k), lib.genres())
         t2 = time.process_time()
         ann_ms.append((t1 - t) * 1e3)
         vote_ms.append((t2 - t1) * 1e3)

@@ -134,6 +134,11 @@ def rescore_aligned(votes: list[SongVote], fingerprints: np.ndarray, query_start
     return out
 
 
+# How candidates with peaks are ranked, as a name: a model file's `landmark_threshold` is calibrated on
+# these scores, and the trainer's export records this beside it (stop 16's linear blend of landmarks was 1).
+RANKING = "noisy-or landmarks+presence/2"
+
+
 @dataclass
 class PeakEvidence:
     """What a candidate's spectral peaks say at its alignment, each in standard deviations above chance."""

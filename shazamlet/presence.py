@@ -51,7 +51,13 @@ def presence_map(wave: np.ndarray, cfg: LandmarkConfig = LandmarkConfig()) -> Pr
     if len(wave) < cfg.n_fft:
         return PresenceMap(np.zeros((0, hi - lo), np.float32), lo)
     logs = log_band(stft_frames(wave, cfg), cfg)
+    # bins far under the clip's loudest hold no music (digital silence, a fade): a floor keeps their
+    # log's huge negative swings from drowning out the rest, as for the peaks themselves
+    logs = np.maximum(logs, float(logs.max()) - cfg.silence_nats)  # relative: a gain changes nothing
     z = (logs - logs.mean(0)) / (logs.std(0) + 1e-3)
+    # a knock, a click or a door is loud in every bin of its frames at once: without taking each frame's
+    # mean out, any song whose peaks happen to fall on those frames would look present
+    z -= z.mean(1, keepdims=True)
     return PresenceMap(z.astype(np.float32), lo)
 
 
@@ -82,7 +88,7 @@ def presence(query: PresenceMap, song_peaks: np.ndarray, offset: float, slack: f
     means = sums[judged] / counts[judged]
     at = offsets[judged]
     best = int(np.argmax(means))
-    rest = np.delete(means, np.arange(max(0, best - 2), min(len(means), best + 3)))  # the peak's own shoulders
+    rest = means[np.abs(at - at[best]) > 2]  # without the peak's own shoulders
     if len(rest) < 2:
         return none
     return Presence(float((means[best] - rest.mean()) / (rest.std() + 1e-6)), int(at[best]))

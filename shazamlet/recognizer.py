@@ -18,7 +18,7 @@ from shazamlet.config import MatchConfig
 from shazamlet.features import quiet_frame_counts
 from shazamlet.landmarks import aligned_evidence, landmarks, song_wide_evidence
 from shazamlet.library.library import Library
-from shazamlet.matcher import (GenreVote, PeakEvidence, SongVote, blend_evidence, blended_similarity, calibrate,
+from shazamlet.matcher import (RANKING, GenreVote, PeakEvidence, SongVote, blend_evidence, blended_similarity, calibrate,
                                genre_from_model, margin_scores, merge_genre_votes, rescore_aligned, vote_for_genre,
                                vote_for_song)
 from shazamlet.model.embedder import TileEmbedder
@@ -67,17 +67,22 @@ class Recognizer:
     def __init__(self, library: Library, embedder: TileEmbedder, threshold: float | None = None,
                  match_cfg: MatchConfig = MatchConfig(), landmark_threshold: float | None = None) -> None:
         """`threshold` applies to answers ranked by the fingerprints alone, `landmark_threshold` to those the
-        landmark check ranked (their scores are blends, a little lower); both default to the model
-        file's calibration. A model calibrated before landmarks existed has one threshold: it serves
-        both, which only makes the landmark answers a little more cautious."""
+        peak checks ranked; both default to the model file's calibration. The peak checks' score is never
+        below the fingerprints' own (`matcher.blended_similarity`), so a file calibrated for another
+        ranking than this version's (`matcher.RANKING`, written by the trainer's export), or before the
+        peak checks existed, gets the higher of its thresholds for them: cautious rather than credulous."""
         self.library = library
         self.embedder = embedder
         self.cfg = match_cfg
         meta = embedder.model.meta
         self.threshold = meta.threshold if threshold is None else threshold
         if landmark_threshold is None:
-            landmark_threshold = (meta.landmark_threshold if threshold is None and meta.landmark_threshold is not None
-                                  else self.threshold)
+            if threshold is not None or meta.landmark_threshold is None:
+                landmark_threshold = self.threshold
+            elif meta.extra.get("ranking") == RANKING:
+                landmark_threshold = meta.landmark_threshold
+            else:
+                landmark_threshold = max(meta.threshold, meta.landmark_threshold)
         self.landmark_threshold = landmark_threshold
         self.features = embedder.features
         self.min_seconds = self.features.tile_seconds - MAX_PAD_SECONDS
@@ -145,7 +150,7 @@ class Recognizer:
                       fingerprint_song_id=fingerprint_top[0], fingerprint_raw_score=fingerprint_top[1])
 
     def _landmark_check(self, wave: np.ndarray, votes: list[SongVote], fps: np.ndarray, query_starts: np.ndarray
-                        ) -> tuple[list[SongVote], dict[int, int], dict[int, float]] | None:
+                        ) -> tuple[list[SongVote], dict[int, int], dict[int, float | None]] | None:
         """The candidates ranked by fingerprints and their peaks' evidence (`matcher.blend_evidence`), with
         the landmarks each shares with the query and how loud its peaks are in it (`presence`); None when
         a candidate has no stored peaks (a song added by an earlier version): candidates are only
@@ -191,7 +196,7 @@ class Recognizer:
             if blended_similarity(moved.similarity, there, cfg) > blended_similarity(votes[i].similarity, evidence[i], cfg):
                 votes[i], evidence[i], offsets[i] = moved, there, moved.offset_frames
                 counts[moved.song_id] = wide.count
-        present_by_song = {v.song_id: e.presence for v, e in zip(votes, evidence)}
+        present_by_song = {v.song_id: None if heard is None else e.presence for v, e in zip(votes, evidence)}
         return blend_evidence(votes, evidence, offsets, cfg), counts, present_by_song
 
 

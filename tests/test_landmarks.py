@@ -239,3 +239,22 @@ def test_a_candidate_aligned_to_the_wrong_place_is_moved_where_its_landmarks_lin
     stay = blend_evidence([wrong], [PeakEvidence(0.0)], [None], rec.cfg)[0]
     assert moved.similarity > stay.similarity + 0.2 and counts[song_id] > 20
     lib.close()
+
+
+def test_a_model_calibrated_for_another_ranking_gets_the_cautious_threshold(tmp_path, random_model):
+    """The peak checks' scores are never below the fingerprints' own, so a landmark threshold calibrated on
+    another ranking (stop 16's linear blend, or none recorded) would accept too easily: the higher one serves."""
+    from shazamlet.matcher import RANKING
+    from shazamlet.model import load_model, save_model
+
+    m = load_model(random_model)
+    got = {}
+    for ranking in (None, "linear landmarks/1", RANKING):
+        m.meta.threshold, m.meta.landmark_threshold = 0.19, 0.12
+        m.meta.extra = {} if ranking is None else {"ranking": ranking}
+        save_model(tmp_path / "m.pt", m.encoder, m.meta)
+        emb = TileEmbedder(str(tmp_path / "m.pt"))
+        lib = Library.open(tmp_path / f"lib-{len(got)}", emb)
+        got[ranking] = Recognizer(lib, emb).landmark_threshold
+        lib.close()
+    assert got == {None: 0.19, "linear landmarks/1": 0.19, RANKING: 0.12}

@@ -106,3 +106,23 @@ def test_a_long_query_is_judged_in_blocks_with_the_same_result(waves, monkeypatc
     monkeypatch.setattr(P, "BLOCK_CELLS", 1_000)
     assert presence(heard, song, SR / LC.hop + 7, SLACK) == whole
     assert whole.score > 2 * MatchConfig().presence_floor and abs(whole.offset - SR / LC.hop) <= 1
+
+
+def test_knocks_in_a_quiet_room_and_leading_silence_do_not_make_songs_present(waves):
+    """A knock is loud in every bin of its frames at once: no song may look present because its peaks
+    happen to fall there. And a clip that starts with digital silence still finds its own song."""
+    rng = np.random.default_rng(9)
+    song_peaks = [peaks(w) for w in waves]
+    floor = MatchConfig().presence_floor
+    scores = []
+    for trial in range(8):
+        clip = 0.003 * rng.standard_normal(3 * SR).astype(np.float32)
+        for at in rng.integers(0, 3 * SR - 600, 3):
+            clip[at : at + 500] += 0.5 * rng.standard_normal(500).astype(np.float32) * np.hanning(500)
+        heard = presence_map(clip, LC)
+        scores += [presence(heard, p, float(rng.integers(100, 600)), SLACK).score for p in song_peaks]
+    assert max(scores) < floor + 1.0 and np.median(scores) < floor, sorted(scores)[-5:]
+    start = 6 * SR
+    clip = np.r_[np.zeros(SR, np.float32), waves[3][start : start + 2 * SR]]
+    found = [presence(presence_map(clip, LC), p, (start - SR) / LC.hop, SLACK).score for p in song_peaks]
+    assert int(np.argmax(found)) == 3 and found[3] > floor + 2, found

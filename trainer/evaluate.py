@@ -246,6 +246,9 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     # a model file evaluated on this run's split is described by its own metadata
     meta = embedder.model.meta
     label = meta.name if model else Path(run.folder).name
+    from shazamlet.matcher import RANKING
+
+    result["ranking"] = RANKING if cfg.landmarks else None  # what `threshold` was calibrated on (export copies it)
     result.update({"model": str(model_path), "objective": meta.objective if model else run.config.objective,
                    "run": Path(run.folder).name, "model_name": label,
                    "library_songs": len(lib_songs), "unknown_songs": len(unknown), "eval": asdict(cfg),

@@ -36,8 +36,9 @@ def export_run(run_dir: str | Path, to: str | Path = "resources/shazamlet-defaul
                 f"{ev} measured the tile projection after {measured or 'an unknown number of'} steps of "
                 f"`tune-tiles`, it has {now} now: evaluate again (the threshold is calibrated on what was evaluated)")
         threshold = result["threshold"]
-        if "fingerprint_threshold" in result:  # evaluated with the landmark check (the app's default)
+        if "fingerprint_threshold" in result:  # evaluated with the peak checks (the app's default)
             threshold, meta.landmark_threshold = result["fingerprint_threshold"], result["threshold"]
+            meta.extra["ranking"] = result.get("ranking", "")  # what the evaluation's scores were
         meta_extra = {"eval": {c: {k: v for k, v in m.items() if not k.startswith("n_")}
                                for c, m in result["conditions"].items()}}
     else:
