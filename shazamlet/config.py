@@ -132,7 +132,7 @@ class MatchConfig:
     # with this much evidence the landmarks' offset (23-ms frames) replaces the fingerprints' (~0.3 s)
     landmark_offset_evidence: float = 4.0
     # the leading candidates with less evidence than that at their alignment are searched song-wide, and
-    # moved where the landmarks line up if fingerprints and landmarks score higher there; chance reaches
+    # moved where the landmarks line up if fingerprints and peaks score higher there; chance reaches
     # ~3.5 standard deviations higher over a whole song than over the aligned window, which is taken off
     landmark_search_top: int = 3
     landmark_search_penalty: float = 3.5

@@ -152,8 +152,8 @@ def blend_evidence(votes: list[SongVote], evidence: list[PeakEvidence], offsets:
     """The candidates re-ranked by fingerprint similarity blended with their peaks' evidence, best first.
 
     Each kind of evidence saturates (`e / (e + scale)`) and weighs less than 1, so a candidate's score
-    stays in [0, 1] and peaks alone never make a certainty. `offsets[i]`, where not None, replaces the vote's offset (the
-    landmarks place the query to a frame where their evidence is strong).
+    stays in [0, 1] and peaks alone never make a certainty. `offsets[i]`, where not None, replaces the
+    vote's offset (the landmarks place the query to a frame where their evidence is strong).
     """
     out = [SongVote(v.song_id, blended_similarity(v.similarity, e, cfg),
                     v.offset_frames if off is None else off, v.support) for v, e, off in zip(votes, evidence, offsets)]

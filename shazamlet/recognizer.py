@@ -37,7 +37,7 @@ class Candidate:
     genre: str | None
     score: float  # calibrated confidence, 0..1, 0.5 = the acceptance threshold
     raw_score: float  # the decision score (matcher.margin_scores) that the threshold applies to
-    similarity: float  # mean over query tiles of the best cosine at the song's alignment (blended with landmarks when checked)
+    similarity: float  # mean over query tiles of the best cosine at the song's alignment (blended with its peaks' evidence when checked)
     offset_s: float  # where the query starts in the song
     support: int  # query tiles agreeing on this song and alignment
     landmarks: int | None = None  # landmarks shared with the query at one offset; None: not checked
@@ -123,7 +123,7 @@ class Recognizer:
         votes = [v for v in votes if songs[v.song_id] is not None]  # not removed since the index was built
         fingerprint_top = (votes[0].song_id, margin_scores(votes)[0]) if votes else (None, 0.0)
         checked = self.cfg.landmark_weight > 0 or self.cfg.presence_weight > 0
-        peak_check = self._landmark_check(wave, votes, fps, nb.query_starts) if checked else None
+        peak_check = self._peak_check(wave, votes, fps, nb.query_starts) if checked else None
         if peak_check is not None:
             votes, counts, present = peak_check
         threshold = self.threshold if peak_check is None else self.landmark_threshold
@@ -149,7 +149,7 @@ class Recognizer:
                       tile_starts=starts, landmarks=peak_check is not None,
                       fingerprint_song_id=fingerprint_top[0], fingerprint_raw_score=fingerprint_top[1])
 
-    def _landmark_check(self, wave: np.ndarray, votes: list[SongVote], fps: np.ndarray, query_starts: np.ndarray
+    def _peak_check(self, wave: np.ndarray, votes: list[SongVote], fps: np.ndarray, query_starts: np.ndarray
                         ) -> tuple[list[SongVote], dict[int, int], dict[int, float | None]] | None:
         """The candidates ranked by fingerprints and their peaks' evidence (`matcher.blend_evidence`), with
         the landmarks each shares with the query and how loud its peaks are in it (`presence`); None when
