@@ -1,4 +1,4 @@
-"""`python -m trainer {cache,train,evaluate,export,tune-tiles,report}`."""
+"""`python -m trainer {cache,train,evaluate,export,tune-tiles,style,report}`."""
 
 from __future__ import annotations
 
@@ -97,6 +97,18 @@ def _tune_tiles(a: argparse.Namespace) -> int:
     first, last = state["history"][0], state["history"][-1]
     print(f"{tuned_path(run, a.tile_dim, a.residual)}: {state['step']} steps, {state['minutes']:.1f} min; validation "
           f"top-1 {first['val_top1']:.3f} ({state.get('start', 'closed form')}) -> {last['val_top1']:.3f}")
+    return 0
+
+
+def _style(a: argparse.Namespace) -> int:
+    from shazamlet.model import ModelError
+    from trainer.style import StyleConfig, style_run
+
+    try:
+        style_run(a.run, a.model, a.to, StyleConfig(tiles_per_song=a.tiles_per_song, c=a.c, seed=a.seed))
+    except (ModelError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -210,6 +222,15 @@ def main(argv: list[str] | None = None) -> int:
                         "to C channels computing the same fingerprint (instead of from the linear projection)")
     u.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     u.set_defaults(fn=_tune_tiles)
+
+    s = sub.add_parser("style", help="fit the style head (genre of songs not in the library) into a model file")
+    s.add_argument("run", help="the run whose training songs it learns from (and whose held-out packages judge it)")
+    s.add_argument("--model", default="resources/shazamlet-default.pt", help="the model file to add it to")
+    s.add_argument("--to", help="write here instead of replacing --model")
+    s.add_argument("--tiles-per-song", type=int, default=16, help="tiles drawn per song (each clean and degraded)")
+    s.add_argument("--c", type=float, default=0.01, help="inverse regularisation of the logistic regression")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=_style)
 
     r = sub.add_parser("report", help="REPORT.md + PNGs from evaluated runs")
     r.add_argument("runs", nargs="*")

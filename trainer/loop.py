@@ -201,7 +201,7 @@ class Trainer:
             m = load_model(other)
             state = m.encoder.float().state_dict()
             self.mods["encoder"].load_state_dict(
-                {k: v for k, v in state.items() if not k.startswith(("tile_projection.", "genre_head."))})
+                {k: v for k, v in state.items() if not k.startswith(("tile_projection.", "genre_head.", "style_head."))})
             head = {k.removeprefix("genre_head."): v for k, v in state.items() if k.startswith("genre_head.")}
             if head and "classifier" in self.mods and list(m.meta.genres) == list(self.run.genres):
                 self.mods["classifier"].load_state_dict(head)

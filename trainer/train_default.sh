@@ -9,7 +9,8 @@
 # band-centred tile worth 0.85 of the cosine, and the genre classifier: its directions are fitted in closed
 # form (noise-whitened directions of training pairs), then trained contrastively for 50 min (`tune-tiles`)
 # and 70 min more with a convolutional residual (`--residual 8`; `--tile-dim 128 --tile-weight 0.85
-# --tuned-tiles --tile-residual 8`).
+# --tuned-tiles --tile-residual 8`). Last, `style` fits the style head (a package-balanced logistic regression
+# on each tile's spectral envelope and rhythm) that names the genre of songs not in the library.
 set -eu
 ROOT=${1:-/work/data}
 S1=runs/main-contrastive-cls
@@ -53,6 +54,7 @@ python -m trainer evaluate "$S7" --model "$S7/centre-ft-tile128-tuned-fp16.pt"  
 python -m trainer tune-tiles "$S7" --tile-dim 128 --residual 8 --minutes 70   # from tiles128.pt, + a convolutional residual
 for W in 0.85 0.95; do python -m trainer evaluate "$S7" --tile-dim 128 --tile-weight $W --tuned-tiles --tile-residual 8; done
 python -m trainer export "$S7" --tile-dim 128 --tile-weight 0.85 --tuned-tiles --tile-residual 8
+python -m trainer style "$S7"   # the style head (genre of songs not in the library), fitted into that file
 python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt
 python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt --no-between-tiles   # the library as before in-between tiles
 python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt --no-landmarks   # fingerprints alone rank

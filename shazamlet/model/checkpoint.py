@@ -20,6 +20,7 @@ import torch
 
 from shazamlet.config import FeatureConfig
 from shazamlet.model.resnet import Encoder
+from shazamlet.model.style import StyleHead, n_style_features
 
 FORMAT = "shazamlet-model/1"
 RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
@@ -41,6 +42,7 @@ class ModelMeta:
     tile_weight: float = 0.0  # its share of the cosine
     tile_residual: int = 0  # channels of its convolutional residual (`TileResidual`); 0: purely linear
     genre_head: bool = False  # the trainer's genre classifier over `genres` is in the file (`Encoder.genre_head`)
+    style_head: bool = False  # a style classifier over `genres` on the tile itself (`shazamlet.model.style`)
     features: dict = field(default_factory=lambda: FeatureConfig().to_dict())
     genres: list[str] = field(default_factory=list)
     # Calibrated on the trainer's evaluation: match scores at or above it are "in your library".
@@ -71,10 +73,12 @@ def save_model(path: str | Path, encoder: Encoder, meta: ModelMeta, half: bool =
              for k, v in encoder.state_dict().items()}
     # The encoder's own input step is what the loader must rebuild, whatever the meta was given.
     shape = {"centre_bands": encoder.centre_bands, "tile_dim": encoder.tile_dim, "tile_weight": encoder.tile_weight,
-             "tile_residual": encoder.tile_residual, "genre_head": encoder.genre_head is not None}
-    if encoder.genre_head is not None and encoder.genre_head.net[-1].out_features != len(meta.genres):
-        raise ValueError(f"the genre head has {encoder.genre_head.net[-1].out_features} outputs for "
-                         f"{len(meta.genres)} genres")
+             "tile_residual": encoder.tile_residual, "genre_head": encoder.genre_head is not None,
+             "style_head": encoder.style_head is not None}
+    for head, n in (("genre", encoder.genre_head and encoder.genre_head.net[-1].out_features),
+                    ("style", encoder.style_head and encoder.style_head.n_genres)):
+        if n and n != len(meta.genres):
+            raise ValueError(f"the {head} head has {n} outputs for {len(meta.genres)} genres")
     payload = {"format": FORMAT, "meta": meta.__dict__ | shape, "encoder": state}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,20 +95,20 @@ def save_model(path: str | Path, encoder: Encoder, meta: ModelMeta, half: bool =
 
 
 # what decides a model's fingerprints, besides its weights: a file that differs only in the rest (its
-# thresholds, its genre classifier, what it says it was trained on) makes the same fingerprints
+# thresholds, its genre or style classifier, what it says it was trained on) makes the same fingerprints
 FINGERPRINT_FIELDS = ("embedding_dim", "fingerprint_dim", "centre_bands", "tile_dim", "tile_weight", "tile_residual",
                       "features")
 
 
 def fingerprints_sha256(payload: dict[str, Any]) -> str:
-    """The sha256 of what makes a model file's fingerprints: its encoder weights (the genre head's
-    aside) and the FINGERPRINT_FIELDS of its meta. A library records it, so recalibrating a model's
+    """The sha256 of what makes a model file's fingerprints: its encoder weights (the genre and style
+    heads' aside) and the FINGERPRINT_FIELDS of its meta. A library records it, so recalibrating a model's
     thresholds does not make its libraries re-embed every song, while any change to the weights does."""
     h = hashlib.sha256()
     meta = payload["meta"]
     h.update(repr([(k, meta.get(k)) for k in FINGERPRINT_FIELDS]).encode())
     for name in sorted(payload["encoder"]):
-        if name.startswith("genre_head."):
+        if name.startswith(("genre_head.", "style_head.")):
             continue
         t = payload["encoder"][name]
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
@@ -143,6 +147,9 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         encoder = Encoder(meta.embedding_dim, meta.fingerprint_dim, meta.centre_bands, meta.tile_dim, meta.tile_weight,
                           meta.feature_config().n_mels * meta.feature_config().tile_frames,
                           len(meta.genres) if meta.genre_head else 0, meta.tile_residual)
+        if meta.style_head:
+            fc = meta.feature_config()
+            encoder.attach_style_head(StyleHead(n_style_features(fc.n_mels), len(meta.genres)))
         encoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["encoder"].items()})
     except Exception as exc:
         raise ModelError(f"{p}: model weights do not match their description ({str(exc).splitlines()[0][:160]})") from None

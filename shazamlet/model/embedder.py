@@ -37,7 +37,8 @@ class TileEmbedder:
     @property
     def genres(self) -> list[str]:
         """The labels of `encode`'s genre probabilities; empty when the model has no genre head."""
-        return list(self.model.meta.genres) if self.model.encoder.genre_head is not None else []
+        enc = self.model.encoder
+        return list(self.model.meta.genres) if enc.genre_head is not None or enc.style_head is not None else []
 
     def embed(self, tiles: torch.Tensor) -> np.ndarray:
         """Fingerprints `(n, dim)` float32, L2-normalised, for tiles `(n, n_mels, tile_frames)`."""

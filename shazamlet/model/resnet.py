@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shazamlet.model.style import StyleHead
+
 
 class BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
@@ -176,6 +178,9 @@ class Encoder(nn.Module):
         self.tile_projection = TileProjection(tile_inputs, tile_dim, tile_residual) if tile_dim else None
         # the trainer's genre classifier, shipped in the model file when it was trained with one
         self.genre_head = GenreClassifier(embedding_dim, n_genres) if n_genres else None
+        # a style classifier on the tile itself (`shazamlet.model.style`), fitted after training: when the
+        # file has one, it is what names the genre of songs not in the library instead of `genre_head`
+        self.style_head: StyleHead | None = None
         self.trunk = ResNet18Trunk()
         self.embed = nn.Linear(512, embedding_dim)
         self.project = None
@@ -196,6 +201,9 @@ class Encoder(nn.Module):
     def tile_residual(self) -> int:
         """Channels of the tile projection's convolutional residual (0: a purely linear projection)."""
         return 0 if self.tile_projection is None else self.tile_projection.residual_channels
+
+    def attach_style_head(self, head: StyleHead | None) -> None:
+        self.style_head = head
 
     def attach_tile_projection(self, projection: TileProjection, weight: float) -> None:
         """Append `projection`'s fingerprint of the tile, worth `weight` of the cosine (`fingerprint`)."""
@@ -218,14 +226,18 @@ class Encoder(nn.Module):
         return self.encode(tiles)[0]
 
     def encode(self, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(fingerprints, genre probabilities or None without a `genre_head`) from one pass of the
-        trunk: a query needs both, and the trunk is nearly all of the cost."""
+        """(fingerprints, genre probabilities or None) from one pass of the trunk: a query needs both, and
+        the trunk is nearly all of the cost. The probabilities are the `style_head`'s when the model has
+        one, else the `genre_head`'s."""
         emb = self.forward(tiles)
         fp = self.fingerprint_from_embedding(emb)
         if self.tile_projection is not None:
             w = self.tile_weight
             fp = torch.cat([fp * (1.0 - w) ** 0.5, self.tile_projection(tiles) * w ** 0.5], dim=-1)
-        probs = None if self.genre_head is None else torch.softmax(self.genre_head(emb), dim=-1)
+        if self.style_head is not None:
+            probs = torch.softmax(self.style_head(tiles), dim=-1)
+        else:
+            probs = None if self.genre_head is None else torch.softmax(self.genre_head(emb), dim=-1)
         return fp, probs
 
 
