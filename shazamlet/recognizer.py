@@ -61,6 +61,10 @@ class Answer:
     landmarks: bool = False
     fingerprint_song_id: int | None = None
     fingerprint_raw_score: float = 0.0
+    # the two genre votes `genre` was made from (the library's neighbours, the model's head), each None
+    # when it did not vote: the evaluation records them to judge how they are best combined
+    library_genre: GenreVote | None = None
+    model_genre: GenreVote | None = None
 
 
 class Recognizer:
@@ -114,7 +118,7 @@ class Recognizer:
         nb = self.library.neighbours(fps, starts)
         if nb is None:  # empty library
             return Answer(None, [], model_genre, 0.0, len(fps), _ms(started), fingerprints=fps,
-                          tile_starts=starts)
+                          tile_starts=starts, model_genre=model_genre)
         votes = vote_for_song(nb, self.cfg.align_bin_frames)
         if self.cfg.rescore_top:
             votes = rescore_aligned(votes, fps, nb.query_starts, self.library.song_tiles,
@@ -147,7 +151,8 @@ class Recognizer:
         genre = (library_genre or model_genre) if best is not None else merge_genre_votes(library_genre, model_genre)
         return Answer(best, candidates, genre, raw, len(fps), _ms(started), fingerprints=fps,
                       tile_starts=starts, landmarks=peak_check is not None,
-                      fingerprint_song_id=fingerprint_top[0], fingerprint_raw_score=fingerprint_top[1])
+                      fingerprint_song_id=fingerprint_top[0], fingerprint_raw_score=fingerprint_top[1],
+                      library_genre=library_genre, model_genre=model_genre)
 
     def _peak_check(self, wave: np.ndarray, votes: list[SongVote], fps: np.ndarray, query_starts: np.ndarray
                         ) -> tuple[list[SongVote], dict[int, int], dict[int, float | None]] | None:

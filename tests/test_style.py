@@ -121,3 +121,4 @@ def test_style_head_names_the_style_of_collections_it_never_heard(corpus, tmp_pa
     for style, wave in (("drums", drums(rng, 132, 0.06)), ("strings", strings(rng, 260, 5))):
         answer = recognizer.identify_wave(wave)
         assert answer.song is None and answer.genre.label == style
+        assert answer.model_genre.label == style and answer.library_genre is None  # an empty library has no vote

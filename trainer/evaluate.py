@@ -236,7 +236,10 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
                             "true_genre": genre_of[rel], "landmarks": ans.landmarks,
                             "fingerprint_top1": ans.fingerprint_song_id is not None
                             and str(Path(lib.song(ans.fingerprint_song_id).path).resolve()) == truth,
-                            "fingerprint_raw": float(ans.fingerprint_raw_score)})
+                            "fingerprint_raw": float(ans.fingerprint_raw_score),
+                            "accepted": ans.song is not None,
+                            "library_genre": ans.library_genre.votes if ans.library_genre else None,
+                            "model_genre": ans.model_genre.votes if ans.model_genre else None})
         print(f"{cond}: done ({time.time() - started:.0f} s)", flush=True)
 
     result = summarise(records, cfg)
