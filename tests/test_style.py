@@ -122,3 +122,13 @@ def test_style_head_names_the_style_of_collections_it_never_heard(corpus, tmp_pa
         answer = recognizer.identify_wave(wave)
         assert answer.song is None and answer.genre.label == style
         assert answer.model_genre.label == style and answer.library_genre is None  # an empty library has no vote
+
+
+def test_trainer_commands_on_a_folder_that_is_not_a_run_say_so_in_one_line(tmp_path, capsys):
+    from trainer.cli import main
+
+    for cmd in ("style", "evaluate", "export"):
+        with pytest.raises(SystemExit) as exc:
+            main([cmd, str(tmp_path / "nope")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and "is not a run folder" in err[-1] and "Traceback" not in "".join(err)

@@ -242,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     r.set_defaults(fn=_report)
 
     a = p.parse_args(argv)
+    run = getattr(a, "run", None)
+    if a.cmd != "train" and isinstance(run, str) and not (Path(run) / "run.json").exists():
+        p.error(f"{run} is not a run folder (no run.json): make one with `python -m trainer train`")
     _check(p, a)
     return a.fn(a)
 
