@@ -229,6 +229,9 @@ def _ranked_vote(shares: dict[str, float]) -> GenreVote:
     return GenreVote(label, ranked[label], ranked)
 
 
+MIN_MODEL_SHARE = 1e-3
+
+
 def genre_from_model(probs: np.ndarray | None, labels: list[str], known: set[str] | None = None) -> GenreVote | None:
     """The model's own genre classifier, averaged over the query tiles; None without one.
 
@@ -237,7 +240,8 @@ def genre_from_model(probs: np.ndarray | None, labels: list[str], known: set[str
     own genre vocabulary, and a training style it does not use would be noise in it. The dropped
     labels' probability is not handed to the others, so a model that hears a style the library lacks
     stays unsure rather than certain of the nearest label the library has. None when the two share
-    no label.
+    no label, or when the labels they share hold almost none of the probability (the model hears none
+    of them; a style head gives ~0 to a style it had no training songs of).
     """
     if probs is None or len(probs) == 0 or not labels:
         return None
@@ -246,7 +250,7 @@ def genre_from_model(probs: np.ndarray | None, labels: list[str], known: set[str
     if known is not None:
         spelled = {g.casefold(): g for g in sorted(known)}
         shares = {spelled[k.casefold()]: v for k, v in shares.items() if k.casefold() in spelled}
-        if not shares:
+        if sum(shares.values()) < MIN_MODEL_SHARE:  # none of them (e.g. styles the model had no songs of)
             return None
     return _ranked_vote(shares)
 

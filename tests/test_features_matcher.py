@@ -132,3 +132,6 @@ def test_model_genre_and_merged_votes():
     mine = genre_from_model(np.array([[0.8, 0.1, 0.1], [0.6, 0.1, 0.3]]), ["metal", "jazz", "rock"], {"Jazz", "Rock"})
     assert mine.label == "Rock" and mine.votes == pytest.approx({"Rock": 0.2, "Jazz": 0.1})
     assert genre_from_model(np.array([[1.0, 0.0, 0.0]]), ["metal", "jazz", "rock"], {"techno"}) is None
+    # shared labels that hold (almost) none of the probability are no vote either, not an arbitrary winner
+    assert genre_from_model(np.array([[1.0 - 2e-4, 1e-4, 1e-4]]), ["metal", "jazz", "rock"], {"Jazz", "Rock"}) is None
+    assert genre_from_model(np.array([[0.99, 0.004, 0.006]]), ["metal", "jazz", "rock"], {"Jazz", "Rock"}).label == "Rock"

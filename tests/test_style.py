@@ -69,7 +69,7 @@ def write_styles(root) -> str:
 def test_style_features_describe_a_tile_and_ignore_its_surroundings():
     tiles = torch.rand(3, 64, 64)
     f = style_features(tiles)
-    assert f.shape == (3, n_style_features(64))
+    assert f.shape == (3, n_style_features(64, 64))
     assert torch.allclose(style_features(tiles.unsqueeze(1)), f)
     assert torch.allclose(style_features(tiles[1:2]), f[1:2], atol=1e-6)  # no batch statistics: a tile alone gives the same numbers
     # a steady pulse every 8 frames shows in the loudness autocorrelation at lag 8, not at lag 4
@@ -132,3 +132,25 @@ def test_trainer_commands_on_a_folder_that_is_not_a_run_say_so_in_one_line(tmp_p
             main([cmd, str(tmp_path / "nope")])
         err = capsys.readouterr().err.strip().splitlines()
         assert exc.value.code == 2 and "is not a run folder" in err[-1] and "Traceback" not in "".join(err)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_the_fitted_head_gives_the_logistic_regressions_probabilities_and_nothing_to_genres_without_songs(n_classes):
+    from sklearn.linear_model import LogisticRegression
+
+    from trainer.style import fit_style_head
+
+    torch.manual_seed(0)
+    x = torch.rand(300, 64, 64)
+    labels = np.array([0, 2, 3][:n_classes])[np.arange(300) % n_classes]
+    x[labels == 2] *= 0.5
+    x[labels == 3, :, ::4] = 1.0
+    w = np.random.default_rng(0).uniform(0.5, 1.5, 300)
+    head = fit_style_head(x, labels, w, 5, 0.01)  # genres 1 and 4 have no songs
+    f = style_features(x).double().numpy()
+    z = (f - f.mean(0)) / (f.std(0) + 1e-6)
+    ref = LogisticRegression(C=0.01, max_iter=3000).fit(z, labels, sample_weight=w)
+    with torch.no_grad():
+        p = torch.softmax(head(x), -1).double().numpy()
+    assert np.abs(p[:, ref.classes_] - ref.predict_proba(z)).max() < 1e-4
+    assert p[:, [1, 4]].max() < 1e-6

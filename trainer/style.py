@@ -18,14 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from shazamlet.config import MatchConfig
+from shazamlet.features import quiet_frame_counts
 from shazamlet.model import load_model, save_model
-from shazamlet.model.style import StyleHead, n_style_features, style_features
+from shazamlet.model.style import StyleHead, style_features
 from trainer.augment import DegradeParams, MelDegrader, to_tiles
 from trainer.cache import SpectrogramCache
 from trainer.loop import Run, load_noise
 from trainer.songs import Song
 
 CONTEXT = 24  # frames before a tile, so reverb from earlier sound reaches it
+MATCH = MatchConfig()  # which tiles the app leaves out of a query
 
 
 @dataclass
@@ -37,7 +40,8 @@ class StyleConfig:
 
 def _tiles(cache: SpectrogramCache, songs: list[Song], n: int, degrader: MelDegrader,
            rng: np.random.Generator) -> tuple[torch.Tensor, list[int]]:
-    """`n` random tiles per song, clean then degraded; (tiles `(2 n len(songs), n_mels, frames)`, song index per tile)."""
+    """`n` random tiles per song, clean then degraded, less those the app would not classify (silence,
+    partly silence); (tiles `(N, n_mels, frames)`, the song index of each)."""
     frames = cache.features.tile_frames
     length = CONTEXT + frames
     out, owner = [], []
@@ -50,9 +54,14 @@ def _tiles(cache: SpectrogramCache, songs: list[Song], n: int, degrader: MelDegr
             segs[j, :, : seg.shape[1]] = seg
         power = torch.from_numpy(10.0 ** (segs / 10.0))
         degraded = degrader(power.clone(), rng, region=slice(CONTEXT, length))
+        # only tiles the app would classify: not silent, not partly silence (`Recognizer.identify_wave`)
+        audible = torch.from_numpy(segs[:, :, CONTEXT:].max(axis=(1, 2)) > cache.features.silence_db)
         for p in (power, degraded):
-            out.append(to_tiles(p[..., CONTEXT:], cache.features.top_db))
-            owner += [i] * n
+            tiles = to_tiles(p[..., CONTEXT:], cache.features.top_db)
+            quiet = quiet_frame_counts(tiles, cache.features.top_db, MATCH.quiet_below_db)
+            keep = audible & torch.from_numpy(quiet <= MATCH.max_quiet_frames)
+            out.append(tiles[keep])
+            owner += [i] * int(keep.sum())
     return torch.cat(out), owner
 
 
@@ -126,13 +135,14 @@ def style_run(run_dir: str | Path, model: str | Path, to: str | Path | None = No
         ty = np.array([genres.index(test[i].genre) for i in towner])
         with torch.no_grad():
             encoder.attach_style_head(None)
-            before = encoder.encode(tx)[1]
+            parts = [encoder.encode(tx[i : i + 256])[1] for i in range(0, len(tx), 256)]
+            before = None if parts[0] is None else torch.cat(parts)
             result["held_out_before"] = balanced_accuracy(before, ty, genres) if before is not None else None
             result["held_out"] = balanced_accuracy(torch.softmax(head(tx), -1), ty, genres)
     encoder.attach_style_head(head)
     meta = loaded.meta
     meta.extra["style_head"] = result
-    half = meta.extra.get("precision") == "float16"
+    half = loaded.half  # the file's own precision: a float32 rewrite would change the fingerprints' hash
     save_model(to or model, encoder, meta, half=half)
     print(json.dumps(result))
     return result

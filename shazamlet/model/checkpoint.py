@@ -123,6 +123,7 @@ class LoadedModel:
     sha256: str  # of the file
     path: Path
     fingerprints: str = ""  # `fingerprints_sha256`: what a library built with this model records
+    half: bool = False  # the file stores float16 weights (they are float32 once loaded)
 
     @property
     def short_hash(self) -> str:
@@ -149,9 +150,10 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
                           len(meta.genres) if meta.genre_head else 0, meta.tile_residual)
         if meta.style_head:
             fc = meta.feature_config()
-            encoder.attach_style_head(StyleHead(n_style_features(fc.n_mels), len(meta.genres)))
+            encoder.attach_style_head(StyleHead(n_style_features(fc.n_mels, fc.tile_frames), len(meta.genres)))
         encoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["encoder"].items()})
     except Exception as exc:
         raise ModelError(f"{p}: model weights do not match their description ({str(exc).splitlines()[0][:160]})") from None
     encoder.eval().to(device)
-    return LoadedModel(encoder, meta, file_sha256(p), p, fingerprints_sha256(payload))
+    half = any(v.dtype == torch.float16 for v in payload["encoder"].values())
+    return LoadedModel(encoder, meta, file_sha256(p), p, fingerprints_sha256(payload), half)

@@ -41,13 +41,18 @@ def style_features(tiles: torch.Tensor) -> torch.Tensor:
     band_flux = change.abs().mean(dim=2)
     loudness = tiles.mean(dim=1)
     onsets = change.clamp(min=0).sum(dim=1)
-    max_lag = min(MAX_LAG, tiles.shape[2] - 2)
+    max_lag = _max_lag(tiles.shape[2])
     return torch.cat([band_mean, band_std, band_flux, _autocorrelation(loudness, max_lag),
                       _autocorrelation(onsets, max_lag), loudness.std(dim=1, unbiased=False, keepdim=True)], dim=1)
 
 
-def n_style_features(n_mels: int) -> int:
-    return 3 * n_mels + 2 * MAX_LAG + 1
+def _max_lag(frames: int) -> int:
+    return min(MAX_LAG, frames - 2)
+
+
+def n_style_features(n_mels: int, frames: int) -> int:
+    """How many numbers `style_features` gives for tiles of `n_mels` x `frames`."""
+    return 3 * n_mels + 2 * _max_lag(frames) + 1
 
 
 class StyleHead(nn.Module):
