@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-ORDER = ["throughput", "hop_offset", "query", "table1", "scale", "memory", "ivf", "between", "landmarks", "presence"]
+ORDER = ["throughput", "hop_offset", "query", "table1", "scale", "memory", "ivf", "between", "landmarks", "presence", "style"]
 
 
 def main() -> None:
@@ -32,7 +32,8 @@ def main() -> None:
              "ivf": ["--songs", "50", "--queries", "50"], "hop_offset": ["--files", "2"],
              "between": ["--songs", "2", "--seconds", "20", "--rounds", "1", "--clips", "3"],
              "landmarks": ["--songs", "2", "--seconds", "20", "--rounds", "1", "--clips", "3"],
-             "presence": ["--songs", "2", "--seconds", "20", "--rounds", "1", "--clips", "3"]}
+             "presence": ["--songs", "2", "--seconds", "20", "--rounds", "1", "--clips", "3"],
+             "style": ["--songs", "2", "--seconds", "20", "--rounds", "1", "--clips", "3"]}
     if args.quick:  # smoke-test numbers go to bench/out/quick/, never into RESULTS.md
         os.environ["SHAZAMLET_BENCH_OUT"] = str(Path(__file__).resolve().parent / "out" / "quick")
     model = Path(__file__).resolve().parent.parent / "resources" / "shazamlet-default.pt"
@@ -42,7 +43,8 @@ def main() -> None:
     failed = []
     for name in [n for n in ORDER if n in args.only.split(",")]:
         full = {"scale": ["--large", "10000,50000"],  # build 10 000 and 50 000 songs too (~25 min, 8 GB)
-                "presence": ["--songs", "30", "--seconds", "60", "--rounds", "2"]}  # more songs than candidates
+                "presence": ["--songs", "30", "--seconds", "60", "--rounds", "2"],  # more songs than candidates
+                "style": ["--songs", "30", "--seconds", "60", "--rounds", "2"]}
         cmd = [sys.executable, "-W", "ignore", "-m", f"bench.{name}"] + (quick[name] if args.quick else full.get(name, []))
         print(f"\n=== {' '.join(cmd[1:])}", flush=True)
         t = time.perf_counter()

@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.common import BENCH, OUT, md_table
 
 ORDER = ["throughput", "hop_offset", "hop_offset_model", "hop_accuracy", "query", "table1", "scale", "scale_trees", "ivf",
-         "ivf_192d", "ivf_256d", "memory", "between", "landmarks", "presence"]
+         "ivf_192d", "ivf_256d", "memory", "between", "landmarks", "presence", "style"]
 
 HOW_TO_RUN = """\
 ## How to run
