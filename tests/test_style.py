@@ -103,7 +103,8 @@ def test_style_head_names_the_style_of_collections_it_never_heard(corpus, tmp_pa
     before = load_model(export_run(run.folder, tmp_path / "m.pt", half=True))
     assert not before.meta.style_head
 
-    result = style_run(run.folder, tmp_path / "m.pt", tmp_path / "styled.pt", StyleConfig(tiles_per_song=8))
+    result = style_run(run.folder, tmp_path / "m.pt", tmp_path / "styled.pt", StyleConfig(tiles_per_song=8),
+                       progress=False)
     assert result["held_out_packages"] == sorted(held)
     assert result["held_out"]["balanced"] >= 0.9  # a 1-step genre head is near chance; the style head is not
     m = load_model(tmp_path / "styled.pt")

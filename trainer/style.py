@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from shazamlet.config import MatchConfig
 from shazamlet.features import quiet_frame_counts
@@ -39,13 +40,13 @@ class StyleConfig:
 
 
 def _tiles(cache: SpectrogramCache, songs: list[Song], n: int, degrader: MelDegrader,
-           rng: np.random.Generator) -> tuple[torch.Tensor, list[int]]:
+           rng: np.random.Generator, desc: str = "", progress: bool = True) -> tuple[torch.Tensor, list[int]]:
     """`n` random tiles per song, clean then degraded, less those the app would not classify (silence,
     partly silence); (tiles `(N, n_mels, frames)`, the song index of each)."""
     frames = cache.features.tile_frames
     length = CONTEXT + frames
     out, owner = [], []
-    for i, s in enumerate(songs):
+    for i, s in enumerate(tqdm(songs, desc=desc, unit="song", disable=not progress)):
         a = np.asarray(cache.song(s.rel), np.float32)
         starts = rng.integers(0, max(1, a.shape[1] - length + 1), n)
         segs = np.full((n, a.shape[0], length), -120.0, np.float32)
@@ -108,7 +109,7 @@ def balanced_accuracy(probs: torch.Tensor, labels: np.ndarray, genres: list[str]
 
 
 def style_run(run_dir: str | Path, model: str | Path, to: str | Path | None = None,
-              cfg: StyleConfig = StyleConfig()) -> dict:
+              cfg: StyleConfig = StyleConfig(), progress: bool = True) -> dict:
     """Fit the style head on the run's training songs, attach it to the model file `model` (written to
     `to`, default in place, same precision) and return what it measured on the held-out packages."""
     run = Run(run_dir)
@@ -123,7 +124,7 @@ def style_run(run_dir: str | Path, model: str | Path, to: str | Path | None = No
     train = [s for s in run.songs("train") if s.genre in genres and cache.has_song(s.rel)]
     held_pkgs = set(run.info["split"].get("held_out_packages", []))
     test = [s for s in run.songs("test") if s.genre in genres and s.package in held_pkgs and cache.has_song(s.rel)]
-    x, owner = _tiles(cache, train, cfg.tiles_per_song, degrader, rng)
+    x, owner = _tiles(cache, train, cfg.tiles_per_song, degrader, rng, "tiles of the training songs", progress)
     y = np.array([genres.index(train[i].genre) for i in owner])
     w = package_balanced_weights([train[i].genre for i in owner], [train[i].package for i in owner])
     head = fit_style_head(x, y, w, len(genres), cfg.c)
@@ -131,7 +132,8 @@ def style_run(run_dir: str | Path, model: str | Path, to: str | Path | None = No
     result: dict = {"training_songs": len(train), "tiles": int(len(x)), "c": cfg.c,
                     "held_out_packages": sorted({s.package for s in test})}
     if test:
-        tx, towner = _tiles(cache, test, cfg.tiles_per_song, degrader, np.random.default_rng(cfg.seed + 1))
+        tx, towner = _tiles(cache, test, cfg.tiles_per_song, degrader, np.random.default_rng(cfg.seed + 1),
+                            "tiles of the held-out packages", progress)
         ty = np.array([genres.index(test[i].genre) for i in towner])
         with torch.no_grad():
             encoder.attach_style_head(None)
