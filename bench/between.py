@@ -73,6 +73,28 @@ def answer_cpu_ms(paths: list[Path], embedder, index_cfg, folder: Path, clips: i
     return {"cold_ms": statistics.median(cold), "warm_ms": statistics.median(warm)}
 
 
+def interleaved_answers(paths: list[Path], folder: Path, ways: dict, clips: int, rounds: int) -> dict:
+    """`answer_cpu_ms` of each way (label -> (embedder, IndexConfig, MatchConfig or None)) on the library in
+    `folder`, interleaved round by round so the ratios share the machine's load (round 0 warms up); the
+    median of each measure over the rounds, by label."""
+    runs = {label: [] for label in ways}
+    for r in range(rounds + 1):
+        for label, (embedder, icfg, mcfg) in ways.items():
+            got = answer_cpu_ms(paths, embedder, icfg, folder, clips, mcfg)
+            if r:
+                runs[label].append(got)
+    return {label: {k: statistics.median(x[k] for x in v) for k in v[0]} for label, v in runs.items()}
+
+
+def answers_table(res, med: dict, title: str, what: str, baseline: str) -> None:
+    """`interleaved_answers`' medians as a table, each against the first way (same run)."""
+    base = med[next(iter(med))]
+    res.table(f"A 3-s clip to an answer, one thread, CPU ms (median); against {title} (same run)",
+              [what, "first answer ms", "next answers ms", f"next vs {baseline}"],
+              [[k, m["cold_ms"], m["warm_ms"], m["warm_ms"] / base["warm_ms"]] for k, m in med.items()])
+    res.value("answers", med)
+
+
 def bench_args(doc: str) -> argparse.Namespace:
     """The options of an A/B library bench (this one, bench/landmarks.py)."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])

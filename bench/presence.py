@@ -15,14 +15,13 @@ the song files, the next ones from the library's caches (the listener's case).
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from bench.between import add_once, answer_cpu_ms, bench_args
+from bench.between import add_once, answers_table, bench_args, interleaved_answers
 from bench.common import OUT, Results
 from bench.throughput import make_songs
 
@@ -48,18 +47,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=OUT if OUT.exists() else None) as d:
         paths = make_songs(Path(d) / "songs", args.songs, args.seconds)
         add_once(paths, embedder, app_i, Path(d) / "lib")
-        runs = {label: [] for label in ways}
-        for r in range(args.rounds + 1):  # round 0 warms up
-            for label, (icfg, mcfg) in ways.items():
-                got = answer_cpu_ms(paths, embedder, icfg, Path(d) / "lib", args.clips, mcfg)
-                if r:
-                    runs[label].append(got)
-        med = {label: {k: statistics.median(x[k] for x in v) for k in v[0]} for label, v in runs.items()}
-        base = med[next(iter(ways))]
-        res.table("A 3-s clip to an answer, one thread, CPU ms (median); against the fingerprints alone (same run)",
-                  ["ranking", "first answer ms", "next answers ms", "next vs fingerprints only"],
-                  [[k, m["cold_ms"], m["warm_ms"], m["warm_ms"] / base["warm_ms"]] for k, m in med.items()])
-        res.value("answers", med)
+        med = interleaved_answers(paths, Path(d) / "lib", {label: (embedder, icfg, mcfg) for label, (icfg, mcfg) in ways.items()},
+                                  args.clips, args.rounds)
+        answers_table(res, med, "the fingerprints alone", "ranking", "fingerprints only")
     res.save()
 
 

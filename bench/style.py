@@ -10,13 +10,12 @@ round so the ratio shares the machine's load. The fingerprints are the same, so 
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 from pathlib import Path
 
 import torch
 
-from bench.between import add_once, answer_cpu_ms, bench_args
+from bench.between import add_once, answers_table, bench_args, interleaved_answers
 from bench.common import OUT, Results
 from bench.throughput import make_songs
 
@@ -41,18 +40,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=OUT if OUT.exists() else None) as d:
         paths = make_songs(Path(d) / "songs", args.songs, args.seconds)
         add_once(paths, shipped, icfg, Path(d) / "lib")
-        runs = {label: [] for label in ways}
-        for r in range(args.rounds + 1):  # round 0 warms up
-            for label, embedder in ways.items():
-                got = answer_cpu_ms(paths, embedder, icfg, Path(d) / "lib", args.clips)
-                if r:
-                    runs[label].append(got)
-        med = {label: {k: statistics.median(x[k] for x in v) for k in v[0]} for label, v in runs.items()}
-        base = med[next(iter(ways))]
-        res.table("A 3-s clip to an answer, one thread, CPU ms (median); against the genre head (same run)",
-                  ["genre from", "first answer ms", "next answers ms", "next vs genre head"],
-                  [[k, m["cold_ms"], m["warm_ms"], m["warm_ms"] / base["warm_ms"]] for k, m in med.items()])
-        res.value("answers", med)
+        med = interleaved_answers(paths, Path(d) / "lib", {label: (e, icfg, None) for label, e in ways.items()},
+                                  args.clips, args.rounds)
+        answers_table(res, med, "the genre head", "genre from", "genre head")
     res.save()
 
 
