@@ -15,7 +15,7 @@ import torch
 
 from shazamlet.audio.decode import AudioError, load_audio
 from shazamlet.config import MatchConfig
-from shazamlet.features import quiet_frame_counts
+from shazamlet.features import answerable
 from shazamlet.landmarks import aligned_evidence, landmarks, song_wide_evidence
 from shazamlet.library.library import Library
 from shazamlet.matcher import (RANKING, GenreVote, PeakEvidence, SongVote, blend_evidence, blended_similarity, calibrate,
@@ -106,10 +106,8 @@ class Recognizer:
         if len(wave) < need:
             wave = np.pad(wave, (0, need - len(wave)))
         tiles = self.embedder.frontend.tiles(wave, self.library.cfg.query_hop_frames)
-        # silent tiles, and tiles that are partly silence (a sound starting or stopping), say nothing of
-        # which song it is: without any other tile there is nothing to identify yet
-        quiet = quiet_frame_counts(tiles.tiles, self.features.top_db, self.cfg.quiet_below_db)
-        keep = tiles.audible & (quiet <= self.cfg.max_quiet_frames)
+        # without a tile that is sound throughout there is nothing to identify yet
+        keep = answerable(tiles.tiles, tiles.audible, self.features.top_db, self.cfg)
         if not keep.any():
             return Answer(None, [], None, 0.0, 0, _ms(started), silent=True)
         starts = tiles.start_frames[keep]

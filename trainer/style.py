@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from shazamlet.config import MatchConfig
-from shazamlet.features import quiet_frame_counts
+from shazamlet.features import answerable, tile_peak_db
 from shazamlet.model import load_model, save_model
 from shazamlet.model.style import StyleHead, style_features
 from trainer.augment import DegradeParams, MelDegrader, to_tiles
@@ -55,12 +55,10 @@ def _tiles(cache: SpectrogramCache, songs: list[Song], n: int, degrader: MelDegr
             segs[j, :, : seg.shape[1]] = seg
         power = torch.from_numpy(10.0 ** (segs / 10.0))
         degraded = degrader(power.clone(), rng, region=slice(CONTEXT, length))
-        # only tiles the app would classify: not silent, not partly silence (`Recognizer.identify_wave`)
-        audible = torch.from_numpy(segs[:, :, CONTEXT:].max(axis=(1, 2)) > cache.features.silence_db)
-        for p in (power, degraded):
+        audible = (tile_peak_db(torch.from_numpy(segs[:, :, CONTEXT:])) > cache.features.silence_db).numpy()
+        for p in (power, degraded):  # only the tiles the app would classify
             tiles = to_tiles(p[..., CONTEXT:], cache.features.top_db)
-            quiet = quiet_frame_counts(tiles, cache.features.top_db, MATCH.quiet_below_db)
-            keep = audible & torch.from_numpy(quiet <= MATCH.max_quiet_frames)
+            keep = torch.from_numpy(answerable(tiles, audible, cache.features.top_db, MATCH))
             out.append(tiles[keep])
             owner += [i] * int(keep.sum())
     return torch.cat(out), owner

@@ -36,7 +36,7 @@ class TileEmbedder:
 
     @property
     def genres(self) -> list[str]:
-        """The labels of `encode`'s genre probabilities; empty when the model has no genre head."""
+        """The labels of `encode`'s genre probabilities; empty when the model has neither a genre nor a style head."""
         enc = self.model.encoder
         return list(self.model.meta.genres) if enc.genre_head is not None or enc.style_head is not None else []
 
