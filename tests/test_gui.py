@@ -108,7 +108,7 @@ def test_empty_library_then_dropping_a_folder_indexes_it_with_progress(make_wind
     assert w.listen.card_stack.currentWidget() is w.listen.hint  # "Drag a folder of music here"
     assert "Drag a folder" in w.listen.hint.text()
     progress = []
-    w.core.progress.connect(progress.append)
+    w.workers.core.progress.connect(progress.append)
     odd = tmp_path / "odd"
     odd.mkdir()
     (odd / "corrupt.wav").write_bytes(b"RIFF....not a wave file")
@@ -330,7 +330,7 @@ def test_missing_and_mismatched_model(make_window, qtbot, built_library, other_r
     shutil.copytree(built_library, lib_copy)
     w2 = make_window(lib_copy, model=other_random_model)
     assert w2.banner.action_id == "reindex" and "another model (random-test)" in w2.banner.text.text()
-    assert w2.worker.recognizer is None  # no identification against fingerprints of another model
+    assert w2.workers.listen.recognizer is None  # no identification against fingerprints of another model
     with qtbot.waitSignal(w2.indexing_done, timeout=60_000) as done:
         w2.banner.button.click()
     assert done.args[0].job == "reindex" and done.args[0].recognizer is not None
@@ -383,7 +383,7 @@ def test_a_library_without_in_between_tiles_offers_a_reindex(make_window, qtbot,
     w = make_window(folder, model=trained_model)
     qtbot.waitUntil(lambda: w.banner.action_id == "reindex", timeout=10_000)  # told after `ready`
     assert "3 songs were added by an earlier version" in w.banner.text.text()
-    assert w.worker.recognizer is not None  # listening works meanwhile
+    assert w.workers.listen.recognizer is not None  # listening works meanwhile
     with qtbot.waitSignal(w.indexing_done, timeout=60_000):
         w.banner.button.click()
     assert not w.banner.isVisibleTo(w)

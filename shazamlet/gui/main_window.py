@@ -1,4 +1,4 @@
-"""The main window: wires the panels to the core and listen threads.
+"""The main window: wires the panels to the core and listen threads (`workers.py`).
 
 Nothing here waits on audio, disk or the model: requests go to the workers through queued signals,
 answers come back as the messages of `messages.py`. The only per-frame work on this thread is
@@ -9,40 +9,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QMetaObject, QSettings, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from shazamlet.gui import messages as m
-from shazamlet.gui.core_worker import CoreState, CoreWorker
 from shazamlet.gui.history import HistoryPanel, entry_from_answer
 from shazamlet.gui.input_selector import InputSelector
 from shazamlet.gui.library_panel import LibraryPanel
 from shazamlet.gui.listen_panel import ListenPanel
-from shazamlet.gui.listen_worker import ListenWorker
 from shazamlet.gui.map_view import MapView
 from shazamlet.gui.settings import AppSettings
 from shazamlet.gui.sources import (DeviceLister, InputChoice, StreamFactory, default_devices, open_microphone,
                                    pulse_sources)
 from shazamlet.gui.widgets import Banner
+from shazamlet.gui.workers import Workers
 
 DRAW_MS = 40  # 25 frames per second
 
 
 class MainWindow(QMainWindow):
-    # requests to the workers (queued: they run in the workers' threads)
-    # (PySide6 mishandles None passed through an `object` argument of a queued signal: a refcount
-    # error that crashes the interpreter. Nothing below ever carries None; "" and -1 mean "default".)
-    _load = Signal(str, str)
-    _add = Signal(object, str)
-    _remove = Signal(object)
-    _reindex = Signal()
-    _start = Signal(int, str, bool, int)
-    _stop = Signal(int)
-    _identify = Signal(str)
-    _recognizer = Signal(object)
-    _continuous = Signal(bool)
     # for tests and the e2e driver
     answered = Signal(object)  # ListenUpdate or FileIdentified
     library_changed = Signal(object)  # list[Song]
@@ -115,7 +102,7 @@ class MainWindow(QMainWindow):
         self.library.genre_from_changed.connect(self.settings.set_genre_from)
         self.library.add_requested.connect(self.add_paths)
         self.library.remove_requested.connect(self.remove_paths)
-        self.library.cancel_requested.connect(lambda: self.state.cancel.set())
+        self.library.cancel_requested.connect(lambda: self.workers.cancel())
         self.tabs = QTabWidget()
         self.tabs.addTab(self.map_view, "Map")
         self.tabs.addTab(self.history, "History")
@@ -160,50 +147,33 @@ class MainWindow(QMainWindow):
             lib.addAction(a)
 
     def _start_workers(self, open_stream: StreamFactory) -> None:
-        self.state = CoreState()
-        self.core_thread = QThread(self)
-        self.core_thread.setObjectName("core")
-        self.core = CoreWorker(self.state)
-        self.core.moveToThread(self.core_thread)
-        self._load.connect(self.core.load)
-        self._add.connect(self.core.add)
-        self._remove.connect(self.core.remove)
-        self._reindex.connect(self.core.reindex)
-        self.core.ready.connect(self._core_ready)
-        self.core.failed.connect(self._core_failed)
-        self.core.status.connect(self.statusBar().showMessage)
-        self.core.progress.connect(self.library.indexing_progress)
-        self.core.finished.connect(self._indexing_finished)
-        self.core.map_ready.connect(self.map_view.set_map)
-        self.core.older_songs.connect(self._older_songs)
-        self.core_thread.start()
-
-        self.listen_thread = QThread(self)
-        self.listen_thread.setObjectName("listen")
-        self.worker = ListenWorker(open_stream, self.state.lock)
-        self.worker.moveToThread(self.listen_thread)
-        self._start.connect(self.worker.start)
-        self._stop.connect(self.worker.stop)
-        self._identify.connect(self.worker.identify_file)
-        self._recognizer.connect(self.worker.set_recognizer)
-        self._continuous.connect(self.worker.set_continuous)
-        self.worker.started.connect(self._capture_started)
-        self.worker.failed.connect(self._capture_failed)
-        self.worker.update.connect(self._listen_update)
-        self.worker.stopped.connect(self._listen_stopped)
-        self.worker.file_done.connect(self._file_identified)
-        self.listen_thread.start()
+        """The worker threads (`workers.py`), their answers connected to this window's handlers."""
+        self.workers = Workers(open_stream, self)
+        core, listen = self.workers.core, self.workers.listen
+        core.ready.connect(self._core_ready)
+        core.failed.connect(self._core_failed)
+        core.status.connect(self.statusBar().showMessage)
+        core.progress.connect(self.library.indexing_progress)
+        core.finished.connect(self._indexing_finished)
+        core.map_ready.connect(self.map_view.set_map)
+        core.older_songs.connect(self._older_songs)
+        listen.started.connect(self._capture_started)
+        listen.failed.connect(self._capture_failed)
+        listen.update.connect(self._listen_update)
+        listen.stopped.connect(self._listen_stopped)
+        listen.file_done.connect(self._file_identified)
+        self.workers.run()
 
     # -- the core -------------------------------------------------------------------------------
     def load_core(self) -> None:
         self.ready = False
         folder = self.library_arg or self.settings.library_folder()
-        self._load.emit(folder or "", self.model_arg or self.settings.model_path() or "")
+        self.workers.load.emit(folder or "", self.model_arg or self.settings.model_path() or "")
 
     def _core_ready(self, msg: m.CoreReady) -> None:
         self.ready, self.core_error = True, ""
         self.banner.clear("model", "library", "reindex")
-        self._recognizer.emit((msg.recognizer,))
+        self.workers.recognizer.emit((msg.recognizer,))
         self._set_songs(msg.songs)
         self.library_info.setText(f"Library: {msg.folder}  ·  model: {msg.model_name}")
         self.statusBar().showMessage("Ready." if msg.songs else "Ready: the library is empty.", 5000)
@@ -248,23 +218,23 @@ class MainWindow(QMainWindow):
                                      detail="You can keep using the window; progress is in the Library tab.")
         self.library.indexing_started()
         self.tabs.setCurrentWidget(self.library)
-        self._add.emit(list(paths), self.library.genre_from_value())
+        self.workers.add.emit(list(paths), self.library.genre_from_value())
 
     def remove_paths(self, paths: list[str]) -> None:
-        self._remove.emit(list(paths))
+        self.workers.remove.emit(list(paths))
 
     def reindex(self) -> None:
         self.banner.clear("reindex")
         self.indexing = True
         self.library.indexing_started()
         self.tabs.setCurrentWidget(self.library)
-        self._reindex.emit()
+        self.workers.reindex.emit()
 
     def _indexing_finished(self, msg: m.IndexFinished) -> None:
         self.indexing = False
         summary = self.library.indexing_finished(msg)
         if msg.recognizer is not None:
-            self._recognizer.emit((msg.recognizer,))
+            self.workers.recognizer.emit((msg.recognizer,))
         self._set_songs(msg.songs)
         self.statusBar().showMessage(summary, 10000)
         if not self.listening and msg.job != "remove":
@@ -288,7 +258,7 @@ class MainWindow(QMainWindow):
 
     def _emit_start(self) -> None:
         c = self.inputs.current()
-        self._start.emit(c.device, c.pulse_source, self.continuous.isChecked(), self.session)
+        self.workers.start.emit(c.device, c.pulse_source, self.continuous.isChecked(), self.session)
 
     def _device_changed(self, choice: InputChoice) -> None:
         self.settings.set_device(choice.key)
@@ -300,7 +270,7 @@ class MainWindow(QMainWindow):
 
     def _continuous_toggled(self, on: bool) -> None:
         self.settings.set_continuous(on)
-        self._continuous.emit(on)
+        self.workers.continuous.emit(on)
 
     # -- listening ------------------------------------------------------------------------------
     def toggle_listening(self) -> None:
@@ -326,7 +296,7 @@ class MainWindow(QMainWindow):
     def stop_listening(self) -> None:
         if not self.listening:
             return
-        self._stop.emit(self.session)
+        self.workers.stop.emit(self.session)
         self._stopped_ui()
         self.listen.show_message("Stopped.", self.listen.title.text(), self.listen.artist.text(),
                                  self.listen.detail.text())
@@ -398,7 +368,7 @@ class MainWindow(QMainWindow):
     # -- files ----------------------------------------------------------------------------------
     def identify_file(self, path: str) -> None:
         self.listen.show_message(f"Identifying {Path(path).name}…", "…")
-        self._identify.emit(path)
+        self.workers.identify.emit(path)
 
     def _choose_identify(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Identify an audio file")
@@ -444,13 +414,6 @@ class MainWindow(QMainWindow):
         self.settings.set_splitter(self.splitter.saveState())
         self.settings.set_tab(self.tabs.currentIndex())
         self.settings.set_geometry(self.saveGeometry())
-        self.state.cancel.set()
         self.draw_timer.stop()
-        # Blocking calls into the workers' own threads: the stream and the library close there.
-        QMetaObject.invokeMethod(self.worker, "shutdown", Qt.BlockingQueuedConnection)
-        self.listen_thread.quit()
-        self.listen_thread.wait(5000)
-        QMetaObject.invokeMethod(self.core, "close", Qt.BlockingQueuedConnection)
-        self.core_thread.quit()
-        self.core_thread.wait(5000)
+        self.workers.shutdown()
         super().closeEvent(event)
