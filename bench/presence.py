@@ -1,15 +1,17 @@
-"""Peak presence and wider nomination (shazamlet/presence.py, IndexConfig.k, MatchConfig.rescore_top):
-what each step of the ranking costs per answer.
+"""Peak presence, wider nomination and the presence search (shazamlet/presence.py, IndexConfig.k,
+MatchConfig.rescore_top, MatchConfig.presence_search_top): what each step of the ranking costs per answer.
 
     python -m bench.presence [--model resources/shazamlet-default.pt] --songs 30 --seconds 60 --rounds 2
 
 (with fewer songs than candidates, 20 candidates cost what 10 do: bench/all.py runs it as above)
 
 One library of synthesised songs with the app's defaults (in-between tiles and peaks), one thread, CPU
-time. A 3-s clip to an answer (`Recognizer.identify_wave`) is ranked four ways, interleaved round by
-round so the ratios share the machine's load: the fingerprints alone; with the landmark check (the
-previous release: 10 neighbours, 10 candidates); with presence too; and the app's default (presence,
-30 neighbours nominating, 20 candidates). The first answer about its songs reads their extras from
+time. A 3-s clip to an answer (`Recognizer.identify_wave`) is ranked five ways, interleaved round by
+round so the ratios share the machine's load: the fingerprints alone; with the landmark check (stop
+16: 10 neighbours, 10 candidates); with presence too; with 30 neighbours nominating and 20 candidates
+(stop 17); and the app's default, where the presence search also nominates. The search reads every
+peak of every song (up to `presence_search_songs` songs), so its cost grows with the hours of music
+in the library, unlike the rest. The first answer about its songs reads their extras from
 the song files, the next ones from the library's caches (the listener's case).
 """
 
@@ -32,7 +34,7 @@ def main() -> None:
     from shazamlet.model import TileEmbedder
 
     embedder = TileEmbedder(args.model)
-    res = Results("presence", "6d. Peak presence and wider nomination: CPU per answer")
+    res = Results("presence", "6d. Peak presence, wider nomination and the presence search: CPU per answer")
     res.note(f"Model {embedder.model.meta.name} ({Path(args.model).name}), one thread, CPU time; "
              f"{args.songs} synthesised songs of {args.seconds:.0f} s; {args.clips} clips x {args.rounds} rounds (median).")
     torch.set_num_threads(1)
@@ -42,7 +44,8 @@ def main() -> None:
         "fingerprints only (k 10, 10 candidates)": (replace(app_i, k=10), replace(before, landmark_weight=0.0)),
         "+ landmarks (previous release)": (replace(app_i, k=10), before),
         "+ presence (k 10, 10 candidates)": (replace(app_i, k=10), replace(app_m, rescore_top=10)),
-        "+ presence, k 30, 20 candidates (the app's default)": (app_i, app_m),
+        "+ presence, k 30, 20 candidates (previous release)": (app_i, replace(app_m, presence_search_top=0)),
+        "+ presence search (the app's default)": (app_i, app_m),
     }
     with tempfile.TemporaryDirectory(dir=OUT if OUT.exists() else None) as d:
         paths = make_songs(Path(d) / "songs", args.songs, args.seconds)

@@ -9,7 +9,7 @@ from synth import STYLES, make_song, speech
 
 from shazamlet.config import LandmarkConfig, MatchConfig
 from shazamlet.landmarks import aligned_evidence, landmarks, peaks
-from shazamlet.presence import presence, presence_map
+from shazamlet.presence import presence, presence_map, presence_search
 from trainer.degrade_wave import mic_chain, rms
 
 SR = 22_050
@@ -126,3 +126,36 @@ def test_knocks_in_a_quiet_room_and_leading_silence_do_not_make_songs_present(wa
     clip = np.r_[np.zeros(SR, np.float32), waves[3][start : start + 2 * SR]]
     found = [presence(presence_map(clip, LC), p, (start - SR) / LC.hop, SLACK).score for p in song_peaks]
     assert int(np.argmax(found)) == 3 and found[3] > floor + 2, found
+
+
+def test_the_search_finds_the_song_and_its_place_without_being_told_where(waves, voices):
+    """`presence_search` scans every offset of every song: through a room with four voices at 0 dB it names
+    the clip's own song first, placed to a few frames, for most clips; noise alone stands out less."""
+    songs = [(100 + i, peaks(w)) for i, w in enumerate(waves)]
+    rng = np.random.default_rng(11)
+    first, placed, right = 0, [], []
+    for trial in range(12):
+        i, start = trial % 4, int(rng.integers(SR, 14 * SR))
+        pre = SR // 2
+        music = waves[i][start - pre : start + 3 * SR]
+        talk = voices[int(rng.integers(0, 16 * SR)) :][: len(music)]
+        clip = mic_chain(music, SR, room(rng), rng, pre, babble=talk, babble_snr_db=0.0)
+        found = presence_search(presence_map(clip, LC), songs, 2, SLACK)
+        assert len(found) == 2 and found[0].score >= found[1].score
+        if found[0].song_id == 100 + i:
+            first += 1
+            placed.append(abs(found[0].offset - start / LC.hop))
+            right.append(found[0].score)
+    assert first >= 9, f"its own song first for {first} of 12 clips"
+    assert np.median(placed) <= 3, placed
+    noise = [presence_search(presence_map(0.1 * rng.standard_normal(3 * SR).astype(np.float32), LC), songs, 1,
+                             SLACK)[0].score for _ in range(6)]
+    assert np.median(noise) < np.median(right), (noise, right)
+
+
+def test_the_search_with_nothing_to_search_or_nothing_heard_names_nothing(waves):
+    song = peaks(waves[0])
+    assert presence_search(presence_map(waves[0][SR : 4 * SR], LC), [], 3, SLACK) == []
+    assert presence_search(presence_map(np.zeros(100, np.float32), LC), [(1, song)], 3, SLACK) == []
+    assert presence_search(presence_map(waves[0][SR : 4 * SR], LC), [(1, song)], 0, SLACK) == []
+    assert presence_search(presence_map(waves[0][SR : 4 * SR], LC), [(1, np.zeros(0, np.int64))], 3, SLACK) == []

@@ -24,7 +24,7 @@ from shazamlet.library.catalog import Catalog, Song
 from shazamlet.library.store import EmbeddingStore
 
 BETWEEN_CACHE_SONGS = 256  # ~30 KB each for a 4-min song
-PEAKS_CACHE_SONGS = 64  # ~200 KB each (int64)
+PEAKS_CACHE_SONGS = 320  # ~200 KB each (int64): the presence search reads up to MatchConfig.presence_search_songs
 LANDMARKS_CACHE_SONGS = 32  # ~1 MB each
 # what reading a damaged fingerprint file raises (truncated: BadZipFile, EOFError; bit flips: zlib.error,
 # ValueError)
