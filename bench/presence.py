@@ -42,8 +42,8 @@ def main() -> None:
     before = replace(app_m, rescore_top=10, landmark_weight=0.35, presence_weight=0.0)
     ways = {
         "fingerprints only (k 10, 10 candidates)": (replace(app_i, k=10), replace(before, landmark_weight=0.0)),
-        "+ landmarks (previous release)": (replace(app_i, k=10), before),
-        "+ presence (k 10, 10 candidates)": (replace(app_i, k=10), replace(app_m, rescore_top=10)),
+        "+ landmarks (stop 16)": (replace(app_i, k=10), before),
+        "+ presence (k 10, 10 candidates)": (replace(app_i, k=10), replace(app_m, rescore_top=10, presence_search_top=0)),
         "+ presence, k 30, 20 candidates (previous release)": (app_i, replace(app_m, presence_search_top=0)),
         "+ presence search (the app's default)": (app_i, app_m),
     }
