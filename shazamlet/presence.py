@@ -127,6 +127,7 @@ def presence_search(query: PresenceMap, songs: list[tuple[int, np.ndarray]], top
     """
     z = query.z[-max_frames:]
     n, n_bins = z.shape
+    cut = query.frames - n  # frames of a longer query left unread: its offsets are the read part's minus these
     if n == 0 or top <= 0:
         return []
     zt = np.ascontiguousarray(z.T)
@@ -157,7 +158,7 @@ def presence_search(query: PresenceMap, songs: list[tuple[int, np.ndarray]], top
         scores = np.where(judged & (k >= 4 * MIN_PEAKS), (means - mean) / (spread + 1e-6), -np.inf)
         best = int(np.argmax(scores))
         if np.isfinite(scores[best]):
-            found.append(Nominee(song_id, best - n, float(scores[best])))
+            found.append(Nominee(song_id, best - n - cut, float(scores[best])))
     found.sort(key=lambda x: x.score, reverse=True)
     return found[:top]
 

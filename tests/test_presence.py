@@ -159,3 +159,12 @@ def test_the_search_with_nothing_to_search_or_nothing_heard_names_nothing(waves)
     assert presence_search(presence_map(np.zeros(100, np.float32), LC), [(1, song)], 3, SLACK) == []
     assert presence_search(presence_map(waves[0][SR : 4 * SR], LC), [(1, song)], 0, SLACK) == []
     assert presence_search(presence_map(waves[0][SR : 4 * SR], LC), [(1, np.zeros(0, np.int64))], 3, SLACK) == []
+
+
+def test_the_search_places_a_long_query_where_it_starts(waves):
+    """Only a long query's last ~3 s are read; the offset is still where the query itself starts."""
+    songs = [(i, peaks(w)) for i, w in enumerate(waves)]
+    for start_s, seconds in ((4.0, 3.0), (3.0, 10.0)):
+        clip = waves[1][int(start_s * SR) : int((start_s + seconds) * SR)]
+        found = presence_search(presence_map(clip, LC), songs, 1, SLACK)
+        assert found[0].song_id == 1 and abs(found[0].offset - start_s * SR / LC.hop) <= 1, (seconds, found)
