@@ -187,10 +187,13 @@ class Recognizer:
                                  self.library.song_tiles, cfg.rescore_tolerance_frames, 1)[0]
                  for n in found if n.song_id not in have]
         added = [v for v in added if v.support > 0]  # a song with no tiles there (not indexed yet)
-        if not added:
-            return votes
-        keep = max(0, (cfg.rescore_top or cfg.max_candidates) - len(added))
-        return sorted(votes[:keep] + added, key=lambda v: v.similarity, reverse=True)
+        # a nominee the fingerprints already hold keeps its place (and their alignment; the song-wide
+        # landmark search may still move it), however weak their vote for it
+        named = {n.song_id for n in found}
+        held = [v for v in votes if v.song_id in named]
+        rest = [v for v in votes if v.song_id not in named]
+        keep = max(0, (cfg.rescore_top or cfg.max_candidates) - len(added) - len(held))
+        return sorted(held + rest[:keep] + added, key=lambda v: v.similarity, reverse=True)
 
     def _peak_check(self, wave: np.ndarray, heard: PresenceMap | None, votes: list[SongVote], fps: np.ndarray,
                     query_starts: np.ndarray) -> tuple[list[SongVote], dict[int, int], dict[int, float | None]] | None:

@@ -295,3 +295,27 @@ def test_the_presence_search_nominates_the_song_the_fingerprints_left_out(tmp_pa
     assert right not in [c.song_id for c in without.candidates]
     bounded = Recognizer(lib, embedder, match_cfg=MatchConfig(presence_search_songs=2)).identify_wave(clip)
     assert 1 <= searched[-1] <= 2 and right not in [c.song_id for c in bounded.candidates], "only the 2 nearest songs"
+
+
+def test_a_nominee_the_fingerprints_ranked_last_is_not_pushed_out_by_the_other_nominees(monkeypatch):
+    """The search names the fingerprints' weakest candidate first and two songs they did not hold: all
+    three are checked, and the fingerprints' weakest other candidates make room (a review finding)."""
+    import types
+
+    import shazamlet.recognizer as recognizer_module
+    from shazamlet.presence import Nominee, PresenceMap
+
+    cfg = MatchConfig()
+    votes = [SongVote(i, 0.9 - 0.01 * i, 10.0, 5) for i in range(cfg.rescore_top)]
+    weakest = votes[-1].song_id
+    monkeypatch.setattr(recognizer_module, "presence_search",
+                        lambda *a, **k: [Nominee(weakest, 20, 9.0), Nominee(100, 0, 3.0), Nominee(101, 0, 2.5)])
+    monkeypatch.setattr(recognizer_module, "rescore_aligned",
+                        lambda vs, *a, **k: [SongVote(vs[0].song_id, 0.5, vs[0].offset_frames, 3)])
+    library = types.SimpleNamespace(genres=lambda: {i: None for i in range(200)}, landmark_config=LC,
+                                    song_peaks=lambda i: np.ones(30, np.int64), song_tiles=None)
+    me = types.SimpleNamespace(cfg=cfg, library=library, features=types.SimpleNamespace(frame_seconds=1024 / SR))
+    out = Recognizer._nominate_by_presence(me, PresenceMap(np.zeros((5, 3), np.float32), 0), votes, None, None)
+    ids = [v.song_id for v in out]
+    assert len(ids) == cfg.rescore_top and {weakest, 100, 101} <= set(ids), ids
+    assert ids[:3] == [0, 1, 2], "the fingerprints' strongest stay"

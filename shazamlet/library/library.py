@@ -165,9 +165,10 @@ class Library:
         return self.catalog.song(song_id)
 
     def genres(self) -> dict[int, str | None]:
-        if self._genres is None:
-            self._genres = self.catalog.genre_of_song()
-        return self._genres
+        found = self._genres  # read once: another thread may reset it (to None) meanwhile
+        if found is None:
+            found = self._genres = self.catalog.genre_of_song()
+        return found
 
     def genre_labels(self) -> frozenset[str]:
         """The genres the library's songs carry (empty when none has one)."""
