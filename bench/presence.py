@@ -9,7 +9,8 @@ One library of synthesised songs with the app's defaults (in-between tiles and p
 time. A 3-s clip to an answer (`Recognizer.identify_wave`) is ranked five ways, interleaved round by
 round so the ratios share the machine's load: the fingerprints alone; with the landmark check (stop
 16: 10 neighbours, 10 candidates); with presence too; with 30 neighbours nominating and 20 candidates
-(stop 17); and the app's default, where the presence search also nominates. The search reads every
+(stop 17); and the app's default, where the presence search also nominates while an answer is
+not yet accepted (most clean clips here are accepted without it). The search reads every
 peak of every song (up to `presence_search_songs` songs), so its cost grows with the hours of music
 in the library, unlike the rest. The first answer about its songs reads their extras from
 the song files, the next ones from the library's caches (the listener's case).

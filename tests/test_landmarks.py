@@ -264,7 +264,9 @@ def test_a_model_calibrated_for_another_ranking_gets_the_cautious_threshold(tmp_
 def test_the_presence_search_nominates_the_song_the_fingerprints_left_out(tmp_path, embedder, songs, waves, monkeypatch):
     """With the right song's tiles taken out of every neighbour list (as when a clip's fingerprint lands far
     from it), only the presence search can bring it back: with the search the app names it, without it not.
-    A library larger than `presence_search_songs` searches only that many songs, those nearest the clip."""
+    A library larger than `presence_search_songs` searches only that many songs, those nearest the clip.
+    The search runs only while the answer is unsure (here: an acceptance threshold no answer reaches); an
+    answer accepted without it is not searched."""
     import shazamlet.recognizer as recognizer_module
 
     lib = Library.open(tmp_path / "lib", embedder)
@@ -287,13 +289,18 @@ def test_the_presence_search_nominates_the_song_the_fingerprints_left_out(tmp_pa
 
     monkeypatch.setattr(recognizer_module, "presence_search", spy)
     clip = through_room(waves[2], 9 * SR, np.random.default_rng(21))
-    with_search = Recognizer(lib, embedder).identify_wave(clip)
+    accepted = Recognizer(lib, embedder, landmark_threshold=0.0).identify_wave(clip)
+    assert accepted.song is not None and searched == [], "an accepted answer is not searched"
+    unsure = 0.99
+    with_search = Recognizer(lib, embedder, landmark_threshold=unsure).identify_wave(clip)
     assert searched == [4], "a small library is searched whole"
     assert with_search.candidates and with_search.candidates[0].song_id == right, with_search.candidates
     assert abs(with_search.candidates[0].offset_s - 9.0) < 0.5
-    without = Recognizer(lib, embedder, match_cfg=MatchConfig(presence_search_top=0)).identify_wave(clip)
+    without = Recognizer(lib, embedder, match_cfg=MatchConfig(presence_search_top=0),
+                         landmark_threshold=unsure).identify_wave(clip)
     assert right not in [c.song_id for c in without.candidates]
-    bounded = Recognizer(lib, embedder, match_cfg=MatchConfig(presence_search_songs=2)).identify_wave(clip)
+    bounded = Recognizer(lib, embedder, match_cfg=MatchConfig(presence_search_songs=2),
+                         landmark_threshold=unsure).identify_wave(clip)
     assert 1 <= searched[-1] <= 2 and right not in [c.song_id for c in bounded.candidates], "only the 2 nearest songs"
 
 
