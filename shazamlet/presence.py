@@ -79,11 +79,7 @@ def presence(query: PresenceMap, song_peaks: np.ndarray, offset: float, slack: f
     n = query.frames
     if n == 0 or last < first:
         return none
-    packed = peaks_between(song_peaks, first, last + n - 1)
-    t = (packed >> BIN_BITS).astype(np.int64)
-    f = (packed & ((1 << BIN_BITS) - 1)).astype(np.int64) - query.first_bin
-    inside = (f >= 0) & (f < query.z.shape[1])
-    t, f = t[inside], f[inside]
+    t, f = _in_band(peaks_between(song_peaks, first, last + n - 1), query)
     offsets = np.arange(first, last + 1)
     sums, counts = np.zeros(len(offsets)), np.zeros(len(offsets), np.int64)
     block = max(1, BLOCK_CELLS // max(1, len(t)))  # offsets at a time: a one-hour file needs MBs, not a GB
@@ -135,12 +131,10 @@ def presence_search(query: PresenceMap, songs: list[tuple[int, np.ndarray]], top
     w = int(round(slack))
     found = []
     for song_id, packed in songs:
-        t = (packed >> BIN_BITS).astype(np.int64)
-        f = (packed & ((1 << BIN_BITS) - 1)).astype(np.int64) - query.first_bin
-        inside = (f >= 0) & (f < n_bins)
-        if not inside.any():
+        t, f = _in_band(packed, query)
+        if not len(t):
             continue
-        t, f = t[inside] + n, f[inside]  # room for offsets down to -n + 1 (the query starting before the song)
+        t = t + n  # room for offsets down to -n + 1 (the query starting before the song)
         frames = int(t[-1]) + 1
         indptr = np.searchsorted(t, np.arange(frames + 1))  # sorted by time: the packed peaks are
         peaks = sparse.csr_matrix((np.ones(len(t), np.float32), f.astype(np.int32), indptr), shape=(frames, n_bins))
@@ -162,6 +156,14 @@ def presence_search(query: PresenceMap, songs: list[tuple[int, np.ndarray]], top
             found.append(Nominee(song_id, best - n - cut, float(scores[best])))
     found.sort(key=lambda x: x.score, reverse=True)
     return found[:top]
+
+
+def _in_band(packed: np.ndarray, query: PresenceMap) -> tuple[np.ndarray, np.ndarray]:
+    """The frames and map columns of the packed peaks that fall within the query map's band."""
+    t = (packed >> BIN_BITS).astype(np.int64)
+    f = (packed & ((1 << BIN_BITS) - 1)).astype(np.int64) - query.first_bin
+    inside = (f >= 0) & (f < query.z.shape[1])
+    return t[inside], f[inside]
 
 
 def _around(x: np.ndarray, w: int) -> np.ndarray:

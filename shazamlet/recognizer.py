@@ -16,7 +16,7 @@ import torch
 from shazamlet.audio.decode import AudioError, load_audio
 from shazamlet.config import MatchConfig
 from shazamlet.features import answerable
-from shazamlet.landmarks import aligned_evidence, landmarks, song_wide_evidence
+from shazamlet.landmarks import Landmarks, aligned_evidence, landmarks, song_wide_evidence
 from shazamlet.library.library import Library
 from shazamlet.matcher import (RANKING, GenreVote, PeakEvidence, SongVote, blend_evidence, blended_similarity, calibrate,
                                genre_from_model, margin_scores, merge_genre_votes, rescore_aligned, vote_for_genre,
@@ -125,8 +125,10 @@ class Recognizer:
         votes = [v for v in votes if songs[v.song_id] is not None]  # not removed since the index was built
         fingerprint_top = (votes[0].song_id, margin_scores(votes)[0]) if votes else (None, 0.0)
         checked = self.cfg.landmark_weight > 0 or self.cfg.presence_weight > 0
-        heard = presence_map(wave, self.library.landmark_config) if checked and self.cfg.presence_weight > 0 else None
-        peak_check = self._peak_check(wave, heard, votes, fps, nb.query_starts) if checked else None
+        lc = self.library.landmark_config
+        query = landmarks(wave, lc) if checked else None  # made once: the unsure path checks twice
+        heard = presence_map(wave, lc) if checked and self.cfg.presence_weight > 0 else None
+        peak_check = self._peak_check(query, heard, votes, fps, nb.query_starts) if checked else None
         if (peak_check is not None and heard is not None and self.cfg.presence_search_top and self.library.keeps_peaks
                 and margin_scores(peak_check[0])[0] < self.landmark_threshold):
             # not sure yet: the songs whose peaks stand out in the query are checked too. An answer already
@@ -135,7 +137,7 @@ class Recognizer:
             nominated = self._nominate_by_presence(heard, votes, fps, nb.query_starts)
             songs.update({v.song_id: self.library.song(v.song_id) for v in nominated if v.song_id not in songs})
             nominated = [v for v in nominated if songs[v.song_id] is not None]
-            peak_check = self._peak_check(wave, heard, nominated, fps, nb.query_starts) or peak_check
+            peak_check = self._peak_check(query, heard, nominated, fps, nb.query_starts) or peak_check
         if peak_check is not None:
             votes, counts, present = peak_check
         threshold = self.threshold if peak_check is None else self.landmark_threshold
@@ -198,7 +200,7 @@ class Recognizer:
         keep = max(0, (cfg.rescore_top or cfg.max_candidates) - len(added) - len(held))
         return sorted(held + rest[:keep] + added, key=lambda v: v.similarity, reverse=True)
 
-    def _peak_check(self, wave: np.ndarray, heard: PresenceMap | None, votes: list[SongVote], fps: np.ndarray,
+    def _peak_check(self, query: Landmarks, heard: PresenceMap | None, votes: list[SongVote], fps: np.ndarray,
                     query_starts: np.ndarray) -> tuple[list[SongVote], dict[int, int], dict[int, float | None]] | None:
         """The candidates ranked by fingerprints and their peaks' evidence (`matcher.blend_evidence`), with
         the landmarks each shares with the query and how loud its peaks are in it (`presence`); None when
@@ -216,7 +218,6 @@ class Recognizer:
         if any(p is None for p in peaks):
             return None
         lc, cfg = self.library.landmark_config, self.cfg
-        query = landmarks(wave, lc)
         per_frame = self.features.frame_seconds / lc.frame_seconds  # landmark frames per front-end frame
         slack = cfg.landmark_slack_s / lc.frame_seconds
 

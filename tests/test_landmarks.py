@@ -234,7 +234,7 @@ def test_a_candidate_aligned_to_the_wrong_place_is_moved_where_its_landmarks_lin
     song_id = next(s.id for s in lib.songs() if s.path == str(songs[1]))
     frame_s = embedder.features.frame_seconds
     wrong = SongVote(song_id, 0.3, 2.0 / frame_s, 1)  # as if the fingerprints had matched a repeat at 2 s
-    ranked, counts, _ = rec._peak_check(clip, presence_map(clip, lib.landmark_config), [wrong], fps, tiles.start_frames[tiles.audible])
+    ranked, counts, _ = rec._peak_check(landmarks(clip, lib.landmark_config), presence_map(clip, lib.landmark_config), [wrong], fps, tiles.start_frames[tiles.audible])
     moved = ranked[0]
     assert abs(moved.offset_frames * frame_s - 8.0) < 0.1, moved
     stay = blend_evidence([wrong], [PeakEvidence(0.0)], [None], rec.cfg)[0]

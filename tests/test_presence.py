@@ -45,6 +45,14 @@ def room(rng: np.random.Generator, rt60: float = 0.4) -> np.ndarray:
     return rir
 
 
+def babble_clip(wave: np.ndarray, voices: np.ndarray, start: int, rng: np.random.Generator) -> np.ndarray:
+    """3 s of the song from `start`, with the four voices at 0 dB, through a room (its reverb fed by 0.5 s before)."""
+    pre = SR // 2
+    music = wave[start - pre : start + 3 * SR]
+    talk = voices[int(rng.integers(0, 16 * SR)) :][: len(music)]
+    return mic_chain(music, SR, room(rng), rng, pre, babble=talk, babble_snr_db=0.0)
+
+
 def test_a_songs_peaks_stand_out_in_a_clip_drowned_by_voices(waves, voices):
     """Four voices at 0 dB, through a room: the right song's presence beats every other song's, at its own
     offset, for most clips; the landmarks (which need the query's own peaks) are the weaker judge here."""
@@ -53,10 +61,7 @@ def test_a_songs_peaks_stand_out_in_a_clip_drowned_by_voices(waves, voices):
     first, placed, landmark_first, right, wrong = 0, [], 0, [], []
     for trial in range(12):
         i, start = trial % 4, int(rng.integers(SR, 14 * SR))
-        pre = SR // 2
-        music = waves[i][start - pre : start + 3 * SR]
-        talk = voices[int(rng.integers(0, 16 * SR)) :][: len(music)]
-        clip = mic_chain(music, SR, room(rng), rng, pre, babble=talk, babble_snr_db=0.0)
+        clip = babble_clip(waves[i], voices, start, rng)
         heard, query = presence_map(clip, LC), landmarks(clip, LC)
         expected = start / LC.hop + 15  # the fingerprints place a query to ~0.3 s
         found = [presence(heard, p, expected, SLACK) for p in song_peaks]
@@ -136,10 +141,7 @@ def test_the_search_finds_the_song_and_its_place_without_being_told_where(waves,
     first, placed, right = 0, [], []
     for trial in range(12):
         i, start = trial % 4, int(rng.integers(SR, 14 * SR))
-        pre = SR // 2
-        music = waves[i][start - pre : start + 3 * SR]
-        talk = voices[int(rng.integers(0, 16 * SR)) :][: len(music)]
-        clip = mic_chain(music, SR, room(rng), rng, pre, babble=talk, babble_snr_db=0.0)
+        clip = babble_clip(waves[i], voices, start, rng)
         found = presence_search(presence_map(clip, LC), songs, 2, SLACK)
         assert len(found) == 2 and found[0].score >= found[1].score
         if found[0].song_id == 100 + i:
