@@ -54,6 +54,21 @@ def main() -> None:
         med = interleaved_answers(paths, Path(d) / "lib", {label: (embedder, icfg, mcfg) for label, (icfg, mcfg) in ways.items()},
                                   args.clips, args.rounds)
         answers_table(res, med, "the fingerprints alone", "ranking", "fingerprints only")
+        # songs not in the library: no answer is accepted, so every one pays the whole search (the
+        # listener's case while an unknown song plays)
+        unknown = make_songs(Path(d) / "unknown", max(4, args.songs // 5), args.seconds, first_seed=1000)
+        unsure = {label: ways[label] for label in ("+ presence, k 30, 20 candidates (previous release)",
+                                                    "+ presence search (the app's default)")}
+        med_u = interleaved_answers(unknown, Path(d) / "lib", {label: (embedder, icfg, mcfg) for label, (icfg, mcfg) in unsure.items()},
+                                    args.clips, args.rounds)
+        base = med_u[next(iter(med_u))]
+        hours = args.songs * args.seconds / 3600
+        res.table(f"A 3-s clip of a song not in the library (every answer unsure), one thread, CPU ms (median); "
+                  f"the search reads {hours * 60:.0f} min of music",
+                  ["ranking", "next answers ms", "vs without the search", "extra ms per hour of music searched"],
+                  [[k, m["warm_ms"], m["warm_ms"] / base["warm_ms"], (m["warm_ms"] - base["warm_ms"]) / hours]
+                   for k, m in med_u.items()])
+        res.value("unsure_answers", med_u)
     res.save()
 
 

@@ -120,7 +120,8 @@ def measure_encoders(variants: dict, rounds: int, tiles_per_round: int) -> dict[
 
 
 # -- B: stages on files -------------------------------------------------------------------------------
-def make_songs(folder: Path, n: int, seconds: float) -> list[Path]:
+def make_songs(folder: Path, n: int, seconds: float, first_seed: int = 100) -> list[Path]:
+    """`n` synthesised songs of `seconds` as wav files, styles in turn; other `first_seed`s give other songs."""
     import soundfile as sf
 
     from tests.synth import STYLES, make_song
@@ -129,7 +130,7 @@ def make_songs(folder: Path, n: int, seconds: float) -> list[Path]:
     for i in range(n):
         p = folder / STYLES[i % len(STYLES)].name / f"song_{i:02d}.wav"
         p.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(p, make_song(100 + i, STYLES[i % len(STYLES)], seconds), 22_050)
+        sf.write(p, make_song(first_seed + i, STYLES[i % len(STYLES)], seconds), 22_050)
         paths.append(p)
     return paths
 

@@ -9,7 +9,7 @@ from synth import STYLES, make_song, speech
 
 from shazamlet.config import LandmarkConfig, MatchConfig
 from shazamlet.landmarks import aligned_evidence, landmarks, peaks
-from shazamlet.presence import presence, presence_map, presence_search
+from shazamlet.presence import _diagonal_sums, presence, presence_map, presence_search
 from trainer.degrade_wave import mic_chain, rms
 
 SR = 22_050
@@ -170,3 +170,17 @@ def test_the_search_places_a_long_query_where_it_starts(waves):
         clip = waves[1][int(start_s * SR) : int((start_s + seconds) * SR)]
         found = presence_search(presence_map(clip, LC), songs, 1, SLACK)
         assert found[0].song_id == 1 and abs(found[0].offset - start_s * SR / LC.hop) <= 1, (seconds, found)
+
+
+def test_the_diagonal_sums_read_each_offset_along_its_diagonal():
+    """`_diagonal_sums` (a strided view, no copy) against the definition, offset by offset."""
+    rng = np.random.default_rng(3)
+    n, frames = 7, 40
+    reads = np.zeros((frames + n, n), np.float32)
+    reads[:frames] = rng.standard_normal((frames, n))
+    want = [sum(reads[o + q, q] for q in range(n)) for o in range(frames)]
+    np.testing.assert_allclose(_diagonal_sums(reads, frames), want, rtol=1e-5, atol=1e-5)
+    # a song shorter than the query: every offset still reads only the song's own frames
+    short = np.zeros((3 + n, n), np.float32)
+    short[:3] = 1.0
+    np.testing.assert_allclose(_diagonal_sums(short, 3), [3.0, 2.0, 1.0])
