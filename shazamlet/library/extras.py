@@ -11,8 +11,6 @@ which files lack what this version keeps, so that `library reindex` can be sugge
 from __future__ import annotations
 
 import threading
-import zipfile
-import zlib
 from collections import OrderedDict
 from typing import Callable
 
@@ -21,14 +19,13 @@ import numpy as np
 from shazamlet.config import LandmarkConfig
 from shazamlet.landmarks import SongLandmarks
 from shazamlet.library.catalog import Catalog, Song
-from shazamlet.library.store import EmbeddingStore
+from shazamlet.library.store import EmbeddingStore, FingerprintsDamaged
 
 BETWEEN_CACHE_SONGS = 256  # ~30 KB each for a 4-min song
 PEAKS_CACHE_SONGS = 320  # ~200 KB each (int64): the presence search reads up to MatchConfig.presence_search_songs
 LANDMARKS_CACHE_SONGS = 32  # ~1 MB each
-# what reading a damaged fingerprint file raises (truncated: BadZipFile, EOFError; bit flips: zlib.error,
-# ValueError)
-DAMAGED = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+# what reading a fingerprint file may raise: damaged (the store names it), or unreadable right now
+DAMAGED = (OSError, FingerprintsDamaged)
 
 
 class SongExtras:
@@ -77,9 +74,11 @@ class SongExtras:
             self._peaks.clear()
             self._landmarks.clear()
 
-    def older_songs(self, between: bool, peaks: bool) -> list[Song]:
+    def older_songs(self, between: bool, peaks: bool,
+                    on_damaged: Callable[[Song, FingerprintsDamaged], None] | None = None) -> list[Song]:
         """Songs whose fingerprint file lacks what this version keeps (in-between tiles with `between`,
-        peaks with `peaks`), or cannot be read. Reads every file's directory (~0.2 ms each)."""
+        peaks with `peaks`). Reads every file's directory (~0.2 ms each): a damaged one is handed to
+        `on_damaged` (the library sets it aside) and is not counted as older."""
         wanted = {name for name, on in (("between", between), ("peak_steps", peaks)) if on}
         if not wanted:
             return []
@@ -90,8 +89,12 @@ class SongExtras:
             if self.store.exists(s.emb_file):
                 try:
                     complete = wanted <= self.store.members(s.emb_file)
-                except DAMAGED:
-                    complete = False  # a damaged file: reindexing writes it anew
+                except FingerprintsDamaged as exc:
+                    if on_damaged:
+                        on_damaged(s, exc)
+                    continue
+                except OSError:
+                    complete = False  # unreadable now: reindexing writes it anew
                 if not complete:
                     older.append(s)
         return older

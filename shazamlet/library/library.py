@@ -5,15 +5,23 @@ Adding songs: workers decode and tile, the main process embeds in batches, each 
 as soon as its fingerprints are safely on disk, and the index is rebuilt at the end into new files
 that replace the old ones by rename. Killed at any point, the library keeps answering with its
 previous index; the next `add` picks up where the last one stopped.
+
+Damage is met with one line each, never a traceback: a catalog SQLite cannot read raises LibraryDamaged
+(what to do included); a damaged fingerprint file is set aside (`EmbeddingStore.set_aside`) and its song
+left out of the index until `add` re-embeds it. Warnings go to the `shazamlet.library` logger: without a
+configured handler, Python prints them to stderr as they are, one line each.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -25,11 +33,11 @@ from shazamlet.audio.decode import is_audio_file
 from shazamlet.config import IndexConfig, LandmarkConfig
 from shazamlet.landmarks import SongLandmarks
 from shazamlet.library.between import between_fingerprints, encode_between
-from shazamlet.library.catalog import Catalog, Song
+from shazamlet.library.catalog import Catalog, CatalogDamaged, Song
 from shazamlet.library.extras import SongExtras
 from shazamlet.library.index import IndexCorrupt, IndexRecord, LibraryIndex, build_index
 from shazamlet.library.prepare import FailedSong, PreparedSong, default_workers, prepare_song
-from shazamlet.library.store import EmbeddingStore
+from shazamlet.library.store import EmbeddingStore, FingerprintsDamaged
 from shazamlet.model.embedder import TileEmbedder
 
 
@@ -39,6 +47,13 @@ class LibraryError(Exception):
 
 class ModelMismatch(LibraryError):
     pass
+
+
+class LibraryDamaged(LibraryError):
+    """The library's catalog cannot be read; the message says what to do."""
+
+
+log = logging.getLogger(__name__)
 
 
 def default_library_dir() -> Path:
@@ -70,6 +85,7 @@ class AddReport:
 
 
 ProgressFn = Callable[[AddProgress], None]
+StoreFn = Callable[[PreparedSong, AddReport], None]
 
 
 def collect_audio_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, Path]], list[str]]:
@@ -103,6 +119,11 @@ class Library:
         self._genre_labels: frozenset[str] | None = None  # the same, as the set of labels in use
         # what the songs keep beside the index, read back for re-scoring through small caches
         self.extras = SongExtras(self.catalog, self.store, self.landmark_config, self._lock)
+        if self.catalog.count() == 0 and (orphans := len(self.store.names())):
+            # fingerprints without a catalog: it was deleted or emptied (removing songs deletes their files)
+            log.warning(f"warning: {self.catalog.path} lists no songs though {orphans} songs' fingerprints are in "
+                        f"{self.store.folder} (was the catalog deleted?): run `shazamlet library add` on your music "
+                        "again to list its songs")
         recorded = self.catalog.get_meta("model_sha256")
         if recorded is not None and recorded == self.embedder.model.sha256 != self.embedder.model_hash:
             # an earlier version recorded the file's own sha256: this very file, so its fingerprints
@@ -122,9 +143,17 @@ class Library:
         f = Path(folder).expanduser() if folder else default_library_dir()
         if not (f / "catalog.sqlite").exists():
             if not create:
-                raise LibraryError(f"no library at {f} (add music with `shazamlet library add FOLDER`)")
+                lost = len(list((f / "fingerprints").glob("*.npz")))
+                raise LibraryError(f"no library at {f} (add music with `shazamlet library add FOLDER`)" if not lost else
+                                   f"{f / 'catalog.sqlite'} is missing though {lost} songs' fingerprints are in {f}: "
+                                   "run `shazamlet library add` on your music again to list its songs")
             f.mkdir(parents=True, exist_ok=True)
-        return cls(f, embedder, index_cfg, check_model)
+        try:
+            return cls(f, embedder, index_cfg, check_model)
+        except CatalogDamaged as exc:
+            raise LibraryDamaged(f"the library's catalog {f / 'catalog.sqlite'} is damaged ({exc}): move the folder "
+                                 f"{f} away (nothing else reads it) and run `shazamlet library add` on your music "
+                                 "again to build a new library") from None
 
     def close(self) -> None:
         with self._lock:
@@ -135,13 +164,17 @@ class Library:
 
     # -- model ------------------------------------------------------------------------------
     def _record_model(self) -> None:
+        self.catalog.set_many(self._model_meta())
+        self.extras.config_recorded()
+
+    def _model_meta(self) -> dict[str, str]:
+        """What the catalog records about the model its fingerprints come from, and how peaks are found."""
         meta = self.embedder.model.meta
         # what makes the model's fingerprints, not its file: a file recalibrated since still fits the library
-        self.catalog.set_meta("model_sha256", self.embedder.model_hash)
-        self.catalog.set_meta("model_name", meta.name)
-        self.catalog.set_json("features", meta.features)
-        self.catalog.set_meta("library_hop_frames", str(self.cfg.library_hop_frames))
-        self._record_landmark_config()
+        return {"model_sha256": self.embedder.model_hash, "model_name": meta.name,
+                "features": json.dumps(meta.features, sort_keys=True),
+                "library_hop_frames": str(self.cfg.library_hop_frames),
+                "landmarks": json.dumps(self.landmark_config.to_dict(), sort_keys=True)}
 
     def _record_landmark_config(self) -> None:
         """How this library's peaks are found, so that peaks found another way are never compared."""
@@ -197,9 +230,39 @@ class Library:
             return self._index
 
     def unindexed_songs(self) -> list[Song]:
+        """Songs that are "pending": not covered by the current index (stored by an `add` interrupted
+        before the index was rebuilt), or without a fingerprint file (set aside as damaged, lost, or not
+        re-embedded by a reindex to another model). `library add` of their files completes them all."""
         record = self.index_record()
         covered = set(record.song_ids) if record else set()
-        return [s for s in self.catalog.songs() if s.id not in covered]
+        return [s for s in self.catalog.songs() if s.id not in covered or not self.store.exists(s.emb_file)]
+
+    # -- damaged fingerprint files ------------------------------------------------------------
+    def _set_aside(self, song: Song, exc: FingerprintsDamaged, then: str | None) -> None:
+        """Set a damaged fingerprint file aside, so that the song counts as one without fingerprints
+        everywhere, and say so in one line (`then`: what happens to the song now; None: the caller says it)."""
+        self.store.set_aside(song.emb_file)
+        self.extras.clear()
+        if then:
+            log.warning(f"warning: {song.path}: its fingerprint file is damaged ({exc}); {then}")
+
+    def _has_fingerprints(self, song: Song, full: bool = False, warn: bool = True) -> bool:
+        """Whether the song's fingerprint file is there and reads (its zip directory, or every array with
+        `full`); a damaged one is set aside (with a warning line), and `add` re-embeds the song."""
+        if not self.store.exists(song.emb_file):
+            return False
+        try:
+            self.store.check(song.emb_file, full)
+        except FingerprintsDamaged as exc:
+            self._set_aside(song, exc, "it is re-embedded by `shazamlet library add` of its file" if warn else None)
+            return False
+        return True
+
+    def damaged_songs(self) -> list[Song]:
+        """Read every song's fingerprint file in full (`library info --verify`, which names them): the
+        songs whose file is damaged, each set aside, so that `add` re-embeds them."""
+        return [s for s in self.catalog.songs()
+                if self.store.exists(s.emb_file) and not self._has_fingerprints(s, full=True, warn=False)]
 
     # -- writing ----------------------------------------------------------------------------
     def add(self, paths: Iterable[str | Path], genre_from: str = "folder", genre: str | None = None,
@@ -219,19 +282,23 @@ class Library:
         for f, root in files:
             old = self.catalog.song_by_path(str(f))
             st = f.stat()
-            if old and old.file_size == st.st_size and old.file_mtime == st.st_mtime and self.store.exists(old.emb_file):
+            if old and old.file_size == st.st_size and old.file_mtime == st.st_mtime and self._has_fingerprints(old):
                 report.unchanged.append(str(f))
             else:
                 todo.append((f, root, genre))
-        self._embed_files(todo, genre_from, report, progress, cancel, workers)
-        if report.added or report.updated or self.unindexed_songs() or self.index_record() is None:
+        self._embed_files(todo, genre_from, report, progress, cancel, workers, self._store_song)
+        indexable = any(self.store.exists(s.emb_file) for s in self.unindexed_songs())
+        if report.added or report.updated or indexable or self.index_record() is None:
             if self.catalog.count():
                 self.rebuild_index(progress)
         report.elapsed_s = time.perf_counter() - started
         return report
 
     def _embed_files(self, todo: list[tuple[Path, Path, str | None]], genre_from: str, report: AddReport,
-                     progress: ProgressFn | None, cancel: Callable[[], bool] | None, workers: int | None) -> None:
+                     progress: ProgressFn | None, cancel: Callable[[], bool] | None, workers: int | None,
+                     store: StoreFn, failed_note: str = "") -> None:
+        """Decode `todo` (file, root, genre) in worker threads and hand each song to `store`, in order;
+        a file that fails gets its one line, plus `failed_note`, in the report's errors."""
         if not todo:
             return
         feats = self.embedder.model.meta.features
@@ -265,9 +332,9 @@ class Library:
                     result = fut.result()
                     submit_next()
                     if isinstance(result, FailedSong):
-                        report.errors.append(result.error)
+                        report.errors.append(result.error + failed_note)
                     else:
-                        self._store_song(result, report)
+                        store(result, report)
                     done += 1
                     if progress:
                         progress(AddProgress("embed", done, len(todo), report.audio_seconds, str(path),
@@ -286,21 +353,26 @@ class Library:
         if twin and twin.path != prep.path and Path(twin.path).exists():
             report.duplicates.append(f"{prep.path}: same audio as {twin.path} (skipped)")
             return
+        emb_file = self._write_fingerprints(prep, f"{prep.content_hash}.npz")
+        self.catalog.upsert_song(self._song_row(prep, emb_file))
+        (report.updated if old else report.added).append(prep.path)
+        report.audio_seconds += prep.duration_s
+
+    def _write_fingerprints(self, prep: PreparedSong, name: str) -> str:
+        """Embed a prepared song and store its fingerprints (and what this version keeps beside them)."""
         fps = self.embedder.embed(torch.from_numpy(prep.tiles))
         codes = None
         if prep.between_tiles is not None:
             codes = encode_between(self.embedder.project(torch.from_numpy(prep.between_tiles)))
-        emb_file = self.store.write(f"{prep.content_hash}.npz", fps, prep.start_frames, codes, prep.between_starts,
-                                    prep.peaks)
+        return self.store.write(name, fps, prep.start_frames, codes, prep.between_starts, prep.peaks)
+
+    @staticmethod
+    def _song_row(prep: PreparedSong, emb_file: str, old: Song | None = None) -> Song:
+        """The catalog row of a prepared song; with `old`, its row's id and date added are kept."""
         t = prep.tags
-        self.catalog.upsert_song(Song(0, prep.path, t.title, t.artist, t.album, t.genre, prep.duration_s,
-                                      prep.content_hash, prep.file_size, prep.file_mtime, time.time(),
-                                      len(prep.start_frames), emb_file))
-        if old and old.emb_file != emb_file:
-            report.updated.append(prep.path)
-        else:
-            report.added.append(prep.path)
-        report.audio_seconds += prep.duration_s
+        return Song(old.id if old else 0, prep.path, t.title, t.artist, t.album, t.genre, prep.duration_s,
+                    prep.content_hash, prep.file_size, prep.file_mtime, old.added if old else time.time(),
+                    len(prep.start_frames), emb_file)
 
     def remove(self, paths: Iterable[str | Path]) -> list[Song]:
         """Remove songs by file path or by folder (everything under it); rebuilds the index."""
@@ -317,42 +389,84 @@ class Library:
         return gone
 
     def reindex(self, progress: ProgressFn | None = None, cancel: Callable[[], bool] | None = None) -> AddReport:
-        """Re-embed every song with the current model (after a model change)."""
-        songs = self.catalog.songs()
-        report = AddReport()
-        missing = [s for s in songs if not Path(s.path).exists()]
-        for s in missing:
-            report.errors.append(f"{s.path}: file is gone, removed from the library")
-        if missing:
-            self.catalog.delete_songs([s.id for s in missing])
-        # Each song keeps the genre it was given; its old fingerprints are overwritten (same name).
-        todo = [(Path(s.path), Path(s.path).parent, s.genre) for s in songs if Path(s.path).exists()]
+        """Re-embed every song with the current model (after a model change, or to add what this
+        version keeps beside the fingerprints).
+
+        Stopped at any point, the library answers as before. With the model it was built with, each
+        song's new file replaces its old one by rename, one song at a time. With another model, the new
+        files get names of their own, and the catalog switches to them and to the model in one
+        transaction at the end. Songs whose file is gone or cannot be decoded are kept (only `remove`
+        removes songs), with their fingerprints when the model is the same, else without: pending,
+        until `library add` finds their file again. Each gets a line in the report's errors."""
         started = time.perf_counter()
-        # Until every song is re-embedded the library belongs to no model: an interrupted reindex
-        # must not leave old-model fingerprints answering under the new model's name.
-        self.catalog.set_meta("model_sha256", "")
-        self.catalog.set_meta("model_name", "(unfinished reindex)")
-        for s in songs:
-            self.store.delete(s.emb_file)
-        self._embed_files(todo, "folder", report, progress, cancel, None)
+        same_model = self.model_matches()
+        songs = self.catalog.songs()
+        kept = (" (kept with its fingerprints; `shazamlet library remove` removes it)" if same_model else
+                " (kept, not searchable until `shazamlet library add` of its file re-embeds it; "
+                "`shazamlet library remove` removes it)")
+        report = AddReport(errors=[f"{s.path}: file is gone{kept}" for s in songs if not Path(s.path).is_file()])
+        by_path = {s.path: s for s in songs}
+        suffix = "" if same_model else "." + self.embedder.model_hash[:12]
+        new_rows: dict[int, Song] = {}
+
+        def store(prep: PreparedSong, rep: AddReport) -> None:
+            old = by_path[prep.path]
+            emb_file = self._write_fingerprints(prep, f"{prep.content_hash}{suffix}.npz")
+            new_rows[old.id] = row = self._song_row(prep, emb_file, old)
+            if same_model:  # this song is done: its new file answers from now on
+                self._replace_song_files([old], [row])
+            rep.added.append(prep.path)
+            rep.audio_seconds += prep.duration_s
+
+        # each song keeps the genre it was given
+        todo = [(Path(s.path), Path(s.path).parent, s.genre) for s in songs if Path(s.path).is_file()]
+        self._embed_files(todo, "folder", report, progress, cancel, None, store, kept)
         if report.cancelled:
             return report
-        self._record_model()
+        if same_model:
+            self._record_model()
+        else:
+            # the songs not re-embedded point at files that do not exist: pending, never old-model prints
+            rows = [new_rows.get(s.id) or replace(s, emb_file=f"{s.content_hash}{suffix}.npz") for s in songs]
+            self._replace_song_files(songs, rows, {**self._model_meta(), "index": ""})
         if self.catalog.count():
             self.rebuild_index(progress)
         report.elapsed_s = time.perf_counter() - started
         return report
 
+    def _replace_song_files(self, old: list[Song], new: list[Song], meta: dict[str, str] | None = None) -> None:
+        """Make `new` the songs' rows (and `meta` the library's, with them) in one transaction, then
+        delete the fingerprint files no row uses any more. With `meta["index"] = ""` the current index
+        is dropped too (it holds another model's fingerprints): the next search rebuilds it."""
+        with self._lock:
+            self.catalog.update_songs_and_meta(new, meta or {})
+            self.extras.clear()
+            self._genres = self._genre_labels = None
+            if meta is not None:
+                self.extras.config_recorded()
+                if self._index and meta.get("index") == "":
+                    self._index.unload()
+                    self._index = None
+        unused = {s.emb_file for s in old} - {s.emb_file for s in new}
+        if unused:  # (a reindex with the same model rewrites files under their own names: mostly none)
+            for name in unused - {s.emb_file for s in self.catalog.songs()}:
+                self.store.delete(name)
+
     def rebuild_index(self, progress: ProgressFn | None = None) -> IndexRecord:
-        """Build a new index generation from the stored fingerprints and make it current."""
+        """Build a new index generation from the stored fingerprints and make it current. A song whose
+        fingerprint file is damaged is left out (pending) with one warning line, its file set aside."""
         songs = [s for s in self.catalog.songs() if self.store.exists(s.emb_file)]
-        old = self.index_record()
-        generation = (old.generation + 1) if old else 1
+        generation = self._next_generation()
         done = [0]
 
         def chunks():
             for s in songs:
-                fps, starts = self.store.read(s.emb_file)
+                try:
+                    fps, starts = self.store.read(s.emb_file)
+                except FingerprintsDamaged as exc:
+                    self._set_aside(s, exc, "left out of the index until `shazamlet library add` of its file "
+                                            "re-embeds it")
+                    continue
                 yield s.id, fps, starts
 
         def tick(_n: int) -> None:
@@ -373,6 +487,14 @@ class Library:
             if f.name not in {name for name, *_ in record.files()}:
                 f.unlink(missing_ok=True)
         return record
+
+    def _next_generation(self) -> int:
+        """One past the current generation and every generation with files on disk: a reindex to another
+        model drops the record, and a generation's file names are never reused (another process may
+        still have the old files mapped)."""
+        record = self.index_record()
+        on_disk = [int(m.group(1)) for f in self.folder.glob("index-*") if (m := re.match(r"index-(\d+)\.", f.name))]
+        return max([record.generation if record else 0, *on_disk]) + 1
 
     # -- searching --------------------------------------------------------------------------
     @property
@@ -413,8 +535,12 @@ class Library:
 
     def songs_from_older_version(self) -> list[Song]:
         """Songs whose fingerprint file lacks what this version keeps (in-between tiles, spectral
-        peaks), or cannot be read: they were added by an earlier version, and `reindex` adds it."""
-        return self.extras.older_songs(self.keeps_between_tiles, self.keeps_peaks)
+        peaks): they were added by an earlier version, and `reindex` adds it. A damaged file met on the
+        way is set aside (one warning line): its song is then pending, not older."""
+        def damaged(song: Song, exc: FingerprintsDamaged) -> None:
+            self._set_aside(song, exc, "it is re-embedded by `shazamlet library add` of its file")
+
+        return self.extras.older_songs(self.keeps_between_tiles, self.keeps_peaks, damaged)
 
     def song_peaks(self, song_id: int) -> np.ndarray | None:
         """The song's packed spectral peaks (`shazamlet.landmarks`); None for a song added without them."""
