@@ -1,7 +1,8 @@
 """The `shazamlet` command: the same core as the window, headless.
 
 With no arguments it opens the window. Every failure a user can cause (a bad file, no microphone, a
-missing or mismatched model) ends in one line on stderr, never a traceback.
+missing or mismatched model, a bad `--library`, no display, Ctrl-C) ends in one line on stderr, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -11,18 +12,55 @@ import json
 import os
 import sys
 import time
+import unicodedata
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch is imported only by the commands that need it: the window opens fast
     from shazamlet.recognizer import Answer
 
 
+# Qt platforms that draw without a display server (QT_QPA_PLATFORM=offscreen for tests and screenshots)
+HEADLESS_QT_PLATFORMS = frozenset({"offscreen", "minimal", "minimalegl", "vnc", "eglfs", "linuxfb", "vkkhrdisplay"})
+
+
+class UsageError(Exception):
+    """A mistake on the command line the user can fix (a `--library` that is a file); one line, exit 2."""
+
+
+def library_folder(arg: str | None, create: bool) -> Path:
+    """The library folder `--library` names (or the default), made when `create`.
+
+    Checked here so that a file or an impossible place is one line, not Library.open's traceback.
+    """
+    from shazamlet.library.library import default_library_dir
+
+    folder = Path(arg).expanduser() if arg else default_library_dir()
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--library {folder} is a file, not a library folder")
+    if create and not folder.exists():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create library folder {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
 def _load(args, create: bool = True, check_model: bool = True):
     from shazamlet.library import Library
     from shazamlet.model import TileEmbedder
 
+    folder = library_folder(args.library, create)
     embedder = TileEmbedder(args.model)
-    return Library.open(args.library, embedder, create=create, check_model=check_model), embedder
+    return Library.open(folder, embedder, create=create, check_model=check_model), embedder
+
+
+def one_line(text: str | None) -> str:
+    """`text` with line breaks and other control characters as spaces: a tag or file name holding a
+    newline must not break the one-line-per-song output (the JSON output keeps the text as it is)."""
+    if not text:
+        return text or ""
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
 
 
 def answer_json(file: str, answer: Answer) -> dict:
@@ -39,16 +77,17 @@ def answer_json(file: str, answer: Answer) -> dict:
                  "votes": {k: round(v, 4) for k, v in answer.genre.votes.items()}}
     return {"file": file, "song": song,
             "candidates": [{"path": c.path, "title": c.title, "score": round(c.score, 4)} for c in answer.candidates],
-            "genre": genre, "elapsed_ms": round(answer.elapsed_ms, 1)}
+            "genre": genre, "silent": answer.silent, "elapsed_ms": round(answer.elapsed_ms, 1)}
 
 
 def answer_line(name: str, answer: Answer) -> str:
-    genre = f"sounds like {answer.genre.label} ({answer.genre.score:.0%})" if answer.genre else "no genre"
+    name = one_line(name)
+    genre = f"sounds like {one_line(answer.genre.label)} ({answer.genre.score:.0%})" if answer.genre else "no genre"
     if answer.silent:
         return f"{name}: silence (or too little sound), nothing to identify"
     if answer.song:
         s = answer.song
-        who = f"{s.title} — {s.artist}" if s.artist else s.title
+        who = one_line(f"{s.title} — {s.artist}" if s.artist else s.title)
         m, sec = divmod(int(s.offset_s), 60)
         return f"{name}: {who} ({s.score:.0%} sure, at {m}:{sec:02d}) · {genre}"
     return f"{name}: not in your library · {genre}"
@@ -68,7 +107,7 @@ def cmd_identify(args) -> int:
             answer = recognizer.identify_file(f)
         except AudioError as exc:
             status = 1
-            print(json.dumps({"file": f, "error": str(exc)}) if args.json else f"error: {exc}",
+            print(json.dumps({"file": f, "error": str(exc)}) if args.json else f"error: {one_line(str(exc))}",
                   file=sys.stdout if args.json else sys.stderr, flush=True)
             continue
         print(json.dumps(answer_json(f, answer)) if args.json else answer_line(f, answer), flush=True)
@@ -119,7 +158,8 @@ def cmd_list(args) -> int:
         return 0
     for s in songs:
         m, sec = divmod(int(s.duration_s), 60)
-        print(f"{s.title[:40]:40s}  {s.artist[:24]:24s}  {(s.genre or '-')[:16]:16s}  {m:3d}:{sec:02d}  {s.path}")
+        title, artist, genre = one_line(s.title), one_line(s.artist), one_line(s.genre) or "-"
+        print(f"{title[:40]:40s}  {artist[:24]:24s}  {genre[:16]:16s}  {m:3d}:{sec:02d}  {one_line(s.path)}")
     print(f"{len(songs)} songs")
     return 0
 
@@ -153,9 +193,12 @@ def cmd_info(args) -> int:
     if library.model_matches() and (older := library.songs_from_older_version()):
         print(f"re-scoring: {len(older)} songs lack in-between tiles or landmarks (added by an older version; "
               "they are recognised less well through a microphone): run `shazamlet library reindex`")
+    for s in library.damaged_songs() if args.verify else []:
+        print(f"damaged:   fingerprints of {s.path} (set aside; `shazamlet library add` of its folder re-embeds it)")
     pending = library.unindexed_songs()
     if pending:
-        print(f"pending:   {len(pending)} songs not in the index yet (run `shazamlet library reindex`)")
+        print(f"pending:   {len(pending)} songs not in the index yet or without fingerprints (run `shazamlet library add` "
+              "on their folders again)")
     return 0
 
 
@@ -175,13 +218,20 @@ def cmd_reindex(args) -> int:
 
     library, _ = _load(args, create=False, check_model=False)
     bar = tqdm(total=library.catalog.count(), unit="file", dynamic_ncols=True)
-    report = library.reindex(progress=lambda p: (setattr(bar, "n", p.done), bar.refresh()) if p.phase == "embed" else None)
-    bar.close()
+    try:  # the bar is closed however this ends, so that a message after it starts a line of its own
+        report = library.reindex(progress=lambda p: (setattr(bar, "n", p.done), bar.refresh()) if p.phase == "embed" else None)
+    except KeyboardInterrupt:
+        bar.close()
+        print("interrupted: the library still answers as before; run `shazamlet library reindex` again to finish",
+              file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
     for e in report.errors:
         print(f"warning: {e}", file=sys.stderr)
     print(f"re-embedded {len(report.added) + len(report.updated)} songs with {library.embedder.model.meta.name} "
           f"in {report.elapsed_s:.1f} s")
-    return 0
+    return 1 if report.errors else 0
 
 
 def cmd_devices(args) -> int:
@@ -276,16 +326,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def missing_display() -> bool:
+    """Whether the window has nowhere to appear: on Linux and the BSDs, no X11 or Wayland display and
+    no Qt platform that draws without one. Qt would otherwise abort the process (a core dump, after a
+    misleading hint to install libxcb-cursor0)."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return False  # macOS and Windows always have their own platform
+    platform = os.environ.get("QT_QPA_PLATFORM", "").split(":")[0].split(";")[0].strip().lower()
+    if platform in HEADLESS_QT_PLATFORMS:
+        return False
+    if platform.startswith("wayland"):
+        return not os.environ.get("WAYLAND_DISPLAY")
+    if platform == "xcb":
+        return not os.environ.get("DISPLAY")
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def open_window(args) -> int:
+    if missing_display():
+        print("shazamlet: no display found: run the window in a desktop session, or use the command line "
+              "(shazamlet --help)", file=sys.stderr)
+        return 2
+    from shazamlet.gui.app import run_app
+
+    return run_app(library=args.library, model=args.model)
+
+
+def run_command(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.library = getattr(args, "library", None)
     args.model = getattr(args, "model", None)
     if args.command is None:
-        from shazamlet.gui.app import run_app
-
-        return run_app(library=args.library, model=args.model)
+        return open_window(args)
     from shazamlet.audio.capture import CaptureError
     from shazamlet.audio.decode import AudioError
     from shazamlet.library import LibraryError
@@ -293,12 +366,25 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ModelError, LibraryError, CaptureError, AudioError) as exc:
-        print(f"shazamlet: {exc}", file=sys.stderr)
+    except (ModelError, LibraryError, CaptureError, AudioError, UsageError) as exc:
+        print(f"shazamlet: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; Ctrl-C anywhere (a long `identify`, loading the model) ends in one line and the
+    shell's code for an interrupt. `library add` and `listen` handle it themselves first: the one says
+    what was kept, the other stops listening as asked."""
+    if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8 prints as its own bytes
+        sys.stdout.reconfigure(errors="surrogateescape")
+    try:
+        return run_command(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

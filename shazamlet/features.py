@@ -15,6 +15,7 @@ long file is bit-for-bit the tile of the same excerpt decoded alone. Normalisati
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,16 +26,23 @@ from shazamlet.config import FeatureConfig, MatchConfig
 
 
 def mel_filterbank(cfg: FeatureConfig) -> torch.Tensor:
-    """Triangular mel filters `(n_fft // 2 + 1, n_mels)` (HTK scale, unit peak)."""
-    return AF.melscale_fbanks(
-        n_freqs=cfg.n_fft // 2 + 1,
-        f_min=cfg.f_min,
-        f_max=cfg.f_max,
-        n_mels=cfg.n_mels,
-        sample_rate=cfg.sample_rate,
-        norm=None,
-        mel_scale="htk",
-    )
+    """Triangular mel filters `(n_fft // 2 + 1, n_mels)` (HTK scale, unit peak).
+
+    A model file may record a front end whose top bands hold no FFT bin (a lower sample rate than
+    `f_max` assumes): those bands are simply always empty, so torchaudio's warning about it, two lines
+    of its source on the user's terminal, is not passed on.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
+        return AF.melscale_fbanks(
+            n_freqs=cfg.n_fft // 2 + 1,
+            f_min=cfg.f_min,
+            f_max=cfg.f_max,
+            n_mels=cfg.n_mels,
+            sample_rate=cfg.sample_rate,
+            norm=None,
+            mel_scale="htk",
+        )
 
 
 def mel_power(

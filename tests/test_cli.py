@@ -8,15 +8,18 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 from conftest import LIB_HOP_SAMPLES, aligned_clip
-from synth import write_library
+from synth import STYLES, make_song, write_library
 
-from shazamlet.config import MatchConfig
+from shazamlet.config import FeatureConfig, MatchConfig
 
 SR = 22_050
 
@@ -42,7 +45,8 @@ def test_identify_json_one_line_per_file_in_order_with_errors(tmp_path, random_m
     lines = [json.loads(line) for line in res.stdout.strip().splitlines()]
     assert [d["file"] for d in lines] == files
     first = lines[0]
-    assert set(first) == {"file", "song", "candidates", "genre", "elapsed_ms"}
+    assert set(first) == {"file", "song", "candidates", "genre", "silent", "elapsed_ms"}
+    assert first["silent"] is False
     assert first["song"]["path"] == str((synth_music / "rock" / "rock_song_01.wav").resolve())
     assert set(first["song"]) == {"path", "title", "artist", "score", "offset_s", "landmarks", "presence"}
     assert first["song"]["landmarks"] > 20, "a clean clip shares many landmarks with its song"
@@ -123,3 +127,143 @@ def test_listen_without_that_microphone_is_one_clear_line(tmp_path, random_model
     res = run("listen", "--device", "9999", model=random_model, library=lib)
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and ("no input device" in res.stderr or "audio input unavailable" in res.stderr)
+
+
+def one_line_error(res: subprocess.CompletedProcess) -> str:
+    """The single line a failure may print on stderr (never a traceback, never a library's chatter)."""
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
+    return res.stderr.strip()
+
+
+def test_library_that_is_a_file_or_cannot_be_made_is_one_line(tmp_path, random_model):
+    a_file = tmp_path / "afile"
+    a_file.write_text("not a library")
+    for command in (("library", "list"), ("identify", "x.wav")):
+        res = run(*command, model=random_model, library=a_file)
+        assert res.returncode == 2
+        assert one_line_error(res) == f"shazamlet: --library {a_file} is a file, not a library folder"
+    res = run("identify", "x.wav", model=random_model, library=a_file / "lib")  # under a file: cannot be made
+    assert res.returncode == 2
+    assert one_line_error(res).startswith(f"shazamlet: cannot create library folder {a_file / 'lib'}: ")
+
+
+def test_ctrl_c_is_one_line_and_exit_code_130(tmp_path, random_model):
+    lib = tmp_path / "lib"
+    sf.write(tmp_path / "clip.wav", make_song(3, STYLES[0], 10.0), SR)
+    cmd = [sys.executable, "-m", "shazamlet", "--library", str(lib), "--model", str(random_model),
+           "identify", *["clip.wav"] * 2000]  # minutes of work
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (lib / "catalog.sqlite").exists():  # identifying has begun
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and err.splitlines()[-1] == "interrupted", err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland displays are a Linux matter")
+def test_window_without_a_display_is_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    res = subprocess.run([sys.executable, "-m", "shazamlet", "--library", str(tmp_path / "lib")],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 2
+    assert one_line_error(res) == ("shazamlet: no display found: run the window in a desktop session, "
+                                   "or use the command line (shazamlet --help)")
+
+
+def test_corrupt_mp3_is_one_clear_line_without_decoder_chatter(tmp_path, random_model):
+    (tmp_path / "corrupt.mp3").write_bytes(np.random.default_rng(0).bytes(50_000))
+    res = run("identify", str(tmp_path / "corrupt.mp3"), model=random_model, library=tmp_path / "lib")
+    assert res.returncode == 1
+    lines = [x for x in res.stderr.splitlines() if not x.startswith("warning: the library is empty")]
+    assert lines == [f"error: {tmp_path / 'corrupt.mp3'}: cannot decode audio "
+                     "(not a valid MP3 file, or an unsupported or damaged one)"], res.stderr
+
+
+def test_a_front_end_with_empty_mel_bands_loads_without_torchaudio_warnings():
+    from shazamlet.features import mel_filterbank
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a model file recorded at 16 kHz: the bands above 8 kHz are empty
+        fb = mel_filterbank(FeatureConfig(sample_rate=16_000))
+    assert fb.shape == (1025, 64) and (fb.sum(0) == 0).any()
+
+
+def test_long_file_is_identified_from_its_start_by_windows(tmp_path, random_model, synth_music):
+    lib = tmp_path / "lib"
+    songs = [synth_music / "chiptune" / f"chiptune_song_0{i}.wav" for i in range(3)]
+    run("library", "add", *map(str, songs), model=random_model, library=lib, check=True)
+    waves = [sf.read(p, dtype="float32")[0] for p in songs]
+    tail = 0.01 * np.random.default_rng(1).standard_normal(SR * 240).astype(np.float32)  # 4 minutes more
+    sf.write(tmp_path / "mix.flac", np.concatenate([*waves, tail]), SR)
+    res = run("identify", "--json", str(tmp_path / "mix.flac"), model=random_model, library=lib)
+    assert res.returncode == 0, res.stderr
+    answer = json.loads(res.stdout)
+    assert answer["song"]["path"] == str(songs[0].resolve()) and answer["song"]["offset_s"] < 0.6
+    assert answer["silent"] is False
+
+
+def test_windows_cover_the_file_from_start_to_end():
+    from shazamlet.recognizer import FILE_MAX_WINDOWS as MAX_WINDOWS
+    from shazamlet.recognizer import FILE_WINDOW_SECONDS as WINDOW_SECONDS
+    from shazamlet.recognizer import file_window_starts as window_starts
+
+    assert window_starts(5.0) == [0.0] and window_starts(WINDOW_SECONDS) == [0.0]
+    starts = window_starts(25 * 60.0)
+    assert len(starts) == MAX_WINDOWS and starts[0] == 0.0
+    assert starts[-1] + WINDOW_SECONDS == pytest.approx(25 * 60.0)
+
+
+def test_silence_is_said_in_json(tmp_path, random_model):
+    sf.write(tmp_path / "silence.wav", np.zeros(SR * 5, np.float32), SR)
+    res = run("identify", "--json", str(tmp_path / "silence.wav"), model=random_model, library=tmp_path / "lib")
+    assert res.returncode == 0, res.stderr
+    answer = json.loads(res.stdout)
+    assert answer["silent"] is True and answer["song"] is None
+    human = run("identify", str(tmp_path / "silence.wav"), model=random_model, library=tmp_path / "lib")
+    assert "silence" in human.stdout
+
+
+def test_identify_from_a_pipe_and_an_empty_path(tmp_path, random_model, synth_music):
+    lib = tmp_path / "lib"
+    song = synth_music / "ballad" / "ballad_song_01.wav"
+    run("library", "add", str(song), model=random_model, library=lib, check=True)
+    wave, _ = sf.read(song, dtype="float32")
+    sf.write(tmp_path / "clip.wav", aligned_clip(wave, 4), SR)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)  # what `identify <(cat clip.wav)` hands over: a pipe, not a file
+    writer = threading.Thread(target=lambda: pipe.write_bytes((tmp_path / "clip.wav").read_bytes()), daemon=True)
+    writer.start()
+    res = run("identify", "--json", str(pipe), "", model=random_model, library=lib)
+    writer.join(timeout=30)
+    lines = [json.loads(x) for x in res.stdout.splitlines()]
+    assert lines[0]["song"]["path"] == str(song.resolve())
+    assert lines[1] == {"file": "", "error": "empty path: give the name of an audio file"}
+    assert res.returncode == 1
+
+
+def test_tags_with_newlines_keep_the_output_one_line_per_song(tmp_path, random_model, synth_music):
+    from mutagen.flac import FLAC
+
+    lib = tmp_path / "lib"
+    wave, _ = sf.read(synth_music / "rock" / "rock_song_00.wav", dtype="float32")
+    song = tmp_path / "music" / "tagged.flac"
+    song.parent.mkdir()
+    sf.write(song, wave, SR)
+    tags = FLAC(song)
+    tags["title"], tags["artist"] = "Two\nLines\r", "The\tBand\x1b[31m"
+    tags.save()
+    others = [str(synth_music / "rock" / f"rock_song_0{i}.wav") for i in (1, 2)]  # a runner-up to be sure against
+    run("library", "add", str(song), *others, model=random_model, library=lib, check=True)
+    listing = run("library", "list", model=random_model, library=lib, check=True).stdout.splitlines()
+    assert len(listing) == 4 and listing[-1] == "3 songs"
+    tagged = [x for x in listing if x.endswith("tagged.flac")]
+    assert len(tagged) == 1 and tagged[0].startswith("Two Lines") and "The Band [31m" in tagged[0]
+    raw = [json.loads(x) for x in run("library", "list", "--json", model=random_model, library=lib,
+                                      check=True).stdout.splitlines()]
+    assert "Two\nLines" in [x["title"] for x in raw]  # the JSON keeps the tag as it is
+    sf.write(tmp_path / "clip.wav", aligned_clip(wave, 2), SR)
+    human = run("identify", str(tmp_path / "clip.wav"), model=random_model, library=lib, check=True).stdout
+    assert human.count("\n") == 1 and "Two Lines — The Band" in human

@@ -1,11 +1,18 @@
 """Decode audio files (anything libsndfile reads) to mono float32 at the front end's rate.
 
-Files are untrusted input: every failure becomes an `AudioError` with one line a user can act on.
+Files are untrusted input: every failure becomes an `AudioError` with one line a user can act on, and
+the decoders' own chatter (libmpg123 writes warnings straight to the C stderr) is kept off the terminal.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator, Union
 
 import numpy as np
 import soundfile as sf
@@ -15,6 +22,13 @@ import torchaudio.functional as AF
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64", ".caf"}
 )
+# A pipe (`identify <(curl ...)`) is read into memory, since libsndfile must seek; this bounds that memory.
+MAX_PIPE_BYTES = 256 * 1024 * 1024
+# libsndfile's "system error" code: its message (e.g. permission denied) is then the one to show
+_SF_ERR_SYSTEM = 2
+
+# What libsndfile opens: the path of a regular file, or a pipe's bytes in memory.
+Source = Union[str, BinaryIO]
 
 
 class AudioError(Exception):
@@ -39,41 +53,184 @@ def resample(wave: np.ndarray, orig_rate: int, rate: int) -> np.ndarray:
     return out.numpy()
 
 
+def open_source(path: str | Path) -> Source:
+    """What to hand libsndfile for `path`: the path of a regular file, or the bytes of a pipe
+    (`identify <(cat clip.wav)`), read once into memory because decoding seeks.
+
+    Raises AudioError for an empty path, a missing file, a folder, an empty file or a device.
+    """
+    text = str(path)
+    if not text:
+        raise AudioError("empty path: give the name of an audio file")
+    p = Path(text)
+    try:
+        if not p.exists():
+            raise AudioError(f"{path}: no such file")
+        if p.is_dir():
+            raise AudioError(f"{path}: is a folder, not an audio file")
+        if p.is_file():
+            if p.stat().st_size == 0:
+                raise AudioError(f"{path}: the file is empty")
+            return text
+        if p.is_fifo():
+            return _read_pipe(p, text)
+    except OSError as exc:  # permissions on a parent folder, a vanished file, a name too long
+        raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    raise AudioError(f"{path}: not a regular file (a device or socket); save the audio to a file first")
+
+
+def _read_pipe(p: Path, name: str) -> io.BytesIO:
+    with open(p, "rb") as pipe:
+        data = pipe.read(MAX_PIPE_BYTES + 1)
+    if len(data) > MAX_PIPE_BYTES:
+        raise AudioError(f"{name}: over {MAX_PIPE_BYTES >> 20} MB through a pipe; save the audio to a file first")
+    if not data:
+        raise AudioError(f"{name}: the pipe gave no data")
+    return io.BytesIO(data)
+
+
+def source_duration(source: Source, name: str) -> float:
+    """Duration in seconds of an opened source, from its header alone (cheap), or AudioError."""
+    with _decoding(source, name) as f:
+        return f.frames / f.samplerate if f.samplerate else 0.0
+
+
 def audio_duration(path: str | Path) -> float:
     """Duration in seconds from the header alone (cheap), or AudioError."""
-    try:
-        info = sf.info(str(path))
-    except Exception as exc:  # libsndfile raises several types
-        raise AudioError(f"{path}: cannot read audio ({_short(exc)})") from None
-    return info.frames / info.samplerate if info.samplerate else 0.0
+    return source_duration(open_source(path), str(path))
 
 
-def load_audio(path: str | Path, rate: int, max_seconds: float | None = None) -> np.ndarray:
-    """Mono float32 samples of `path` at `rate` Hz.
+def decode_source(source: Source, name: str, rate: int, max_seconds: float | None = None,
+                  start_seconds: float = 0.0) -> np.ndarray:
+    """Mono float32 samples of an opened source at `rate` Hz: all of it, or `max_seconds` from
+    `start_seconds` (only that much is decoded, so a long file costs no more than a short one).
 
-    Raises AudioError for a missing, unreadable, corrupt or empty file.
+    Raises AudioError for a corrupt or empty source, or one that cannot seek to `start_seconds`.
     """
-    p = Path(path)
-    if not p.exists():
-        raise AudioError(f"{path}: no such file")
-    if p.is_dir():
-        raise AudioError(f"{path}: is a folder, not an audio file")
-    try:
-        with sf.SoundFile(str(p)) as f:
-            orig_rate = f.samplerate
+    with _decoding(source, name) as f:
+        orig_rate = f.samplerate
+        try:
+            if start_seconds > 0:
+                if not f.seekable():
+                    raise AudioError(f"{name}: cannot seek in this file")
+                f.seek(min(int(start_seconds * orig_rate), max(f.frames, 0)))
             frames = -1 if max_seconds is None else int(max_seconds * orig_rate)
-            data = f.read(frames=frames, dtype="float32", always_2d=True)
-    except Exception as exc:
-        raise AudioError(f"{path}: cannot decode audio ({_short(exc)})") from None
+            with _native_stderr_muted(during_read=True):
+                data = f.read(frames=frames, dtype="float32", always_2d=True)
+        except AudioError:
+            raise
+        except Exception as exc:  # a damaged stream fails half-way: libsndfile's reason is then useful
+            raise AudioError(f"{name}: cannot decode audio (damaged {_kind(name)} file: {_short(exc)})") from None
     if data.size == 0:
-        raise AudioError(f"{path}: the file holds no audio")
+        raise AudioError(f"{name}: the file holds no audio")
     wave = to_mono(data)
     if not np.all(np.isfinite(wave)):
         wave = np.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0)
     return resample(wave, orig_rate, rate)
 
 
+def load_audio(path: str | Path, rate: int, max_seconds: float | None = None,
+               start_seconds: float = 0.0) -> np.ndarray:
+    """Mono float32 samples of `path` at `rate` Hz (`max_seconds` from `start_seconds`, or all).
+
+    Raises AudioError for a missing, unreadable, corrupt or empty file.
+    """
+    return decode_source(open_source(path), str(path), rate, max_seconds, start_seconds)
+
+
+@contextmanager
+def _decoding(source: Source, name: str) -> Iterator[sf.SoundFile]:
+    """libsndfile opened on `source`, its failure to open told as one line that says what is wrong
+    (its own text is misleading: a corrupt MP3 is "not a regular file (possibly a pipe?)")."""
+    if not isinstance(source, str):
+        source.seek(0)
+    try:
+        with _native_stderr_muted(during_read=False):
+            # a path as the file system's bytes: soundfile encodes a str strictly, and a name that is not
+            # UTF-8 (an old Latin-1 collection: b"Caf\xe9.ogg") would not open
+            f = sf.SoundFile(os.fsencode(source) if isinstance(source, str) else source)
+    except Exception as exc:  # libsndfile raises several types
+        if getattr(exc, "code", None) == _SF_ERR_SYSTEM:
+            raise AudioError(f"{name}: cannot read audio ({_short(exc)})") from None
+        raise AudioError(f"{name}: cannot decode audio (not a valid {_kind(name)} file, "
+                         "or an unsupported or damaged one)") from None
+    with f:
+        yield f
+
+
+def _kind(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return suffix[1:].upper() if suffix in AUDIO_EXTENSIONS else "audio"
+
+
+class _NativeStderrMute:
+    """Points file descriptor 2 at /dev/null while libsndfile's decoders run, since libmpg123 prints
+    warnings about damaged MP3s there from C, where Python cannot catch them.
+
+    The descriptor is process-wide, so this is reference-counted under a lock (overlapping decodes in
+    several threads restore the real stderr exactly once, after the last) and, in threads other than
+    the main one, covers only opening a file, where those warnings come from: the importer decodes in
+    worker threads for most of an import, and muting its reads would also hide the progress bar the
+    main thread draws meanwhile. A damaged MP3 decoded in a worker may still print libmpg123 warnings
+    while it is read; anything another thread prints during a muted open is lost.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved_fd: int | None = None
+
+    @contextmanager
+    def __call__(self, during_read: bool) -> Iterator[None]:
+        entered = (not during_read or threading.current_thread() is threading.main_thread()) and self._enter()
+        try:
+            yield
+        finally:
+            if entered:
+                self._leave()
+
+    def _enter(self) -> bool:
+        with self._lock:
+            if self._depth == 0:
+                _flush_stderr()
+                try:
+                    saved = os.dup(2)
+                except OSError:  # no stderr to begin with (a daemon): nothing to mute
+                    return False
+                try:
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                except OSError:
+                    os.close(saved)
+                    return False
+                os.dup2(devnull, 2)
+                os.close(devnull)
+                self._saved_fd = saved
+            self._depth += 1
+            return True
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._saved_fd is not None:
+                _flush_stderr()
+                os.dup2(self._saved_fd, 2)
+                os.close(self._saved_fd)
+                self._saved_fd = None
+
+
+def _flush_stderr() -> None:
+    """What Python already wrote must reach the real stderr, not /dev/null."""
+    try:
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+_native_stderr_muted = _NativeStderrMute()
+
+
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     msg = text[-1] if text else type(exc).__name__
+    msg = msg.removeprefix("Error : ").rstrip(".")  # libsndfile's "Error : flac decoder lost sync."
     return msg.replace(str(Path.cwd()) + "/", "")[:200]
