@@ -157,6 +157,26 @@ def peaks_between(packed: np.ndarray, first: int, last: int) -> np.ndarray:
     return packed[lo:hi]
 
 
+def shared_peaks(a: np.ndarray, a_first: int, b: np.ndarray, b_first: int, frames: int, slack: int = 3) -> float:
+    """The share of song a's peaks in `frames` frames from `a_first` that song b also has at the same
+    place from `b_first` (within a bin, at the best of +-`slack` frames): ~1 for two files of one
+    recording (another encode, another gain), a few percent for different music.
+
+    The recognizer asks this of its leading candidates: a track kept twice (an album and a compilation)
+    would otherwise be each other's runner-up, and neither would ever be named.
+    """
+    pa = peaks_between(a, a_first, a_first + frames - 1)
+    pb = peaks_between(b, b_first - slack, b_first + frames - 1 + slack)
+    if len(pa) < 10 or len(pb) == 0:
+        return 0.0
+    mask = (1 << BIN_BITS) - 1
+    ta, fa = (pa >> BIN_BITS) - a_first, pa & mask
+    tb, fb = (pb >> BIN_BITS) - b_first, pb & mask
+    have = np.unique(np.concatenate([(tb << BIN_BITS) | np.clip(fb + d, 0, mask) for d in (-1, 0, 1)]))
+    best = max(np.isin(((ta + shift) << BIN_BITS) | fa, have).sum() for shift in range(-slack, slack + 1))
+    return float(best) / len(pa)
+
+
 @dataclass
 class SongLandmarks:
     """A song's landmarks sorted by hash, for looking a query's up (`evidence`)."""

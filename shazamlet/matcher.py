@@ -178,7 +178,8 @@ def blended_similarity(similarity: float, evidence: PeakEvidence, cfg: MatchConf
     return float(1.0 - doubt)
 
 
-def margin_scores(votes: list[SongVote]) -> list[float]:
+def margin_scores(votes: list[SongVote], copies: set[frozenset[int]] = frozenset(),
+                  alone: Callable[[int], float] | None = None) -> list[float]:
     """The decision score of each candidate: how far its similarity stands above the best OTHER
     candidate's, relative to the headroom left, `(s - s_other) / (1 - s_other)`.
 
@@ -186,12 +187,17 @@ def margin_scores(votes: list[SongVote]) -> list[float]:
     so a fixed threshold on the similarity itself rejects nearly every noisy query or accepts
     unknown clean ones. Measured against the runner-up, the right song of a noisy 10-s query
     still stands out, and an unknown song, whose best candidates are all alike, does not.
-    With a single candidate this is its similarity.
+
+    `copies` holds pairs of candidate positions that are one recording (`landmarks.shared_peaks`):
+    a copy is no rival. A candidate without any rival (a library of one song, or every other
+    candidate a copy of it) is measured against `alone(i)`: with no rival at all, any clip scored its
+    similarity, and a library of one song named that song for every clip of other music.
     """
     sims = np.array([v.similarity for v in votes], np.float64)
     out = []
     for i, s in enumerate(sims):
-        other = float(np.max(np.delete(sims, i))) if len(sims) > 1 else 0.0
+        rivals = [sims[j] for j in range(len(sims)) if j != i and frozenset((i, j)) not in copies]
+        other = float(max(rivals)) if rivals else (alone(i) if alone is not None else 0.0)
         out.append(float((s - other) / max(1.0 - other, 1e-6)))
     return out
 

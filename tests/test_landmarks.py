@@ -16,7 +16,7 @@ import soundfile as sf
 from synth import STYLES, add_noise, make_song
 
 from shazamlet.config import IndexConfig, LandmarkConfig, MatchConfig
-from shazamlet.landmarks import BIN_BITS, aligned_evidence, landmarks, peaks
+from shazamlet.landmarks import BIN_BITS, aligned_evidence, landmarks, peaks, shared_peaks
 from shazamlet.library import Library
 from shazamlet.matcher import PeakEvidence, SongVote, blend_evidence, blended_similarity
 from shazamlet.model import TileEmbedder
@@ -204,7 +204,8 @@ def test_a_damaged_fingerprint_file_leaves_the_answer_to_the_fingerprints(tmp_pa
     assert answer.candidates and not answer.landmarks
     assert answer.candidates[0].path == str(songs[2]), "the index still holds its fingerprints"
     if damage == "truncated":  # its directory is unreadable (flipped bits show only when the member is read)
-        assert [s.path for s in lib.songs_from_older_version()] == [str(songs[2])], "`library info` says: reindex"
+        assert lib.songs_from_older_version() == [], "set aside as damaged, not older"
+        assert [s.path for s in lib.unindexed_songs()] == [str(songs[2])], "`library info` says: pending, `library add`"
     lib.close()
 
 
@@ -326,3 +327,42 @@ def test_a_nominee_the_fingerprints_ranked_last_is_not_pushed_out_by_the_other_n
     ids = [v.song_id for v in out]
     assert len(ids) == cfg.rescore_top and {weakest, 100, 101} <= set(ids), ids
     assert ids[:3] == [0, 1, 2], "the fingerprints' strongest stay"
+
+
+def test_a_library_of_one_song_names_that_song_and_no_other(tmp_path, embedder, songs, waves):
+    """With no other song to be the runner-up, only the peaks' own evidence can accept an answer:
+    before, any clip of other music was named as the library's one song."""
+    lib = Library.open(tmp_path / "lib", embedder)
+    lib.add(songs[:1])
+    rec = Recognizer(lib, embedder)
+    rng = np.random.default_rng(11)
+    own = [rec.identify_wave(clip) for clip in
+           [waves[0][s : s + 3 * SR] for s in (2 * SR, 9 * SR)]
+           + [through_room(waves[0], s, rng) for s in (4 * SR, 12 * SR)]]
+    assert sum(a.song is not None and a.song.path == str(songs[0]) for a in own) >= 3, [a.raw_score for a in own]
+    others = [rec.identify_wave(clip) for i in (1, 2, 3) for clip in
+              (waves[i][5 * SR : 8 * SR], through_room(waves[i], 11 * SR, rng))]
+    assert all(a.song is None for a in others), [a.raw_score for a in others]
+
+
+def test_a_song_kept_twice_is_named_and_its_copy_is_no_rival(tmp_path, embedder, songs, waves):
+    """The same recording in two files (another encode, another gain) shares its peaks with itself; as
+    each other's runner-up the two copies were never named."""
+    copy = tmp_path / "compilation" / "copy.flac"
+    copy.parent.mkdir()
+    sf.write(copy, (0.7 * waves[1]).astype(np.float32), SR)
+    lib = Library.open(tmp_path / "lib", embedder)
+    lib.add(songs + [copy])
+    ids = {s.path: s.id for s in lib.songs()}
+    a, b = lib.song_peaks(ids[str(songs[1])]), lib.song_peaks(ids[str(copy)])
+    assert shared_peaks(a, 100, b, 100, 130) > 0.8
+    assert shared_peaks(a, 100, lib.song_peaks(ids[str(songs[2])]), 100, 130) < 0.2
+    rec = Recognizer(lib, embedder)
+    rng = np.random.default_rng(12)
+    answers = [rec.identify_wave(clip) for clip in
+               [waves[1][s : s + 3 * SR] for s in (3 * SR, 10 * SR)] + [through_room(waves[1], s, rng) for s in (6 * SR, 13 * SR)]]
+    named = [a.song.path for a in answers if a.song is not None]
+    assert len(named) >= 3 and set(named) <= {str(songs[1]), str(copy)}, [a.raw_score for a in answers]
+    # the other songs are named as before, their copy-free rivals unchanged
+    other = rec.identify_wave(waves[3][4 * SR : 7 * SR])
+    assert other.song is not None and other.song.path == str(songs[3])
