@@ -263,3 +263,13 @@ def test_reindex_with_a_file_gone_exits_non_zero_and_info_advises_add_for_pendin
     assert cli(folder, other_random_model, "library", "info") == 0
     pending = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pending")]
     assert len(pending) == 1 and "library add" in pending[0] and "reindex" not in pending[0]
+
+
+def test_the_windows_library_map_leaves_a_damaged_fingerprint_file_out(lib, music):
+    """The window's map reads the fingerprint files itself: a damaged one is left out, not a failure."""
+    from shazamlet.gui.core_worker import pca_map
+
+    damage_fingerprints(lib, music / "b.wav", "random bytes", drop_index=False)
+    shown = pca_map(lib)
+    damaged = lib.catalog.song_by_path(str(music / "b.wav")).id
+    assert len(set(shown.song_id.tolist())) == 3 and damaged not in shown.song_id

@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from shazamlet.gui.messages import CoreFailed, CoreReady, IndexFinished, IndexProgress, LibraryMap
+from shazamlet.library.store import FingerprintsDamaged
 
 MAP_POINTS_PER_SONG = 120
 MAP_MAX_POINTS = 30_000
@@ -41,12 +42,17 @@ def pca_map(library, per_song: int = MAP_POINTS_PER_SONG, max_points: int = MAP_
     rng = np.random.default_rng(0)
     chunks, genres, ids = [], [], []
     for s in songs:
-        fps, _ = library.store.read(s.emb_file)
+        try:
+            fps, _ = library.store.read(s.emb_file)
+        except FingerprintsDamaged:  # the map only shows the library: the index and `library add` deal with it
+            continue
         if len(fps) > per_song:
             fps = fps[np.sort(rng.choice(len(fps), per_song, replace=False))]
         chunks.append(fps.astype(np.float32))
         genres += [s.genre or "unknown"] * len(fps)
         ids.append(np.full(len(fps), s.id))
+    if not chunks:
+        return LibraryMap.empty()
     x = np.concatenate(chunks)
     mean = x.mean(axis=0)
     xc = x - mean
