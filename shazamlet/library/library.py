@@ -1,7 +1,7 @@
 """A music library: catalog + per-song fingerprints + nearest-neighbour index (ANNOY, or int8 IVF
 lists for large libraries), in one folder.
 
-Adding songs: workers decode and tile, the main process embeds in batches, each song is committed
+Adding songs: workers decode and tile (`importer.py`), the main process embeds in batches, each song is committed
 as soon as its fingerprints are safely on disk, and the index is rebuilt at the end into new files
 that replace the old ones by rename. Killed at any point, the library keeps answering with its
 previous index; the next `add` picks up where the last one stopped.
@@ -19,9 +19,7 @@ import logging
 import re
 import threading
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -29,14 +27,15 @@ import numpy as np
 import platformdirs
 import torch
 
-from shazamlet.audio.decode import is_audio_file
 from shazamlet.config import IndexConfig, LandmarkConfig
 from shazamlet.landmarks import SongLandmarks
 from shazamlet.library.between import between_fingerprints, encode_between
 from shazamlet.library.catalog import Catalog, CatalogDamaged, Song
 from shazamlet.library.extras import SongExtras
 from shazamlet.library.index import IndexCorrupt, IndexRecord, LibraryIndex, build_index
-from shazamlet.library.prepare import FailedSong, PreparedSong, default_workers, prepare_song
+from shazamlet.library.importer import (AddProgress, AddReport, ProgressFn, StoreFn, collect_audio_files,
+                                        decode_files)
+from shazamlet.library.prepare import FailedSong, PreparedSong, prepare_song
 from shazamlet.library.store import EmbeddingStore, FingerprintsDamaged
 from shazamlet.model.embedder import TileEmbedder
 
@@ -58,49 +57,6 @@ log = logging.getLogger(__name__)
 
 def default_library_dir() -> Path:
     return Path(platformdirs.user_data_dir("shazamlet", appauthor=False)) / "library"
-
-
-@dataclass
-class AddProgress:
-    """Sent after each file (phase "embed") and each song indexed (phase "index")."""
-
-    phase: str
-    done: int
-    total: int
-    audio_seconds: float = 0.0
-    path: str = ""
-    error: str | None = None
-
-
-@dataclass
-class AddReport:
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    audio_seconds: float = 0.0
-    elapsed_s: float = 0.0
-    cancelled: bool = False
-
-
-ProgressFn = Callable[[AddProgress], None]
-StoreFn = Callable[[PreparedSong, AddReport], None]
-
-
-def collect_audio_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """(file, root) pairs for every audio file under `paths` (recursive); plus one-line errors."""
-    found, errors = [], []
-    for raw in paths:
-        p = Path(raw).expanduser()
-        if p.is_dir():
-            root = p.resolve()
-            found += [(f.resolve(), root) for f in sorted(p.rglob("*")) if f.is_file() and is_audio_file(f)]
-        elif p.is_file():
-            found.append((p.resolve(), p.resolve().parent))
-        else:
-            errors.append(f"{raw}: no such file or folder")
-    return found, errors
 
 
 class Library:
@@ -297,51 +253,17 @@ class Library:
     def _embed_files(self, todo: list[tuple[Path, Path, str | None]], genre_from: str, report: AddReport,
                      progress: ProgressFn | None, cancel: Callable[[], bool] | None, workers: int | None,
                      store: StoreFn, failed_note: str = "") -> None:
-        """Decode `todo` (file, root, genre) in worker threads and hand each song to `store`, in order;
-        a file that fails gets its one line, plus `failed_note`, in the report's errors."""
-        if not todo:
-            return
+        """`importer.decode_files` with this library's front end, hop and what it keeps beside the
+        fingerprints (in-between tiles, peaks)."""
         feats = self.embedder.model.meta.features
         hop = self.cfg.library_hop_frames
         between = self.keeps_between_tiles
         peaks = self.landmark_config.to_dict() if self.keeps_peaks else None
-        n_workers = workers or default_workers()
-        with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="decode") as pool:
-            # A bounded window of files in flight: decoders run ahead of the encoder, but never hold
-            # more than a few songs' tiles in memory.
-            window = 2 * n_workers + 1
-            pending = deque()
-            jobs = iter(todo)
 
-            def submit_next() -> None:
-                item = next(jobs, None)
-                if item is not None:
-                    f, root, g = item
-                    pending.append((f, pool.submit(prepare_song, str(f), feats, hop, genre_from, str(root), g, between,
-                                                               peaks)))
+        def prepare(f: Path, root: Path, genre: str | None) -> PreparedSong | FailedSong:
+            return prepare_song(str(f), feats, hop, genre_from, str(root), genre, between, peaks)
 
-            for _ in range(window):
-                submit_next()
-            done = 0
-            try:
-                while pending:
-                    if cancel and cancel():
-                        report.cancelled = True
-                        break
-                    path, fut = pending.popleft()
-                    result = fut.result()
-                    submit_next()
-                    if isinstance(result, FailedSong):
-                        report.errors.append(result.error + failed_note)
-                    else:
-                        store(result, report)
-                    done += 1
-                    if progress:
-                        progress(AddProgress("embed", done, len(todo), report.audio_seconds, str(path),
-                                             result.error if isinstance(result, FailedSong) else None))
-            finally:
-                for _, fut in pending:
-                    fut.cancel()
+        decode_files(todo, prepare, report, progress, cancel, workers, store, failed_note)
 
     def _store_song(self, prep: PreparedSong, report: AddReport) -> None:
         old = self.catalog.song_by_path(prep.path)
