@@ -184,8 +184,9 @@ class Recognizer:
         heard = presence_map(wave, lc) if checked and self.cfg.presence_weight > 0 else None
         fingerprint_sims = {v.song_id: v.similarity for v in votes}  # before their peaks' evidence is blended in
         peak_check = self._peak_check(query, heard, votes, fps, nb.query_starts) if checked else None
+        margins = self._margins(peak_check[0], fingerprint_sims, len(wave)) if peak_check is not None else None
         if (peak_check is not None and heard is not None and self.cfg.presence_search_top and self.library.keeps_peaks
-                and self._margins(peak_check[0], fingerprint_sims, len(wave))[0] < self.landmark_threshold):
+                and margins[0] < self.landmark_threshold):
             # not sure yet: the songs whose peaks stand out in the query are checked too. An answer already
             # accepted is never changed by them (replayed on the evaluation's queries: no accepted answer
             # changed, known or unknown), and the search is the costliest step of an answer
@@ -193,13 +194,15 @@ class Recognizer:
             songs.update({v.song_id: self.library.song(v.song_id) for v in nominated if v.song_id not in songs})
             nominated = [v for v in nominated if songs[v.song_id] is not None]
             fingerprint_sims.update({v.song_id: v.similarity for v in nominated if v.song_id not in fingerprint_sims})
-            peak_check = self._peak_check(query, heard, nominated, fps, nb.query_starts) or peak_check
+            if (rechecked := self._peak_check(query, heard, nominated, fps, nb.query_starts)) is not None:
+                peak_check, margins = rechecked, self._margins(rechecked[0], fingerprint_sims, len(wave))
         if peak_check is not None:
             votes, counts, present = peak_check
+        else:
+            margins = margin_scores(votes)
         threshold = self.threshold if peak_check is None else self.landmark_threshold
         frame_s = self.features.frame_seconds
         candidates = []
-        margins = self._margins(votes, fingerprint_sims, len(wave)) if peak_check is not None else margin_scores(votes)
         for vote, margin in zip(votes, margins):
             song = songs[vote.song_id]
             candidates.append(Candidate(song.id, song.path, song.title, song.artist, song.genre,
