@@ -31,6 +31,12 @@ BIN_BITS = 10  # a packed peak: frame << BIN_BITS | bin
 SILENT_LOG = float(np.log(1e-3))  # a bin's magnitude under ~-110 dB of a full-scale sine: digital silence
 
 
+def unpack(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Packed peaks (`frame << BIN_BITS | bin`) -> (frames, bins), int64."""
+    p = np.asarray(packed, np.int64)
+    return p >> BIN_BITS, p & ((1 << BIN_BITS) - 1)
+
+
 @dataclass
 class Landmarks:
     times: np.ndarray  # (n,) int32: frame of the anchor peak, sorted
@@ -124,11 +130,10 @@ def _running_max(a: np.ndarray, radius: int, axis: int) -> np.ndarray:
 def pair(packed: np.ndarray, cfg: LandmarkConfig = LandmarkConfig(), chunk: int = 20_000) -> Landmarks:
     """Landmarks from packed peaks: each anchor with the next `fan_out` peaks (in time) within
     max_dt frames and max_df bins. Anchors are paired `chunk` at a time (a few MB each)."""
-    p = np.asarray(packed, np.int64)
-    n = len(p)
+    n = len(packed)
     if n < 2:
         return Landmarks(np.zeros(0, np.int32), np.zeros(0, np.int32))
-    t, f = p >> BIN_BITS, p & ((1 << BIN_BITS) - 1)
+    t, f = unpack(packed)
     reach = 4 * cfg.fan_out  # later peaks looked at per anchor; enough at ~100 peaks a second
     times, hashes = [], []
     for start in range(0, n, chunk):
@@ -169,10 +174,10 @@ def shared_peaks(a: np.ndarray, a_first: int, b: np.ndarray, b_first: int, frame
     pb = peaks_between(b, b_first - slack, b_first + frames - 1 + slack)
     if len(pa) < 10 or len(pb) == 0:
         return 0.0
-    mask = (1 << BIN_BITS) - 1
-    ta, fa = (pa >> BIN_BITS) - a_first, pa & mask
-    tb, fb = (pb >> BIN_BITS) - b_first, pb & mask
-    have = np.unique(np.concatenate([(tb << BIN_BITS) | np.clip(fb + d, 0, mask) for d in (-1, 0, 1)]))
+    (ta, fa), (tb, fb) = unpack(pa), unpack(pb)
+    ta, tb = ta - a_first, tb - b_first
+    top = (1 << BIN_BITS) - 1
+    have = np.unique(np.concatenate([(tb << BIN_BITS) | np.clip(fb + d, 0, top) for d in (-1, 0, 1)]))
     best = max(np.isin(((ta + shift) << BIN_BITS) | fa, have).sum() for shift in range(-slack, slack + 1))
     return float(best) / len(pa)
 

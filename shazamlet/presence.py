@@ -31,7 +31,7 @@ import numpy as np
 from scipy import sparse
 
 from shazamlet.config import LandmarkConfig
-from shazamlet.landmarks import BIN_BITS, band_bins, log_band, peaks_between, stft_frames
+from shazamlet.landmarks import band_bins, log_band, peaks_between, stft_frames, unpack
 
 MIN_PEAKS = 5  # an offset that covers fewer of the song's peaks says nothing
 BLOCK_CELLS = 1_000_000  # (offset, peak) pairs looked at in one go
@@ -169,8 +169,8 @@ def _diagonal_sums(reads: np.ndarray, frames: int) -> np.ndarray:
 
 def _in_band(packed: np.ndarray, query: PresenceMap) -> tuple[np.ndarray, np.ndarray]:
     """The frames and map columns of the packed peaks that fall within the query map's band."""
-    t = (packed >> BIN_BITS).astype(np.int64)
-    f = (packed & ((1 << BIN_BITS) - 1)).astype(np.int64) - query.first_bin
+    t, f = unpack(packed)
+    f = f - query.first_bin
     inside = (f >= 0) & (f < query.z.shape[1])
     return t[inside], f[inside]
 

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import numpy as np
 
-from shazamlet.landmarks import BIN_BITS
+from shazamlet.landmarks import BIN_BITS, unpack
 
 # what reading a damaged file raises: truncated or overwritten, BadZipFile or EOFError (garbage without a zip
 # directory: ValueError about pickled data); altered inside, zlib.error or BadZipFile (bad CRC); KeyError
@@ -51,9 +51,8 @@ class EmbeddingStore:
         if peaks is not None:
             # time steps between peaks (mostly 0-3 frames) and bins, deflated: ~130 bytes a second of
             # music, a third of them as packed int32s
-            frames = np.asarray(peaks, np.int64) >> BIN_BITS
-            arrays.update(peak_steps=np.diff(frames, prepend=0).astype(np.uint32),
-                          peak_bins=(np.asarray(peaks) & ((1 << BIN_BITS) - 1)).astype(np.uint16))
+            frames, bins = unpack(peaks)
+            arrays.update(peak_steps=np.diff(frames, prepend=0).astype(np.uint32), peak_bins=bins.astype(np.uint16))
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=self.folder)
         try:
             with os.fdopen(fd, "wb") as f:
