@@ -103,13 +103,12 @@ class Catalog:
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        self.set_many({key: value})
 
     def set_many(self, meta: dict[str, str]) -> None:
         """Several meta values in one transaction."""
         with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(meta.items()))
+            self.db.executemany(_SET_META, list(meta.items()))
 
     def get_json(self, key: str) -> dict | None:
         raw = self.get_meta(key)
@@ -151,7 +150,7 @@ class Catalog:
         another model switches every song's fingerprint file, and the model, at once."""
         with self.db:
             self.db.executemany(f"UPDATE songs SET {_SET_COLS} WHERE id=?", [_values(s) + (s.id,) for s in songs])
-            self.db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(meta.items()))
+            self.db.executemany(_SET_META, list(meta.items()))
 
     def delete_songs(self, ids: list[int]) -> None:
         with self.db:
@@ -168,6 +167,7 @@ _COLS = ("id, path, title, artist, album, genre, duration_s, content_hash, file_
          "n_tiles, emb_file")
 _SET_COLS = ("path=?, title=?, artist=?, album=?, genre=?, duration_s=?, content_hash=?, file_size=?, file_mtime=?,"
              " added=?, n_tiles=?, emb_file=?")
+_SET_META = "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
