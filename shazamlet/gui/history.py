@@ -1,108 +1,159 @@
-"""History of identifications: a table, delete, CSV export, kept in a JSON file between runs."""
+"""The History tab: search, delete with confirmation and undo, actions on a song, CSV export, kept in a
+JSON file between runs. The entries and their table model are in `history_model.py`."""
 
 from __future__ import annotations
 
-import csv
 import json
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu,
+                               QMessageBox, QPushButton, QTableView, QVBoxLayout, QWidget)
 
-COLUMNS = ("Time", "Title", "Artist", "Confidence", "Genre", "Source")
-CSV_FIELDS = ("time", "title", "artist", "confidence", "genre", "genre_confidence", "path", "source")
+from shazamlet.gui import song_actions
+from shazamlet.gui.genres import GenrePalette
+from shazamlet.gui.history_model import (DeleteEntries, HistoryEntry, HistoryFilter, HistoryModel, entry_from_answer,
+                                         write_csv)
 
+__all__ = ["HistoryPanel", "HistoryEntry", "entry_from_answer", "write_csv"]
 
-@dataclass
-class HistoryEntry:
-    time: float  # unix seconds
-    title: str  # "" when the song is not in the library
-    artist: str
-    confidence: float  # 0..1 (the best candidate's, also when not accepted)
-    genre: str
-    genre_confidence: float
-    path: str  # the library file, "" when not in the library
-    source: str  # input device name or dropped file
-    song_id: int | None = None
-
-    @property
-    def when(self) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.time))
-
-    @property
-    def short_when(self) -> str:
-        today = time.strftime("%Y-%m-%d") == time.strftime("%Y-%m-%d", time.localtime(self.time))
-        return time.strftime("%H:%M:%S" if today else "%b %d %H:%M", time.localtime(self.time))
+KEEP = 1000  # entries kept in the file
+# Shares of the table's width for the columns whose text can be long (Artist, Genre, Source): Title takes
+# what is left, and each can be dragged wider. Sized to their contents, Artist and Source once squeezed
+# the title to a few letters.
+SHARES = {2: 0.18, 4: 0.12, 5: 0.12}
 
 
-def entry_from_answer(answer, source: str) -> HistoryEntry:
-    s = answer.song
-    g = answer.genre
-    best = answer.candidates[0].score if answer.candidates else 0.0
-    return HistoryEntry(time.time(), s.title if s else "", s.artist if s else "", s.score if s else best,
-                        g.label if g else "", g.score if g else 0.0, s.path if s else "", source,
-                        s.song_id if s else None)
+class HistoryTable(QTableView):
+    """A table view that gives Artist, Genre and Source their share of its width whenever it is resized."""
 
-
-def write_csv(path: str | Path, entries: list[HistoryEntry]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(CSV_FIELDS)
-        for e in entries:
-            w.writerow([e.when, e.title, e.artist, f"{e.confidence:.3f}", e.genre, f"{e.genre_confidence:.3f}",
-                        e.path, e.source])
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        width = event.size().width()
+        for col, share in SHARES.items():
+            self.horizontalHeader().resizeSection(col, max(60, int(share * width)))
 
 
 class HistoryPanel(QWidget):
     changed = Signal()
 
-    def __init__(self, store: Path | None = None, parent=None) -> None:
+    def __init__(self, store: Path | None = None, palette: GenrePalette | None = None, parent=None) -> None:
         super().__init__(parent)
         self.store = store
-        self.entries: list[HistoryEntry] = []
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.model = HistoryModel(palette or GenrePalette())
+        self.proxy = HistoryFilter()
+        self.proxy.setSourceModel(self.model)
+        self.undo_stack = QUndoStack(self)
+        self.search = QLineEdit(placeholderText="Search title, artist, genre, source…")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._filter)
+        self.table = HistoryTable()
+        self.table.setModel(self.proxy)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setTextElideMode(Qt.ElideRight)
+        self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        header = self.table.horizontalHeader()
-        for col in range(len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.Stretch if col == 1 else QHeaderView.ResizeToContents)
         self.table.verticalHeader().setDefaultSectionSize(24)
-        self.delete = QPushButton("Delete")
+        self.table.setAlternatingRowColors(True)
+        self.table.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.doubleClicked.connect(lambda _i: self._act(song_actions.play))
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(40)
+        for col, mode in enumerate((QHeaderView.ResizeToContents, QHeaderView.Stretch, QHeaderView.Interactive,
+                                    QHeaderView.ResizeToContents, QHeaderView.Interactive, QHeaderView.Interactive)):
+            header.setSectionResizeMode(col, mode)
+        self.delete = QPushButton("Delete…")
+        self.delete.setToolTip("Delete the selected entries (Del); Undo puts them back")
         self.delete.clicked.connect(self.delete_selected)
+        self.undo = QPushButton("Undo")
+        self.undo.setEnabled(False)
+        self.undo.clicked.connect(self.undo_stack.undo)
+        self.undo_stack.canUndoChanged.connect(self.undo.setEnabled)
+        self.undo_stack.undoTextChanged.connect(lambda t: self.undo.setToolTip(f"Undo: {t}" if t else ""))
+        for key, slot in ((QKeySequence.Delete, self.delete_selected), (QKeySequence.Undo, self.undo_stack.undo)):
+            a = QAction(self)
+            a.setShortcut(key)
+            a.setShortcutContext(Qt.WidgetWithChildrenShortcut)
+            a.triggered.connect(slot)
+            self.addAction(a)
         self.export = QPushButton("Export CSV…")
         self.export.clicked.connect(self._choose_export)
         self.count = QLabel()
         row = QHBoxLayout()
         row.addWidget(self.count, 1)
         row.addWidget(self.delete)
+        row.addWidget(self.undo)
         row.addWidget(self.export)
         lay = QVBoxLayout(self)
+        lay.addWidget(self.search)
         lay.addWidget(self.table, 1)
         lay.addLayout(row)
-        self._load()
-        self._refill()
+        self.model.set_entries(self._load())
+        self._changed()
+
+    @property
+    def entries(self) -> list[HistoryEntry]:
+        return self.model.entries
 
     def add(self, entry: HistoryEntry) -> None:
-        self.entries.insert(0, entry)
-        self._refill()
-        self._save()
+        self.model.insert(0, entry)
+        self._changed()
 
-    def delete_rows(self, rows: list[int]) -> None:
-        for r in sorted(set(rows), reverse=True):
-            if 0 <= r < len(self.entries):
-                del self.entries[r]
-        self._refill()
-        self._save()
+    # -- selection and actions ------------------------------------------------------------------
+    def selected_entries(self) -> list[HistoryEntry]:
+        rows = sorted({self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.entries[r] for r in rows]
+
+    def confirm_delete(self, entries: list[HistoryEntry]) -> bool:
+        """Asks before deleting (tests replace this)."""
+        what = (f"“{entries[0].title or 'Not in your library'}” ({entries[0].short_when})" if len(entries) == 1
+                else f"{len(entries)} entries")
+        answer = QMessageBox.question(self, "Delete from history", f"Delete {what} from the history?\n"
+                                      "You can undo this.", QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Yes)
+        return answer == QMessageBox.Yes
+
+    def delete_entries(self, entries: list[HistoryEntry]) -> None:
+        if entries:
+            self.undo_stack.push(DeleteEntries(self.model, entries, self._changed))
 
     def delete_selected(self) -> None:
-        self.delete_rows([i.row() for i in self.table.selectionModel().selectedRows()])
+        entries = self.selected_entries()
+        if entries and self.confirm_delete(entries):
+            self.delete_entries(entries)
 
+    def _act(self, action) -> None:
+        entries = [e for e in self.selected_entries() if e.in_library]
+        if entries:
+            e = entries[0]
+            if action is song_actions.copy_name:
+                action(e.title, e.artist, e.path)
+            else:
+                action(e.path)
+
+    def _context_menu(self, pos) -> None:
+        entries = self.selected_entries()
+        if not entries:
+            return
+        menu = QMenu(self)
+        found = entries[0].in_library
+        for text, action in (("Open Folder", song_actions.open_folder), ("Play", song_actions.play),
+                             ("Copy “Artist – Title”", song_actions.copy_name)):
+            a = menu.addAction(text, lambda act=action: self._act(act))
+            a.setEnabled(found)
+        menu.addSeparator()
+        menu.addAction("Delete…", self.delete_selected)
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def _filter(self, text: str) -> None:
+        self.proxy.set_text(text)
+        self._count()
+
+    # -- files ----------------------------------------------------------------------------------
     def export_csv(self, path: str | Path) -> None:
         write_csv(path, self.entries)
 
@@ -111,36 +162,32 @@ class HistoryPanel(QWidget):
         if path:
             self.export_csv(path)
 
-    def _refill(self) -> None:
-        self.table.setRowCount(len(self.entries))
-        for r, e in enumerate(self.entries):
-            title = e.title or "Not in your library"
-            cells = (e.short_when, title, e.artist, f"{e.confidence:.0%}",
-                     f"{e.genre} ({e.genre_confidence:.0%})" if e.genre else "—", e.source)
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c == 0:
-                    item.setToolTip(e.when)
-                if c == 1:
-                    item.setToolTip(e.path)
-                if c == 3:
-                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                self.table.setItem(r, c, item)
-        n = len(self.entries)
-        self.count.setText(f"{n} identification{'' if n == 1 else 's'}")
+    def refresh_colours(self) -> None:
+        self.model.refresh_colours()
+
+    def _count(self) -> None:
+        n, shown = len(self.entries), self.proxy.rowCount()
+        text = f"{n} identification{'' if n == 1 else 's'}"
+        self.count.setText(text if shown == n else f"{shown} of {text}")
+
+    def _changed(self) -> None:
+        self._count()
+        self._save()
         self.changed.emit()
 
-    def _load(self) -> None:
-        if self.store and self.store.exists():
-            try:
-                raw = json.loads(self.store.read_text(encoding="utf-8"))
-                self.entries = [HistoryEntry(**e) for e in raw]
-            except (ValueError, TypeError):
-                self.entries = []  # an unreadable history is not worth an error
+    def _load(self) -> list[HistoryEntry]:
+        if not (self.store and self.store.exists()):
+            return []
+        try:
+            known = {f.name for f in fields(HistoryEntry)}
+            raw = json.loads(self.store.read_text(encoding="utf-8"))
+            return [HistoryEntry(**{k: v for k, v in e.items() if k in known}) for e in raw]
+        except (ValueError, TypeError, AttributeError):
+            return []  # an unreadable history is not worth an error
 
     def _save(self) -> None:
         if self.store:
             self.store.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.store.with_suffix(".tmp")
-            tmp.write_text(json.dumps([asdict(e) for e in self.entries[:1000]]), encoding="utf-8")
+            tmp.write_text(json.dumps([asdict(e) for e in self.entries[:KEEP]]), encoding="utf-8")
             tmp.replace(self.store)

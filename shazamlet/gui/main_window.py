@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QMai
                                QTabWidget, QVBoxLayout, QWidget)
 
 from shazamlet.gui import messages as m
+from shazamlet.gui.genres import GenrePalette
 from shazamlet.gui.history import HistoryPanel, entry_from_answer
 from shazamlet.gui.input_selector import InputSelector
 from shazamlet.gui.library_panel import LibraryPanel
@@ -55,6 +56,7 @@ class MainWindow(QMainWindow):
         self.read_pos = 0
         self.last_song_id: int | None = None  # continuous mode: the song of the last history entry
         self.source_name = ""
+        self.palette = GenrePalette()  # one colour per genre, shared by every view
 
         self._build_ui(history_path)
         self._start_workers(open_stream)
@@ -96,7 +98,7 @@ class MainWindow(QMainWindow):
         self.listen.file_dropped.connect(self.identify_file)
         self.listen.paths_dropped.connect(self.add_paths)
         self.map_view = MapView()
-        self.history = HistoryPanel(history_path)
+        self.history = HistoryPanel(history_path, self.palette)
         self.library = LibraryPanel()
         self.library.set_genre_from(self.settings.genre_from())
         self.library.genre_from_changed.connect(self.settings.set_genre_from)
@@ -205,6 +207,8 @@ class MainWindow(QMainWindow):
 
     def _set_songs(self, songs) -> None:
         self.songs = songs
+        self.palette.set_genres(s.genre for s in songs)
+        self.history.refresh_colours()
         self.library.set_songs(songs)
         self.listen.set_empty_library(not songs and not self.indexing)
         self.library_changed.emit(songs)
