@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QStackedLayout,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QStackedLayout, QVBoxLayout,
+                               QWidget)
+
+from shazamlet.gui.answer_card import AnswerCard, HeardSong
+from shazamlet.gui.names import song_line
 
 from shazamlet.gui.spectrogram import SpectrogramView
 from shazamlet.gui.widgets import LevelMeter, VoteChart, big_font
@@ -37,31 +40,10 @@ class ListenPanel(QWidget):
         self.set_listening(False)
 
         # the answer card, or the empty-library hint in its place
-        self.title = QLabel("Press Listen, or drop an audio file here")
-        self.title.setFont(big_font(self, 20, bold=True))
-        self.title.setWordWrap(True)
-        self.artist = QLabel("")
-        self.artist.setFont(big_font(self, 14))
-        self.artist.setWordWrap(True)
-        self.detail = QLabel("")
-        self.detail.setStyleSheet("color: #94a3b8")
-        self.detail.setWordWrap(True)  # a long path must not widen the panel
-        self.detail.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.confidence = QProgressBar()
-        self.confidence.setRange(0, 100)
-        self.confidence.setFormat("confidence %p%")
-        self.confidence.setMaximumWidth(360)
-        self.confidence.hide()
-        self.state = QLabel("")
-        self.state.setStyleSheet("color: #cbd5e1")
-        self.state.setFont(big_font(self, 11, bold=True))
-        self.state.setWordWrap(True)
-        card = QVBoxLayout()
-        for w in (self.state, self.title, self.artist, self.detail, self.confidence):
-            card.addWidget(w)
-        card.addStretch(1)
-        card_w = QWidget()
-        card_w.setLayout(card)
+        self.card = AnswerCard()
+        self.state, self.title, self.artist = self.card.state, self.card.title, self.card.artist
+        self.detail, self.confidence = self.card.detail, self.card.confidence
+        card_w = self.card
         self.hint = QLabel("<div style='font-size:20pt; font-weight:bold'>Drag a folder of music here</div>"
                            "<div style='color:#94a3b8'>or use <b>Add Folder…</b> in the Library tab. Shazamlet "
                            "learns your songs (about a second per song) and then recognises them "
@@ -114,37 +96,38 @@ class ListenPanel(QWidget):
 
     def show_message(self, state: str, title: str = "", artist: str = "", detail: str = "",
                      confidence: float | None = None, tone: str = "") -> None:
-        self.state.setText(state)
-        self.state.setStyleSheet({"good": "color: #4ade80", "warn": "color: #fbbf24"}.get(tone, "color: #cbd5e1"))
-        self.title.setText(title)
-        self.artist.setText(artist)
-        self.detail.setText(detail)
-        self.confidence.setVisible(confidence is not None)
-        if confidence is not None:
-            self.confidence.setValue(int(round(confidence * 100)))
-            colour = "#22c55e" if confidence >= 0.5 else "#f59e0b"
-            self.confidence.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; }}")
+        self.card.show_message(state, title, artist, detail, confidence, tone)
+
+    def show_status(self, state: str, title: str = "", detail: str = "") -> None:
+        """A state that names no song (listening, stopped): the last song heard stays on the card."""
+        if not self.card.show_last_heard(state):
+            self.show_message(state, title, detail=detail)
 
     def show_answer(self, a, final: bool, when: str) -> None:
         """Present a `shazamlet.recognizer.Answer`: the card and both vote charts."""
         genre = f"sounds like {a.genre.label} ({a.genre.score:.0%})" if a.genre else ""
+        best = a.candidates[0] if a.candidates else None
         if a.silent:
-            self.show_message(f"Silence {when} — nothing to identify yet.", "…",
-                              detail="Turn the music up, or check the input.")
+            if not self.card.show_last_heard(f"Silence {when} — turn the music up, or check the input."):
+                self.show_message(f"Silence {when} — nothing to identify yet.", "…",
+                                  detail="Turn the music up, or check the input.")
         elif a.song:
             s = a.song
             mm, ss = divmod(int(s.offset_s), 60)
             state = ("✓ Got it " if final else "Refining… best so far ") + when
-            self.show_message(state, s.title, s.artist or "unknown artist", f"{s.path}\nat {mm}:{ss:02d} · {genre}",
-                              s.score, "good" if final else "")
+            self.card.show_song(HeardSong.from_candidate(s), state, f"{s.path}\nat {mm}:{ss:02d} · {genre}", final,
+                                "good" if final else "")
         elif final:
-            self.show_message(f"Heard {when}", "Not in your library", genre.capitalize() if genre else "", "",
-                              None, "warn")
+            closest = (f"Closest in your library: {song_line(best.title, best.artist, best.path)} ({best.score:.0%}, "
+                       "not close enough)") if best else ""
+            self.show_message(f"Heard {when}", "Not in your library", genre.capitalize() if genre else "", closest,
+                              best.score if best else None, "warn")
         else:
-            best = a.candidates[0] if a.candidates else None
-            guess = f"best guess so far {best.title} ({best.score:.0%})" if best else "no candidate yet"
-            self.show_message(f"Listening… {when}", "Not sure yet", guess, genre, None)
-        labels = [f"{c.title} — {c.artist}" if c.artist else c.title for c in a.candidates]
+            guess = (f"best guess {song_line(best.title, best.artist, best.path)} ({best.score:.0%})" if best
+                     else "no candidate yet")
+            if not self.card.show_last_heard(f"Listening… {when}: not sure yet, {guess}"):
+                self.show_message(f"Listening… {when}", "Not sure yet", guess, genre, None)
+        labels = [song_line(c.title, c.artist, c.path) for c in a.candidates]
         self.song_votes.set_votes(labels, [c.score for c in a.candidates], 0 if a.song else None)
         votes = sorted(a.genre.votes.items(), key=lambda kv: -kv[1])[:6] if a.genre else []
         self.genre_votes.set_votes([k for k, _ in votes], [v for _, v in votes], 0)

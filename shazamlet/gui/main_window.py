@@ -21,6 +21,7 @@ from shazamlet.gui.input_selector import InputSelector
 from shazamlet.gui.library_panel import LibraryPanel
 from shazamlet.gui.listen_panel import ListenPanel
 from shazamlet.gui.map_view import MapView
+from shazamlet.gui.names import song_line
 from shazamlet.gui.settings import AppSettings
 from shazamlet.gui.sources import (DeviceLister, InputChoice, StreamFactory, default_devices, open_microphone,
                                    pulse_sources)
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
         self.banner.action.connect(self._banner_action)
         self.listen = ListenPanel()
         self.listen.listen_clicked.connect(self.toggle_listening)
+        self.listen.card.song_changed.connect(self._song_named)
         self.listen.file_dropped.connect(self.identify_file)
         self.listen.paths_dropped.connect(self.add_paths)
         self.map_view = MapView()
@@ -294,7 +296,7 @@ class MainWindow(QMainWindow):
         self.listen.song_votes.set_votes([], [])
         self.listen.genre_votes.set_votes([], [])
         self.map_view.clear_query()
-        self.listen.show_message("Opening the input…")
+        self.listen.show_status("Opening the input…")
         self._emit_start()
 
     def stop_listening(self) -> None:
@@ -302,8 +304,7 @@ class MainWindow(QMainWindow):
             return
         self.workers.stop.emit(self.session)
         self._stopped_ui()
-        self.listen.show_message("Stopped.", self.listen.title.text(), self.listen.artist.text(),
-                                 self.listen.detail.text())
+        self.listen.show_status("Stopped.", "Press Listen (Space), or drop an audio file here")
 
     def _stopped_ui(self) -> None:
         self.listening = False
@@ -326,8 +327,8 @@ class MainWindow(QMainWindow):
                                       if self.core_error else " (the model is still loading)")
         if not self.songs and self.ready:
             wait = " — but your library is empty: drag a folder of music here first"
-        self.listen.show_message(f"Listening on {self.source_name}…{wait}", "Listening…",
-                                 detail="The first answer comes after about 3 seconds.")
+        self.listen.show_status(f"Listening on {self.source_name}…{wait}", "Listening…",
+                                "The first answer comes after about 3 seconds.")
         self.draw_timer.start()
 
     def _capture_failed(self, msg: m.CaptureFailed) -> None:
@@ -368,6 +369,10 @@ class MainWindow(QMainWindow):
     def show_answer(self, a, final: bool, heard_s: float | None = None, source: str = "") -> None:
         self.listen.show_answer(a, final, f"after {heard_s:.1f} s" if heard_s is not None else source)
         self.map_view.show_query(a.fingerprints)
+
+    def _song_named(self, song) -> None:
+        """The song in the window title (and so in the task bar), until another is named."""
+        self.setWindowTitle(f"{song_line(song.title, song.artist)} — Shazamlet")
 
     # -- files ----------------------------------------------------------------------------------
     def identify_file(self, path: str) -> None:
