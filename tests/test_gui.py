@@ -125,7 +125,7 @@ def test_empty_library_then_dropping_a_folder_indexes_it_with_progress(make_wind
     assert len(done.args[0].report.added) == 3
     assert gaps.max() < 0.5
     embed = [p for p in progress if p.phase == "embed"]
-    assert [p.done for p in embed] == [1, 2, 3, 4] and embed[-1].total == 4 and embed[-1].files_per_s > 0
+    assert [p.done for p in embed] == [0, 1, 2, 3, 4] and embed[-1].total == 4 and embed[-1].files_per_s > 0
     problems = [w.library.problems.item(i).text() for i in range(w.library.problems.count())]
     assert len(problems) == 1 and "corrupt.wav" in problems[0] and w.library.problems.isVisibleTo(w.library)
     assert any(p.phase == "index" for p in progress)
@@ -167,9 +167,14 @@ def test_listen_identifies_the_song_playing_into_the_input(make_window, qtbot, b
     assert w.listen.song_votes.values[0] == pytest.approx(final.answer.song.score)
     assert w.listen.genre_votes.labels and abs(sum(w.listen.genre_votes.values) - 1.0) < 0.01
     assert w.listen.spectrogram.mel.frames_done > 50  # the spectrogram saw the audio
-    assert w.listen.spectrogram.window_box.isVisible()
-    # the tiles marked on it are the ones the answer matched
     spec, used = w.listen.spectrogram, final.answer.tile_starts
+    # by default a clean picture: the current 3-s window, no analysed window, tiles or labels
+    assert spec.live_box.isVisible() and not spec.live_label.isVisible()
+    assert not spec.window_box.isVisible() and not any(m.isVisible() for m in spec.tile_marks)
+    assert not spec.window_label.isVisible()
+    w.details_action.trigger()  # View > Analysis Details
+    assert w.listen.spectrogram.window_box.isVisible() and w.settings.details()
+    # the tiles marked on it are the ones the answer matched
     assert sum(m.isVisible() for m in spec.tile_marks) == len(used) > 0
     assert spec.window_label.toPlainText().startswith(f"{final.window_s:.1f} s analysed · {len(used)} tile")
     spec.mark_window(final.end_sample, final.window_s, used[1:], True)  # a half-silent first tile left out

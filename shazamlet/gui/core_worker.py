@@ -72,6 +72,14 @@ def pca_map(library, per_song: int = MAP_POINTS_PER_SONG, max_points: int = MAP_
                       {s.id: (f"{s.title} — {s.artist}" if s.artist else s.title) for s in songs})
 
 
+def remaining_seconds(done: int, total: int, elapsed_s: float) -> float | None:
+    """Time left for the files at the mean rate so far; None before two files are done (the first one
+    also waits for its decoder to start, so alone it says little)."""
+    if done < 2 or elapsed_s <= 0:
+        return None
+    return (total - done) * elapsed_s / done
+
+
 class CoreWorker(QObject):
     ready = Signal(object)  # CoreReady
     failed = Signal(object)  # CoreFailed
@@ -154,7 +162,9 @@ class CoreWorker(QObject):
             if p.phase == "embed" or now - last[0] > 0.1 or p.done == p.total:
                 last[0] = now
                 rate = p.done / max(now - started, 1e-6) if p.phase == "embed" else 0.0
-                self.progress.emit(IndexProgress(p.phase, p.done, p.total, rate, p.audio_seconds, p.path, p.error))
+                song = self.library.catalog.song_by_path(p.path) if p.phase == "embed" and not p.error else None
+                self.progress.emit(IndexProgress(p.phase, p.done, p.total, rate, p.audio_seconds, p.path, p.error,
+                                                 song, remaining_seconds(p.done, p.total, now - started)))
 
         return progress
 
@@ -175,6 +185,14 @@ class CoreWorker(QObject):
 
         self.state.cancel.clear()
         self.status.emit("Looking for audio files…")
+        try:  # counted first, so the window says how many at once rather than after the first song
+            from shazamlet.library.importer import collect_audio_files
+
+            found = len(collect_audio_files(paths)[0])
+            self.status.emit(f"Found {found} audio file{'' if found == 1 else 's'}; adding them…")
+            self.progress.emit(IndexProgress("embed", 0, found, 0.0, 0.0))
+        except OSError:
+            pass
         try:
             report = self.library.add(paths, genre_from=genre_from, progress=self._progress_fn(),
                                       cancel=self.state.cancel.is_set)

@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QListWidget, QProgressBar, QPushButton, QTableView, QVBoxLayout, QWidget)
 
+from shazamlet.gui.genres import GenrePalette
 from shazamlet.gui.messages import IndexFinished, IndexProgress
+from shazamlet.gui.names import display_names
 
 if TYPE_CHECKING:
     from shazamlet.library import Song
@@ -23,10 +25,31 @@ def format_duration(seconds: float) -> str:
     return f"{m}:{s:02d}"
 
 
+def format_remaining(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating the time left…"
+    if seconds < 60:
+        return "under a minute left"
+    minutes = round(seconds / 60)
+    return f"about {minutes} min left" if minutes < 90 else f"about {seconds / 3600:.1f} h left"
+
+
 class SongTableModel(QAbstractTableModel):
-    def __init__(self) -> None:
+    def __init__(self, palette: GenrePalette | None = None) -> None:
         super().__init__()
         self.songs: list[Song] = []
+        self.palette = palette or GenrePalette()
+
+    def add_song(self, song: Song) -> None:
+        """A song stored while adding goes on: shown at once (replacing its older row, if any)."""
+        for row, s in enumerate(self.songs):
+            if s.path == song.path:
+                self.songs[row] = song
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+                return
+        self.beginInsertRows(QModelIndex(), len(self.songs), len(self.songs))
+        self.songs.append(song)
+        self.endInsertRows()
 
     def set_songs(self, songs: list[Song]) -> None:
         self.beginResetModel()
@@ -49,10 +72,13 @@ class SongTableModel(QAbstractTableModel):
             return None
         s = self.songs[index.row()]
         col = index.column()
+        title, artist = display_names(s.title, s.artist, s.path)
         if role == Qt.DisplayRole:
-            return (s.title, s.artist, s.genre or "—", format_duration(s.duration_s))[col]
+            return (title, artist, s.genre or "—", format_duration(s.duration_s))[col]
         if role == Qt.UserRole:  # sort key
-            return (s.title.lower(), s.artist.lower(), (s.genre or "").lower(), s.duration_s)[col]
+            return (title.lower(), artist.lower(), (s.genre or "").lower(), s.duration_s)[col]
+        if role == Qt.DecorationRole and col == 2 and s.genre:
+            return QColor(self.palette.colour(s.genre))
         if role == Qt.ToolTipRole:
             return s.path
         if role == Qt.TextAlignmentRole and col == 3:
@@ -78,9 +104,9 @@ class LibraryPanel(QWidget):
     cancel_requested = Signal()
     genre_from_changed = Signal(str)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, palette: GenrePalette | None = None, parent=None) -> None:
         super().__init__(parent)
-        self.model = SongTableModel()
+        self.model = SongTableModel(palette)
         self.proxy = SongFilter()
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(Qt.UserRole)
@@ -210,21 +236,31 @@ class LibraryPanel(QWidget):
         self.problems.hide()
         self.problems_label.hide()
 
-    def indexing_progress(self, p: IndexProgress) -> None:
+    def indexing_progress(self, p: IndexProgress) -> str:
+        """Show the progress (and the song just added); returns the one line for the status bar."""
         if p.phase == "embed":
             self.progress.setFormat("%v / %m files")
-            self.progress.setRange(0, p.total)
-            self.progress.setValue(p.done)
-            self.progress_label.setText(f"{p.files_per_s:.1f} files/s · {p.audio_seconds / 60:.1f} min of audio")
-            self.progress.setToolTip(p.path)
-            if p.error:
-                self._problem(p.error)
-        else:
-            self.progress.setFormat("building the index %p%")
             self.progress.setRange(0, max(1, p.total))
             self.progress.setValue(p.done)
-            self.progress_label.setText("")
-            self.cancel.setEnabled(False)
+            if p.done == 0:
+                text = f"{p.total} audio files found; learning the first…"
+            else:
+                text = (f"{p.files_per_s:.2f} files/s · {format_remaining(p.eta_s)} · "
+                        f"{p.audio_seconds / 60:.1f} min of audio")
+            self.progress_label.setText(text)
+            self.progress.setToolTip(p.path)
+            if p.song is not None:
+                self.model.add_song(p.song)
+                self.count_label.setText(f"{len(self.model.songs)} songs (adding…)")
+            if p.error:
+                self._problem(p.error)
+            return f"Adding songs: {p.done} of {p.total} · {text}"
+        self.progress.setFormat("building the index %p%")
+        self.progress.setRange(0, max(1, p.total))
+        self.progress.setValue(p.done)
+        self.progress_label.setText("")
+        self.cancel.setEnabled(False)
+        return "Building the index…"
 
     def indexing_finished(self, msg: IndexFinished) -> str:
         """Hide the progress, list the problems; returns a one-line summary."""

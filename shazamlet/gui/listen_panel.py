@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QSizePo
                                QWidget)
 
 from shazamlet.gui.answer_card import AnswerCard, HeardSong
+from shazamlet.gui.genres import GenrePalette
 from shazamlet.gui.names import song_line
 
 from shazamlet.gui.spectrogram import SpectrogramView
@@ -27,8 +28,9 @@ class ListenPanel(QWidget):
     file_dropped = Signal(str)  # one audio file: identify it
     paths_dropped = Signal(object)  # folders or several files: add them to the library
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, palette: GenrePalette | None = None, parent=None) -> None:
         super().__init__(parent)
+        self.palette = palette or GenrePalette()
         self.setAcceptDrops(True)
         self.button = QPushButton("Listen")
         self.button.setObjectName("listen")
@@ -46,8 +48,8 @@ class ListenPanel(QWidget):
         card_w = self.card
         self.hint = QLabel("<div style='font-size:20pt; font-weight:bold'>Drag a folder of music here</div>"
                            "<div style='color:#94a3b8'>or use <b>Add Folder…</b> in the Library tab. Shazamlet "
-                           "learns your songs (about a second per song) and then recognises them "
-                           "through the microphone.</div>")
+                           "learns your songs (a few seconds each on a laptop; you see them arrive "
+                           "in the Library tab) and then recognises them through the microphone.</div>")
         self.hint.setWordWrap(True)
         self.hint.setAlignment(Qt.AlignCenter)
         self.hint.setStyleSheet("QLabel { border: 2px dashed #475569; border-radius: 12px; padding: 16px; }")
@@ -69,7 +71,7 @@ class ListenPanel(QWidget):
         meter_row.addWidget(self.level_note)
 
         self.song_votes = VoteChart("Song votes (top 5)", "#10b981")
-        self.genre_votes = VoteChart("Genre votes", "#db2777")
+        self.genre_votes = VoteChart("Genre votes")
         charts = QHBoxLayout()
         charts.addWidget(self.song_votes, 3)
         charts.addWidget(self.genre_votes, 2)
@@ -130,7 +132,8 @@ class ListenPanel(QWidget):
         labels = [song_line(c.title, c.artist, c.path) for c in a.candidates]
         self.song_votes.set_votes(labels, [c.score for c in a.candidates], 0 if a.song else None)
         votes = sorted(a.genre.votes.items(), key=lambda kv: -kv[1])[:6] if a.genre else []
-        self.genre_votes.set_votes([k for k, _ in votes], [v for _, v in votes], 0)
+        self.genre_votes.set_votes([k for k, _ in votes], [v for _, v in votes], 0,
+                                   [self.palette.colour(k) for k, _ in votes])
 
     def feed(self, samples, rate: int, end_sample: int) -> None:
         """New microphone samples (ending at `end_sample` of the stream): meter, spectrogram, and the

@@ -15,7 +15,8 @@ import threading
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from shazamlet.audio.capture import CaptureError
-from shazamlet.gui.messages import CaptureFailed, CaptureStarted, FileIdentified, ListenStopped, ListenUpdate
+from shazamlet.gui.messages import (CaptureFailed, CaptureStarted, FileIdentified, FolderIdentified, ListenStopped,
+                                    ListenUpdate)
 from shazamlet.gui.sources import StreamFactory
 
 PULL_MS = 100
@@ -27,6 +28,7 @@ class ListenWorker(QObject):
     update = Signal(object)  # ListenUpdate
     stopped = Signal(object)  # ListenStopped
     file_done = Signal(object)  # FileIdentified
+    folder_done = Signal(object)  # FolderIdentified
 
     def __init__(self, open_stream: StreamFactory, lock: threading.RLock) -> None:
         super().__init__()
@@ -41,6 +43,10 @@ class ListenWorker(QObject):
         self.timer = QTimer(self)  # moves to the worker's thread with its parent
         self.timer.setInterval(PULL_MS)
         self.timer.timeout.connect(self._pull)
+        self.batch: list[str] = []  # a folder's recordings still to identify
+        self.batch_folder = ""
+        self.batch_rows: list[list[str]] = []
+        self.batch_total = 0
 
     @Slot(object)
     def set_recognizer(self, holder: tuple) -> None:
@@ -135,20 +141,71 @@ class ListenWorker(QObject):
                 self._close_stream()
                 self.stopped.emit(ListenStopped(self.session, "done"))
 
-    @Slot(str)
-    def identify_file(self, path: str) -> None:
+    def _identify(self, path: str) -> FileIdentified:
         from shazamlet.audio.decode import AudioError
 
         if self.recognizer is None:
-            self.file_done.emit(FileIdentified(path, None, "the model and library are not ready yet"))
-            return
+            return FileIdentified(path, None, "the model and library are not ready yet")
         try:
             with self.lock:
-                answer = self.recognizer.identify_file(path)
+                return FileIdentified(path, self.recognizer.identify_file(path))
         except AudioError as exc:
-            self.file_done.emit(FileIdentified(path, None, str(exc)))
-            return
+            return FileIdentified(path, None, str(exc))
         except Exception as exc:
-            self.file_done.emit(FileIdentified(path, None, f"{path}: {str(exc).splitlines()[0]}"))
+            return FileIdentified(path, None, f"{path}: {str(exc).splitlines()[0]}")
+
+    @Slot(str)
+    def identify_file(self, path: str) -> None:
+        msg = self._identify(path)
+        self.file_done.emit(self._with_spectrogram(msg) if msg.answer is not None else msg)
+
+    @Slot(str)
+    def identify_folder(self, folder: str) -> None:
+        """Identify every recording under `folder` into the history, one file per turn of the event loop."""
+        from shazamlet.gui.folder_batch import recordings
+
+        try:
+            files = recordings(folder)
+        except OSError as exc:
+            self.folder_done.emit(FolderIdentified(folder, 0, 0, error=str(exc).splitlines()[0]))
             return
-        self.file_done.emit(FileIdentified(path, answer))
+        self.batch, self.batch_folder, self.batch_rows, self.batch_total = files, folder, [], len(files)
+        QTimer.singleShot(0, self._batch_next)
+
+    def _batch_next(self) -> None:
+        from shazamlet.gui.folder_batch import not_found_row, write_not_found
+
+        if self.batch:
+            msg = self._identify(self.batch.pop(0))
+            msg.batch = self.batch_folder
+            row = not_found_row(msg.path, msg.answer, msg.error)
+            if row is not None:
+                self.batch_rows.append(row)
+            self.file_done.emit(msg)
+            QTimer.singleShot(0, self._batch_next)
+            return
+        done = FolderIdentified(self.batch_folder, self.batch_total, self.batch_total - len(self.batch_rows))
+        if self.batch_rows:
+            try:
+                done.csv_path = write_not_found(self.batch_folder, self.batch_rows)
+            except OSError as exc:
+                done.error = str(exc)
+        self.folder_done.emit(done)
+
+    def _with_spectrogram(self, msg: FileIdentified) -> FileIdentified:
+        """Add the spectrogram of the file's first window (what `identify_file` hears first), so the window
+        shows the file that was identified rather than the microphone's last seconds."""
+        from shazamlet.audio.decode import load_audio
+        from shazamlet.gui.spectrogram import StreamingMel
+        from shazamlet.recognizer import FILE_WINDOW_SECONDS
+
+        features = self.recognizer.features
+        try:
+            wave = load_audio(msg.path, features.sample_rate, max_seconds=FILE_WINDOW_SECONDS)
+        except Exception:
+            return msg  # it was identified: a picture that cannot be made is no error
+        mel = StreamingMel(features, features.sample_rate)
+        msg.spectrogram = mel.push(wave)
+        msg.frame_seconds = mel.frame_seconds
+        msg.window_s = len(wave) / features.sample_rate
+        return msg

@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QSplitter,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QSplitter, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from shazamlet.gui import messages as m
+from shazamlet.gui.file_actions import FileActions
 from shazamlet.gui.genres import GenrePalette
 from shazamlet.gui.history import HistoryPanel, entry_from_answer
 from shazamlet.gui.input_selector import InputSelector
@@ -23,6 +24,7 @@ from shazamlet.gui.listen_panel import ListenPanel
 from shazamlet.gui.map_view import MapView
 from shazamlet.gui.names import song_line
 from shazamlet.gui.settings import AppSettings
+from shazamlet.gui.tray import Tray
 from shazamlet.gui.sources import (DeviceLister, InputChoice, StreamFactory, default_devices, open_microphone,
                                    pulse_sources)
 from shazamlet.gui.widgets import Banner
@@ -31,15 +33,17 @@ from shazamlet.gui.workers import Workers
 DRAW_MS = 40  # 25 frames per second
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FileActions, QMainWindow):
     # for tests and the e2e driver
     answered = Signal(object)  # ListenUpdate or FileIdentified
     library_changed = Signal(object)  # list[Song]
     indexing_done = Signal(object)  # IndexFinished
+    folder_identified = Signal(object)  # FolderIdentified
 
     def __init__(self, library: str | None = None, model: str | None = None, settings: QSettings | None = None,
                  open_stream: StreamFactory = open_microphone, list_devices: DeviceLister = default_devices,
-                 history_path: Path | None = None, list_pulse_sources=pulse_sources) -> None:
+                 history_path: Path | None = None, list_pulse_sources=pulse_sources,
+                 tray_available: bool | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Shazamlet")
         self.setAcceptDrops(True)
@@ -58,8 +62,13 @@ class MainWindow(QMainWindow):
         self.last_song_id: int | None = None  # continuous mode: the song of the last history entry
         self.source_name = ""
         self.palette = GenrePalette()  # one colour per genre, shared by every view
+        self.quitting = False  # closing the window quits (else, while listening with a tray, it hides)
 
         self._build_ui(history_path)
+        self.tray = Tray(self, tray_available)
+        self.tray.listen_toggled.connect(self.toggle_listening)
+        self.tray.show_requested.connect(self.show_window)
+        self.tray.quit_requested.connect(self.quit)
         self._start_workers(open_stream)
         geometry = self.settings.geometry()
         if geometry is not None:
@@ -94,14 +103,14 @@ class MainWindow(QMainWindow):
 
         self.banner = Banner()
         self.banner.action.connect(self._banner_action)
-        self.listen = ListenPanel()
+        self.listen = ListenPanel(self.palette)
         self.listen.listen_clicked.connect(self.toggle_listening)
         self.listen.card.song_changed.connect(self._song_named)
         self.listen.file_dropped.connect(self.identify_file)
         self.listen.paths_dropped.connect(self.add_paths)
-        self.map_view = MapView()
+        self.map_view = MapView(self.palette)
         self.history = HistoryPanel(history_path, self.palette)
-        self.library = LibraryPanel()
+        self.library = LibraryPanel(self.palette)
         self.library.set_genre_from(self.settings.genre_from())
         self.library.genre_from_changed.connect(self.settings.set_genre_from)
         self.library.add_requested.connect(self.add_paths)
@@ -127,28 +136,10 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.banner)
         lay.addWidget(split, 1)
         self.setCentralWidget(central)
+        self.listen.spectrogram.set_details(self.settings.details())
         self.statusBar().showMessage("Starting…")
         QShortcut(QKeySequence(Qt.Key_Space), self, self.toggle_listening)
         self._build_menu()
-
-    def _build_menu(self) -> None:
-        file = self.menuBar().addMenu("&File")
-        for text, slot, key in (("Add &Folder…", self.library._choose_folder, "Ctrl+O"),
-                                ("Add F&iles…", self.library._choose_files, None),
-                                ("&Identify a File…", self._choose_identify, "Ctrl+I"),
-                                ("Export &History…", self.history._choose_export, None),
-                                ("&Quit", self.close, "Ctrl+Q")):
-            a = QAction(text, self)
-            a.triggered.connect(slot)
-            if key:
-                a.setShortcut(QKeySequence(key))
-            file.addAction(a)
-        lib = self.menuBar().addMenu("&Library")
-        for text, slot in (("Change &Location…", self._choose_library_folder), ("&Reindex All Songs", self.reindex),
-                           ("Choose &Model File…", self._choose_model)):
-            a = QAction(text, self)
-            a.triggered.connect(slot)
-            lib.addAction(a)
 
     def _start_workers(self, open_stream: StreamFactory) -> None:
         """The worker threads (`workers.py`), their answers connected to this window's handlers."""
@@ -157,7 +148,7 @@ class MainWindow(QMainWindow):
         core.ready.connect(self._core_ready)
         core.failed.connect(self._core_failed)
         core.status.connect(self.statusBar().showMessage)
-        core.progress.connect(self.library.indexing_progress)
+        core.progress.connect(self._indexing_progress)  # a method, so queued: a lambda would run in the core thread
         core.finished.connect(self._indexing_finished)
         core.map_ready.connect(self.map_view.set_map)
         core.older_songs.connect(self._older_songs)
@@ -166,6 +157,7 @@ class MainWindow(QMainWindow):
         listen.update.connect(self._listen_update)
         listen.stopped.connect(self._listen_stopped)
         listen.file_done.connect(self._file_identified)
+        listen.folder_done.connect(self._folder_identified)
         self.workers.run()
 
     # -- the core -------------------------------------------------------------------------------
@@ -205,7 +197,8 @@ class MainWindow(QMainWindow):
 
     def _banner_action(self, action: str) -> None:
         {"reindex": self.reindex, "model": self._choose_model, "library": self._choose_library_folder,
-         "devices": self.refresh_devices, "capture": self.refresh_devices}.get(action, lambda: None)()
+         "devices": self.refresh_devices, "capture": self.refresh_devices,
+         "not-found": self._open_not_found}.get(action, lambda: None)()
 
     def _set_songs(self, songs) -> None:
         self.songs = songs
@@ -235,6 +228,9 @@ class MainWindow(QMainWindow):
         self.library.indexing_started()
         self.tabs.setCurrentWidget(self.library)
         self.workers.reindex.emit()
+
+    def _indexing_progress(self, msg: m.IndexProgress) -> None:
+        self.statusBar().showMessage(self.library.indexing_progress(msg))
 
     def _indexing_finished(self, msg: m.IndexFinished) -> None:
         self.indexing = False
@@ -292,6 +288,7 @@ class MainWindow(QMainWindow):
         self.listening = True
         self.last_song_id = None
         self.listen.set_listening(True)
+        self.tray.set_listening(True)
         self.listen.set_empty_library(False)
         self.listen.song_votes.set_votes([], [])
         self.listen.genre_votes.set_votes([], [])
@@ -311,6 +308,7 @@ class MainWindow(QMainWindow):
         self.stream = None
         self.draw_timer.stop()
         self.listen.set_listening(False)
+        self.tray.set_listening(False)
         self.listen.set_level_note("", False)
         self.listen.set_empty_library(not self.songs and not self.indexing)
 
@@ -359,6 +357,8 @@ class MainWindow(QMainWindow):
                 # continuous: one entry per song; a doubtful window in the middle of it changes nothing
                 self.history.add(entry_from_answer(a, self.source_name))
                 self.last_song_id = a.song.song_id
+                e = self.history.entries[0]
+                self.tray.notify(e.title, f"{e.artist + ' · ' if e.artist else ''}{e.confidence:.0%} sure")
         self.answered.emit(msg)
 
     def _listen_stopped(self, msg: m.ListenStopped) -> None:
@@ -373,40 +373,7 @@ class MainWindow(QMainWindow):
     def _song_named(self, song) -> None:
         """The song in the window title (and so in the task bar), until another is named."""
         self.setWindowTitle(f"{song_line(song.title, song.artist)} — Shazamlet")
-
-    # -- files ----------------------------------------------------------------------------------
-    def identify_file(self, path: str) -> None:
-        self.listen.show_message(f"Identifying {Path(path).name}…", "…")
-        self.workers.identify.emit(path)
-
-    def _choose_identify(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Identify an audio file")
-        if path:
-            self.identify_file(path)
-
-    def _file_identified(self, msg: m.FileIdentified) -> None:
-        if msg.answer is None:
-            self.listen.show_message("Could not identify the file.", Path(msg.path).name, detail=msg.error or "")
-        else:
-            self.map_view.clear_query()
-            self.show_answer(msg.answer, final=True, source=f"in {Path(msg.path).name}")
-            if not msg.answer.silent:
-                self.history.add(entry_from_answer(msg.answer, Path(msg.path).name))
-        self.answered.emit(msg)
-
-    def _choose_library_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Library location (a folder for Shazamlet's own files)")
-        if folder:
-            self.settings.set_library_folder(folder)
-            self.library_arg = None
-            self.load_core()
-
-    def _choose_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a Shazamlet model", "", "Model (*.pt)")
-        if path:
-            self.settings.set_model_path(path)
-            self.model_arg = None
-            self.load_core()
+        self.tray.set_song(song_line(song.title, song.artist))
 
     # -- window ---------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
@@ -419,7 +386,23 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.add_paths(paths)
 
+    def show_window(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def quit(self) -> None:
+        self.quitting = True
+        self.close()
+
     def closeEvent(self, event) -> None:
+        if self.listening and self.tray.available and not self.quitting:
+            # listening goes on in the tray; its menu stops it, shows the window or quits
+            event.ignore()
+            self.hide()
+            self.tray.notify("Shazamlet keeps listening", "Closed to the tray: its menu stops listening or quits.")
+            return
+        self.tray.icon.hide()
         self.settings.set_splitter(self.splitter.saveState())
         self.settings.set_tab(self.tabs.currentIndex())
         self.settings.set_geometry(self.saveGeometry())

@@ -10,16 +10,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from shazamlet.gui.genres import GenrePalette
 from shazamlet.gui.messages import LibraryMap
 
-PALETTE = ["#60a5fa", "#f472b6", "#34d399", "#fbbf24", "#a78bfa", "#f87171", "#22d3ee", "#a3e635",
-           "#fb923c", "#e879f9", "#94a3b8", "#2dd4bf"]
 TRAIL = 12
 
 
 class MapView(QWidget):
-    def __init__(self, parent=None) -> None:
+    def __init__(self, palette: GenrePalette | None = None, parent=None) -> None:
         super().__init__(parent)
+        self.palette = palette or GenrePalette()  # the window's: the same colour per genre as its other views
         self.plot = pg.PlotWidget(background="#14141c")
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -60,7 +60,7 @@ class MapView(QWidget):
             self.note.setText(m.note)
             return
         genres = sorted(set(m.genre))
-        self.genre_colour = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(genres)}
+        self.genre_colour = {g: self.palette.colour(g) for g in genres}
         brushes = [pg.mkBrush(self.genre_colour[g] + "a0") for g in m.genre]
         self.points.setData(pos=m.xy, brush=brushes, data=[m.titles.get(int(i), "") for i in m.song_id])
         for g in genres:

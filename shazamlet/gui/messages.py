@@ -43,6 +43,8 @@ class IndexProgress:
     audio_seconds: float
     path: str = ""
     error: str | None = None
+    song: Song | None = None  # the song just stored (embed phase), to show it in the library at once
+    eta_s: float | None = None  # seconds left for the files, at the rate so far; None until it can be told
 
 
 @dataclass
@@ -113,3 +115,19 @@ class FileIdentified:
     path: str
     answer: Answer | None
     error: str | None = None
+    # the file's log-mel spectrogram (n_mels, frames) over the part identified first, for the window to show
+    spectrogram: np.ndarray | None = None
+    frame_seconds: float = 0.0
+    window_s: float = 0.0  # how many seconds of the file the spectrogram covers
+    batch: str = ""  # the folder, when the file is one of a folder of recordings being identified
+
+
+@dataclass
+class FolderIdentified:
+    """A folder of recordings was identified into the history; what was not found is listed in a CSV."""
+
+    folder: str
+    total: int
+    found: int
+    csv_path: str = ""  # the list of files not found ("" when every file was found)
+    error: str | None = None  # one line: the folder could not be read, or the list not written

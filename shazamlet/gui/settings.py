@@ -40,6 +40,12 @@ class AppSettings:
     def set_continuous(self, on: bool) -> None:
         self.s.setValue("listen/continuous", on)
 
+    def details(self) -> bool:
+        return bool(self.s.value("view/details", False, type=bool))
+
+    def set_details(self, on: bool) -> None:
+        self.s.setValue("view/details", on)
+
     def genre_from(self) -> str:
         value = self._str("library/genre_from")
         return value if value in ("folder", "tag") else "folder"

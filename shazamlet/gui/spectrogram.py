@@ -1,4 +1,6 @@
-"""The live log-mel spectrogram, with the analysed window and its tiles marked on it.
+"""The live log-mel spectrogram: time in seconds, frequency in Hz, the current 3-s window marked; with
+View > Analysis Details, also the window the last answer is based on and each of its 64x64 tiles.
+After a dropped file is identified it shows that file instead (`show_file`).
 
 Display only: it pulls the newest samples from the capture ring on the window's timer and computes
 the new frames with the core's mel filterbank and power scaling (`shazamlet.features`), in numpy so
@@ -20,6 +22,23 @@ from PySide6.QtWidgets import QGraphicsRectItem
 from shazamlet.config import FeatureConfig
 
 FLOOR_DB = -120.0
+FREQ_TICKS = (100, 200, 500, 1000, 2000, 4000, 8000)
+
+
+def hz_label(f: float) -> str:
+    return f"{f / 1000:g} kHz" if f >= 1000 else f"{f:g} Hz"
+
+
+def band_position(f: float, features: FeatureConfig) -> float:
+    """Where frequency `f` (Hz) lies on the image's band axis (band i spans [i, i+1]): the front end's
+    HTK mel scale, whose band i is centred on the (i+1)-th of n_mels+2 points from f_min to f_max."""
+    mel = lambda hz: 2595.0 * np.log10(1.0 + hz / 700.0)  # noqa: E731
+    lo, hi = mel(features.f_min), mel(features.f_max)
+    return float((mel(f) - lo) / (hi - lo) * (features.n_mels + 1) - 0.5)
+
+
+def frequency_ticks(features: FeatureConfig) -> list[tuple[float, str]]:
+    return [(band_position(f, features), hz_label(f)) for f in FREQ_TICKS if features.f_min < f < features.f_max]
 
 
 class StreamingMel:
@@ -71,7 +90,7 @@ def _rect(color: str, width: float = 2.0, fill: str | None = None, style=Qt.Soli
 
 
 class SpectrogramView(pg.PlotWidget):
-    """Scrolling log-mel image; x is seconds since listening started, y the 64 mel bands."""
+    """Scrolling log-mel image; x is seconds since listening started, y frequency (the 64 mel bands)."""
 
     def __init__(self, features: FeatureConfig = FeatureConfig(), seconds: float = 12.0, parent=None) -> None:
         super().__init__(parent=parent, background="#14141c")
@@ -82,9 +101,10 @@ class SpectrogramView(pg.PlotWidget):
         self.hideButtons()
         self.setMinimumHeight(150)
         plot = self.getPlotItem()
-        plot.setLabel("bottom", "seconds")
-        plot.setLabel("left", "mel band")
-        plot.getAxis("left").setTicks([[(0, "0"), (32, "32"), (64, "64")]])
+        plot.setLabel("bottom", "time (s)")
+        plot.getAxis("left").setTicks([frequency_ticks(features)])
+        plot.getAxis("left").setWidth(52)
+        self.details = False  # the analysed window, its tiles and their labels (View > Analysis Details)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
         self.image.setLevels((-95.0, -10.0))
@@ -100,8 +120,22 @@ class SpectrogramView(pg.PlotWidget):
         self.live_label = pg.TextItem("next tile", color="#38BDF8", anchor=(0, 1))
         self.live_label.setZValue(11)
         self.addItem(self.live_label)
+        self.title = pg.TextItem("", color="#cbd5e1", anchor=(0, 0), fill="#14141cb0")  # the file shown
+        self.title.setZValue(11)
+        self.addItem(self.title)
         self.mel: StreamingMel | None = None
         self.reset(features.sample_rate, 0, None)
+
+    def set_details(self, on: bool) -> None:
+        """Show or hide what only someone studying the matcher needs: the analysed window's box and label,
+        each tile of it, and the "next tile" label."""
+        self.details = on
+        marked = self.window_label.toPlainText() != ""
+        self.window_box.setVisible(on and marked)
+        self.window_label.setVisible(on and marked)
+        for i, m in enumerate(self.tile_marks):
+            m.setVisible(on and i < self.n_marked)
+        self.live_label.setVisible(on and self.live_box.isVisible())
 
     def reset(self, rate: int, start_sample: int, mel: StreamingMel | None) -> None:
         """Start a new picture for a stream at `rate`; `mel` computes its frames (None: nothing to show)."""
@@ -112,11 +146,25 @@ class SpectrogramView(pg.PlotWidget):
         self.data = np.full((self.features.n_mels, self.width_frames), np.nan, np.float32)
         self.window_box.setVisible(False)
         self.window_label.setText("")
+        self.n_marked = 0
         for m in self.tile_marks:
             m.setVisible(False)
         self.live_box.setVisible(False)
         self.live_label.setVisible(False)
+        self.title.setText("")
         self._place(0.0)
+
+    def show_file(self, mel_db: np.ndarray, frame_seconds: float, name: str) -> None:
+        """A dropped file's spectrogram `(n_mels, frames)` (the part that was identified), from 0 s."""
+        self.reset(self.features.sample_rate, 0, None)
+        self.frame_seconds = frame_seconds
+        n = mel_db.shape[1]
+        self.data = mel_db.astype(np.float32)
+        self.image.setImage(self.data, autoLevels=False)
+        self.image.setRect(QRectF(0, 0, n * frame_seconds, self.features.n_mels))
+        self.setXRange(0, max(n * frame_seconds, 1e-3), padding=0)
+        self.title.setText(name)
+        self.title.setPos(0, self.features.n_mels)
 
     def push(self, samples: np.ndarray, live_sample: int) -> None:
         """New samples from the ring; `live_sample` is the ring position they end at."""
@@ -145,7 +193,7 @@ class SpectrogramView(pg.PlotWidget):
             self.live_box.setRect(QRectF(live_s - tile_s, 1, tile_s, self.features.n_mels - 2))
             self.live_box.setVisible(True)
             self.live_label.setPos(live_s - tile_s, 1)
-            self.live_label.setVisible(True)
+            self.live_label.setVisible(self.details)
 
     def mark_window(self, end_sample: int, window_s: float, tile_starts: np.ndarray, matched: bool | None) -> None:
         """Mark the window the last answer is based on and the 64x64 tiles it matched (`Answer.tile_starts`,
@@ -160,7 +208,7 @@ class SpectrogramView(pg.PlotWidget):
         fill.setAlpha(28)
         self.window_box.setBrush(fill)
         self.window_box.setRect(QRectF(start, 0, window_s, self.features.n_mels))
-        self.window_box.setVisible(True)
+        self.window_box.setVisible(self.details)
         f = self.features
         starts = np.asarray(tile_starts)
         while len(self.tile_marks) < len(starts):
@@ -179,10 +227,12 @@ class SpectrogramView(pg.PlotWidget):
                 c.setAlpha(110)
                 mark.setBrush(c)
                 mark.setRect(QRectF(x, top - (i + 1) * band, f.tile_seconds, band * 0.7))
-                mark.setVisible(True)
+                mark.setVisible(self.details)
             else:
                 mark.setVisible(False)
+        self.n_marked = len(starts)
         tiles = f"{len(starts)} tile{'s' if len(starts) != 1 else ''}"
         self.window_label.setText(f"{window_s:.1f} s analysed · {tiles} of 64×64")
         self.window_label.setColor(QColor(colour))
         self.window_label.setPos(end, f.n_mels)
+        self.window_label.setVisible(self.details)

@@ -92,8 +92,12 @@ class VoteChart(pg.PlotWidget):
         self.empty_note.setPos(0.5, 2)
         self.set_votes([], [])
 
-    def set_votes(self, labels: list[str], values: list[float], highlight: int | None = 0) -> None:
+    def set_votes(self, labels: list[str], values: list[float], highlight: int | None = 0,
+                  colours: list[str] | None = None) -> None:
+        """`colours`: one per bar (a genre's own colour), the highlighted bar solid and the others dimmed;
+        without them the highlighted bar takes the chart's colour and the others grey."""
         self.labels, self.values = list(labels), [float(v) for v in values]
+        self.colours = list(colours) if colours else []
         if self.bars is not None:
             self.removeItem(self.bars)
             self.bars = None
@@ -106,7 +110,10 @@ class VoteChart(pg.PlotWidget):
             # a faint full-length track under each bar, so 100 % has a place to be read against
             track = pg.BarGraphItem(x0=np.zeros(n), y=np.arange(n), height=0.78, width=np.ones(n),
                                     brush=pg.mkBrush("#262633"), pen=pg.mkPen(None))
-            brushes = [pg.mkBrush(self.colour if i == highlight else "#475569") for i in range(n)]
+            if colours:
+                brushes = [pg.mkBrush(c if i == highlight else c + "80") for i, c in enumerate(colours)]
+            else:
+                brushes = [pg.mkBrush(self.colour if i == highlight else "#475569") for i in range(n)]
             bars = pg.BarGraphItem(x0=np.zeros(n), y=np.arange(n), height=0.78, width=np.clip(values, 0, 1),
                                    brushes=brushes, pen=pg.mkPen(None))
             self.bars = track

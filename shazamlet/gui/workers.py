@@ -26,6 +26,7 @@ class Workers(QObject):
     start = Signal(int, str, bool, int)  # device, PulseAudio source, continuous, session
     stop = Signal(int)  # session
     identify = Signal(str)  # path
+    identify_folder = Signal(str)  # a folder of recordings
     recognizer = Signal(object)  # (Recognizer,)
     continuous = Signal(bool)
 
@@ -48,6 +49,7 @@ class Workers(QObject):
         self.start.connect(self.listen.start)
         self.stop.connect(self.listen.stop)
         self.identify.connect(self.listen.identify_file)
+        self.identify_folder.connect(self.listen.identify_folder)
         self.recognizer.connect(self.listen.set_recognizer)
         self.continuous.connect(self.listen.set_continuous)
 

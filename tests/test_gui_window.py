@@ -1,0 +1,133 @@
+"""The window's views and flows added for issue 24: the clean spectrogram and a dropped file's, one colour
+per genre, songs shown as they are added, a folder of recordings identified, the tray and notifications."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+from conftest import aligned_clip  # noqa: E402
+from test_gui import SR, Inputs, built_library, drop, make_window, music  # noqa: E402,F401  (fixtures)
+from test_gui_answer import answer, candidate  # noqa: E402
+
+from shazamlet.config import FeatureConfig  # noqa: E402
+from shazamlet.gui import messages as m  # noqa: E402
+from shazamlet.gui.core_worker import remaining_seconds  # noqa: E402
+from shazamlet.gui.folder_batch import NOT_FOUND_CSV  # noqa: E402
+from shazamlet.gui.genres import GenrePalette  # noqa: E402
+from shazamlet.gui.spectrogram import band_position, frequency_ticks  # noqa: E402
+
+
+def test_the_spectrogram_axis_is_in_hz_on_the_front_ends_mel_scale():
+    f = FeatureConfig()
+    labels = [label for _, label in frequency_ticks(f)]
+    assert labels == ["100 Hz", "200 Hz", "500 Hz", "1 kHz", "2 kHz", "4 kHz", "8 kHz"]
+    positions = [pos for pos, _ in frequency_ticks(f)]
+    assert all(0 < p < f.n_mels for p in positions) and positions == sorted(positions)
+    assert abs(band_position(f.f_max, f) - (f.n_mels + 0.5)) < 1e-6  # f_max: the last point of the scale
+
+
+def test_a_dropped_file_shows_its_own_spectrogram(make_window, qtbot, built_library, music, tmp_path):
+    w = make_window(built_library)
+    path = sorted(music.rglob("*.wav"))[2]
+    wave, _ = sf.read(path, dtype="float32")
+    clip = tmp_path / "recording.wav"
+    sf.write(clip, aligned_clip(wave, 3, seconds=5.0), SR)
+    with qtbot.waitSignal(w.answered, timeout=20_000) as got:
+        drop(w.listen, [clip])
+    msg = got.args[0]
+    spec = w.listen.spectrogram
+    assert msg.spectrogram is not None and msg.spectrogram.shape[0] == FeatureConfig().n_mels
+    assert np.array_equal(spec.data, msg.spectrogram)  # the file's sound, not the microphone's
+    assert spec.title.toPlainText() == "recording.wav"
+    assert abs(spec.image.width() - msg.spectrogram.shape[1]) == 0
+    assert not spec.window_box.isVisible()  # clean by default
+    w.details_action.setChecked(True)
+    assert spec.window_box.isVisible() and spec.n_marked == len(msg.answer.tile_starts) > 0
+
+
+def test_one_colour_per_genre_on_the_map_the_votes_and_the_tables(make_window, qtbot, built_library):
+    w = make_window(built_library)
+    qtbot.waitUntil(lambda: w.map_view.map is not None, timeout=20_000)
+    genres = sorted({s.genre for s in w.songs})
+    assert w.map_view.genre_colour == {g: w.palette.colour(g) for g in genres}
+    assert len(set(w.map_view.genre_colour.values())) == len(genres)
+    w.listen.show_answer(answer(candidate("x", "y", 0.9)), True, "after 3 s")  # votes: Rock 70 %, Jazz 30 %
+    assert w.listen.genre_votes.colours == [w.palette.colour("Rock"), w.palette.colour("Jazz")]
+    row = w.library.proxy.index(0, 2)
+    assert row.data(0x1).name() == w.palette.colour(row.data())  # Qt.DecorationRole
+    # the top genre no longer takes one fixed colour whatever it is
+    w.listen.show_answer(answer(candidate("x", "y", 0.9)), True, "after 3 s")
+    assert w.listen.genre_votes.colours[0] != "#db2777"
+    palette = GenrePalette(["b", "a"])
+    assert palette.colour("a") != palette.colour("b") and GenrePalette(["a", "b"]).colour("a") == palette.colour("a")
+
+
+def test_songs_appear_in_the_library_as_they_are_added_with_an_honest_estimate(make_window, qtbot, tmp_path, music):
+    w = make_window(tmp_path / "lib")
+    events, progress = [], []
+    w.library.model.rowsInserted.connect(lambda *_: events.append(("row", w.library.model.rowCount())))
+    w.indexing_done.connect(lambda _msg: events.append(("done", w.library.model.rowCount())))
+    w.workers.core.progress.connect(progress.append)  # (runs in the core thread: only appends)
+    with qtbot.waitSignal(w.indexing_done, timeout=60_000):
+        w.add_paths([str(music)])
+    assert events == [("row", 1), ("row", 2), ("row", 3), ("done", 3)]  # each song shown as soon as it is stored
+    embed = [p for p in progress if p.phase == "embed"]
+    assert [p.done for p in embed] == [0, 1, 2, 3] and embed[0].total == 3  # the count comes first
+    assert embed[1].eta_s is None and embed[2].eta_s is not None  # no estimate from the first file alone
+    assert embed[-1].eta_s == 0.0
+    assert w.library.model.rowCount() == 3
+    assert remaining_seconds(2, 10, 6.0) == 24.0 and remaining_seconds(1, 10, 3.0) is None
+
+
+def test_a_folder_of_recordings_goes_into_the_history_with_a_csv_of_what_was_not_found(
+        make_window, qtbot, built_library, music, tmp_path):
+    w = make_window(built_library)
+    rec = tmp_path / "recordings"
+    rec.mkdir()
+    wave, _ = sf.read(sorted(music.rglob("*.wav"))[0], dtype="float32")
+    sf.write(rec / "a-song.wav", aligned_clip(wave, 3, seconds=4.0), SR)
+    sf.write(rec / "noise.wav", np.random.default_rng(3).standard_normal(SR * 4).astype(np.float32) * 0.2, SR)
+    (rec / "broken.wav").write_bytes(b"not audio")
+    with qtbot.waitSignal(w.folder_identified, timeout=60_000) as done:
+        w.identify_folder(str(rec))
+    msg = done.args[0]
+    assert (msg.total, msg.found) == (3, 1) and msg.csv_path == str(rec / NOT_FOUND_CSV)
+    rows = list(csv.DictReader(open(msg.csv_path, encoding="utf-8")))
+    assert {os.path.basename(r["file"]): r["reason"].split(":")[0] for r in rows} == {
+        "broken.wav": "could not be read", "noise.wav": "not in your library"}
+    assert [e.source for e in w.history.entries] == ["noise.wav", "a-song.wav"]
+    assert w.history.entries[1].in_library and not w.history.entries[0].in_library
+    assert "1 of 3 recordings named" in w.banner.text.text() and w.banner.action_id == "not-found"
+
+
+def test_continuous_mode_notifies_and_the_window_closes_to_the_tray_while_listening(make_window, qtbot,
+                                                                                    built_library):
+    w = make_window(built_library, inputs=Inputs(np.zeros(SR * 30, np.float32), speed=1.0))
+    sent = []
+    w.tray.available = True  # (the offscreen platform has no tray)
+    w.tray.icon.showMessage = lambda title, text, *a: sent.append((title, text))
+    w.continuous.setChecked(True)
+    w.start_listening()
+    assert w.tray.listen_action.text() == "Stop Listening"
+    song = candidate("Slow Rain", "Amelia Stone", 0.93)
+    w.workers.listen.update.emit(m.ListenUpdate(w.session, "final", answer(song), 3.0, 3.0, SR * 3, SR))
+    w.workers.listen.update.emit(m.ListenUpdate(w.session, "final", answer(song), 6.0, 3.0, SR * 6, SR))
+    assert sent == [("Slow Rain", "Amelia Stone · 93% sure")]  # once per song, not per window
+    assert "Amelia Stone – Slow Rain" in w.tray.icon.toolTip()
+    w.close()  # with a tray, closing while listening keeps listening
+    assert not w.isVisible() and w.listening and len(sent) == 2
+    w.tray.listen_action.trigger()  # Stop from the tray menu
+    assert not w.listening and w.tray.listen_action.text() == "Listen"
+    w.tray.show_requested.emit()
+    assert w.isVisible()
+    w.continuous.setChecked(False)
+    w.start_listening()
+    w.workers.listen.update.emit(m.ListenUpdate(w.session, "final", answer(song), 3.0, 3.0, SR * 3, SR))
+    assert len(sent) == 2  # one answer at a time: the user is looking at the window
+    w.quit()
+    assert not w.isVisible()
