@@ -271,11 +271,11 @@ def test_history_from_dropped_files_delete_and_csv_export(make_window, qtbot, bu
 def test_switching_the_input_while_listening(make_window, qtbot, built_library):
     inputs = Inputs(np.random.default_rng(0).standard_normal(SR * 4).astype(np.float32) * 0.1, loop=True)
     w = make_window(built_library, inputs=inputs)
-    assert len(w.inputs.labels()) == 3 and "playback" in w.inputs.labels()[2]  # the monitor source
-    w.inputs.select(1)
+    assert w.inputs.labels() == ["USB Microphone  · default", "This computer's audio (Built-in Audio)"]
+    w.inputs.select(0)
     w.start_listening()
     qtbot.waitUntil(lambda: w.stream is not None, timeout=5000)
-    w.inputs.select(2)
+    w.inputs.select(1)
     qtbot.waitUntil(lambda: len(inputs.opened) == 2 and w.stream is inputs.opened[1][1], timeout=5000)
     assert [d for d, _ in inputs.opened] == [3, 7]
     qtbot.waitUntil(lambda: inputs.opened[0][1].finished, timeout=5000)  # the old input was closed
@@ -287,8 +287,8 @@ def test_switching_the_input_while_listening(make_window, qtbot, built_library):
     width = w.width()
     w.close()  # settings are remembered: input, continuous mode, geometry
     w2 = make_window(built_library, settings_file="settings0.ini")
-    qtbot.waitUntil(lambda: len(w2.inputs.labels()) == 3)
-    assert w2.inputs.current().label.startswith("Monitor of Built-in Audio") and w2.current_device() == 7
+    qtbot.waitUntil(lambda: len(w2.inputs.labels()) == 2)
+    assert w2.inputs.current().label.startswith("This computer's audio") and w2.current_device() == 7
     assert w2.continuous.isChecked() and w2.width() == width
 
 
@@ -296,9 +296,9 @@ def test_pulseaudio_monitor_sources_are_offered_and_opened_by_name(make_window, 
     inputs = Inputs(loop=True)
     w = make_window(built_library, inputs=inputs, devices=PULSE,
                     sources=[("alsa_input.usb-mic", "USB Mic"), ("alsa_output.pci.monitor", "Monitor of Speakers")])
-    labels = w.inputs.labels()
-    assert labels[-1] == "Monitor of Speakers  (this computer's playback)" and len(labels) == 5
-    w.inputs.select(4)
+    labels = w.inputs.labels()  # no source is known to be the default: the system default stays
+    assert labels == ["System default input", "USB Mic", "This computer's audio (Speakers)"]
+    w.inputs.select(2)
     assert w.settings.device() == "pulse:alsa_output.pci.monitor"
     w.start_listening()
     qtbot.waitUntil(lambda: w.stream is not None, timeout=5000)

@@ -131,3 +131,50 @@ def test_continuous_mode_notifies_and_the_window_closes_to_the_tray_while_listen
     assert len(sent) == 2  # one answer at a time: the user is looking at the window
     w.quit()
     assert not w.isVisible()
+
+
+def test_each_input_is_listed_once_readably_microphones_first():
+    from shazamlet.audio.capture import InputDevice
+    from shazamlet.gui.sources import input_choices
+
+    alsa = [InputDevice(0, "HDA Intel PCH: ALC257 Analog (hw:0,0)", 2, 44100.0, False, False),
+            InputDevice(1, "pulse", 32, 44100.0, False, False), InputDevice(2, "default", 32, 44100.0, True, False)]
+    sources = [("alsa_output.pci.monitor", "Monitor of Built-in Audio Analog Stereo", False),
+               ("alsa_input.usb-mic", "USB Mic", True), ("alsa_input.pci", "Built-in Audio Analog Stereo", False)]
+    choices = input_choices(alsa, sources)
+    assert [c.label for c in choices] == ["USB Mic  · default", "Built-in Audio Analog Stereo",
+                                          "This computer's audio (Built-in Audio Analog Stereo)"]
+    assert all(c.device == 1 for c in choices) and choices[0].pulse_source == "alsa_input.usb-mic"
+    # without PulseAudio: the hardware inputs, no ALSA aliases of the default
+    plain = input_choices([alsa[0], InputDevice(5, "sysdefault", 2, 44100.0, True, False),
+                           InputDevice(6, "Loopback: PCM (hw:2,1)", 2, 44100.0, False, True)], [])
+    assert [c.label for c in plain] == ["System default input", "HDA Intel PCH: ALC257 Analog",
+                                        "This computer's audio (Loopback: PCM)"]
+
+
+def test_nothing_remembered_selects_the_default_source(make_window, qtbot, built_library):
+    from shazamlet.audio.capture import InputDevice
+
+    w = make_window(built_library, devices=[InputDevice(0, "pulse", 32, 44100.0, False, False)],
+                    sources=[("v.monitor", "Monitor of Null Output", True)])
+    assert w.inputs.labels() == ["This computer's audio (Null Output)  · default"]
+    assert w.inputs.current().pulse_source == "v.monitor"
+
+
+def test_clipping_is_said_only_for_flat_tops_on_a_microphone(qtbot):
+    from shazamlet.gui.listen_panel import ListenPanel
+
+    panel = ListenPanel()
+    qtbot.addWidget(panel)
+    t = np.arange(SR // 10) / SR
+    song = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    song[::500] = 1.0  # a well-mastered song's peaks touch full scale, one sample at a time
+    panel.feed(song, SR, len(song))
+    assert not panel.level_note.text().startswith("Clipping")
+    flat = np.clip(song * 30, -1, 1)  # a microphone driven into its limits: flat tops
+    panel.feed(flat, SR, 2 * len(song))
+    assert panel.level_note.text().startswith("Clipping: lower the microphone's input volume")
+    panel.meter.reset()
+    panel.input_is_monitor = True  # the computer's own audio: nothing to turn down
+    panel.feed(flat, SR, 3 * len(song))
+    assert not panel.level_note.text().startswith("Clipping")

@@ -1,4 +1,4 @@
-"""The input selector: every sounddevice input plus PulseAudio's sources, remembered by name."""
+"""The input selector: each input once (`sources.input_choices`), remembered by name."""
 
 from __future__ import annotations
 
@@ -42,8 +42,10 @@ class InputSelector(QWidget):
         self.box.clear()
         for c in self.choices:
             self.box.addItem(c.label, c.key)
-        i = self.box.findData(wanted) if wanted else 0
-        self.box.setCurrentIndex(max(0, i))
+        i = self.box.findData(wanted) if wanted else -1
+        if i < 0:  # nothing remembered, or it is gone: the system's default input
+            i = next((k for k, c in enumerate(self.choices) if c.is_default), 0)
+        self.box.setCurrentIndex(i)
         self.box.blockSignals(False)
         self.refreshed.emit(bool(self.devices))
 

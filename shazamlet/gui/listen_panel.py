@@ -31,6 +31,8 @@ class ListenPanel(QWidget):
     def __init__(self, palette: GenrePalette | None = None, parent=None) -> None:
         super().__init__(parent)
         self.palette = palette or GenrePalette()
+        # the computer's own audio: nothing there can be turned down, and its peaks are the song's own
+        self.input_is_monitor = False
         self.setAcceptDrops(True)
         self.button = QPushButton("Listen")
         self.button.setObjectName("listen")
@@ -65,6 +67,7 @@ class ListenPanel(QWidget):
         self.meter = LevelMeter()
         self.level_note = QLabel("")
         self.level_note.setMinimumWidth(230)
+        self.level_note.setWordWrap(True)
         meter_row = QHBoxLayout()
         meter_row.addWidget(QLabel("Input level"))
         meter_row.addWidget(self.meter, 1)
@@ -140,8 +143,9 @@ class ListenPanel(QWidget):
         note beside the meter that tells the user when the input is clipping or silent."""
         self.meter.feed(samples, len(samples) / rate)
         self.spectrogram.push(samples, end_sample)
-        if self.meter.clipping:
-            self.set_level_note("Clipping! Turn the input down.", True)
+        if self.meter.clipping and not self.input_is_monitor:
+            self.set_level_note("Clipping: lower the microphone's input volume in the sound settings, "
+                                "or move it away from the speaker.", True)
         elif self.meter.silent:
             self.set_level_note("Silent: is the right input selected?", True)
         else:

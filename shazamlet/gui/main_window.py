@@ -318,6 +318,7 @@ class MainWindow(FileActions, QMainWindow):
         self.stream, self.read_pos = msg.stream, msg.start_sample
         choice = self.inputs.current()
         self.source_name = choice.label.split("  ")[0] if choice.device >= 0 else "the default input"
+        self.listen.input_is_monitor = choice.is_monitor
         self.listen.spectrogram.reset(msg.stream.rate, msg.start_sample, msg.mel)
         self.listen.meter.reset()
         self.banner.clear("capture", "devices")

@@ -9,11 +9,12 @@ for tests and demos without a sound card.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -104,15 +105,34 @@ class FileInputStream:
 class InputChoice:
     """One entry of the input selector."""
 
-    key: str  # what the settings remember
+    key: str  # what the settings remember ("" = the system's default input)
     label: str
     device: int  # sounddevice index, -1 = the system default
     pulse_source: str = ""  # a PulseAudio source opened through the ALSA `pulse` device
     is_monitor: bool = False
+    is_default: bool = False  # the system's default input: what the key "" selects
 
 
-def pulse_sources() -> list[tuple[str, str]]:
-    """(name, description) of every PulseAudio/PipeWire source, monitors included; [] without pactl.
+# ALSA plugins that are not a source of their own: each is another name for the default (or a mixer
+# of it), so listing them showed one input under three names ("System default input", "pulse", "default")
+ALSA_ALIASES = {"default", "sysdefault", "pulse", "pipewire", "dmix", "dsnoop", "jack", "samplerate",
+                "speexrate", "lavrate", "upmix", "vdownmix", "front", "surround40", "spdif", "oss"}
+
+
+def readable(name: str) -> str:
+    """A device name without the ALSA address: "HDA Intel PCH: ALC257 Analog (hw:0,0)" -> "HDA Intel PCH: ALC257 Analog"."""
+    return re.sub(r"\s*\((?:hw|plughw):[^)]*\)\s*$", "", name).strip() or name
+
+
+def monitor_label(description: str) -> str:
+    """"Monitor of Speakers" -> "This computer's audio (Speakers)": what a monitor source hears."""
+    inner = re.sub(r"^monitor of\s+", "", description, flags=re.IGNORECASE).strip()
+    return f"This computer's audio ({inner})" if inner else "This computer's audio"
+
+
+def pulse_sources() -> list[tuple[str, str, bool]]:
+    """(name, description, is the default source) of every PulseAudio/PipeWire source, monitors
+    included; [] without pactl.
 
     PortAudio on Linux sees PulseAudio as one ALSA device ("pulse"), so the monitor of the speakers
     (what lets the app recognise the computer's own playback) is not among sounddevice's inputs;
@@ -120,38 +140,55 @@ def pulse_sources() -> list[tuple[str, str]]:
     """
     if not shutil.which("pactl"):
         return []
+    env = {**os.environ, "LC_ALL": "C"}
     try:
-        out = subprocess.run(["pactl", "list", "sources"], capture_output=True, text=True, timeout=2,
-                             env={**os.environ, "LC_ALL": "C"}).stdout
+        out = subprocess.run(["pactl", "list", "sources"], capture_output=True, text=True, timeout=2, env=env).stdout
+        info = subprocess.run(["pactl", "info"], capture_output=True, text=True, timeout=2, env=env).stdout
     except (OSError, subprocess.SubprocessError):
         return []
+    default = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                    if line.startswith("Default Source:")), "")
     found, name = [], None
     for line in out.splitlines():
         line = line.strip()
         if line.startswith("Name:"):
             name = line.split(":", 1)[1].strip()
         elif line.startswith("Description:") and name:
-            found.append((name, line.split(":", 1)[1].strip()))
+            found.append((name, line.split(":", 1)[1].strip(), name == default))
             name = None
     return found
 
 
-def input_choices(devices: list[InputDevice], sources: list[tuple[str, str]]) -> list[InputChoice]:
-    """The selector's entries: the system default, sounddevice's inputs, PulseAudio's sources."""
-    choices = [InputChoice("", "System default input", -1)]
-    for d in devices:
-        label = f"{d.name}  (this computer's playback)" if d.is_monitor else d.name
-        default = d.is_default and d.name != "default"
-        choices.append(InputChoice(d.name, label + ("  · default" if default else ""), d.index, "", d.is_monitor))
-    pulse = next((d for d in devices if d.name == "pulse"), None)
-    if pulse is not None:
-        descriptions = [desc for _, desc in sources]
-        for name, description in sources:
+def input_choices(devices: list[InputDevice], sources: list[tuple]) -> list[InputChoice]:
+    """The selector's entries: each real source once, microphones first, then the computer's own audio.
+
+    With PulseAudio (a "pulse" device and its sources from `pulse_sources`), the sources are the inputs
+    and the ALSA devices are not listed again (PulseAudio owns them); otherwise sounddevice's inputs
+    without the ALSA aliases of the default. The default input is marked; an entry "System default
+    input" is only added when no listed input is known to be it.
+    """
+    pulse = next((d for d in devices if d.name in ("pulse", "pipewire")), None)
+    found: list[InputChoice] = []
+    if pulse is not None and sources:
+        descriptions = [src[1] for src in sources]
+        for src in sources:
+            name, description = src[0], src[1]
+            is_default = bool(src[2]) if len(src) > 2 else False
             monitor = name.endswith(".monitor")
             if descriptions.count(description) > 1:
                 description = f"{description} [{name}]"  # two null sinks both say "Monitor of Null Output"
-            label = f"{description}  (this computer's playback)" if monitor else description
-            choices.append(InputChoice(f"pulse:{name}", label, pulse.index, name, monitor))
+            label = monitor_label(description) if monitor else description
+            found.append(InputChoice(f"pulse:{name}", label, pulse.index, name, monitor, is_default))
+    else:
+        for d in devices:
+            if d.name.lower() in ALSA_ALIASES:
+                continue
+            label = monitor_label(readable(d.name)) if d.is_monitor else readable(d.name)
+            found.append(InputChoice(d.name, label, d.index, "", d.is_monitor, d.is_default))
+    found.sort(key=lambda c: c.is_monitor)  # microphones first (stable: each group keeps its order)
+    choices = [replace(c, label=c.label + "  · default") if c.is_default else c for c in found]
+    if not any(c.is_default for c in choices):
+        choices.insert(0, InputChoice("", "System default input", -1, is_default=True))
     return choices
 
 

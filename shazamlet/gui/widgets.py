@@ -10,6 +10,21 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePol
 
 SILENT_DBFS = -70.0
 CLIP_PEAK = 0.99
+# Clipping is a flat top: runs of samples stuck at full scale. A single peak at 0 dBFS is a loud, well
+# mastered song (normal on the computer's own audio) and said "Clipping!" at ordinary playback.
+CLIP_RUN = 3  # samples in a row at full scale
+CLIP_FRACTION = 1e-3  # of a block's samples in such runs
+
+
+def clipped_fraction(samples: np.ndarray, level: float = CLIP_PEAK, run: int = CLIP_RUN) -> float:
+    """The share of `samples` that lie in runs of at least `run` consecutive samples at or above `level`."""
+    hot = np.abs(samples) >= level
+    if len(hot) < run or not hot.any():
+        return 0.0
+    edges = np.diff(np.concatenate([[0], hot.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = ends - starts
+    return float(lengths[lengths >= run].sum() / len(samples))
 
 
 class LevelMeter(QWidget):
@@ -37,7 +52,8 @@ class LevelMeter(QWidget):
             self.rms_db = max(rms_db, self.rms_db - 40 * seconds)  # fast attack, slow release
             self.peak_db = max(20 * np.log10(max(peak, 1e-7)), self.peak_db - 15 * seconds)
             self.silent_s = self.silent_s + seconds if rms_db < SILENT_DBFS else 0.0
-            self.clip_hold_s = 1.5 if peak >= CLIP_PEAK else max(0.0, self.clip_hold_s - seconds)
+            clipped = peak >= CLIP_PEAK and clipped_fraction(samples) > CLIP_FRACTION
+            self.clip_hold_s = 1.5 if clipped else max(0.0, self.clip_hold_s - seconds)
         self.update()
 
     @property
