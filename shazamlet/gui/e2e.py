@@ -1,8 +1,10 @@
 """Drive the real window for the end-to-end script: listen, take screenshots, report, quit.
 
-Environment: SHAZAMLET_E2E=DIR (turns it on), SHAZAMLET_E2E_TIMEOUT (s, default 45), and
+Environment: SHAZAMLET_E2E=DIR (turns it on), SHAZAMLET_E2E_TIMEOUT (s, default 45),
 SHAZAMLET_E2E_CONTINUOUS=SECONDS to listen in continuous mode for that long instead of stopping at
-the first final answer.
+the first final answer, and SHAZAMLET_E2E_RECORDINGS=FOLDER to identify that folder into the history
+at the end. Besides the window it grabs the whole screen (`screen_shot`) where what matters is
+outside it: the open input list, the tray's notification.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from shazamlet.gui import messages as m
@@ -27,12 +30,27 @@ class E2EDriver:
         self.first = True
         self.done = False
         self.continuous_s = float(os.environ.get("SHAZAMLET_E2E_CONTINUOUS", "0") or 0)
+        self.recordings = os.environ.get("SHAZAMLET_E2E_RECORDINGS", "")
+        self.notified = False
+        notify = window.tray.notify
+
+        def notify_and_shoot(title: str, text: str) -> bool:  # the first notification, on the screen
+            sent = notify(title, text)
+            if sent and not self.notified:
+                self.notified = True
+                QTimer.singleShot(900, lambda: self.screen_shot("7-notification.png"))
+            return sent
+
+        window.tray.notify = notify_and_shoot
         window.library_changed.connect(self._library_ready)
         window.answered.connect(self._answered)
         QTimer.singleShot(int(timeout_s * 1000), self._timeout)
 
     def shot(self, name: str) -> None:
         self.w.grab().save(str(self.out / name))
+
+    def screen_shot(self, name: str) -> None:
+        QGuiApplication.primaryScreen().grabWindow(0).save(str(self.out / name))
 
     def _library_ready(self, songs) -> None:
         if songs and not self.done:
@@ -72,7 +90,21 @@ class E2EDriver:
         if self.done:
             return
         self.done = True
-        self.shot("3-answer.png")
+        self.shot("3-last-heard.png" if self.continuous_s > 0 else "3-answer.png")
+        self.w.inputs.box.showPopup()  # the input list, open
+        QTimer.singleShot(500, self._inputs_shot)
+
+    def _inputs_shot(self) -> None:
+        self.screen_shot("6-inputs.png")
+        self.w.inputs.box.hidePopup()
+        self.w.stop_listening()
+        if self.recordings:
+            self.w.folder_identified.connect(lambda _msg: QTimer.singleShot(300, self._tabs))
+            self.w.identify_folder(self.recordings)
+        else:
+            self._tabs()
+
+    def _tabs(self) -> None:
         self.w.tabs.setCurrentWidget(self.w.history)
         QApplication.processEvents()
         self.shot("4-history.png")
@@ -98,4 +130,4 @@ class E2EDriver:
             {"finished": ok, "final": final, "events": self.events, "elapsed_s": round(time.time() - self.started, 1)},
             indent=1))
         self.w.stop_listening()
-        QTimer.singleShot(300, self.w.close)
+        QTimer.singleShot(300, self.w.quit)

@@ -23,7 +23,8 @@ KEEP = 1000  # entries kept in the file
 # Shares of the table's width for the columns whose text can be long (Artist, Genre, Source): Title takes
 # what is left, and each can be dragged wider. Sized to their contents, Artist and Source once squeezed
 # the title to a few letters.
-SHARES = {2: 0.18, 4: 0.12, 5: 0.12}
+SHARES = {2: 0.18, 4: 0.16, 5: 0.12}
+MIN_WIDTH = {2: 60, 4: 80, 5: 60}  # the genre's colour swatch and a short name fit
 
 
 class HistoryTable(QTableView):
@@ -33,7 +34,7 @@ class HistoryTable(QTableView):
         super().resizeEvent(event)
         width = event.size().width()
         for col, share in SHARES.items():
-            self.horizontalHeader().resizeSection(col, max(60, int(share * width)))
+            self.horizontalHeader().resizeSection(col, max(MIN_WIDTH[col], int(share * width)))
 
 
 class HistoryPanel(QWidget):

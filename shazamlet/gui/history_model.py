@@ -105,7 +105,9 @@ class HistoryModel(QAbstractTableModel):
                         if e.closest else "No song of your library came close")
             if col == 4 and e.genre:
                 return f"sounds like {e.genre} ({e.genre_confidence:.0%} of the votes)"
-            return (e.path or e.closest or None) if col == 1 else (self.data(index) or None)
+            if col == 1:  # the whole title, which the column may cut
+                return "\n".join(x for x in (e.title or NOT_FOUND, e.path or e.closest) if x)
+            return self.data(index) or None
         if role == Qt.ForegroundRole and not e.in_library and col in (1, 3):
             return QColor("#fbbf24" if col == 1 else "#94a3b8")
         if role == Qt.DecorationRole and col == 4 and e.genre:

@@ -112,10 +112,11 @@ class ListenPanel(QWidget):
         """Present a `shazamlet.recognizer.Answer`: the card and both vote charts."""
         genre = f"sounds like {a.genre.label} ({a.genre.score:.0%})" if a.genre else ""
         best = a.candidates[0] if a.candidates else None
-        if a.silent:
+        if a.silent:  # (the vote charts keep the last votes: silence has none to show)
             if not self.card.show_last_heard(f"Silence {when} — turn the music up, or check the input."):
                 self.show_message(f"Silence {when} — nothing to identify yet.", "…",
                                   detail="Turn the music up, or check the input.")
+            return
         elif a.song:
             s = a.song
             mm, ss = divmod(int(s.offset_s), 60)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QGraphicsRectItem
 from shazamlet.config import FeatureConfig
 
 FLOOR_DB = -120.0
-FREQ_TICKS = (100, 200, 500, 1000, 2000, 4000, 8000)
+FREQ_TICKS = (100, 500, 1000, 2000, 4000, 8000)  # (200 Hz sat on top of 100 Hz's label)
 
 
 def hz_label(f: float) -> str:
