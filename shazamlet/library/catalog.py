@@ -8,6 +8,8 @@ A file name that is not valid UTF-8 (Python decodes it to lone surrogates, which
 stored as its file-system bytes (a BLOB in the same column) and read back to the same str, so the
 song round-trips; its title and genre, shown to people, carry U+FFFD where the name was not UTF-8.
 A catalog that SQLite cannot read raises `CatalogDamaged` on opening (a quick check of every page).
+A catalog on a read-only mount, or in a folder the user may not write, is opened read-only: reading
+works, and the library says so before any write.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import re
 import sqlite3
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,16 +70,18 @@ class Song:
 class Catalog:
     """Thin typed access to the library's SQLite database."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, read_only: bool = False) -> None:
         self.path = db_path
-        self.db = sqlite3.connect(str(db_path), timeout=30, check_same_thread=False)
+        self.read_only = read_only
+        self.db = _connect(db_path, read_only)
         try:
             self._check_readable()
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.executescript(SCHEMA)
-            if self.get_meta("schema_version") is None:  # created now (or found empty)
-                self.set_meta("schema_version", str(SCHEMA_VERSION))
-                self.set_meta("created", str(time.time()))
+            if not read_only:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.executescript(SCHEMA)
+                if self.get_meta("schema_version") is None:  # created now (or found empty)
+                    self.set_meta("schema_version", str(SCHEMA_VERSION))
+                    self.set_meta("created", str(time.time()))
         except sqlite3.DatabaseError as exc:
             self.db.close()
             if not _is_damage(exc):
@@ -169,6 +174,22 @@ _SET_COLS = ("path=?, title=?, artist=?, album=?, genre=?, duration_s=?, content
              " added=?, n_tiles=?, emb_file=?")
 _SET_META = "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"
 _SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _connect(db_path: Path, read_only: bool) -> sqlite3.Connection:
+    """A connection to the catalog. Read-only: `mode=ro`, or where SQLite cannot make its WAL index
+    beside the file (a folder nobody may write), `immutable=1` (no locks, no WAL: a read-only mount
+    cannot change under us)."""
+    if not read_only:
+        return sqlite3.connect(str(db_path), timeout=30, check_same_thread=False)
+    uri = "file:" + urllib.parse.quote(str(db_path.resolve()))
+    db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=30, check_same_thread=False)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        return sqlite3.connect(uri + "?immutable=1", uri=True, timeout=30, check_same_thread=False)
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:

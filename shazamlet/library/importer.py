@@ -8,6 +8,8 @@ and what storing it means (an `add` keeps unchanged songs, a `reindex` replaces 
 
 from __future__ import annotations
 
+import errno
+import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,18 +49,70 @@ StoreFn = Callable[[PreparedSong, AddReport], None]
 
 
 def collect_audio_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """(file, root) pairs for every audio file under `paths` (recursive); plus one-line errors."""
-    found, errors = [], []
+    """(file, root) pairs for every audio file under `paths` (recursive), each file once; plus one line
+    for each thing skipped and why.
+
+    Files come as found under their root (a folder reached through a link keeps the link's name, which
+    is the genre a user expects from `ROOT/Jazz -> /nas/jazz`): absolute, not resolved. Links to folders
+    are followed once each: a link back to a folder already searched (a loop) is skipped and said.
+    """
+    found: list[tuple[Path, Path]] = []
+    errors: list[str] = []
+    seen_files: set[tuple[int, int]] = set()
+
+    def add_file(f: Path, root: Path) -> None:
+        try:
+            st = f.stat()
+        except OSError as exc:
+            errors.append(f"{f}: {_why(exc)}")
+            return
+        if (st.st_dev, st.st_ino) not in seen_files:  # the same file through two links: once
+            seen_files.add((st.st_dev, st.st_ino))
+            found.append((f, root))
+
     for raw in paths:
-        p = Path(raw).expanduser()
-        if p.is_dir():
-            root = p.resolve()
-            found += [(f.resolve(), root) for f in sorted(p.rglob("*")) if f.is_file() and is_audio_file(f)]
-        elif p.is_file():
-            found.append((p.resolve(), p.resolve().parent))
-        else:
-            errors.append(f"{raw}: no such file or folder")
+        p = Path(os.path.abspath(Path(raw).expanduser()))
+        try:
+            is_dir = p.is_dir()
+            p.stat()
+        except OSError as exc:
+            errors.append(f"{raw}: {_why(exc)}")
+            continue
+        if not is_dir:
+            add_file(p, p.parent)
+            continue
+        seen_dirs: set[tuple[int, int]] = set()
+
+        def walk_error(exc: OSError) -> None:
+            errors.append(f"{exc.filename}: folder skipped: {_why(exc)}")
+
+        for folder, dirs, names in os.walk(p, onerror=walk_error, followlinks=True):
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                errors.append(f"{folder}: folder skipped: a link back to a folder already searched (a loop)")
+                dirs.clear()
+                continue
+            seen_dirs.add((st.st_dev, st.st_ino))
+            dirs.sort()
+            for name in sorted(names):
+                f = Path(folder) / name
+                if is_audio_file(f):
+                    if not f.exists():
+                        errors.append(f"{f}: a link to nothing (its target is gone)")
+                    else:
+                        add_file(f, p)
     return found, errors
+
+
+def _why(exc: OSError) -> str:
+    """A few words for an OSError a person can act on."""
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if exc.errno == errno.ELOOP:
+        return "a loop of symbolic links"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file or folder"
+    return exc.strerror or str(exc)
 
 
 PrepareFn = Callable[[Path, Path, str | None], PreparedSong | FailedSong]  # (file, root, genre) -> a decoded song

@@ -14,45 +14,50 @@ configured handler, Python prints them to stderr as they are, one line each.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import re
+import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import platformdirs
-import torch
 
 from shazamlet.config import IndexConfig, LandmarkConfig
 from shazamlet.landmarks import SongLandmarks
 from shazamlet.library.between import between_fingerprints, encode_between
 from shazamlet.library.catalog import Catalog, CatalogDamaged, Song
+from shazamlet.library.errors import DiskFull, LibraryDamaged, LibraryError, LibraryReadOnly, ModelMismatch
 from shazamlet.library.extras import SongExtras
-from shazamlet.library.index import IndexCorrupt, IndexRecord, LibraryIndex, build_index
+from shazamlet.library.index import IndexCorrupt, IndexRecord, LibraryIndex, build_index, index_bytes
 from shazamlet.library.importer import (AddProgress, AddReport, ProgressFn, StoreFn, collect_audio_files,
                                         decode_files)
 from shazamlet.library.prepare import FailedSong, PreparedSong, prepare_song
 from shazamlet.library.store import EmbeddingStore, FingerprintsDamaged
+from shazamlet.library.writing import (SPACE_MARGIN_BYTES, check_space, disk_errors, free_bytes, remove_stale_temps,
+                                       write_lock)
 from shazamlet.model.embedder import TileEmbedder
 
 
-class LibraryError(Exception):
-    """A library that cannot be used as asked; one line for the user."""
-
-
-class ModelMismatch(LibraryError):
-    pass
-
-
-class LibraryDamaged(LibraryError):
-    """The library's catalog cannot be read; the message says what to do."""
-
-
 log = logging.getLogger(__name__)
+
+
+def _write(what: str) -> Callable:
+    """A Library method that writes: it runs inside `Library._writing(what)`."""
+    def wrap(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def run(self: "Library", *args, **kwargs):
+            with self._writing(what):
+                return method(self, *args, **kwargs)
+        return run
+    return wrap
 
 
 def default_library_dir() -> Path:
@@ -60,17 +65,24 @@ def default_library_dir() -> Path:
 
 
 class Library:
-    def __init__(self, folder: Path, embedder: TileEmbedder, index_cfg: IndexConfig, check_model: bool) -> None:
+    def __init__(self, folder: Path, embedder: TileEmbedder, index_cfg: IndexConfig, check_model: bool,
+                 read_only: bool = False, absent: bool = False, why_read_only: str = "") -> None:
+        """`absent`: there is no library at `folder`; this one is empty, read-only, and makes nothing on disk."""
         self.folder = folder
         self.embedder = embedder
         self.cfg = index_cfg
-        self.catalog = Catalog(folder / "catalog.sqlite")
-        self.store = EmbeddingStore(folder / "fingerprints")
+        self.read_only = read_only or absent
+        self.why_read_only = why_read_only or ("there is no library there" if absent else
+                                               "a read-only disk, or a folder you may not write")
+        self.catalog = Catalog(Path(":memory:"), False) if absent else Catalog(folder / "catalog.sqlite", read_only)
+        self.store = EmbeddingStore(folder / "fingerprints", create=not self.read_only, read_only=self.read_only)
         self._index: LibraryIndex | None = None
         # Searches may run on another thread (the window's listener) while songs are added: the swap
         # to a new index generation unloads the old one, so swap and searches take this lock in turn.
         # Building a generation happens outside it; only the swap is serialised.
         self._lock = threading.RLock()
+        self._write_mutex = threading.RLock()  # writes in this process: one at a time, nested ones join
+        self._write_depth = 0
         self._genres: dict[int, str | None] | None = None  # read on every query: cached until a write
         self._genre_labels: frozenset[str] | None = None  # the same, as the set of labels in use
         # what the songs keep beside the index, read back for re-scoring through small caches
@@ -81,7 +93,11 @@ class Library:
                         f"{self.store.folder} (was the catalog deleted?): run `shazamlet library add` on your music "
                         "again to list its songs")
         recorded = self.catalog.get_meta("model_sha256")
-        if recorded is not None and recorded == self.embedder.model.sha256 != self.embedder.model_hash:
+        if self.read_only:  # nothing is recorded: a library made by an older version is read as it is
+            if check_model and recorded is not None and recorded not in (self.embedder.model_hash,
+                                                                         self.embedder.model.sha256):
+                raise ModelMismatch(self.mismatch_message())
+        elif recorded is not None and recorded == self.embedder.model.sha256 != self.embedder.model_hash:
             # an earlier version recorded the file's own sha256: this very file, so its fingerprints
             self.catalog.set_meta("model_sha256", self.embedder.model_hash)
         if recorded is None:
@@ -95,17 +111,34 @@ class Library:
 
     @classmethod
     def open(cls, folder: str | Path | None, embedder: TileEmbedder, create: bool = True,
-             check_model: bool = True, index_cfg: IndexConfig = IndexConfig()) -> "Library":
+             check_model: bool = True, index_cfg: IndexConfig = IndexConfig(), missing_ok: bool = False) -> "Library":
+        """The library in `folder` (default: the user's), made there when `create`. Without `create`,
+        a folder with no library is LibraryError, or with `missing_ok` an empty library that writes
+        nothing (`identify` before any `add`: every clip is not in it, and its genre is still told)."""
         f = Path(folder).expanduser() if folder else default_library_dir()
-        if not (f / "catalog.sqlite").exists():
+        catalog = f / "catalog.sqlite"
+        if not catalog.exists():
+            lost = len(list((f / "fingerprints").glob("*.npz")))
+            if not create and missing_ok and not lost:
+                return cls(f, embedder, index_cfg, check_model, absent=True)
             if not create:
-                lost = len(list((f / "fingerprints").glob("*.npz")))
                 raise LibraryError(f"no library at {f} (add music with `shazamlet library add FOLDER`)" if not lost else
                                    f"{f / 'catalog.sqlite'} is missing though {lost} songs' fingerprints are in {f}: "
                                    "run `shazamlet library add` on your music again to list its songs")
             f.mkdir(parents=True, exist_ok=True)
+        # what this process may not write is read only: reading commands work, writing ones say so first
+        read_only = not (os.access(f, os.W_OK) and (not catalog.exists() or os.access(catalog, os.W_OK))
+                         and (not (f / "fingerprints").exists() or os.access(f / "fingerprints", os.W_OK)))
         try:
-            return cls(f, embedder, index_cfg, check_model)
+            try:
+                return cls(f, embedder, index_cfg, check_model, read_only)
+            except sqlite3.OperationalError:
+                if read_only or free_bytes(f) > SPACE_MARGIN_BYTES:
+                    raise
+                # a full disk: SQLite cannot make its WAL files, but reading needs none
+                return cls(f, embedder, index_cfg, check_model, read_only=True, why_read_only="its disk is full")
+        except sqlite3.OperationalError as exc:
+            raise LibraryError(f"cannot open the library's catalog {catalog}: {exc}") from None
         except CatalogDamaged as exc:
             raise LibraryDamaged(f"the library's catalog {f / 'catalog.sqlite'} is damaged ({exc}): move the folder "
                                  f"{f} away (nothing else reads it) and run `shazamlet library add` on your music "
@@ -117,6 +150,34 @@ class Library:
                 self._index.unload()
                 self._index = None
             self.catalog.close()
+
+    def check_writable(self, what: str) -> None:
+        """Raise LibraryReadOnly (one line: what could not be done, and why) unless this library may be written."""
+        if self.read_only:
+            raise LibraryReadOnly(f"the library {self.folder} cannot be written ({self.why_read_only}): cannot "
+                                  f"{what}; identify, listen, list and info still work")
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Run a write: refused in one line when read-only; holds the write lock (another process's write
+        is waited for), removes a killed writer's temp files, and meets a full disk in one line (DiskFull).
+        A write within a write (an `add`'s index rebuild) joins it."""
+        self.check_writable(what)
+        with self._write_mutex:
+            if self._write_depth:
+                self._write_depth += 1
+                try:
+                    yield
+                finally:
+                    self._write_depth -= 1
+                return
+            with write_lock(self.folder), disk_errors(self.folder, what):
+                remove_stale_temps(self.folder)
+                self._write_depth = 1
+                try:
+                    yield
+                finally:
+                    self._write_depth = 0
 
     # -- model ------------------------------------------------------------------------------
     def _record_model(self) -> None:
@@ -166,8 +227,11 @@ class Library:
         return self._genre_labels
 
     def index_record(self) -> IndexRecord | None:
-        raw = self.catalog.get_json("index")
-        return IndexRecord(**raw) if raw else None
+        try:
+            raw = self.catalog.get_json("index")
+            return IndexRecord(**raw) if raw else None
+        except (TypeError, ValueError):  # edited by hand: as if there were none, and the next search rebuilds it
+            return None
 
     def index(self) -> LibraryIndex | None:
         """The current index, loaded once; rebuilt from the stored fingerprints if it is damaged."""
@@ -221,6 +285,7 @@ class Library:
                 if self.store.exists(s.emb_file) and not self._has_fingerprints(s, full=True, warn=False)]
 
     # -- writing ----------------------------------------------------------------------------
+    @_write("add songs")
     def add(self, paths: Iterable[str | Path], genre_from: str = "folder", genre: str | None = None,
             root: str | Path | None = None, progress: ProgressFn | None = None, cancel: Callable[[], bool] | None = None,
             workers: int | None = None) -> AddReport:
@@ -232,11 +297,11 @@ class Library:
         started = time.perf_counter()
         files, errors = collect_audio_files(paths)
         if root is not None:
-            files = [(f, Path(root).expanduser().resolve()) for f, _ in files]
+            files = [(f, Path(root).expanduser().absolute()) for f, _ in files]
         report = AddReport(errors=errors)
         todo = []
         for f, root in files:
-            old = self.catalog.song_by_path(str(f))
+            old = self.catalog.song_by_path(str(f.resolve()))  # a song is known by its real path
             st = f.stat()
             if old and old.file_size == st.st_size and old.file_mtime == st.st_mtime and self._has_fingerprints(old):
                 report.unchanged.append(str(f))
@@ -261,7 +326,10 @@ class Library:
         peaks = self.landmark_config.to_dict() if self.keeps_peaks else None
 
         def prepare(f: Path, root: Path, genre: str | None) -> PreparedSong | FailedSong:
-            return prepare_song(str(f), feats, hop, genre_from, str(root), genre, between, peaks)
+            song = prepare_song(str(f), feats, hop, genre_from, str(root), genre, between, peaks)
+            if isinstance(song, PreparedSong):  # found under its root (for the genre), kept by its real path
+                song.path = str(Path(song.path).resolve())
+            return song
 
         decode_files(todo, prepare, report, progress, cancel, workers, store, failed_note)
 
@@ -282,10 +350,10 @@ class Library:
 
     def _write_fingerprints(self, prep: PreparedSong, name: str) -> str:
         """Embed a prepared song and store its fingerprints (and what this version keeps beside them)."""
-        fps = self.embedder.embed(torch.from_numpy(prep.tiles))
+        fps = self.embedder.embed(prep.tiles)
         codes = None
         if prep.between_tiles is not None:
-            codes = encode_between(self.embedder.project(torch.from_numpy(prep.between_tiles)))
+            codes = encode_between(self.embedder.project(prep.between_tiles))
         return self.store.write(name, fps, prep.start_frames, codes, prep.between_starts, prep.peaks)
 
     @staticmethod
@@ -296,6 +364,7 @@ class Library:
                     prep.content_hash, prep.file_size, prep.file_mtime, old.added if old else time.time(),
                     len(prep.start_frames), emb_file)
 
+    @_write("remove songs")
     def remove(self, paths: Iterable[str | Path]) -> list[Song]:
         """Remove songs by file path or by folder (everything under it); rebuilds the index."""
         targets = [str(Path(p).expanduser().resolve()) for p in paths]
@@ -310,6 +379,7 @@ class Library:
                     self.store.delete(s.emb_file)
         return gone
 
+    @_write("re-embed its songs")
     def reindex(self, progress: ProgressFn | None = None, cancel: Callable[[], bool] | None = None) -> AddReport:
         """Re-embed every song with the current model (after a model change, or to add what this
         version keeps beside the fingerprints).
@@ -374,6 +444,7 @@ class Library:
             for name in unused - {s.emb_file for s in self.catalog.songs()}:
                 self.store.delete(name)
 
+    @_write("rebuild its index")
     def rebuild_index(self, progress: ProgressFn | None = None) -> IndexRecord:
         """Build a new index generation from the stored fingerprints and make it current. A song whose
         fingerprint file is damaged is left out (pending) with one warning line, its file set aside."""
@@ -396,7 +467,9 @@ class Library:
             if progress:
                 progress(AddProgress("index", done[0], len(songs)))
 
-        kind = self.cfg.index_kind(sum(s.n_tiles for s in songs))
+        n_items = sum(s.n_tiles for s in songs)
+        kind = self.cfg.index_kind(n_items)
+        check_space(self.folder, index_bytes(kind, n_items, self.embedder.dim, self.cfg.n_trees), "build the index")
         record = build_index(self.folder, generation, self.embedder.dim, chunks(), self.cfg.n_trees, tick, kind)
         with self._lock:
             self._genres = self._genre_labels = None

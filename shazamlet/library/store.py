@@ -8,11 +8,19 @@ are what a corrupted index is rebuilt from.
 A file that cannot be read as one (truncated, overwritten, a bad CRC) raises `FingerprintsDamaged`,
 and the library sets it aside (`set_aside`: renamed to `<name>.damaged`), so that everywhere else it
 counts as missing: the song is left out of the index until `library add` re-embeds it.
+
+File names come from the catalog, which anyone who can write the folder can edit: a name is used only
+if it is one the library makes itself (`<content hash>[.<model hash>].npz`) and names a regular file,
+not a link. Anything else (`../../Music/x.flac`, an absolute path, a symlink out) counts as missing,
+with one warning line, and is never read, renamed or deleted.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import stat
 import tempfile
 import zipfile
 import zlib
@@ -29,22 +37,65 @@ from shazamlet.landmarks import BIN_BITS, unpack
 # for a member that is not there
 _FORMAT_ERRORS = (ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 DAMAGED_SUFFIX = ".damaged"
+# the only names the library gives fingerprint files: a content hash, then a model hash after a reindex
+_OWN_NAME = re.compile(r"[0-9a-f]{32}(\.[0-9a-f]{12})?\.npz")
+TEMP_PREFIX = ".tmp-"
+log = logging.getLogger("shazamlet.library")
 
 
 class FingerprintsDamaged(Exception):
     """A fingerprint file that exists but cannot be read as one; the message names the file."""
 
 
+def is_own_name(name: str) -> bool:
+    """Whether `name` is a fingerprint file name the library makes (a plain name, no path in it)."""
+    return isinstance(name, str) and _OWN_NAME.fullmatch(name) is not None
+
+
 class EmbeddingStore:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, create: bool = True, read_only: bool = False) -> None:
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only  # a damaged file is then only skipped, not set aside
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        self._refused: set[str] = set()  # names already warned about
+
+    def _path(self, name: str) -> Path | None:
+        """The file a stored name stands for, or None (with one warning line per name) when the name is
+        not one the library makes, or the file there is not a regular file (a link, a folder, a pipe)."""
+        if is_own_name(name):
+            path = self.folder / name
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                return path
+            except OSError:
+                mode = 0
+            if stat.S_ISREG(mode):
+                return path
+            why = "not a regular file (a link or a folder)"
+        else:
+            why = "not a name this library gives its files (a path outside it?)"
+        if name not in self._refused:
+            self._refused.add(name)
+            log.warning(f"warning: the catalog names {name!r} as a fingerprint file: {why}; it is ignored and left "
+                        "untouched, and its song is re-embedded by `shazamlet library add` of its file")
+        return None
+
+    def _existing(self, name: str) -> Path:
+        """The path of a stored name to read; FileNotFoundError when it is missing or refused."""
+        path = self._path(name)
+        if path is None:
+            raise FileNotFoundError(f"{name}: not a fingerprint file of this library")
+        return path
 
     def write(self, name: str, fingerprints: np.ndarray, start_frames: np.ndarray,
               between: np.ndarray | None = None, between_starts: np.ndarray | None = None,
               peaks: np.ndarray | None = None) -> str:
         """Store one song's fingerprints under `name` (a file name), the int8 codes of its in-between
         tiles and its packed spectral peaks when there are any; returns the name."""
+        if not is_own_name(name):
+            raise ValueError(f"not a fingerprint file name: {name!r}")
         arrays = {"fp": fingerprints.astype(np.float16), "starts": start_frames.astype(np.int32)}
         if between is not None and between_starts is not None:
             arrays.update(between=between.astype(np.int8), between_starts=between_starts.astype(np.int32))
@@ -53,7 +104,7 @@ class EmbeddingStore:
             # music, a third of them as packed int32s
             frames, bins = unpack(peaks)
             arrays.update(peak_steps=np.diff(frames, prepend=0).astype(np.uint32), peak_bins=bins.astype(np.uint16))
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=self.folder)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".npz", dir=self.folder)
         try:
             with os.fdopen(fd, "wb") as f:
                 _savez(f, arrays, compressed={"peak_steps", "peak_bins"})
@@ -71,7 +122,7 @@ class EmbeddingStore:
         """The file as an NpzFile; what a damaged file raises while it is read becomes FingerprintsDamaged
         (a missing file stays FileNotFoundError)."""
         try:
-            with np.load(self.folder / name, allow_pickle=False) as z:
+            with np.load(self._existing(name), allow_pickle=False) as z:
                 yield z
         except _FORMAT_ERRORS as exc:
             raise FingerprintsDamaged(f"{name}: {_what_is_wrong(exc)}") from None
@@ -93,8 +144,11 @@ class EmbeddingStore:
     def set_aside(self, name: str) -> None:
         """Rename a damaged file to `<name>.damaged`: kept for a look, but from now on the song has no
         fingerprints (it is re-embedded by the next `library add` of its file, which removes this copy)."""
+        path = self._path(name)
+        if path is None or self.read_only:
+            return
         try:
-            os.replace(self.folder / name, self.folder / (name + DAMAGED_SUFFIX))
+            os.replace(path, self.folder / (name + DAMAGED_SUFFIX))
         except FileNotFoundError:
             pass
 
@@ -121,12 +175,16 @@ class EmbeddingStore:
             return set(z.files)
 
     def exists(self, name: str) -> bool:
-        return (self.folder / name).exists()
+        path = self._path(name)
+        return path is not None and path.exists()
 
     def delete(self, name: str) -> None:
         """Remove a song's file, and the damaged copy set aside under its name if there is one."""
-        for path in (self.folder / name, self.folder / (name + DAMAGED_SUFFIX)):
-            path.unlink(missing_ok=True)
+        path = self._path(name)
+        if path is None:
+            return
+        for p in (path, self.folder / (name + DAMAGED_SUFFIX)):
+            p.unlink(missing_ok=True)
 
     def names(self) -> set[str]:
         return {p.name for p in self.folder.glob("*.npz")}
