@@ -16,6 +16,8 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shazamlet.terminal import log_warnings_to_stderr, say
+
 if TYPE_CHECKING:  # torch is imported only by the commands that need it: the window opens fast
     from shazamlet.recognizer import Answer
 
@@ -46,13 +48,13 @@ def library_folder(arg: str | None, create: bool) -> Path:
     return folder
 
 
-def _load(args, create: bool = True, check_model: bool = True):
+def _load(args, create: bool = True, check_model: bool = True, missing_ok: bool = False):
     from shazamlet.library import Library
     from shazamlet.model import TileEmbedder
 
     folder = library_folder(args.library, create)
     embedder = TileEmbedder(args.model)
-    return Library.open(folder, embedder, create=create, check_model=check_model), embedder
+    return Library.open(folder, embedder, create=create, check_model=check_model, missing_ok=missing_ok), embedder
 
 
 def one_line(text: str | None) -> str:
@@ -81,7 +83,6 @@ def answer_json(file: str, answer: Answer) -> dict:
 
 
 def answer_line(name: str, answer: Answer) -> str:
-    name = one_line(name)
     genre = f"sounds like {one_line(answer.genre.label)} ({answer.genre.score:.0%})" if answer.genre else "no genre"
     if answer.silent:
         return f"{name}: silence (or too little sound), nothing to identify"
@@ -97,20 +98,22 @@ def cmd_identify(args) -> int:
     from shazamlet.audio.decode import AudioError
     from shazamlet.recognizer import Recognizer
 
-    library, embedder = _load(args, create=True)
+    # a reading command: a mistyped --library makes no folder
+    library, embedder = _load(args, create=False, missing_ok=True)
     recognizer = Recognizer(library, embedder)
     if library.catalog.count() == 0:
-        print("warning: the library is empty; add music with `shazamlet library add FOLDER`", file=sys.stderr)
+        where = "is empty" if (library.folder / "catalog.sqlite").exists() else f"at {library.folder} does not exist"
+        say(f"warning: the library {where}; add music with `shazamlet library add FOLDER`", file=sys.stderr)
     status = 0
     for f in args.files:
         try:
             answer = recognizer.identify_file(f)
         except AudioError as exc:
             status = 1
-            print(json.dumps({"file": f, "error": str(exc)}) if args.json else f"error: {one_line(str(exc))}",
-                  file=sys.stdout if args.json else sys.stderr, flush=True)
+            say(json.dumps({"file": f, "error": str(exc)}) if args.json else f"error: {exc}",
+                  file=sys.stdout if args.json else sys.stderr)
             continue
-        print(json.dumps(answer_json(f, answer)) if args.json else answer_line(f, answer), flush=True)
+        say(json.dumps(answer_json(f, answer)) if args.json else answer_line(f, answer))
     return status
 
 
@@ -118,6 +121,7 @@ def cmd_add(args) -> int:
     from tqdm import tqdm
 
     library, _ = _load(args)
+    library.check_writable("add songs")  # before the bar: a refusal is one line
     bar = tqdm(total=0, unit="file", dynamic_ncols=True, disable=args.quiet)
     started = time.perf_counter()
 
@@ -135,13 +139,13 @@ def cmd_add(args) -> int:
         report = library.add(args.paths, genre_from=args.genre_from, genre=args.genre, progress=progress)
     except KeyboardInterrupt:
         bar.close()
-        print("interrupted: the songs stored so far are kept and the library still answers with its previous "
+        say("interrupted: the songs stored so far are kept and the library still answers with its previous "
               "index; run the same command again to finish", file=sys.stderr)
         return 130
     bar.close()
     for e in report.errors + report.duplicates:
-        print(f"skipped: {e}", file=sys.stderr)
-    print(f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
+        say(f"skipped: {e}", file=sys.stderr)
+    say(f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
           f"duplicates {len(report.duplicates)}, errors {len(report.errors)}; "
           f"{report.audio_seconds / 3600:.2f} h of audio in {report.elapsed_s:.1f} s; "
           f"library: {library.catalog.count()} songs")
@@ -153,32 +157,36 @@ def cmd_list(args) -> int:
     songs = library.songs()
     if args.json:
         for s in songs:
-            print(json.dumps({"path": s.path, "title": s.title, "artist": s.artist, "album": s.album,
+            say(json.dumps({"path": s.path, "title": s.title, "artist": s.artist, "album": s.album,
                               "genre": s.genre, "duration_s": round(s.duration_s, 2)}))
         return 0
     for s in songs:
         m, sec = divmod(int(s.duration_s), 60)
         title, artist, genre = one_line(s.title), one_line(s.artist), one_line(s.genre) or "-"
-        print(f"{title[:40]:40s}  {artist[:24]:24s}  {genre[:16]:16s}  {m:3d}:{sec:02d}  {one_line(s.path)}")
-    print(f"{len(songs)} songs")
+        say(f"{title[:40]:40s}  {artist[:24]:24s}  {genre[:16]:16s}  {m:3d}:{sec:02d}  {s.path}")
+    say(f"{len(songs)} songs")
     return 0
 
 
 def cmd_info(args) -> int:
+    from shazamlet.library.writing import TEMP_PREFIXES
+
     library, embedder = _load(args, create=False, check_model=False)
     songs = library.songs()
     record = library.index_record()
     genres: dict[str, int] = {}
     for s in songs:
         genres[s.genre or "-"] = genres.get(s.genre or "-", 0) + 1
-    size = sum(f.stat().st_size for f in library.folder.rglob("*") if f.is_file())
-    print(f"library:   {library.folder}")
-    print(f"songs:     {len(songs)} ({sum(s.duration_s for s in songs) / 3600:.2f} h), "
+    files = [f for f in library.folder.rglob("*") if f.is_file() and not f.is_symlink()]
+    temps = [f for f in files if f.name.startswith(TEMP_PREFIXES)]
+    size = sum(f.stat().st_size for f in files if f not in temps)
+    say(f"library:   {library.folder}")
+    say(f"songs:     {len(songs)} ({sum(s.duration_s for s in songs) / 3600:.2f} h), "
           + ", ".join(f"{g} {n}" for g, n in sorted(genres.items())))
     kind = "" if not record else (f", ANNOY ({record.n_trees} trees)" if record.kind == "annoy" else ", int8 IVF lists")
-    print(f"index:     {record.n_items if record else 0} tiles, {record.dim if record else '-'}-d{kind}, "
+    say(f"index:     {record.n_items if record else 0} tiles, {record.dim if record else '-'}-d{kind}, "
           f"{size / 1e6:.1f} MB on disk")
-    print(f"model:     {library.catalog.get_meta('model_name')} ({(library.catalog.get_meta('model_sha256') or '')[:12]})"
+    say(f"model:     {library.catalog.get_meta('model_name')} ({(library.catalog.get_meta('model_sha256') or '')[:12]})"
           + ("" if library.model_matches() else f"  <- differs from the current model {embedder.model.short_hash}: "
              "run `shazamlet library reindex`"))
     if args.verify and record:
@@ -186,18 +194,24 @@ def cmd_info(args) -> int:
 
         try:
             LibraryIndex(library.folder, record, verify="full")
-            print("verified:  index files match their recorded sha256")
+            say("verified:  index files match their recorded sha256")
         except IndexCorrupt as exc:
-            print(f"damaged:   {exc}; rebuilt from the stored fingerprints")
-            library.rebuild_index()
+            if library.read_only:
+                say(f"damaged:   {exc}; not rebuilt: the library is read-only")
+            else:
+                library.rebuild_index()
+                say(f"damaged:   {exc}; rebuilt from the stored fingerprints")
     if library.model_matches() and (older := library.songs_from_older_version()):
-        print(f"re-scoring: {len(older)} songs lack in-between tiles or landmarks (added by an older version; "
+        say(f"re-scoring: {len(older)} songs lack in-between tiles or landmarks (added by an older version; "
               "they are recognised less well through a microphone): run `shazamlet library reindex`")
     for s in library.damaged_songs() if args.verify else []:
-        print(f"damaged:   fingerprints of {s.path} (set aside; `shazamlet library add` of its folder re-embeds it)")
+        say(f"damaged:   fingerprints of {s.path} (set aside; `shazamlet library add` of its folder re-embeds it)")
+    if temps:
+        say(f"temp files: {len(temps)} left by an interrupted write ({sum(f.stat().st_size for f in temps) / 1e6:.1f} MB); "
+            "the next `shazamlet library add` removes them")
     pending = library.unindexed_songs()
     if pending:
-        print(f"pending:   {len(pending)} songs not in the index yet or without fingerprints (run `shazamlet library add` "
+        say(f"pending:   {len(pending)} songs not in the index yet or without fingerprints (run `shazamlet library add` "
               "on their folders again)")
     return 0
 
@@ -206,9 +220,9 @@ def cmd_remove(args) -> int:
     library, _ = _load(args, create=False, check_model=False)
     gone = library.remove(args.paths)
     for s in gone:
-        print(f"removed {s.path}")
+        say(f"removed {s.path}")
     if not gone:
-        print("nothing matched those paths", file=sys.stderr)
+        say("nothing matched those paths", file=sys.stderr)
         return 1
     return 0
 
@@ -217,19 +231,20 @@ def cmd_reindex(args) -> int:
     from tqdm import tqdm
 
     library, _ = _load(args, create=False, check_model=False)
+    library.check_writable("re-embed its songs")
     bar = tqdm(total=library.catalog.count(), unit="file", dynamic_ncols=True)
     try:  # the bar is closed however this ends, so that a message after it starts a line of its own
         report = library.reindex(progress=lambda p: (setattr(bar, "n", p.done), bar.refresh()) if p.phase == "embed" else None)
     except KeyboardInterrupt:
         bar.close()
-        print("interrupted: the library still answers as before; run `shazamlet library reindex` again to finish",
+        say("interrupted: the library still answers as before; run `shazamlet library reindex` again to finish",
               file=sys.stderr)
         return 130
     finally:
         bar.close()
     for e in report.errors:
-        print(f"warning: {e}", file=sys.stderr)
-    print(f"re-embedded {len(report.added) + len(report.updated)} songs with {library.embedder.model.meta.name} "
+        say(f"warning: {e}", file=sys.stderr)
+    say(f"re-embedded {len(report.added) + len(report.updated)} songs with {library.embedder.model.meta.name} "
           f"in {report.elapsed_s:.1f} s")
     return 1 if report.errors else 0
 
@@ -239,11 +254,11 @@ def cmd_devices(args) -> int:
 
     devices = list_input_devices()
     if not devices:
-        print("no input devices found", file=sys.stderr)
+        say("no input devices found", file=sys.stderr)
         return 1
     for d in devices:
         flags = ("default " if d.is_default else "") + ("monitor" if d.is_monitor else "")
-        print(f"{d.index:3d}  {d.name}  ({d.channels} ch, {d.default_rate:.0f} Hz) {flags}")
+        say(f"{d.index:3d}  {d.name}  ({d.channels} ch, {d.default_rate:.0f} Hz) {flags}")
     return 0
 
 
@@ -252,26 +267,26 @@ def cmd_listen(args) -> int:
     from shazamlet.listen import Listener, listen_stream
     from shazamlet.recognizer import Recognizer
 
-    library, embedder = _load(args)
+    library, embedder = _load(args, create=False)
     if library.catalog.count() == 0:
-        print("the library is empty: add music with `shazamlet library add FOLDER` first", file=sys.stderr)
+        say("the library is empty: add music with `shazamlet library add FOLDER` first", file=sys.stderr)
         return 1
     recognizer = Recognizer(library, embedder)
     device = int(args.device) if args.device is not None and str(args.device).isdigit() else args.device
     stream = MicrophoneStream(device)
     listener = Listener(recognizer, stream.rate)
-    print(f"listening on {stream.device_name} ... (Ctrl-C to stop)", file=sys.stderr)
+    say(f"listening on {stream.device_name} ... (Ctrl-C to stop)", file=sys.stderr)
     last_song = None
     with stream:
         try:
             for event in listen_stream(stream, listener, continuous=args.continuous):
                 if args.json:
-                    print(json.dumps({"event": event.kind, "heard_s": round(event.heard_s, 1),
-                                      **answer_json("microphone", event.answer)}), flush=True)
+                    say(json.dumps({"event": event.kind, "heard_s": round(event.heard_s, 1),
+                                      **answer_json("microphone", event.answer)}))
                 elif event.kind == "final" or args.verbose:
                     song_id = event.answer.song.song_id if event.answer.song else None
                     if not args.continuous or song_id != last_song:
-                        print(answer_line(f"[{event.heard_s:4.1f} s]", event.answer), flush=True)
+                        say(answer_line(f"[{event.heard_s:4.1f} s]", event.answer))
                     last_song = song_id
         except KeyboardInterrupt:
             pass
@@ -344,7 +359,7 @@ def missing_display() -> bool:
 
 def open_window(args) -> int:
     if missing_display():
-        print("shazamlet: no display found: run the window in a desktop session, or use the command line "
+        say("shazamlet: no display found: run the window in a desktop session, or use the command line "
               "(shazamlet --help)", file=sys.stderr)
         return 2
     from shazamlet.gui.app import run_app
@@ -359,6 +374,7 @@ def run_command(argv: list[str]) -> int:
     args.model = getattr(args, "model", None)
     if args.command is None:
         return open_window(args)
+    log_warnings_to_stderr()
     from shazamlet.audio.capture import CaptureError
     from shazamlet.audio.decode import AudioError
     from shazamlet.library import LibraryError
@@ -367,7 +383,7 @@ def run_command(argv: list[str]) -> int:
     try:
         return args.func(args)
     except (ModelError, LibraryError, CaptureError, AudioError, UsageError) as exc:
-        print(f"shazamlet: {one_line(str(exc))}", file=sys.stderr)
+        say(f"shazamlet: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -383,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run_command(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        say("interrupted", file=sys.stderr)
         return 130
 
 

@@ -72,7 +72,7 @@ def test_human_output_and_library_commands(tmp_path, random_model, synth_music):
     wave, _ = sf.read(synth_music / "ballad" / "ballad_song_02.wav", dtype="float32")
     sf.write(tmp_path / "clip.wav", aligned_clip(wave, 3), SR)
     human = run("identify", str(tmp_path / "clip.wav"), model=random_model, library=lib, check=True)
-    assert "ballad_song_02" in human.stdout and "ballad" in human.stdout
+    assert "ballad song 02" in human.stdout and "ballad" in human.stdout
     removed = run("library", "remove", str(synth_music / "ballad" / "ballad_song_02.wav"), model=random_model, library=lib)
     assert removed.returncode == 0 and "removed" in removed.stdout
     assert len(run("library", "list", "--json", model=random_model, library=lib).stdout.splitlines()) == 2
@@ -142,7 +142,7 @@ def test_library_that_is_a_file_or_cannot_be_made_is_one_line(tmp_path, random_m
         res = run(*command, model=random_model, library=a_file)
         assert res.returncode == 2
         assert one_line_error(res) == f"shazamlet: --library {a_file} is a file, not a library folder"
-    res = run("identify", "x.wav", model=random_model, library=a_file / "lib")  # under a file: cannot be made
+    res = run("library", "add", "x.wav", model=random_model, library=a_file / "lib")  # under a file: cannot be made
     assert res.returncode == 2
     assert one_line_error(res).startswith(f"shazamlet: cannot create library folder {a_file / 'lib'}: ")
 
@@ -153,10 +153,7 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tmp_path, random_model):
     cmd = [sys.executable, "-m", "shazamlet", "--library", str(lib), "--model", str(random_model),
            "identify", *["clip.wav"] * 2000]  # minutes of work
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and not (lib / "catalog.sqlite").exists():  # identifying has begun
-        time.sleep(0.02)
-    time.sleep(0.3)
+    time.sleep(3.0)  # the model is loaded and identifying has begun (nothing on disk says so: identify writes nothing)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
@@ -177,7 +174,7 @@ def test_corrupt_mp3_is_one_clear_line_without_decoder_chatter(tmp_path, random_
     (tmp_path / "corrupt.mp3").write_bytes(np.random.default_rng(0).bytes(50_000))
     res = run("identify", str(tmp_path / "corrupt.mp3"), model=random_model, library=tmp_path / "lib")
     assert res.returncode == 1
-    lines = [x for x in res.stderr.splitlines() if not x.startswith("warning: the library is empty")]
+    lines = [x for x in res.stderr.splitlines() if not x.startswith("warning: the library ")]
     assert lines == [f"error: {tmp_path / 'corrupt.mp3'}: cannot decode audio "
                      "(not a valid MP3 file, or an unsupported or damaged one)"], res.stderr
 

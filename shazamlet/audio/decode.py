@@ -6,6 +6,7 @@ the decoders' own chatter (libmpg123 writes warnings straight to the C stderr) i
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sys
@@ -64,18 +65,23 @@ def open_source(path: str | Path) -> Source:
         raise AudioError("empty path: give the name of an audio file")
     p = Path(text)
     try:
-        if not p.exists():
-            raise AudioError(f"{path}: no such file")
+        os.stat(p)  # (Path.exists calls a loop of links "no such file")
         if p.is_dir():
             raise AudioError(f"{path}: is a folder, not an audio file")
         if p.is_file():
             if p.stat().st_size == 0:
                 raise AudioError(f"{path}: the file is empty")
+            open(p, "rb").close()  # (libsndfile calls a file it may not read a "System error")
             return text
         if p.is_fifo():
             return _read_pipe(p, text)
-    except OSError as exc:  # permissions on a parent folder, a vanished file, a name too long
-        raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such file") from None
+    except PermissionError:
+        raise AudioError(f"{path}: permission denied (you may not read this file)") from None
+    except OSError as exc:  # a vanished file, a name too long
+        why = "a loop of symbolic links" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise AudioError(f"{path}: cannot read ({why})") from None
     raise AudioError(f"{path}: not a regular file (a device or socket); save the audio to a file first")
 
 

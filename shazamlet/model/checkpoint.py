@@ -130,6 +130,44 @@ class LoadedModel:
         return self.fingerprints[:12]
 
 
+def _number(value: Any, low: float, high: float, integer: bool = False) -> bool:
+    """Whether `value` is a finite number in [low, high] (an int where `integer`; never a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        return False
+    return low <= value <= high
+
+
+def invalid_settings(meta: ModelMeta) -> str | None:
+    """What is wrong with a model file's settings (one line), or None: checked on load, because the front
+    end and the threshold would otherwise fail far from the file (a division by zero in `identify`, every
+    music file blamed by `library add`)."""
+    f = meta.features
+    if not isinstance(f, dict):
+        return "features is not a table of settings"
+    checks = [("sample_rate", 4000, 192_000, True), ("n_fft", 16, 65_536, True), ("hop_length", 1, 65_536, True),
+              ("n_mels", 1, 1024, True), ("tile_frames", 1, 4096, True), ("f_min", 0, 96_000, False),
+              ("f_max", 1, 96_000, False), ("top_db", 1, 300, False), ("silence_db", -400, 0, False)]
+    for key, low, high, integer in checks:
+        if key in f and not _number(f[key], low, high, integer):
+            return f"{key} = {f[key]!r} (expected {'a whole number' if integer else 'a number'} from {low} to {high})"
+    fc = meta.feature_config()
+    if fc.f_min >= fc.f_max or fc.f_max > fc.sample_rate / 2 + 1:
+        return f"f_min = {fc.f_min}, f_max = {fc.f_max} (expected 0 <= f_min < f_max <= sample_rate / 2)"
+    if fc.hop_length > fc.n_fft:
+        return f"hop_length = {fc.hop_length} is longer than n_fft = {fc.n_fft}"
+    for key in ("threshold", "landmark_threshold"):
+        value = getattr(meta, key)
+        if (value is not None or key == "threshold") and not _number(value, 0.0, 1.0):
+            return f"{key} = {value!r} (expected a number from 0 to 1)"
+    for key, high in (("embedding_dim", 65_536), ("fingerprint_dim", 65_536), ("tile_dim", 65_536)):
+        value = getattr(meta, key)
+        if value is not None and not _number(value, 0 if key == "tile_dim" else 1, high, True):
+            return f"{key} = {value!r} (expected a whole number from 1 to {high})"
+    if not isinstance(meta.genres, list) or not all(isinstance(g, str) for g in meta.genres):
+        return "genres is not a list of names"
+    return None
+
+
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a model file safely; ModelError with one line if it is missing or not a model."""
     p = Path(path) if path else default_model_path()
@@ -145,6 +183,12 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         raise ModelError(f"{p}: not a Shazamlet model file (expected format {FORMAT})")
     try:
         meta = ModelMeta(**payload["meta"])
+    except Exception as exc:
+        raise ModelError(f"{p}: not a Shazamlet model file (its description does not read: "
+                         f"{str(exc).splitlines()[0][:120]})") from None
+    if problem := invalid_settings(meta):
+        raise ModelError(f"{p}: invalid model settings: {problem}")
+    try:
         encoder = Encoder(meta.embedding_dim, meta.fingerprint_dim, meta.centre_bands, meta.tile_dim, meta.tile_weight,
                           meta.feature_config().n_mels * meta.feature_config().tile_frames,
                           len(meta.genres) if meta.genre_head else 0, meta.tile_residual)
