@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from shazamlet.model.checkpoint import BUNDLED_MODEL
+
 ORDER = ["throughput", "hop_offset", "query", "table1", "scale", "memory", "ivf", "between", "landmarks", "presence", "style"]
 
 
@@ -36,7 +38,7 @@ def main() -> None:
              "style": ["--songs", "2", "--seconds", "20", "--rounds", "1", "--clips", "3"]}
     if args.quick:  # smoke-test numbers go to bench/out/quick/, never into RESULTS.md
         os.environ["SHAZAMLET_BENCH_OUT"] = str(Path(__file__).resolve().parent / "out" / "quick")
-    model = Path(__file__).resolve().parent.parent / "resources" / "shazamlet-default.pt"
+    model = BUNDLED_MODEL
     extra = []
     if model.exists() and not args.quick:  # these need a trained model
         extra = [("hop_offset", ["--model", str(model)]), ("hop_accuracy", ["--model", str(model)])]

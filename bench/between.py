@@ -1,6 +1,6 @@
 """In-between tiles (shazamlet/library/between.py): what they cost at indexing, on disk and per answer.
 
-    python -m bench.between [--model resources/shazamlet-default.pt] [--songs 4] [--rounds 3]
+    python -m bench.between [--model shazamlet/model/shazamlet-default.pt] [--songs 4] [--rounds 3]
 
 Needs a model with a tile projection (the shipped one): the random bench model has none, and the
 in-between tiles are only its projection. Everything is measured with one thread, as CPU time,
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from bench.common import OUT, Results
+from shazamlet.model.checkpoint import BUNDLED_MODEL
 from bench.throughput import make_songs
 
 TILES_10K = 2_320_000  # 10 000 songs of 4 min at the 1.02-s hop (bench/scale.py)
@@ -98,7 +99,7 @@ def answers_table(res, med: dict, title: str, what: str, baseline: str) -> None:
 def bench_args(doc: str) -> argparse.Namespace:
     """The options of an A/B library bench (this one, bench/landmarks.py)."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
-    ap.add_argument("--model", default=str(Path(__file__).resolve().parent.parent / "resources" / "shazamlet-default.pt"))
+    ap.add_argument("--model", default=str(BUNDLED_MODEL))
     ap.add_argument("--songs", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=45.0)
     ap.add_argument("--rounds", type=int, default=3)

@@ -1,6 +1,6 @@
 """Does a coarser library hop cost identifications? Top-1 accuracy by library hop, real audio.
 
-    python -m bench.hop_accuracy --model resources/shazamlet-default.pt [--songs 20] [--queries 80]
+    python -m bench.hop_accuracy --model shazamlet/model/shazamlet-default.pt [--songs 20] [--queries 80]
 
 Needs a trained model: with random weights the answer means nothing. Excerpts of corpus songs
 (60 s each) are added to one library per hop with the product's `Library.add`. Then 3-s clips, cut

@@ -1,6 +1,6 @@
 """What a coarser library hop costs: how fast a tile (or its fingerprint) drifts with time offset.
 
-    python -m bench.hop_offset [--model resources/shazamlet-default.pt] [--files 6]
+    python -m bench.hop_offset [--model shazamlet/model/shazamlet-default.pt] [--files 6]
 
 With a library hop of h frames, a query tile starts at most h/2 frames from the nearest library tile.
 For offsets of 0 to 11 frames (0 to 0.51 s) this measures the cosine similarity between a tile and

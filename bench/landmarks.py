@@ -1,7 +1,7 @@
 """Landmarks (shazamlet/landmarks.py): what keeping each song's spectral peaks costs at indexing, on
 disk and per answer.
 
-    python -m bench.landmarks [--model resources/shazamlet-default.pt] [--songs 4] [--rounds 3]
+    python -m bench.landmarks [--model shazamlet/model/shazamlet-default.pt] [--songs 4] [--rounds 3]
 
 One thread, CPU time, libraries with and without peaks built interleaved round by round (both with the
 app's other defaults, in-between tiles included), so the ratio shares the machine's load:

@@ -1,7 +1,7 @@
 """Peak presence, wider nomination and the presence search (shazamlet/presence.py, IndexConfig.k,
 MatchConfig.rescore_top, MatchConfig.presence_search_top): what each step of the ranking costs per answer.
 
-    python -m bench.presence [--model resources/shazamlet-default.pt] --songs 30 --seconds 60 --rounds 2
+    python -m bench.presence [--model shazamlet/model/shazamlet-default.pt] --songs 30 --seconds 60 --rounds 2
 
 (with fewer songs than candidates, 20 candidates cost what 10 do: bench/all.py runs it as above)
 

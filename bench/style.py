@@ -1,6 +1,6 @@
 """The style head (shazamlet/model/style.py): what naming the genre with it costs per answer.
 
-    python -m bench.style [--model resources/shazamlet-default.pt] --songs 30 --seconds 60 --rounds 2
+    python -m bench.style [--model shazamlet/model/shazamlet-default.pt] --songs 30 --seconds 60 --rounds 2
 
 One library of synthesised songs with the app's defaults, one thread, CPU time. A 3-s clip to an answer
 (`Recognizer.identify_wave`) with the model file as shipped (the style head names the genre) and with

@@ -10,7 +10,7 @@
 #
 # Needs (Debian): xvfb libxcb-icccm4 libxcb-keysyms1 pulseaudio pulseaudio-utils libportaudio2 imagemagick;
 # with `trayer` installed it also runs a system tray, so the tray icon and its notification show.
-# Uses the bundled model (resources/shazamlet-default.pt, or $SHAZAMLET_MODEL) when there is one,
+# Uses the bundled model (shazamlet/model/shazamlet-default.pt, or $SHAZAMLET_MODEL) when there is one,
 # otherwise a fixed random model made here (good enough only for clean, exact playback).
 # Music: $E2E_MUSIC if set (a folder), otherwise a small synthetic library written here.
 # Leaves in OUT_DIR: shots/*.png (the window, taken by the app), screen-*.png (the whole X screen),
@@ -64,7 +64,7 @@ pactl list short sources | grep -q room_mic || pactl load-module module-remap-so
   source_name=room_mic source_properties=device.description=Room-Microphone >/dev/null || true
 
 # -- a model and a library ----------------------------------------------------------------------
-MODEL="${SHAZAMLET_MODEL:-$ROOT/resources/shazamlet-default.pt}"
+MODEL="${SHAZAMLET_MODEL:-$ROOT/shazamlet/model/shazamlet-default.pt}"
 MUSIC="${E2E_MUSIC:-$OUT/music}"
 cd "$ROOT"
 "$PY" - "$MODEL" "$OUT" "$MUSIC" <<'PYEOF'

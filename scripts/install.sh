@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install Shazamlet into ./.venv (or $VENV) on a fresh machine; safe to run again.
-#   bash scripts/install.sh            # the app
-#   WITH_TESTS=1 bash scripts/install.sh   # + test tools and the Debian packages the tests use
+#   bash scripts/install.sh                # the app (editable, from this checkout)
+#   WITH_TESTS=1 bash scripts/install.sh   # + test tools, the trainer's extras and the Debian packages the tests use
+#   WITH_TRAIN=1 bash scripts/install.sh   # + what the trainer needs (matplotlib, scikit-learn)
+#   FROM_WHEEL=dist/x.whl VENV=/tmp/v bash scripts/install.sh   # the app from a built wheel (CI's packaging check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -29,8 +31,10 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   else $PIP install -q torch --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple; fi
 fi
 extras=""
+[ "${WITH_TRAIN:-0}" = 1 ] && extras="[train]"
 [ "${WITH_TESTS:-0}" = 1 ] && extras="[test]"
-$PIP install -q -e ".${extras}"
+if [ -n "${FROM_WHEEL:-}" ]; then $PIP install -q "$FROM_WHEEL"
+else $PIP install -q -e ".${extras}"; fi
 
 # torchaudio: where the registry only offers a CUDA build beside the CPU torch, its compiled
 # extensions fail to load (libc10_cuda.so); the parts we use are pure PyTorch, so drop them.

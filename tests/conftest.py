@@ -27,7 +27,7 @@ from trainer_corpus import write_corpus  # noqa: E402
 
 from shazamlet.config import FeatureConfig, IndexConfig  # noqa: E402
 from shazamlet.model import TileEmbedder  # noqa: E402
-from shazamlet.model.checkpoint import RESOURCES, DEFAULT_MODEL_NAME  # noqa: E402
+from shazamlet.model.checkpoint import BUNDLED_MODEL  # noqa: E402
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -46,7 +46,7 @@ def other_random_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_model() -> Path:
-    path = RESOURCES / DEFAULT_MODEL_NAME
+    path = BUNDLED_MODEL
     assert path.exists(), f"the bundled model {path} is missing"
     return path
 

@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 
     x = sub.add_parser("export", help="write the run's encoder as the app's model file")
     x.add_argument("run")
-    x.add_argument("--to", default="resources/shazamlet-default.pt")
+    x.add_argument("--to", default="shazamlet/model/shazamlet-default.pt")
     x.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
     _variant_args(x)
     x.set_defaults(fn=_export)
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
     s = sub.add_parser("style", help="fit the style head (genre of songs not in the library) into a model file")
     s.add_argument("run", help="the run whose training songs it learns from (and whose held-out packages judge it)")
-    s.add_argument("--model", default="resources/shazamlet-default.pt", help="the model file to add it to")
+    s.add_argument("--model", default="shazamlet/model/shazamlet-default.pt", help="the model file to add it to")
     s.add_argument("--to", help="write here instead of replacing --model")
     s.add_argument("--tiles-per-song", type=int, default=16, help="tiles drawn per song (each clean and degraded)")
     s.add_argument("--c", type=float, default=0.01, help="inverse regularisation of the logistic regression")

@@ -99,7 +99,7 @@ def write_report(run_dirs: list[str], out: str | Path = "resources/report", ship
         lines += [notes, ""]
     if ship:
         ev, name = ship.ev, ship.name
-        lines += [f"Shipped model: `resources/shazamlet-default.pt` from `{name}` "
+        lines += [f"Shipped model: `shazamlet/model/shazamlet-default.pt` from `{name}` "
                   f"(objective `{ship.objective}`, {ship.training}).", "",
                   f"Library: {ev['library_songs']} test songs; unknown: {ev['unknown_songs']} test songs from "
                   f"packages held out whole from training (their style was never heard). "
@@ -137,7 +137,7 @@ def write_report(run_dirs: list[str], out: str | Path = "resources/report", ship
                       f"{sc['tile_mae_wave_vs_mel']:.3f}; fingerprint cosine to the clean tile {sc['cos_mel_vs_clean']:.3f} "
                       f"vs {sc['cos_wave_vs_clean']:.3f}; single-tile top-1 among {sc['n']} clean tiles "
                       f"{_pct(sc['top1_mel'])} vs {_pct(sc['top1_wave'])}.", ""]
-        shipped_file = eval_folder(ship.run, "resources/shazamlet-default.pt") / "eval.json" if ship.run else None
+        shipped_file = eval_folder(ship.run, "shazamlet/model/shazamlet-default.pt") / "eval.json" if ship.run else None
         if shipped_file is not None and shipped_file.exists():
             e16 = json.loads(shipped_file.read_text())
             lines += ["float16 model file (as shipped) vs the float32 checkpoint, top-1: " + ", ".join(

@@ -55,15 +55,15 @@ python -m trainer tune-tiles "$S7" --tile-dim 128 --residual 8 --minutes 70   # 
 for W in 0.85 0.95; do python -m trainer evaluate "$S7" --tile-dim 128 --tile-weight $W --tuned-tiles --tile-residual 8; done
 python -m trainer export "$S7" --tile-dim 128 --tile-weight 0.85 --tuned-tiles --tile-residual 8
 python -m trainer style "$S7"   # the style head (genre of songs not in the library), fitted into that file
-python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt
-python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt --no-between-tiles   # the library as before in-between tiles
-python -m trainer evaluate "$S7" --model resources/shazamlet-default.pt --no-landmarks   # fingerprints alone rank
+python -m trainer evaluate "$S7" --model shazamlet/model/shazamlet-default.pt
+python -m trainer evaluate "$S7" --model shazamlet/model/shazamlet-default.pt --no-between-tiles   # the library as before in-between tiles
+python -m trainer evaluate "$S7" --model shazamlet/model/shazamlet-default.pt --no-landmarks   # fingerprints alone rank
 python -m trainer tune-tiles "$S7" --tile-dim 128 --residual 16 --widen-from 8 --minutes 80   # measured, not shipped
 python -m trainer evaluate "$S7" --tile-dim 128 --tile-weight 0.85 --tuned-tiles --tile-residual 16
 python -m trainer.chain_ablation "$S6"
 python -m trainer.chain_ablation "$S6" --raw
 python -m trainer.chain_ablation "$S6" --raw-centred
-python -m trainer.chain_ablation "$S7" --model resources/shazamlet-default.pt
+python -m trainer.chain_ablation "$S7" --model shazamlet/model/shazamlet-default.pt
 python -m trainer report "$S7" "$S6" "$S5" "$S4" --model-eval "$S4/eval-long-ft" \
     --model-eval "$S6/eval-tile192w0.7" --model-eval "$S7/eval-tile192w0.5" --model-eval "$S7/eval-tile192w0.7" \
     --model-eval "$S7/eval-tile192w0.85" --model-eval "$S7/eval-tile128w0.7" --model-eval "$S7/eval-centre-ft-tile128-fp16" \

@@ -9,6 +9,7 @@ trained on, so loading never depends on command-line flags.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 import tempfile
 import warnings
@@ -23,8 +24,9 @@ from shazamlet.model.resnet import Encoder
 from shazamlet.model.style import StyleHead, n_style_features
 
 FORMAT = "shazamlet-model/1"
-RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
 DEFAULT_MODEL_NAME = "shazamlet-default.pt"
+# shipped inside the package, so that a wheel or a plain `pip install` has it
+BUNDLED_MODEL = Path(str(importlib.resources.files("shazamlet.model") / DEFAULT_MODEL_NAME))
 
 
 class ModelError(Exception):
@@ -59,7 +61,7 @@ class ModelMeta:
 def default_model_path() -> Path:
     """The bundled model; `SHAZAMLET_MODEL` overrides it."""
     env = os.environ.get("SHAZAMLET_MODEL")
-    return Path(env) if env else RESOURCES / DEFAULT_MODEL_NAME
+    return Path(env) if env else BUNDLED_MODEL
 
 
 def file_sha256(path: str | Path) -> str:
