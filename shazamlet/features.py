@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 import torch
 import torchaudio.functional as AF
 
+from shazamlet.audio.frames import FramedStream
 from shazamlet.config import FeatureConfig, MatchConfig
 
 
@@ -108,6 +110,59 @@ def answerable(tiles: torch.Tensor, audible: np.ndarray, top_db: float, cfg: Mat
 
 def tile_peak_db(db_tiles: torch.Tensor) -> torch.Tensor:
     return db_tiles.amax(dim=(-2, -1))
+
+
+# Mel power is computed this many frames at a time when a file comes in blocks (`mel_power_stream`): 47 s.
+STREAM_CHUNK_FRAMES = 1_024
+
+
+def mel_power_stream(blocks: Iterable[np.ndarray], frontend: "LogMelFrontEnd",
+                     chunk_frames: int = STREAM_CHUNK_FRAMES) -> tuple[torch.Tensor, int]:
+    """The mel power `(n_mels, frames)` of a signal given as consecutive sample blocks, and its length in
+    samples: the frames of `frontend(whole signal)`, computed `chunk_frames` at a time at the same
+    places whatever the blocks (`FramedStream`), so equal for any blocks, and to ~1e-7 to the frames
+    computed all at once. Only the spectrogram (~20 KB a second) is kept, never the signal."""
+    stream = FramedStream(frontend.cfg.n_fft, frontend.cfg.hop_length, chunk_frames)
+    parts = [torch.zeros(frontend.cfg.n_mels, 0)]
+    samples = 0
+    with torch.no_grad():
+        for block in blocks:
+            samples += len(block)
+            parts += [frontend(torch.from_numpy(segment)) for segment in stream.push(block)]
+        last, done = stream.finish()
+        if len(last):
+            parts.append(frontend(torch.from_numpy(last))[:, done:])
+    return torch.cat(parts, dim=-1), samples
+
+
+class TileBatches:
+    """Normalised tiles of one dB spectrogram `(n_mels, frames)` at given start frames, cut only when
+    asked for, a slice at a time: `tiles[i:j]` is the tensor `(j - i, n_mels, tile_frames)` that
+    `LogMelFrontEnd.tiles_from_power` gives at those starts. A 2-hour song's 14 000 tiles and in-between
+    tiles would take 230 MB cut at once; its spectrogram takes 40 MB, and the encoder reads a batch."""
+
+    def __init__(self, db: torch.Tensor, starts: np.ndarray, cfg: FeatureConfig) -> None:
+        self.db, self.starts, self.cfg = db, np.asarray(starts, np.int64), cfg
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index: slice) -> torch.Tensor:
+        return normalise_tiles(cut_tiles(self.db, self.starts[index], self.cfg.tile_frames), self.cfg.top_db)
+
+    def numpy(self) -> np.ndarray:
+        """All the tiles at once (small songs and tests)."""
+        return self[:].numpy()
+
+    def audible(self, batch: int = 1024) -> np.ndarray:
+        """Which tiles carry sound (their loudest bin above `cfg.silence_db`), `batch` tiles cut at a time."""
+        out = [np.zeros(0, bool)] + [
+            (tile_peak_db(cut_tiles(self.db, self.starts[i : i + batch], self.cfg.tile_frames)) > self.cfg.silence_db).numpy()
+            for i in range(0, len(self.starts), batch)]
+        return np.concatenate(out)
+
+    def subset(self, keep: np.ndarray) -> "TileBatches":
+        return TileBatches(self.db, self.starts[keep], self.cfg)
 
 
 @dataclass

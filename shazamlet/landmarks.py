@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
+from shazamlet.audio.frames import FramedStream
 from shazamlet.config import LandmarkConfig
 
 BIN_BITS = 10  # a packed peak: frame << BIN_BITS | bin
@@ -62,41 +63,77 @@ class Evidence:
 
 def peaks(wave: np.ndarray, cfg: LandmarkConfig = LandmarkConfig(), chunk_frames: int = 2_048) -> np.ndarray:
     """The spectral peaks of a mono waveform, packed (frame << BIN_BITS | bin, int64: a 13.5-h file
-    would overflow int32) and sorted by time.
+    would overflow int32) and sorted by time (`PeakPicker`, given the waveform at once)."""
+    picker = PeakPicker(cfg, chunk_frames)
+    picker.push(wave)
+    return picker.finish()
 
-    The spectrogram is made `chunk_frames` (~48 s) at a time, with the peak neighbourhood's frames on
-    either side, so a one-hour mix needs tens of MB rather than ~1.2 GB (10 min of noise: 28 against 202 MiB);
-    the result is the same as in one go
-    (the silence floor and the strongest-of-each-second choice are applied to all candidates at the end)."""
-    wave = np.asarray(wave, np.float32)
-    if len(wave) < cfg.n_fft:
-        return np.zeros(0, np.int64)
-    frames = stft_frames(wave, cfg)
-    lo, _ = band_bins(cfg)
-    r = cfg.peak_radius_frames
-    found_t, found_f, found_v, loudest = [], [], [], -np.inf
-    for start in range(0, len(frames), chunk_frames):
-        a, b = max(0, start - r), min(len(frames), start + chunk_frames + r)
-        logs = log_band(frames[a:b], cfg)
-        local = _running_max(_running_max(logs, cfg.peak_radius_bins, 1), r, 0)
-        inner = slice(start - a, start - a + min(chunk_frames, len(frames) - start))
+
+class PeakPicker:
+    """`peaks` of a signal given as consecutive sample blocks (a long file decoded a block at a time):
+    the same peaks as of the whole signal, in tens of MB whatever its length.
+
+    The spectrogram is made `chunk_frames` (~48 s) at a time and only the peak neighbourhood's frames
+    around what is searched are kept (10 min of noise: 28 against 202 MiB at once); the silence floor and
+    the strongest-of-each-second choice need the whole song, so they are applied to the candidates (the
+    local maxima, a few hundred a second) at the end.
+    """
+
+    def __init__(self, cfg: LandmarkConfig = LandmarkConfig(), chunk_frames: int = 2_048) -> None:
+        self.cfg = cfg
+        self.frames = FramedStream(cfg.n_fft, cfg.hop, chunk_frames)
+        lo, hi = band_bins(cfg)
+        self.logs = np.zeros((0, hi - lo), np.float32)  # log magnitudes of frames [logs_first, ...): not searched yet,
+        self.logs_first = 0  # and the peak radius' frames before them
+        self.searched = 0  # frames [0, searched) are searched
+        self.found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.loudest = -np.inf
+
+    def push(self, block: np.ndarray) -> None:
+        for segment in self.frames.push(block):
+            self.logs = np.concatenate([self.logs, log_band(stft_frames(segment, self.cfg), self.cfg)])
+            self._search(final=False)
+
+    def finish(self) -> np.ndarray:
+        """The packed peaks of everything pushed, sorted by time."""
+        last, done = self.frames.finish()
+        if len(last):
+            self.logs = np.concatenate([self.logs, log_band(stft_frames(last, self.cfg), self.cfg)[done:]])
+        self._search(final=True)
+        cfg = self.cfg
+        if not self.found:
+            return np.zeros(0, np.int64)
+        t, f, v = (np.concatenate(x) for x in zip(*self.found))
+        audible = v > max(self.loudest - cfg.silence_nats, SILENT_LOG)
+        t, f, v = t[audible], f[audible], v[audible]
+        if len(t) == 0:
+            return np.zeros(0, np.int64)
+        # the strongest of each second, so that a dense passage does not crowd a quiet one out
+        block = t // max(1, int(round(1.0 / cfg.frame_seconds)))
+        order = np.lexsort((-v, block))  # by block, strongest first
+        first_of_block = np.r_[0, np.flatnonzero(np.diff(block[order])) + 1]
+        rank = np.arange(len(order)) - np.repeat(first_of_block, np.diff(np.r_[first_of_block, len(order)]))
+        keep = order[rank < cfg.peaks_per_second]
+        return np.sort((t[keep].astype(np.int64) << BIN_BITS) | (f[keep] + band_bins(cfg)[0]))
+
+    def _search(self, final: bool) -> None:
+        """Local maxima of the frames whose neighbourhood is complete (all of them at the end): a frame's
+        maximum over +-radius frames is taken over what there is only at the signal's two ends."""
+        r = self.cfg.peak_radius_frames
+        have = self.logs_first + len(self.logs)
+        upto = have if final else have - r
+        if upto <= self.searched:
+            return
+        logs = self.logs[: upto + r - self.logs_first]
+        local = _running_max(_running_max(logs, self.cfg.peak_radius_bins, 1), r, 0)
+        inner = slice(self.searched - self.logs_first, upto - self.logs_first)
         t, f = np.nonzero(logs[inner] == local[inner])
-        found_t.append(t + start)
-        found_f.append(f)
-        found_v.append(logs[inner][t, f])
-        loudest = max(loudest, float(logs[inner].max()))
-    t, f, v = np.concatenate(found_t), np.concatenate(found_f), np.concatenate(found_v)
-    audible = v > max(loudest - cfg.silence_nats, SILENT_LOG)
-    t, f, v = t[audible], f[audible], v[audible]
-    if len(t) == 0:
-        return np.zeros(0, np.int64)
-    # the strongest of each second, so that a dense passage does not crowd a quiet one out
-    block = t // max(1, int(round(1.0 / cfg.frame_seconds)))
-    order = np.lexsort((-v, block))  # by block, strongest first
-    first_of_block = np.r_[0, np.flatnonzero(np.diff(block[order])) + 1]
-    rank = np.arange(len(order)) - np.repeat(first_of_block, np.diff(np.r_[first_of_block, len(order)]))
-    keep = order[rank < cfg.peaks_per_second]
-    return np.sort((t[keep].astype(np.int64) << BIN_BITS) | (f[keep] + lo))
+        if len(logs[inner]):
+            self.found.append(((t + self.searched).astype(np.int32), f.astype(np.int16), logs[inner][t, f]))
+            self.loudest = max(self.loudest, float(logs[inner].max()))
+        self.searched = upto
+        drop = max(0, upto - r - self.logs_first)
+        self.logs, self.logs_first = self.logs[drop:], self.logs_first + drop
 
 
 def band_bins(cfg: LandmarkConfig) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import io
+import math
 import os
 import sys
 import threading
@@ -18,13 +19,17 @@ from typing import BinaryIO, Iterator, Union
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
+import torch.nn.functional as F
 
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64", ".caf"}
 )
 # A pipe (`identify <(curl ...)`) is read into memory, since libsndfile must seek; this bounds that memory.
 MAX_PIPE_BYTES = 256 * 1024 * 1024
+# A file is decoded this many frames at a time (3 s at 44.1 kHz): a 2-hour mix never sits in memory whole.
+DECODE_BLOCK_FRAMES = 1 << 17
+# The resampler convolves about this many input samples at a time (see `BlockResampler`).
+RESAMPLE_CHUNK_SAMPLES = 1 << 18
 # libsndfile's "system error" code: its message (e.g. permission denied) is then the one to show
 _SF_ERR_SYSTEM = 2
 
@@ -48,10 +53,88 @@ def to_mono(data: np.ndarray) -> np.ndarray:
 
 
 def resample(wave: np.ndarray, orig_rate: int, rate: int) -> np.ndarray:
+    """`wave` from `orig_rate` to `rate` Hz: `torchaudio.functional.resample`'s windowed sinc, computed as
+    `BlockResampler` computes it, so a file resampled whole and one resampled block by block are equal."""
     if orig_rate == rate or len(wave) == 0:
-        return wave.astype(np.float32, copy=False)
-    out = AF.resample(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), orig_rate, rate)
-    return out.numpy()
+        return np.asarray(wave, dtype=np.float32)
+    rs = BlockResampler(orig_rate, rate)
+    head = rs.push(wave)
+    return np.concatenate([head, rs.finish()])
+
+
+def sinc_resample_kernel(orig_rate: int, rate: int, zero_crossings: int = 6, rolloff: float = 0.99) -> tuple[torch.Tensor, int]:
+    """torchaudio's `resample` filter ("sinc_interp_hann", its defaults), float32: `(up, 1, span)`, one
+    windowed-sinc filter per output phase, and the zero padding `width` it puts before the signal."""
+    g = math.gcd(int(orig_rate), int(rate))
+    down, up = int(orig_rate) // g, int(rate) // g
+    base = min(down, up) * rolloff  # a low-pass under both Nyquist frequencies
+    width = math.ceil(zero_crossings * down / base)
+    idx = torch.arange(-width, width + down, dtype=torch.float32)[None, None] / down
+    t = (torch.arange(0, -up, -1, dtype=torch.float32)[:, None, None] / up + idx) * base
+    t = t.clamp_(-zero_crossings, zero_crossings)
+    window = torch.cos(t * math.pi / zero_crossings / 2) ** 2
+    t *= math.pi
+    kernel = torch.where(t == 0, torch.tensor(1.0), t.sin() / t)
+    kernel *= window * (base / down)  # in torchaudio's order of operations: the same float32 filter
+    return kernel, width
+
+
+class BlockResampler:
+    """Resampling of a stream pushed in blocks of any size, bit for bit the same as resampling it whole.
+
+    torchaudio's kernel and zero padding at both ends, so its output. A convolution's float sums may
+    depend on the length it runs over (cut into 1 000-sample blocks, 44.1 kHz differed by 2e-7), so the
+    output is computed in chunks of a fixed number of kernel steps counted from the start of the
+    stream, whatever the blocks pushed: each chunk is the same computation on the same samples.
+    """
+
+    def __init__(self, orig_rate: int, rate: int) -> None:
+        g = math.gcd(int(orig_rate), int(rate))
+        self.down, self.up = int(orig_rate) // g, int(rate) // g
+        self.identity = orig_rate == rate
+        # (up, 1, span): one filter per output phase; each step reads span = 2 * width + down samples
+        self.kernel, self.width = sinc_resample_kernel(orig_rate, rate) if not self.identity else (torch.ones(1, 1, 1), 0)
+        self.span = self.kernel.shape[-1]
+        self.chunk_steps = max(1, RESAMPLE_CHUNK_SAMPLES // self.down)
+        self.pending = np.zeros(self.width, np.float32)  # input from the next step on (the left padding first)
+        self.received = 0
+        self.emitted = 0
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """The output that `block` completes (whole chunks only; the rest waits for more or `finish`)."""
+        block = np.asarray(block, np.float32)
+        self.received += len(block)
+        if self.identity:
+            return block
+        self.pending = np.concatenate([self.pending, block])
+        steps = self._steps_available() // self.chunk_steps * self.chunk_steps
+        return self._run(steps)
+
+    def finish(self) -> np.ndarray:
+        """The rest of the output, up to torchaudio's length `ceil(len * rate / orig_rate)`."""
+        if self.identity:
+            return np.zeros(0, np.float32)
+        self.pending = np.concatenate([self.pending, np.zeros(self.width + self.down, np.float32)])
+        target = -(-self.up * self.received // self.down)
+        out = self._run(self._steps_available())
+        return out[: max(0, target - self.emitted + len(out))]
+
+    def _steps_available(self) -> int:
+        return 0 if len(self.pending) < self.span else (len(self.pending) - self.span) // self.down + 1
+
+    def _run(self, steps: int) -> np.ndarray:
+        """`steps` kernel steps over `pending`, `chunk_steps` per convolution (the last may be shorter)."""
+        outs = [np.zeros(0, np.float32)]
+        for first in range(0, steps, self.chunk_steps):
+            n = min(self.chunk_steps, steps - first)
+            at = first * self.down
+            seg = torch.from_numpy(self.pending[at : at + (n - 1) * self.down + self.span].copy())
+            out = F.conv1d(seg[None, None], self.kernel, stride=self.down)  # (1, up, n)
+            outs.append(out[0].T.reshape(-1).numpy())
+        self.pending = self.pending[steps * self.down :]
+        result = np.concatenate(outs)
+        self.emitted += len(result)
+        return result
 
 
 def open_source(path: str | Path) -> Source:
@@ -113,6 +196,16 @@ def decode_source(source: Source, name: str, rate: int, max_seconds: float | Non
 
     Raises AudioError for a corrupt or empty source, or one that cannot seek to `start_seconds`.
     """
+    return np.concatenate(list(decode_blocks(source, name, rate, max_seconds, start_seconds)))
+
+
+def decode_blocks(source: Source, name: str, rate: int, max_seconds: float | None = None,
+                  start_seconds: float = 0.0, block_frames: int = DECODE_BLOCK_FRAMES) -> Iterator[np.ndarray]:
+    """`decode_source`'s samples in consecutive blocks, `block_frames` of the file decoded at a time: their
+    concatenation is `decode_source`'s output bit for bit, and memory stays that of one block.
+
+    Raises AudioError as `decode_source` does, when the block where a damaged stream fails is reached.
+    """
     with _decoding(source, name) as f:
         orig_rate = f.samplerate
         try:
@@ -120,19 +213,35 @@ def decode_source(source: Source, name: str, rate: int, max_seconds: float | Non
                 if not f.seekable():
                     raise AudioError(f"{name}: cannot seek in this file")
                 f.seek(min(int(start_seconds * orig_rate), max(f.frames, 0)))
-            frames = -1 if max_seconds is None else int(max_seconds * orig_rate)
-            with _native_stderr_muted(during_read=True):
-                data = f.read(frames=frames, dtype="float32", always_2d=True)
         except AudioError:
             raise
-        except Exception as exc:  # a damaged stream fails half-way: libsndfile's reason is then useful
+        except Exception as exc:
             raise AudioError(f"{name}: cannot decode audio (damaged {_kind(name)} file: {_short(exc)})") from None
-    if data.size == 0:
+        left = None if max_seconds is None else int(max_seconds * orig_rate)
+        resampler = BlockResampler(orig_rate, rate)
+        decoded = 0
+        while left is None or left > 0:
+            want = block_frames if left is None else min(block_frames, left)
+            try:
+                with _native_stderr_muted(during_read=True):
+                    data = f.read(frames=want, dtype="float32", always_2d=True)
+            except Exception as exc:  # a damaged stream fails half-way: libsndfile's reason is then useful
+                raise AudioError(f"{name}: cannot decode audio (damaged {_kind(name)} file: {_short(exc)})") from None
+            if len(data) == 0:
+                break
+            decoded += len(data)
+            left = None if left is None else left - len(data)
+            wave = to_mono(data)
+            if not np.all(np.isfinite(wave)):
+                wave = np.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0)
+            out = resampler.push(wave)
+            if len(out):
+                yield out
+    if decoded == 0:
         raise AudioError(f"{name}: the file holds no audio")
-    wave = to_mono(data)
-    if not np.all(np.isfinite(wave)):
-        wave = np.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0)
-    return resample(wave, orig_rate, rate)
+    tail = resampler.finish()
+    if len(tail):
+        yield tail
 
 
 def load_audio(path: str | Path, rate: int, max_seconds: float | None = None,
