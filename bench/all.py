@@ -1,8 +1,8 @@
-"""Run every benchmark, each in its own process, then write bench/RESULTS.md.
+"""Run every stage micro-benchmark, each in its own process, then write bench/out/micro.md.
 
     python -m bench.all                 # everything (about 50 min on 2 busy cores, 10 GB of disk in bench/out)
     python -m bench.all --only query,memory
-    python -m bench.report              # rewrite RESULTS.md from the JSON already in bench/out/
+    python -m bench.report              # rewrite bench/out/micro.md from the JSON already there
 
 Each benchmark runs as a separate process so that one's memory or threads never colour another's
 numbers (bench.memory reports the peak RSS of its own process). On a shared machine, prefix with
@@ -61,7 +61,7 @@ def main() -> None:
     from bench.common import OUT
     from bench.report import write_results
 
-    write_results(OUT / "RESULTS.md" if args.quick else None)
+    write_results(OUT / "micro.md")
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
 

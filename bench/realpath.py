@@ -32,7 +32,7 @@ from bench.realpath_trees import (BENCH, Tree, after_tree, before_tree, library,
 
 CONDITIONS = ("clean3", "mic3", "babble3")
 FULL = {"small": 100, "large": 1000, "positions": 80, "rounds": 4, "add_min": 60, "add_rounds": 2,
-        "startup_runs": 5, "gui_s": 30.0, "gui_rounds": 1}
+        "startup_runs": 5, "gui_s": 30.0, "gui_rounds": 2}
 QUICK = {"small": 10, "large": 40, "positions": 6, "rounds": 1, "add_min": 5, "add_rounds": 1,
          "startup_runs": 2, "gui_s": 8.0, "gui_rounds": 1}
 
@@ -158,7 +158,7 @@ def render(res: dict, names: dict[str, str]) -> str:
     lines = [f"_`python -m bench.realpath --before {m['before_rev']}{' --quick' if m['quick'] else ''}` on "
              f"{m['date']}: a **shared 2-core machine** ({m['cpu']}; other engineers' work ran beside it, load "
              f"average {m['load'][0]:.1f} at the start, {m['load'][1]:.1f} at the end). Before: {m['before']}; after: "
-             f"{m['after']}; model {m['model_sha']}. CPU is process time on one torch thread after one warm-up "
+             f"{m['after']}; model sha256 {m["model_sha"]}. CPU is process time on one torch thread after one warm-up "
              f"answer ({m['clips']}); the other rows as described in bench/README.md._", "",
              "| what | before | after | after / before |", "|---|---|---|---|"]
     for what, b, a, unit in rows_of(res, names):

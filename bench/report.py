@@ -1,6 +1,9 @@
-"""Write bench/RESULTS.md from the JSON the benchmarks left in bench/out/.
+"""Write bench/out/micro.md from the JSON the stage micro-benchmarks left in bench/out/.
 
     python -m bench.report
+
+bench/RESULTS.md is no longer written here: it holds the real path's table (`bench.realpath`). The
+micro-benchmarks below say what one stage costs in isolation; their report stays beside their JSON.
 
 The tables are the benchmarks' own; the findings (bench/FINDINGS.md, written by hand from these
 numbers) are put at the top as they are. A benchmark whose JSON is not in bench/out/ (not re-run
@@ -127,7 +130,7 @@ def section(run: dict) -> str:
 
 
 def write_results(path: Path | None = None) -> Path:
-    path = path or BENCH / "RESULTS.md"
+    path = path or OUT / "micro.md"
     runs = load()
     old_sections, old_rows = previous(path)
     title_of = titles()
