@@ -158,7 +158,7 @@ def render(res: dict, names: dict[str, str]) -> str:
     lines = [f"_`python -m bench.realpath --before {m['before_rev']}{' --quick' if m['quick'] else ''}` on "
              f"{m['date']}: a **shared 2-core machine** ({m['cpu']}; other engineers' work ran beside it, load "
              f"average {m['load'][0]:.1f} at the start, {m['load'][1]:.1f} at the end). Before: {m['before']}; after: "
-             f"{m['after']}; model sha256 {m["model_sha"]}. CPU is process time on one torch thread after one warm-up "
+             f"{m['after']}; model sha256 {m['model_sha']}. CPU is process time on one torch thread after one warm-up "
              f"answer ({m['clips']}); the other rows as described in bench/README.md._", "",
              "| what | before | after | after / before |", "|---|---|---|---|"]
     for what, b, a, unit in rows_of(res, names):
