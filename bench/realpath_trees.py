@@ -71,8 +71,10 @@ def after_tree() -> Tree:
     ident = "wt-" + h.hexdigest()[:12]
     root = TMP / f"shazamlet-realpath-{ident}"
     if not (root / ".complete").exists():
-        for old in TMP.glob("shazamlet-realpath-wt-*"):  # earlier copies of the working tree: only ours
-            shutil.rmtree(old, ignore_errors=True)
+        for old in TMP.glob("shazamlet-realpath-wt-*"):  # our earlier copies, unless a run may still use them
+            if time.time() - max(old.stat().st_mtime, (old / ".complete").stat().st_mtime
+                                 if (old / ".complete").exists() else 0) > 12 * 3600:
+                shutil.rmtree(old, ignore_errors=True)
         for n in names:
             (root / n).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / n, root / n)
