@@ -46,15 +46,15 @@ def add_once(paths: list[Path], embedder, index_cfg, folder: Path) -> dict:
 
 def answer_cpu_ms(paths: list[Path], embedder, index_cfg, folder: Path, clips: int, match_cfg=None) -> dict:
     """Median CPU ms of a 3-s clip to an answer: the first about its songs (their extras read from the
-    song files) and the next (from the library's caches). `match_cfg`: the app's MatchConfig if None."""
+    song files) and the next (from the library's caches). `match_cfg`: the app's RecognitionConfig if None."""
     import soundfile as sf
 
-    from shazamlet.config import MatchConfig
+    from shazamlet.recognition import RecognitionConfig
     from shazamlet.library import Library
-    from shazamlet.recognizer import Recognizer
+    from shazamlet.recognition import Recognizer
 
     lib = Library.open(folder, embedder, index_cfg=index_cfg)
-    rec = Recognizer(lib, embedder, match_cfg=match_cfg or MatchConfig())
+    rec = Recognizer(lib, embedder, config=match_cfg or RecognitionConfig())
     rng = np.random.default_rng(0)
     waves = [sf.read(p, dtype="float32")[0] for p in paths]
     rec.identify_wave(waves[0][: 3 * 22_050])  # warm-up
@@ -75,7 +75,7 @@ def answer_cpu_ms(paths: list[Path], embedder, index_cfg, folder: Path, clips: i
 
 
 def interleaved_answers(paths: list[Path], folder: Path, ways: dict, clips: int, rounds: int) -> dict:
-    """`answer_cpu_ms` of each way (label -> (embedder, IndexConfig, MatchConfig or None)) on the library in
+    """`answer_cpu_ms` of each way (label -> (embedder, IndexConfig, RecognitionConfig or None)) on the library in
     `folder`, interleaved round by round so the ratios share the machine's load (round 0 warms up); the
     median of each measure over the rounds, by label."""
     runs = {label: [] for label in ways}

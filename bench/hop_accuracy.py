@@ -37,7 +37,7 @@ def main() -> None:
     from shazamlet.config import IndexConfig
     from shazamlet.library import Library
     from shazamlet.model import TileEmbedder
-    from shazamlet.recognizer import Recognizer
+    from shazamlet.recognition import Recognizer
     from tests.synth import add_noise
 
     torch.set_num_threads(1)

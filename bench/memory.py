@@ -51,7 +51,7 @@ def main() -> None:
     from shazamlet.library import Library
     from shazamlet.listen import Listener
     from shazamlet.model import TileEmbedder
-    from shazamlet.recognizer import Recognizer
+    from shazamlet.recognition import Recognizer
     from tests.synth import STYLES, make_song
 
     steps.append(snap("+ import torch, shazamlet"))

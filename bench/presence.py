@@ -1,5 +1,5 @@
 """Peak presence, wider nomination and the presence search (shazamlet/presence.py, IndexConfig.k,
-MatchConfig.rescore_top, MatchConfig.presence_search_top): what each step of the ranking costs per answer.
+NominateConfig.rescore_top, NominateConfig.presence_search_top): what each step of the ranking costs per answer.
 
     python -m bench.presence [--model shazamlet/model/shazamlet-default.pt] --songs 30 --seconds 60 --rounds 2
 
@@ -31,7 +31,8 @@ from bench.throughput import make_songs
 
 def main() -> None:
     args = bench_args(__doc__)
-    from shazamlet.config import IndexConfig, MatchConfig
+    from shazamlet.config import IndexConfig
+    from shazamlet.recognition import NominateConfig, RecognitionConfig, VerifyConfig
     from shazamlet.model import TileEmbedder
 
     embedder = TileEmbedder(args.model)
@@ -39,13 +40,18 @@ def main() -> None:
     res.note(f"Model {embedder.model.meta.name} ({Path(args.model).name}), one thread, CPU time; "
              f"{args.songs} synthesised songs of {args.seconds:.0f} s; {args.clips} clips x {args.rounds} rounds (median).")
     torch.set_num_threads(1)
-    app_i, app_m = IndexConfig(), MatchConfig()
-    before = replace(app_m, rescore_top=10, landmark_weight=0.35, presence_weight=0.0)
+    app_i, app_m = IndexConfig(), RecognitionConfig()
+
+    def with_(rescore_top=20, presence_search_top=3, **verify) -> RecognitionConfig:
+        return RecognitionConfig(nominate=NominateConfig(rescore_top=rescore_top, presence_search_top=presence_search_top),
+                                 verify=replace(VerifyConfig(), **verify))
+
+    before = with_(rescore_top=10, landmark_weight=0.35, presence_weight=0.0)
     ways = {
-        "fingerprints only (k 10, 10 candidates)": (replace(app_i, k=10), replace(before, landmark_weight=0.0)),
+        "fingerprints only (k 10, 10 candidates)": (replace(app_i, k=10), with_(rescore_top=10, presence_search_top=3, landmark_weight=0.0, presence_weight=0.0)),
         "+ landmarks (stop 16)": (replace(app_i, k=10), before),
-        "+ presence (k 10, 10 candidates)": (replace(app_i, k=10), replace(app_m, rescore_top=10, presence_search_top=0)),
-        "+ presence, k 30, 20 candidates (previous release)": (app_i, replace(app_m, presence_search_top=0)),
+        "+ presence (k 10, 10 candidates)": (replace(app_i, k=10), with_(rescore_top=10, presence_search_top=0)),
+        "+ presence, k 30, 20 candidates (previous release)": (app_i, with_(presence_search_top=0)),
         "+ presence search (the app's default)": (app_i, app_m),
     }
     with tempfile.TemporaryDirectory(dir=OUT if OUT.exists() else None) as d:

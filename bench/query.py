@@ -106,9 +106,11 @@ def main() -> None:
     args = ap.parse_args()
     from shazamlet.audio.decode import resample
     from shazamlet.library import Library
-    from shazamlet.matcher import rescore_aligned, vote_for_genre, vote_for_song
+    from shazamlet.recognition import DecideConfig
+    from shazamlet.recognition.decide import vote_for_genre
+    from shazamlet.recognition.nominate import rescore_aligned, vote_for_song
     from shazamlet.model import TileEmbedder
-    from shazamlet.recognizer import Recognizer
+    from shazamlet.recognition import Recognizer
     from tests.synth import STYLES, make_song
 
     res = Results("query", "2. Query latency")
@@ -158,12 +160,12 @@ def main() -> None:
         nb = lib.neighbours(fps, tiles.start_frames)
         genres = lib.genres()
         out["votes (song + alignment, genre)"] = timed(
-            lambda: (vote_for_song(nb, rec.cfg.align_bin_frames), vote_for_genre(nb.nearest(lib.cfg.genre_k), genres)), r)
-        votes = vote_for_song(nb, rec.cfg.align_bin_frames)
+            lambda: (vote_for_song(nb, rec.cfg.nominate.align_bin_frames), vote_for_genre(nb.nearest(DecideConfig().genre_k), genres)), r)
+        votes = vote_for_song(nb, rec.cfg.nominate.align_bin_frames)
         out["re-scoring the top candidates over the whole query"] = timed(
-            lambda: rescore_aligned(votes, fps, nb.query_starts, lib.song_tiles, rec.cfg.rescore_tolerance_frames,
-                                    rec.cfg.rescore_top), r)
-        votes = votes[: rec.cfg.max_candidates]
+            lambda: rescore_aligned(votes, fps, nb.query_starts, lib.song_tiles, rec.cfg.nominate.rescore_tolerance_frames,
+                                    rec.cfg.nominate.rescore_top), r)
+        votes = votes[: rec.cfg.decide.max_candidates]
         out["catalog lookups (songs + genres)"] = timed(
             lambda: ([lib.song(v.song_id) for v in votes], lib.genres()), r)
         out["_sum"] = {"median": sum(v["median"] for v in out.values()), "cpu": sum(v["cpu"] for v in out.values())}
@@ -229,10 +231,10 @@ def main() -> None:
         t = time.process_time()
         nb = lib.neighbours(q, qs)
         t1 = time.process_time()
-        votes = vote_for_song(nb, rec.cfg.align_bin_frames)
-        votes = rescore_aligned(votes, q, nb.query_starts, lib.song_tiles, rec.cfg.rescore_tolerance_frames,
-                                rec.cfg.rescore_top)
-        vote_for_genre(nb.nearest(lib.cfg.genre_k), lib.genres())
+        votes = vote_for_song(nb, rec.cfg.nominate.align_bin_frames)
+        votes = rescore_aligned(votes, q, nb.query_starts, lib.song_tiles, rec.cfg.nominate.rescore_tolerance_frames,
+                                rec.cfg.nominate.rescore_top)
+        vote_for_genre(nb.nearest(DecideConfig().genre_k), lib.genres())
         t2 = time.process_time()
         ann_ms.append((t1 - t) * 1e3)
         vote_ms.append((t2 - t1) * 1e3)

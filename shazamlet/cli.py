@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from shazamlet.terminal import log_warnings_to_stderr, say
 
 if TYPE_CHECKING:  # torch is imported only by the commands that need it: the window opens fast
-    from shazamlet.recognizer import Answer
+    from shazamlet.recognition import Answer
 
 
 # Qt platforms that draw without a display server (QT_QPA_PLATFORM=offscreen for tests and screenshots)
@@ -96,7 +96,7 @@ def answer_line(name: str, answer: Answer) -> str:
 
 def cmd_identify(args) -> int:
     from shazamlet.audio.decode import AudioError
-    from shazamlet.recognizer import Recognizer
+    from shazamlet.recognition import Recognizer
 
     # a reading command: a mistyped --library makes no folder
     library, embedder = _load(args, create=False, missing_ok=True)
@@ -265,7 +265,7 @@ def cmd_devices(args) -> int:
 def cmd_listen(args) -> int:
     from shazamlet.audio.capture import MicrophoneStream
     from shazamlet.listen import Listener, listen_stream
-    from shazamlet.recognizer import Recognizer
+    from shazamlet.recognition import Recognizer
 
     library, embedder = _load(args, create=False)
     if library.catalog.count() == 0:

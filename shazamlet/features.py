@@ -24,7 +24,7 @@ import torch
 import torchaudio.functional as AF
 
 from shazamlet.audio.frames import FramedStream
-from shazamlet.config import FeatureConfig, MatchConfig
+from shazamlet.config import FeatureConfig
 
 
 def mel_filterbank(cfg: FeatureConfig) -> torch.Tensor:
@@ -101,11 +101,12 @@ def quiet_frame_counts(tiles: torch.Tensor, top_db: float, below_db: float) -> n
     return (tiles.amax(dim=-2) < 1.0 - below_db / top_db).sum(dim=-1).numpy()
 
 
-def answerable(tiles: torch.Tensor, audible: np.ndarray, top_db: float, cfg: MatchConfig) -> np.ndarray:
+def answerable(tiles: torch.Tensor, audible: np.ndarray, top_db: float, max_quiet_frames: int,
+               quiet_below_db: float) -> np.ndarray:
     """Which normalised tiles a query is matched and classified on: audible ones that are not partly
-    silence (more than `cfg.max_quiet_frames` frames `cfg.quiet_below_db` under their peak). A sound
-    starting or stopping says nothing of which song, or which style, it is."""
-    return audible & (quiet_frame_counts(tiles, top_db, cfg.quiet_below_db) <= cfg.max_quiet_frames)
+    silence (more than `max_quiet_frames` frames `quiet_below_db` under their peak). A sound starting
+    or stopping says nothing of which song, or which style, it is."""
+    return audible & (quiet_frame_counts(tiles, top_db, quiet_below_db) <= max_quiet_frames)
 
 
 def tile_peak_db(db_tiles: torch.Tensor) -> torch.Tensor:

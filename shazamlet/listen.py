@@ -28,7 +28,7 @@ import torch
 from shazamlet.audio.capture import MicrophoneStream
 from shazamlet.audio.decode import resample
 from shazamlet.model.embedder import TileEmbedder
-from shazamlet.recognizer import Answer, Recognizer
+from shazamlet.recognition import Answer, Recognizer
 
 
 @dataclass

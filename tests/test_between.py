@@ -14,10 +14,11 @@ import soundfile as sf
 import torch
 from synth import STYLES, make_song
 
-from shazamlet.config import IndexConfig, MatchConfig
+from shazamlet.config import IndexConfig
+from shazamlet.recognition import RecognitionConfig, VerifyConfig
 from shazamlet.library import Library
 from shazamlet.model import TileEmbedder
-from shazamlet.recognizer import Recognizer
+from shazamlet.recognition import Recognizer
 
 SR = 22_050
 HOP = IndexConfig().library_hop_frames
@@ -81,7 +82,7 @@ def test_a_clip_starting_between_library_tiles_scores_higher_with_them(tmp_path,
     for between in (False, True):
         lib = build(tmp_path / f"lib-{between}", trained_embedder, songs, between)
         # the fingerprints' own similarity: the peak checks' blend would lift both libraries toward 1
-        rec = Recognizer(lib, trained_embedder, match_cfg=MatchConfig(landmark_weight=0.0, presence_weight=0.0))
+        rec = Recognizer(lib, trained_embedder, config=RecognitionConfig(verify=VerifyConfig(landmark_weight=0.0, presence_weight=0.0)))
         sims = []
         for p in songs:
             wave, _ = sf.read(p, dtype="float32")

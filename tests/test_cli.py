@@ -19,7 +19,8 @@ import soundfile as sf
 from conftest import LIB_HOP_SAMPLES, aligned_clip
 from synth import STYLES, make_song, write_library
 
-from shazamlet.config import FeatureConfig, MatchConfig
+from shazamlet.config import FeatureConfig
+from shazamlet.recognition import VerifyConfig
 
 SR = 22_050
 
@@ -50,7 +51,7 @@ def test_identify_json_one_line_per_file_in_order_with_errors(tmp_path, random_m
     assert first["song"]["path"] == str((synth_music / "rock" / "rock_song_01.wav").resolve())
     assert set(first["song"]) == {"path", "title", "artist", "score", "offset_s", "landmarks", "presence"}
     assert first["song"]["landmarks"] > 20, "a clean clip shares many landmarks with its song"
-    assert first["song"]["presence"] > MatchConfig().presence_floor, "and its peaks stand out in the clip"
+    assert first["song"]["presence"] > VerifyConfig().presence_floor, "and its peaks stand out in the clip"
     assert 0.0 <= first["song"]["score"] <= 1.0
     assert first["song"]["offset_s"] == pytest.approx(8 * LIB_HOP_SAMPLES / SR, abs=0.3)
     assert 1 <= len(first["candidates"]) <= 5 and first["candidates"][0]["path"] == first["song"]["path"]
@@ -203,9 +204,13 @@ def test_long_file_is_identified_from_its_start_by_windows(tmp_path, random_mode
 
 
 def test_windows_cover_the_file_from_start_to_end():
-    from shazamlet.recognizer import FILE_MAX_WINDOWS as MAX_WINDOWS
-    from shazamlet.recognizer import FILE_WINDOW_SECONDS as WINDOW_SECONDS
-    from shazamlet.recognizer import file_window_starts as window_starts
+    from shazamlet.recognition import QueryConfig
+    from shazamlet.recognition import file_window_starts
+
+    MAX_WINDOWS, WINDOW_SECONDS = QueryConfig().file_max_windows, QueryConfig().file_window_s
+
+    def window_starts(duration_s: float) -> list[float]:
+        return file_window_starts(duration_s, WINDOW_SECONDS, MAX_WINDOWS)
 
     assert window_starts(5.0) == [0.0] and window_starts(WINDOW_SECONDS) == [0.0]
     starts = window_starts(25 * 60.0)

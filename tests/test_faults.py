@@ -28,7 +28,7 @@ from shazamlet.cli import main
 from shazamlet.library import Library, collect_audio_files
 from shazamlet.library.errors import DiskFull, LibraryReadOnly
 from shazamlet.library.store import TEMP_PREFIX
-from shazamlet.recognizer import Recognizer
+from shazamlet.recognition import Recognizer
 
 SR = 22_050
 

@@ -9,8 +9,10 @@ from synth import STYLES, make_song
 
 from shazamlet.config import FeatureConfig
 from shazamlet.features import LogMelFrontEnd
-from shazamlet.matcher import (GenreVote, Neighbours, SongVote, calibrate, genre_from_model, majority_song,
-                               margin_scores, merge_genre_votes, rescore_aligned, vote_for_genre, vote_for_song)
+from shazamlet.library.index import Neighbours
+from shazamlet.recognition.decide import (GenreVote, calibrate, genre_from_model, margin_scores, merge_genre_votes,
+                                          vote_for_genre)
+from shazamlet.recognition.nominate import SongVote, majority_song, rescore_aligned, vote_for_song
 
 
 def test_tile_cut_from_a_long_file_equals_the_excerpt_decoded_alone():

@@ -16,8 +16,8 @@ from shazamlet.gui import messages as m  # noqa: E402
 from shazamlet.gui import song_actions  # noqa: E402
 from shazamlet.gui.listen_panel import ListenPanel  # noqa: E402
 from shazamlet.library.tags import names_from_file_name  # noqa: E402
-from shazamlet.matcher import GenreVote  # noqa: E402
-from shazamlet.recognizer import Answer, Candidate  # noqa: E402
+from shazamlet.recognition import GenreVote  # noqa: E402
+from shazamlet.recognition import Answer, Candidate  # noqa: E402
 
 
 def candidate(title: str, artist: str, score: float, path: str | None = None) -> Candidate:

@@ -25,7 +25,7 @@ from synth import STYLES, add_noise, make_song, speech, write_library
 
 from shazamlet.library import Library
 from shazamlet.model import TileEmbedder
-from shazamlet.recognizer import Recognizer
+from shazamlet.recognition import Recognizer
 
 SR = 22_050
 

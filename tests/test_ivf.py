@@ -11,7 +11,7 @@ from conftest import LIB_HOP_SAMPLES, aligned_clip
 from shazamlet.config import IndexConfig
 from shazamlet.library import Library
 from shazamlet.library.ivf import IvfVectors, quantise, write_ivf
-from shazamlet.recognizer import Recognizer
+from shazamlet.recognition import Recognizer
 
 SR = 22_050
 

@@ -15,13 +15,15 @@ import pytest
 import soundfile as sf
 from synth import STYLES, add_noise, make_song
 
-from shazamlet.config import IndexConfig, LandmarkConfig, MatchConfig
+from shazamlet.config import IndexConfig, LandmarkConfig
 from shazamlet.landmarks import BIN_BITS, aligned_evidence, landmarks, peaks, shared_peaks
 from shazamlet.library import Library
-from shazamlet.matcher import PeakEvidence, SongVote, blend_evidence, blended_similarity
+from shazamlet.recognition import NominateConfig, RecognitionConfig, Trace, VerifyConfig
+from shazamlet.recognition.nominate import Nominees, SongVote, nominate_by_presence
+from shazamlet.recognition.verify import PeakEvidence, blend_evidence, blended_similarity, verify
 from shazamlet.model import TileEmbedder
 from shazamlet.presence import presence_map
-from shazamlet.recognizer import Recognizer
+from shazamlet.recognition import Recognizer
 from trainer.degrade_wave import mic_chain
 
 SR = 22_050
@@ -113,7 +115,7 @@ def test_silence_and_short_audio_have_no_landmarks():
 
 def test_a_candidate_with_landmark_evidence_outranks_a_slightly_closer_look_alike():
     votes = [SongVote(1, 0.62, 100.0, 5), SongVote(2, 0.58, 40.0, 4)]
-    cfg = MatchConfig()
+    cfg = VerifyConfig()
     ranked = blend_evidence(votes, [PeakEvidence(0.5), PeakEvidence(20.0)], [None, 41.5], cfg)
     assert [v.song_id for v in ranked] == [2, 1]
     assert ranked[0].offset_frames == 41.5 and ranked[1].offset_frames == 100.0
@@ -157,7 +159,7 @@ def test_answers_are_ranked_and_placed_by_landmarks(tmp_path, embedder, songs, w
     for i in range(4):
         start = int(rng.integers(2 * SR, 14 * SR))
         answer = rec.identify_wave(add_noise(waves[i][start : start + 4 * SR], 10.0, seed=i))
-        assert answer.landmarks and answer.candidates[0].path == str(songs[i])
+        assert answer.candidates[0].landmarks is not None and answer.candidates[0].path == str(songs[i])
         top = answer.candidates[0]
         assert top.landmarks is not None and all(top.landmarks > c.landmarks for c in answer.candidates[1:])
         errors.append(abs(top.offset_s - start / SR))
@@ -178,11 +180,11 @@ def test_songs_added_without_peaks_are_matched_by_fingerprints_until_reindexed(t
     clip = waves[1][5 * SR : 8 * SR]
     answer = rec.identify_wave(clip)
     assert answer.candidates[0].path == str(songs[1])
-    assert not answer.landmarks, "a candidate without peaks: the candidates are ranked by fingerprints alone"
+    assert answer.candidates[0].landmarks is None, "a candidate without peaks: the candidates are ranked by fingerprints alone"
     lib.reindex()
     assert lib.songs_from_older_version() == []
     answer = Recognizer(lib, embedder).identify_wave(clip)
-    assert answer.landmarks and answer.candidates[0].path == str(songs[1])
+    assert answer.candidates[0].landmarks is not None and answer.candidates[0].path == str(songs[1])
     lib.close()
 
 
@@ -201,7 +203,7 @@ def test_a_damaged_fingerprint_file_leaves_the_answer_to_the_fingerprints(tmp_pa
         data[at : at + 8] = bytes(b ^ 0xFF for b in data[at : at + 8])
     path.write_bytes(bytes(data))
     answer = Recognizer(lib, embedder).identify_wave(waves[2][5 * SR : 8 * SR])
-    assert answer.candidates and not answer.landmarks
+    assert answer.candidates and answer.candidates[0].landmarks is None
     assert answer.candidates[0].path == str(songs[2]), "the index still holds its fingerprints"
     if damage == "truncated":  # its directory is unreadable (flipped bits show only when the member is read)
         assert lib.songs_from_older_version() == [], "set aside as damaged, not older"
@@ -221,7 +223,7 @@ def test_a_library_from_before_landmarks_keeps_peaks_for_the_songs_added_now(tmp
     assert lib.song_peaks(next(s.id for s in lib.songs() if s.path == str(songs[3]))) is not None
     lib.reindex()
     answer = Recognizer(lib, embedder).identify_wave(waves[0][5 * SR : 8 * SR])
-    assert answer.landmarks and answer.candidates[0].path == str(songs[0])
+    assert answer.candidates[0].landmarks is not None and answer.candidates[0].path == str(songs[0])
     lib.close()
 
 
@@ -235,10 +237,11 @@ def test_a_candidate_aligned_to_the_wrong_place_is_moved_where_its_landmarks_lin
     song_id = next(s.id for s in lib.songs() if s.path == str(songs[1]))
     frame_s = embedder.features.frame_seconds
     wrong = SongVote(song_id, 0.3, 2.0 / frame_s, 1)  # as if the fingerprints had matched a repeat at 2 s
-    ranked, counts, _ = rec._peak_check(landmarks(clip, lib.landmark_config), presence_map(clip, lib.landmark_config), [wrong], fps, tiles.start_frames[tiles.audible])
-    moved = ranked[0]
+    query = rec.encode(clip)
+    checked = verify(query, [wrong], lib, rec.cfg.verify, rec.cfg.nominate.rescore_tolerance_frames, True)
+    moved, counts = checked.votes[0], checked.landmarks
     assert abs(moved.offset_frames * frame_s - 8.0) < 0.1, moved
-    stay = blend_evidence([wrong], [PeakEvidence(0.0)], [None], rec.cfg)[0]
+    stay = blend_evidence([wrong], [PeakEvidence(0.0)], [None], rec.cfg.verify)[0]
     assert moved.similarity > stay.similarity + 0.2 and counts[song_id] > 20
     lib.close()
 
@@ -246,7 +249,7 @@ def test_a_candidate_aligned_to_the_wrong_place_is_moved_where_its_landmarks_lin
 def test_a_model_calibrated_for_another_ranking_gets_the_cautious_threshold(tmp_path, random_model):
     """The peak checks' scores are never below the fingerprints' own, so a landmark threshold calibrated on
     another ranking (stop 16's linear blend, or none recorded) would accept too easily: the higher one serves."""
-    from shazamlet.matcher import RANKING
+    from shazamlet.recognition.verify import RANKING
     from shazamlet.model import load_model, save_model
 
     m = load_model(random_model)
@@ -268,7 +271,7 @@ def test_the_presence_search_nominates_the_song_the_fingerprints_left_out(tmp_pa
     A library larger than `presence_search_songs` searches only that many songs, those nearest the clip.
     The search runs only while the answer is unsure (here: an acceptance threshold no answer reaches); an
     answer accepted without it is not searched."""
-    import shazamlet.recognizer as recognizer_module
+    import shazamlet.recognition.nominate as nominate_module
 
     lib = Library.open(tmp_path / "lib", embedder)
     lib.add(songs)
@@ -282,13 +285,13 @@ def test_the_presence_search_nominates_the_song_the_fingerprints_left_out(tmp_pa
 
     monkeypatch.setattr(lib, "neighbours", without_right_song)
     searched = []
-    search = recognizer_module.presence_search
+    search = nominate_module.presence_search
 
     def spy(heard, candidates, *args, **kwargs):
         searched.append(len(candidates))
         return search(heard, candidates, *args, **kwargs)
 
-    monkeypatch.setattr(recognizer_module, "presence_search", spy)
+    monkeypatch.setattr(nominate_module, "presence_search", spy)
     clip = through_room(waves[2], 9 * SR, np.random.default_rng(21))
     accepted = Recognizer(lib, embedder, landmark_threshold=0.0).identify_wave(clip)
     assert accepted.song is not None and searched == [], "an accepted answer is not searched"
@@ -297,10 +300,10 @@ def test_the_presence_search_nominates_the_song_the_fingerprints_left_out(tmp_pa
     assert searched == [4], "a small library is searched whole"
     assert with_search.candidates and with_search.candidates[0].song_id == right, with_search.candidates
     assert abs(with_search.candidates[0].offset_s - 9.0) < 0.5
-    without = Recognizer(lib, embedder, match_cfg=MatchConfig(presence_search_top=0),
+    without = Recognizer(lib, embedder, config=RecognitionConfig(nominate=NominateConfig(presence_search_top=0)),
                          landmark_threshold=unsure).identify_wave(clip)
     assert right not in [c.song_id for c in without.candidates]
-    bounded = Recognizer(lib, embedder, match_cfg=MatchConfig(presence_search_songs=2),
+    bounded = Recognizer(lib, embedder, config=RecognitionConfig(nominate=NominateConfig(presence_search_songs=2)),
                          landmark_threshold=unsure).identify_wave(clip)
     assert 1 <= searched[-1] <= 2 and right not in [c.song_id for c in bounded.candidates], "only the 2 nearest songs"
 
@@ -310,20 +313,23 @@ def test_a_nominee_the_fingerprints_ranked_last_is_not_pushed_out_by_the_other_n
     three are checked, and the fingerprints' weakest other candidates make room (a review finding)."""
     import types
 
-    import shazamlet.recognizer as recognizer_module
+    import shazamlet.recognition.nominate as nominate_module
     from shazamlet.presence import Nominee, PresenceMap
 
-    cfg = MatchConfig()
+    cfg = NominateConfig()
     votes = [SongVote(i, 0.9 - 0.01 * i, 10.0, 5) for i in range(cfg.rescore_top)]
     weakest = votes[-1].song_id
-    monkeypatch.setattr(recognizer_module, "presence_search",
+    monkeypatch.setattr(nominate_module, "presence_search",
                         lambda *a, **k: [Nominee(weakest, 20, 9.0), Nominee(100, 0, 3.0), Nominee(101, 0, 2.5)])
-    monkeypatch.setattr(recognizer_module, "rescore_aligned",
+    monkeypatch.setattr(nominate_module, "rescore_aligned",
                         lambda vs, *a, **k: [SongVote(vs[0].song_id, 0.5, vs[0].offset_frames, 3)])
     library = types.SimpleNamespace(genres=lambda: {i: None for i in range(200)}, landmark_config=LC,
-                                    song_peaks=lambda i: np.ones(30, np.int64), song_tiles=None)
-    me = types.SimpleNamespace(cfg=cfg, library=library, features=types.SimpleNamespace(frame_seconds=1024 / SR))
-    out = Recognizer._nominate_by_presence(me, PresenceMap(np.zeros((5, 3), np.float32), 0), votes, None, None)
+                                    song_peaks=lambda i: np.ones(30, np.int64), song_tiles=None,
+                                    song=lambda i: types.SimpleNamespace(id=i))
+    query = types.SimpleNamespace(presence_map=PresenceMap(np.zeros((5, 3), np.float32), 0), fingerprints=None,
+                                  landmark_frames_per_frame=2.0)
+    nominees = Nominees(types.SimpleNamespace(query_starts=None), votes, {}, {})
+    out = nominate_by_presence(query, nominees, library, cfg, 10.0, cfg.rescore_top)
     ids = [v.song_id for v in out]
     assert len(ids) == cfg.rescore_top and {weakest, 100, 101} <= set(ids), ids
     assert ids[:3] == [0, 1, 2], "the fingerprints' strongest stay"

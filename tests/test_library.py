@@ -13,7 +13,7 @@ from synth import STYLES, make_song
 
 from shazamlet.library import Library, ModelMismatch
 from shazamlet.model import TileEmbedder
-from shazamlet.recognizer import Recognizer
+from shazamlet.recognition import Recognizer
 
 SR = 22_050
 

@@ -20,7 +20,7 @@ from synth import STYLES, make_song
 from shazamlet.cli import main
 from shazamlet.library import Library, LibraryError, ModelMismatch
 from shazamlet.model import TileEmbedder
-from shazamlet.recognizer import Recognizer
+from shazamlet.recognition import Recognizer
 
 SR = 22_050
 NOT_UTF8 = os.fsdecode(b"Caf\xe9.wav")  # what Python makes of that name on Linux: 'Caf\udce9.wav'

@@ -12,7 +12,7 @@ from shazamlet.audio.capture import RingBuffer
 from shazamlet.audio.decode import resample
 from shazamlet.library import Library
 from shazamlet.listen import Listener, ListenPolicy, StreamResampler
-from shazamlet.recognizer import Recognizer
+from shazamlet.recognition import Recognizer
 
 DEVICE_RATE = 44_100
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from synth import STYLES, make_song, speech
 
-from shazamlet.config import LandmarkConfig, MatchConfig
+from shazamlet.config import LandmarkConfig
+from shazamlet.recognition import VerifyConfig
 from shazamlet.landmarks import aligned_evidence, landmarks, peaks
 from shazamlet.presence import _diagonal_sums, presence, presence_map, presence_search
 from trainer.degrade_wave import mic_chain, rms
@@ -72,7 +73,7 @@ def test_a_songs_peaks_stand_out_in_a_clip_drowned_by_voices(waves, voices):
         placed.append(abs(found[i].offset - start / LC.hop))
         landmark_first += int(np.argmax([aligned_evidence(query, p, expected, SLACK).excess for p in song_peaks]) == i)
     assert first >= 10, f"the clip's own song is the most present for {first} of 12 clips"
-    floor = MatchConfig().presence_floor
+    floor = VerifyConfig().presence_floor
     assert np.median(wrong) < floor < np.median(right) - 1.0, ("chance stays under the blend's floor", right, wrong)
     assert np.median(placed) <= 2, f"it places the clip to a frame or two: {placed}"
     assert first >= landmark_first, (first, landmark_first)
@@ -110,7 +111,7 @@ def test_a_long_query_is_judged_in_blocks_with_the_same_result(waves, monkeypatc
     whole = presence(heard, song, SR / LC.hop + 7, SLACK)
     monkeypatch.setattr(P, "BLOCK_CELLS", 1_000)
     assert presence(heard, song, SR / LC.hop + 7, SLACK) == whole
-    assert whole.score > 2 * MatchConfig().presence_floor and abs(whole.offset - SR / LC.hop) <= 1
+    assert whole.score > 2 * VerifyConfig().presence_floor and abs(whole.offset - SR / LC.hop) <= 1
 
 
 def test_knocks_in_a_quiet_room_and_leading_silence_do_not_make_songs_present(waves):
@@ -118,7 +119,7 @@ def test_knocks_in_a_quiet_room_and_leading_silence_do_not_make_songs_present(wa
     happen to fall there. And a clip that starts with digital silence still finds its own song."""
     rng = np.random.default_rng(9)
     song_peaks = [peaks(w) for w in waves]
-    floor = MatchConfig().presence_floor
+    floor = VerifyConfig().presence_floor
     scores = []
     for trial in range(8):
         clip = 0.003 * rng.standard_normal(3 * SR).astype(np.float32)

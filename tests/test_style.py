@@ -89,7 +89,7 @@ def test_package_balanced_weights_give_each_style_and_each_collection_of_it_the_
 
 def test_style_head_names_the_style_of_collections_it_never_heard(corpus, tmp_path):
     from shazamlet.library import Library
-    from shazamlet.recognizer import Recognizer
+    from shazamlet.recognition import Recognizer, Trace
     from trainer.export import export_run
 
     data = write_styles(tmp_path)
@@ -120,9 +120,10 @@ def test_style_head_names_the_style_of_collections_it_never_heard(corpus, tmp_pa
     recognizer = Recognizer(lib, emb)
     rng = np.random.default_rng(11)
     for style, wave in (("drums", drums(rng, 132, 0.06)), ("strings", strings(rng, 260, 5))):
-        answer = recognizer.identify_wave(wave)
+        trace = Trace()
+        answer = recognizer.identify_wave(wave, trace)
         assert answer.song is None and answer.genre.label == style
-        assert answer.model_genre.label == style and answer.library_genre is None  # an empty library has no vote
+        assert trace.model_genre.label == style and trace.library_genre is None  # an empty library has no vote
 
 
 def test_trainer_commands_on_a_folder_that_is_not_a_run_say_so_in_one_line(tmp_path, capsys):

@@ -137,9 +137,10 @@ def test_exported_model_carries_the_genre_classifier_for_songs_not_in_the_librar
     and the classifier's genre probabilities, as the run computes them, and a query the library does
     not hold is given the model's genre."""
     from shazamlet.library import Library
-    from shazamlet.matcher import genre_from_model, merge_genre_votes, vote_for_genre
+    from shazamlet.recognition import DecideConfig
+    from shazamlet.recognition.decide import genre_from_model, merge_genre_votes, vote_for_genre
     from shazamlet.model import TileEmbedder
-    from shazamlet.recognizer import Recognizer
+    from shazamlet.recognition import Recognizer
     from trainer.export import export_run
     from trainer.objectives import build_modules
     from trainer.reduce import run_tiles
@@ -171,7 +172,7 @@ def test_exported_model_carries_the_genre_classifier_for_songs_not_in_the_librar
     fps, probs = emb.encode(t.tiles[torch.as_tensor(t.audible)])
     nb = lib.neighbours(fps, t.start_frames[t.audible])
     model_vote = genre_from_model(probs, emb.genres, set(m.meta.genres))
-    expected = merge_genre_votes(vote_for_genre(nb.nearest(lib.cfg.genre_k), lib.genres()), model_vote)
+    expected = merge_genre_votes(vote_for_genre(nb.nearest(DecideConfig().genre_k), lib.genres()), model_vote)
     assert answer.song is None and answer.genre.votes == pytest.approx(expected.votes)
     assert answer.genre.votes != pytest.approx(genre_from_model(probs, emb.genres).votes)  # the neighbours count too
     # the float16 file carries the head too

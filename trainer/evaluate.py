@@ -2,7 +2,7 @@
 
 Builds a library (`shazamlet.library.Library`) from test songs minus a held-out set of unknown songs,
 queries excerpts at random offsets (never aligned with library tiles) through
-`shazamlet.recognizer.Recognizer.identify_wave`, under four waveform conditions (`trainer.degrade_wave`):
+`shazamlet.recognition.Recognizer.identify_wave`, under four waveform conditions (`trainer.degrade_wave`):
 clean3, mic3, babble3, mic10. Reports song top-1/top-2, unknown rejection and genre accuracy,
 calibrates one acceptance threshold on the raw scores, and draws a confusion matrix and a t-SNE map.
 Writes `RUN/eval/eval.json` (+ PNGs); `trainer.report` turns several of those into REPORT.md.
@@ -176,7 +176,7 @@ def calibrate_threshold(known_correct: np.ndarray, known_scores: np.ndarray, unk
 
 def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str | None = None) -> dict:
     from shazamlet.library import Library
-    from shazamlet.recognizer import Recognizer
+    from shazamlet.recognition import Recognizer, Trace
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     started = time.time()
@@ -227,19 +227,20 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
                 rir = rirs[int(crng.integers(len(rirs)))]
                 bab = babble.draw(len(music), crng) if cond == "babble3" else None
                 q = mic_chain(music, rate, rir, crng, pre, babble=bab)
-            ans = rec.identify_wave(q)
+            tr = Trace()
+            ans = rec.identify_wave(q, tr)
             cands = [str(Path(c.path).resolve()) for c in ans.candidates]
             truth = str((data_root / rel).resolve())
             records.append({"cond": cond, "q": qi, "song": rel, "known": known, "start_s": start / rate,
                             "top1": bool(cands[:1] == [truth]), "top2": truth in cands[:2],
                             "raw": float(ans.raw_score), "genre": ans.genre.label if ans.genre else None,
-                            "true_genre": genre_of[rel], "landmarks": ans.landmarks,
-                            "fingerprint_top1": ans.fingerprint_song_id is not None
-                            and str(Path(lib.song(ans.fingerprint_song_id).path).resolve()) == truth,
-                            "fingerprint_raw": float(ans.fingerprint_raw_score),
+                            "true_genre": genre_of[rel], "landmarks": tr.landmarks,
+                            "fingerprint_top1": tr.fingerprint_song_id is not None
+                            and str(Path(lib.song(tr.fingerprint_song_id).path).resolve()) == truth,
+                            "fingerprint_raw": float(tr.fingerprint_raw_score),
                             "accepted": ans.song is not None,
-                            "library_genre": ans.library_genre.votes if ans.library_genre else None,
-                            "model_genre": ans.model_genre.votes if ans.model_genre else None})
+                            "library_genre": tr.library_genre.votes if tr.library_genre else None,
+                            "model_genre": tr.model_genre.votes if tr.model_genre else None})
         print(f"{cond}: done ({time.time() - started:.0f} s)", flush=True)
 
     result = summarise(records, cfg)
@@ -249,7 +250,7 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     # a model file evaluated on this run's split is described by its own metadata
     meta = embedder.model.meta
     label = meta.name if model else Path(run.folder).name
-    from shazamlet.matcher import RANKING
+    from shazamlet.recognition.verify import RANKING
 
     result["ranking"] = RANKING if cfg.landmarks else None  # what `threshold` was calibrated on (export copies it)
     result.update({"model": str(model_path), "objective": meta.objective if model else run.config.objective,

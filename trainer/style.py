@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from shazamlet.config import MatchConfig
+from shazamlet.recognition.config import QueryConfig
 from shazamlet.features import answerable, tile_peak_db
 from shazamlet.model import load_model, save_model
 from shazamlet.model.style import StyleHead, style_features
@@ -29,7 +29,7 @@ from trainer.loop import Run, load_noise
 from trainer.songs import Song
 
 CONTEXT = 24  # frames before a tile, so reverb from earlier sound reaches it
-MATCH = MatchConfig()  # which tiles the app leaves out of a query
+MATCH = QueryConfig()  # which tiles the app leaves out of a query
 
 
 @dataclass
@@ -58,7 +58,7 @@ def _tiles(cache: SpectrogramCache, songs: list[Song], n: int, degrader: MelDegr
         audible = (tile_peak_db(torch.from_numpy(segs[:, :, CONTEXT:])) > cache.features.silence_db).numpy()
         for p in (power, degraded):  # only the tiles the app would classify
             tiles = to_tiles(p[..., CONTEXT:], cache.features.top_db)
-            keep = torch.from_numpy(answerable(tiles, audible, cache.features.top_db, MATCH))
+            keep = torch.from_numpy(answerable(tiles, audible, cache.features.top_db, MATCH.max_quiet_frames, MATCH.quiet_below_db))
             out.append(tiles[keep])
             owner += [i] * int(keep.sum())
     return torch.cat(out), owner

@@ -161,7 +161,7 @@ class CoreWorker(QObject):
         self.compute_map()
 
     def _make_recognizer(self):
-        from shazamlet.recognizer import Recognizer
+        from shazamlet.recognition import Recognizer
 
         return Recognizer(self.library, self.embedder)
 

@@ -109,7 +109,7 @@ class ListenPanel(QWidget):
             self.show_message(state, title, detail=detail)
 
     def show_answer(self, a, final: bool, when: str) -> None:
-        """Present a `shazamlet.recognizer.Answer`: the card and both vote charts."""
+        """Present a `shazamlet.recognition.Answer`: the card and both vote charts."""
         genre = f"sounds like {a.genre.label} ({a.genre.score:.0%})" if a.genre else ""
         best = a.candidates[0] if a.candidates else None
         if a.silent:  # (the vote charts keep the last votes: silence has none to show)

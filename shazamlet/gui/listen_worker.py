@@ -197,11 +197,11 @@ class ListenWorker(QObject):
         shows the file that was identified rather than the microphone's last seconds."""
         from shazamlet.audio.decode import load_audio
         from shazamlet.gui.spectrogram import StreamingMel
-        from shazamlet.recognizer import FILE_WINDOW_SECONDS
+        from shazamlet.recognition import QueryConfig
 
         features = self.recognizer.features
         try:
-            wave = load_audio(msg.path, features.sample_rate, max_seconds=FILE_WINDOW_SECONDS)
+            wave = load_audio(msg.path, features.sample_rate, max_seconds=QueryConfig().file_window_s)
         except Exception:
             return msg  # it was identified: a picture that cannot be made is no error
         mel = StreamingMel(features, features.sample_rate)

@@ -13,7 +13,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # the window shows before torch is imported: no core imports at run time here
     from shazamlet.library import AddReport, Song
-    from shazamlet.recognizer import Answer
+    from shazamlet.recognition import Answer
 
 
 # -- core thread -> window -----------------------------------------------------------------------
@@ -25,7 +25,7 @@ class CoreReady:
     model_name: str
     songs: list[Song]
     mismatch: str | None = None  # one line: the library was built with another model
-    recognizer: object | None = None  # shazamlet.recognizer.Recognizer
+    recognizer: object | None = None  # shazamlet.recognition.Recognizer
 
 
 @dataclass

@@ -22,7 +22,7 @@ from shazamlet.library.catalog import Catalog, Song
 from shazamlet.library.store import EmbeddingStore, FingerprintsDamaged
 
 BETWEEN_CACHE_SONGS = 256  # ~30 KB each for a 4-min song
-PEAKS_CACHE_SONGS = 320  # ~200 KB each (int64): the presence search reads up to MatchConfig.presence_search_songs
+PEAKS_CACHE_SONGS = 320  # ~200 KB each (int64): the presence search reads up to NominateConfig.presence_search_songs
 LANDMARKS_CACHE_SONGS = 32  # ~1 MB each
 # what reading a fingerprint file may raise: damaged (the store names it), or unreadable right now
 DAMAGED = (OSError, FingerprintsDamaged)

@@ -28,7 +28,24 @@ import numpy as np
 from annoy import AnnoyIndex
 
 from shazamlet.library.ivf import IvfVectors, quantise, write_ivf
-from shazamlet.matcher import Neighbours
+
+
+@dataclass
+class Neighbours:
+    """What a search returns: the k nearest library tiles of each of q query tiles."""
+
+    song_ids: np.ndarray  # (q, k) int, -1 where fewer than k were found
+    start_frames: np.ndarray  # (q, k) int: where each library tile starts in its song
+    sims: np.ndarray  # (q, k) float: cosine similarity to the query tile
+    query_starts: np.ndarray  # (q,) int: where each query tile starts in the query
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.query_starts)
+
+    def nearest(self, k: int) -> "Neighbours":
+        """Only each query tile's k nearest (the index returns them nearest first)."""
+        return Neighbours(self.song_ids[:, :k], self.start_frames[:, :k], self.sims[:, :k], self.query_starts)
 
 
 class IndexCorrupt(Exception):

@@ -1,0 +1,173 @@
+"""Replay a fixed set of queries through the recognizer and keep every answer, to show that a change
+to the recognition path gives the same answers (or which ones it changes).
+
+    python research/replay.py run --out /tmp/replay/after.json [--songs 100 --clips 80]
+    PYTHONPATH=/tmp/before python research/replay.py run --out /tmp/replay/before.json
+    python research/replay.py compare /tmp/replay/before.json /tmp/replay/after.json
+
+Library: `--songs` corpus tracks (every k-th of the manifest, `mixed` included), built once per code tree
+into `--cache`; unknown songs: the next tracks. Queries: 3-s clips of known songs (and half as many of
+unknown ones) clean, through a room (`trainer.degrade_wave.mic_chain`) and with four voices at 0 dB
+(babble), the evaluation's conditions, drawn from a fixed seed. Research tool: not part of the product.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+CONDITIONS = ("clean3", "mic3", "babble3")
+
+
+def corpus_tracks(corpus: Path) -> list[Path]:
+    rows = [line.split("\t") for line in (corpus / "manifest.tsv").read_text().splitlines()[1:] if line.strip()]
+    return sorted(corpus / r[2] for r in rows if (corpus / r[2]).is_file())
+
+
+def rooms(noise: Path, rate: int, rng: np.random.Generator) -> list[np.ndarray]:
+    from shazamlet.audio.decode import load_audio
+
+    out = [load_audio(f, rate) for f in sorted((noise / "rir_real").glob("*"))[:4]] if (noise / "rir_real").exists() else []
+    for rt60 in (0.3, 0.5, 0.8):
+        n = int(rt60 * rate)
+        h = rng.standard_normal(n) * np.exp(-6.91 * np.arange(n) / n)
+        h[0] = 3.0
+        out.append(h.astype(np.float32))
+    return out
+
+
+def run(args: argparse.Namespace) -> None:
+    import shazamlet
+    from shazamlet.audio.decode import load_audio
+    from shazamlet.library import Library
+    from shazamlet.model import TileEmbedder
+    from trainer.degrade_wave import Babble, mic_chain
+
+    try:
+        from shazamlet.recognition import Recognizer
+    except ImportError:
+        from shazamlet.recognition import Recognizer
+
+    torch.set_num_threads(1)
+    tree = Path(shazamlet.__file__).resolve().parent.parent
+    tracks = corpus_tracks(args.corpus)
+    step = max(1, len(tracks) // (args.songs + args.unknown))
+    picked = tracks[::step]
+    known, unknown = picked[: args.songs], picked[args.songs : args.songs + args.unknown]
+    embedder = TileEmbedder(None)
+    rate = embedder.features.sample_rate
+    key = hashlib.sha1(f"{tree}:{args.songs}:{embedder.model_hash}".encode()).hexdigest()[:10]
+    libdir = args.library or args.cache / f"lib-{key}"
+    lib = Library.open(libdir, embedder)
+    if lib.catalog.count() < len(known):
+        started = time.time()
+        lib.add([str(p) for p in known], root=str(args.corpus))
+        print(f"library of {len(known)} songs built in {time.time() - started:.0f} s", file=sys.stderr)
+    config = None
+    if args.set:
+        from dataclasses import replace
+
+        from shazamlet.recognition import RecognitionConfig
+
+        config = RecognitionConfig()
+        for item in args.set:  # stage.key=value
+            key, value = item.split("=")
+            stage, name = key.split(".")
+            part = getattr(config, stage)
+            config = replace(config, **{stage: replace(part, **{name: type(getattr(part, name))(value)})})
+    rec = Recognizer(lib, embedder) if config is None else Recognizer(lib, embedder, config=config)
+    rng = np.random.default_rng(args.seed)
+    rirs = rooms(args.noise, rate, rng)
+    babble = Babble(args.cache / "babble", rate).prepare()
+    plan = [(p, True) for p in rng.choice(known, args.clips)] + [(p, False) for p in rng.choice(unknown, args.clips // 2)]
+    waves: dict[Path, np.ndarray] = {}
+    records = []
+    for cond in CONDITIONS:
+        crng = np.random.default_rng([args.seed, len(cond)])
+        for i, (path, is_known) in enumerate(tqdm(plan, desc=cond, mininterval=30)):
+            wave = waves.get(path)
+            if wave is None:
+                wave = waves[path] = load_audio(path, rate)
+            n, pre = 3 * rate, rate // 2
+            start = int(crng.integers(pre, max(pre + 1, len(wave) - n)))
+            music = wave[start - pre : start + n]
+            if cond == "clean3":
+                q = music[pre:]
+            else:
+                rir = rirs[int(crng.integers(len(rirs)))]
+                q = mic_chain(music, rate, rir, crng, pre, babble=babble.draw(len(music), crng) if cond == "babble3" else None)
+            t0 = time.process_time()
+            a = rec.identify_wave(q.astype(np.float32))
+            cpu_ms = (time.process_time() - t0) * 1000
+            records.append({
+                "cond": cond, "i": i, "truth": str(path), "known": is_known, "cpu_ms": round(cpu_ms, 2),
+                "song": a.song.path if a.song else None, "silent": a.silent,
+                "genre": a.genre.label if a.genre else None,
+                "candidates": [[c.path, round(c.raw_score, 5), round(c.offset_s, 2), c.landmarks,
+                                None if c.presence is None else round(c.presence, 3)] for c in a.candidates],
+            })
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"tree": str(tree), "records": records}))
+    summary(records)
+
+
+def summary(records: list[dict]) -> None:
+    for cond in CONDITIONS:
+        rs = [r for r in records if r["cond"] == cond]
+        known = [r for r in rs if r["known"]]
+        unknown = [r for r in rs if not r["known"]]
+        top1 = np.mean([bool(r["candidates"]) and r["candidates"][0][0] == r["truth"] for r in known])
+        accepted = np.mean([r["song"] == r["truth"] for r in known])
+        rejected = np.mean([r["song"] is None for r in unknown]) if unknown else float("nan")
+        cpu = np.array([r["cpu_ms"] for r in rs])
+        print(f"{cond:8s} top-1 {top1:6.1%}  named {accepted:6.1%}  unknown rejected {rejected:6.1%}  "
+              f"CPU ms median {np.median(cpu):6.1f}  p95 {np.percentile(cpu, 95):6.1f}  mean {cpu.mean():6.1f}")
+
+
+def compare(a: Path, b: Path) -> None:
+    ra, rb = json.loads(a.read_text())["records"], json.loads(b.read_text())["records"]
+    assert len(ra) == len(rb), "different query sets"
+    fields = ("song", "silent", "genre", "candidates")
+    same = [all(x[f] == y[f] for f in fields) for x, y in zip(ra, rb)]
+    print(f"identical answers: {sum(same)} of {len(same)}")
+    for x, y, s in zip(ra, rb, same):
+        if not s:
+            print(f"  {x['cond']} #{x['i']} {Path(x['truth']).name}: song {x['song'] and Path(x['song']).name} -> "
+                  f"{y['song'] and Path(y['song']).name}; top {x['candidates'][:1]} -> {y['candidates'][:1]}")
+    print("before:")
+    summary(ra)
+    print("after:")
+    summary(rb)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--corpus", type=Path, default=Path("/work/corpus"))
+    r.add_argument("--noise", type=Path, default=Path("/work/corpus_NOISE"))
+    r.add_argument("--cache", type=Path, default=Path("/tmp/replay-cache"))
+    r.add_argument("--library", type=Path, help="use this library (built by another tree of the same format)")
+    r.add_argument("--set", action="append", help="a recognition setting, e.g. verify.landmark_search_top=0")
+    r.add_argument("--songs", type=int, default=100)
+    r.add_argument("--unknown", type=int, default=30)
+    r.add_argument("--clips", type=int, default=80)
+    r.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("compare")
+    c.add_argument("a", type=Path)
+    c.add_argument("b", type=Path)
+    args = ap.parse_args()
+    run(args) if args.cmd == "run" else compare(args.a, args.b)
+
+
+if __name__ == "__main__":
+    main()
