@@ -20,7 +20,6 @@ from conftest import LIB_HOP_SAMPLES, aligned_clip
 from synth import STYLES, make_song, write_library
 
 from shazamlet.config import FeatureConfig
-from shazamlet.recognition import VerifyConfig
 
 SR = 22_050
 
@@ -50,8 +49,8 @@ def test_identify_json_one_line_per_file_in_order_with_errors(tmp_path, random_m
     assert first["silent"] is False
     assert first["song"]["path"] == str((synth_music / "rock" / "rock_song_01.wav").resolve())
     assert set(first["song"]) == {"path", "title", "artist", "score", "offset_s", "landmarks", "presence"}
-    assert first["song"]["landmarks"] > 20, "a clean clip shares many landmarks with its song"
-    assert first["song"]["presence"] > VerifyConfig().presence_floor, "and its peaks stand out in the clip"
+    # a clean clip whose fingerprints lead clearly is answered without the peak checks: both are null
+    assert first["song"]["landmarks"] is None and first["song"]["presence"] is None
     assert 0.0 <= first["song"]["score"] <= 1.0
     assert first["song"]["offset_s"] == pytest.approx(8 * LIB_HOP_SAMPLES / SR, abs=0.3)
     assert 1 <= len(first["candidates"]) <= 5 and first["candidates"][0]["path"] == first["song"]["path"]

@@ -150,10 +150,34 @@ def test_the_library_keeps_each_songs_peaks_compactly(tmp_path, embedder, songs)
     lib.close()
 
 
+def checking(lib: Library, embedder: TileEmbedder) -> Recognizer:
+    """A recognizer that checks every answer's peaks (the app skips answers its fingerprints are sure of)."""
+    return Recognizer(lib, embedder, config=RecognitionConfig(verify=VerifyConfig(sure_margin=0.0)))
+
+
+def test_a_clear_lead_is_answered_without_the_peak_checks_but_a_lone_song_never(tmp_path, embedder, songs, waves):
+    lib = Library.open(tmp_path / "lib", embedder)
+    lib.add(songs)
+    clip = waves[1][5 * SR : 8 * SR]
+    trace = Trace()
+    sure = Recognizer(lib, embedder).identify_wave(clip, trace)
+    assert sure.song is not None and sure.song.path == str(songs[1])
+    assert trace.fingerprint_raw_score >= VerifyConfig().sure_margin and not trace.landmarks
+    assert sure.song.landmarks is None and sure.song.presence is None, "its peaks were not looked at"
+    checked = checking(lib, embedder).identify_wave(clip)
+    assert checked.song.path == sure.song.path and checked.song.landmarks is not None
+    lib.close()
+    alone = Library.open(tmp_path / "one", embedder)
+    alone.add(songs[1:2])
+    answer = Recognizer(alone, embedder).identify_wave(clip)
+    assert answer.candidates[0].landmarks is not None, "a song without rivals is always checked"
+    alone.close()
+
+
 def test_answers_are_ranked_and_placed_by_landmarks(tmp_path, embedder, songs, waves):
     lib = Library.open(tmp_path / "lib", embedder)
     lib.add(songs)
-    rec = Recognizer(lib, embedder)
+    rec = checking(lib, embedder)
     rng = np.random.default_rng(11)
     errors = []
     for i in range(4):
@@ -176,14 +200,14 @@ def test_songs_added_without_peaks_are_matched_by_fingerprints_until_reindexed(t
     lib = Library.open(folder, embedder)  # a version that keeps peaks
     lib.add(songs[2:])
     assert sorted(s.path for s in lib.songs_from_older_version()) == sorted(map(str, songs[:2]))
-    rec = Recognizer(lib, embedder)
+    rec = checking(lib, embedder)
     clip = waves[1][5 * SR : 8 * SR]
     answer = rec.identify_wave(clip)
     assert answer.candidates[0].path == str(songs[1])
     assert answer.candidates[0].landmarks is None, "a candidate without peaks: the candidates are ranked by fingerprints alone"
     lib.reindex()
     assert lib.songs_from_older_version() == []
-    answer = Recognizer(lib, embedder).identify_wave(clip)
+    answer = checking(lib, embedder).identify_wave(clip)
     assert answer.candidates[0].landmarks is not None and answer.candidates[0].path == str(songs[1])
     lib.close()
 
@@ -202,7 +226,7 @@ def test_a_damaged_fingerprint_file_leaves_the_answer_to_the_fingerprints(tmp_pa
         at = member.header_offset + 30 + len(member.filename) + member.compress_size // 2
         data[at : at + 8] = bytes(b ^ 0xFF for b in data[at : at + 8])
     path.write_bytes(bytes(data))
-    answer = Recognizer(lib, embedder).identify_wave(waves[2][5 * SR : 8 * SR])
+    answer = checking(lib, embedder).identify_wave(waves[2][5 * SR : 8 * SR])
     assert answer.candidates and answer.candidates[0].landmarks is None
     assert answer.candidates[0].path == str(songs[2]), "the index still holds its fingerprints"
     if damage == "truncated":  # its directory is unreadable (flipped bits show only when the member is read)
@@ -222,7 +246,7 @@ def test_a_library_from_before_landmarks_keeps_peaks_for_the_songs_added_now(tmp
     assert sorted(s.path for s in lib.songs_from_older_version()) == sorted(map(str, songs[:2]))
     assert lib.song_peaks(next(s.id for s in lib.songs() if s.path == str(songs[3]))) is not None
     lib.reindex()
-    answer = Recognizer(lib, embedder).identify_wave(waves[0][5 * SR : 8 * SR])
+    answer = checking(lib, embedder).identify_wave(waves[0][5 * SR : 8 * SR])
     assert answer.candidates[0].landmarks is not None and answer.candidates[0].path == str(songs[0])
     lib.close()
 

@@ -75,7 +75,11 @@ class Recognizer:
         votes = nominees.votes
         if votes:
             trace.fingerprint_song_id, trace.fingerprint_raw_score = votes[0].song_id, margin_scores(votes)[0]
-        checked = cfg.verify.landmark_weight > 0 or cfg.verify.presence_weight > 0
+        # the peaks are checked only while unsure: a lead this clear over a rival is not changed by them
+        # (a lone candidate has no rival to lead: the decide stage's lone-candidate rule needs its peaks)
+        sure = (cfg.verify.sure_margin > 0 and len(votes) >= 2
+                and trace.fingerprint_raw_score >= max(cfg.verify.sure_margin, self.threshold))
+        checked = (cfg.verify.landmark_weight > 0 or cfg.verify.presence_weight > 0) and not sure
         use_presence = cfg.verify.presence_weight > 0
         top = cfg.nominate.rescore_top or cfg.decide.max_candidates
 
