@@ -171,8 +171,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--before", required=True, help="git revision to compare the working tree against")
     ap.add_argument("--quick", action="store_true", help="small libraries and few clips: a smoke test")
-    ap.add_argument("--profile", choices=CONDITIONS, help="also cProfile the after-tree on this clip type")
-    ap.add_argument("--only", default="identify,add,startup,gui", help="comma-separated subset to measure")
+    ap.add_argument("--profile", default="", help="also cProfile the after-tree: clip types and/or 'gui' "
+                    "(the window's GUI thread while listening), comma-separated")
+    ap.add_argument("--only", default="identify,add,startup,gui",
+                    help="comma-separated subset to measure ('none' with --profile: the profile alone)")
     args = ap.parse_args()
     size = QUICK if args.quick else FULL
     started, load0 = time.time(), os.getloadavg()[0]
@@ -212,11 +214,20 @@ def main() -> None:
     print("\n" + table)
     out = BENCH / "out"
     out.mkdir(exist_ok=True)
-    stem = "realpath-quick" if args.quick else "realpath"
+    full = only >= {"identify", "add", "startup", "gui"}
+    stem = "realpath-quick" if args.quick else "realpath" if full else "realpath-partial"
     (out / f"{stem}.md").write_text(table)
     (out / f"{stem}.json").write_text(json.dumps(res, indent=1))
-    if args.profile:
-        print(profile(after, model, libs["small"]["after"], clip_dirs["small"], args.profile, warmup["small"]))
+    for what in filter(None, args.profile.split(",")):
+        if what == "gui":
+            res_gui = run_worker(after, model, {"kind": "gui", "library": str(libs["small"]["after"]), "profile": True,
+                                                "stream": str(clip_dirs["small"] / "stream.wav"),
+                                                "seconds": size["gui_s"], "warmup_s": 5.0})
+            (out / "realpath-profile-gui.txt").write_text(res_gui["text"])
+            print(f"cProfile of the after-tree's GUI thread while listening ({res_gui['cpu_pct']:.0f}% of one core, "
+                  f"{res_gui['answers']} answers):\n{res_gui['text']}")
+        else:
+            print(profile(after, model, libs["small"]["after"], clip_dirs["small"], what, warmup["small"]))
     print(f"done in {(time.time() - started) / 60:.1f} min; written to {out / stem}.md/.json")
 
 

@@ -145,13 +145,22 @@ def job_gui(job: dict) -> dict:
         w.start_listening()
         QTimer.singleShot(int(job["warmup_s"] * 1000), begin)
 
+    prof = cProfile.Profile(time.process_time) if job.get("profile") else None
+
     def begin() -> None:
         t["w0"], t["c0"], t["n0"] = time.perf_counter(), time.process_time(), len(answers)
+        if prof is not None:  # the GUI thread only (cProfile sees one thread): what the window itself costs
+            prof.enable()
         QTimer.singleShot(int(job["seconds"] * 1000), end)
 
     def end() -> None:
         wall, cpu = time.perf_counter() - t["w0"], time.process_time() - t["c0"]
         live = [ms for _, ms in answers[t["n0"]:]]
+        if prof is not None:
+            prof.disable()
+            text = io.StringIO()
+            pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(25)
+            out["text"] = text.getvalue()
         out.update({"wall_s": wall, "cpu_s": cpu, "cpu_pct": 100 * cpu / wall, "answers": len(live),
                     "answer_cpu_ms": live, "answer_cpu_ms_median": statistics.median(live) if live else None})
         w.stop_listening()
