@@ -16,6 +16,7 @@ Writes bench/out/realpath.md and .json (realpath-quick.* with --quick); RESULTS.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -115,7 +116,7 @@ def rows_of(res: dict, names: dict[str, str]) -> list[tuple[str, float, float, s
             what = "clean, room and voices" if cond == "all" else cond
             rows.append((f"identify CPU ms/clip, {label}, {what}: median", pct(bc, 50), pct(ac, 50), "ms"))
             rows.append((f"identify CPU ms/clip, {label}, {what}: 95th pct", pct(bc, 95), pct(ac, 95), "ms"))
-    add = {k: v for k, v in res["add"].items()}
+    add = res["add"]
     rows.append(("library add, x realtime (wall, 2 cores, CLI)",
                  *(statistics.median(r["audio_s"] / r["wall_s"] for r in add[t]) for t in ("before", "after")), "x"))
     rows.append(("library add, CPU s per hour of audio",
@@ -201,8 +202,6 @@ def main() -> None:
     if "gui" in only:
         res["gui"] = measure_gui(trees, model, libs["small"], clip_dirs["small"] / "stream.wav", size["gui_s"],
                                  size["gui_rounds"])
-    import hashlib
-
     res["meta"] = {"before_rev": args.before, "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                    "cpu": _cpu(), "load": (load0, os.getloadavg()[0]),
                    "before": before.label, "after": after.label, "minutes": round((time.time() - started) / 60, 1),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.realpath_trees import CACHE, PYTHON, link_tree, run_python
+from bench.realpath_trees import CACHE, link_tree, run_python
 
 CORPUS = Path("/work/corpus")
 NOISE = Path("/work/corpus_NOISE")
@@ -126,5 +126,3 @@ def clips(name: str, music: Music, positions: int, tree_root: Path, stream_s: fl
                    show=True)
     return out
 
-
-__all__ = ["Music", "add_music", "clips", "parts", "whole_tracks", "PYTHON"]
