@@ -24,6 +24,10 @@ class QueryConfig:
     # most this many, spread to its end (~1-2 s on a laptop)
     file_window_s: float = 10.0
     file_max_windows: int = 6
+    # the windows after the first share its false-accept budget (Bonferroni-like): each must name its song with
+    # at least this confidence (the first: 0.5, the threshold), where clips of songs outside the library are
+    # accepted ~5x less often (28 -> 5 of 954, both draws); files of such songs named 14 -> 5 of 80
+    later_window_confidence: float = 0.65
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,12 @@ class DecideConfig:
     # a candidate without a rival must owe its lead to its peaks beyond this share of the fingerprints'
     # doubt: against one-song libraries, 112 clips of other songs reached up to 0.35, its own 0.40-0.82
     lone_chance: float = 0.25
+    # an answer is accepted only when its peaks say more than chance: landmarks this many standard deviations
+    # above chance at one offset, or its peaks this loud in the query (chance reached 2.6-5.7 and 2.1-3.9 in
+    # the unknown clips that were accepted): the evaluation's unknown clips accepted 10 -> 3 of 480, known clips
+    # accepted and right mic3 -1.7, babble3 -2.1, clean3 and mic10 0 points, top-1 within 1 (both draws)
+    accept_landmarks: float = 4.0
+    accept_presence: float = 3.5
     # the genre vote of the paper's k = 10 nearest tiles (30 pull a known song's genre to its look-alikes')
     genre_k: int = 10
 

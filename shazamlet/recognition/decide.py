@@ -21,6 +21,7 @@ from shazamlet.landmarks import shared_peaks
 from shazamlet.library.index import Neighbours
 from shazamlet.recognition.config import DecideConfig
 from shazamlet.recognition.nominate import SongVote
+from shazamlet.recognition.verify import PeakEvidence
 from shazamlet.recognition.view import LibraryView
 
 
@@ -99,13 +100,24 @@ def margin_scores(votes: list[SongVote], copies: set[frozenset[int]] = frozenset
     return out
 
 
+def peaks_above_chance(evidence: PeakEvidence | None, cfg: DecideConfig) -> bool:
+    """Whether a candidate's peaks say more than chance at its alignment (`DecideConfig.accept_landmarks`,
+    `accept_presence`). Unrelated music shares a few landmarks and loud peaks with any clip by chance, and its
+    fingerprints can still lead a weak field: such an answer was named (10 s of an unknown song at 52%,
+    7 landmarks, presence 2.8)."""
+    return evidence is None or evidence.landmarks >= cfg.accept_landmarks or evidence.presence >= cfg.accept_presence
+
+
 def peak_checked_margins(votes: list[SongVote], fingerprint_sims: dict[int, float], samples: int, per_frame: float,
-                         library: LibraryView, cfg: DecideConfig) -> list[float]:
+                         library: LibraryView, cfg: DecideConfig,
+                         evidence: dict[int, PeakEvidence] | None = None) -> list[float]:
     """`margin_scores` of peak-checked candidates, knowing which of the leading ones are one recording
     kept twice (`landmarks.shared_peaks`: a track on an album and on a compilation).
 
     A candidate left without a rival (a library of one song, or its other candidates all copies of
-    it) is measured against its own fingerprint score: only what its peaks add can then accept it."""
+    it) is measured against its own fingerprint score: only what its peaks add can then accept it. A
+    candidate whose peaks are at chance (`peaks_above_chance`, from `evidence`) has no decision score
+    above 0, so no threshold accepts it (and the evaluation's calibration sees it so)."""
     lc = library.landmark_config
     lead = votes[: cfg.copy_checked]
     packed = [library.song_peaks(v.song_id) for v in lead]
@@ -118,7 +130,9 @@ def peak_checked_margins(votes: list[SongVote], fingerprint_sims: dict[int, floa
         f = fingerprint_sims.get(votes[i].song_id, votes[i].similarity)
         return f + (1.0 - f) * cfg.lone_chance
 
-    return margin_scores(votes, copies, alone)
+    margins = margin_scores(votes, copies, alone)
+    evidence = evidence or {}
+    return [m if peaks_above_chance(evidence.get(v.song_id), cfg) else min(m, 0.0) for v, m in zip(votes, margins)]
 
 
 def candidates(votes: list[SongVote], margins: list[float], songs: dict, threshold: float, frame_s: float,

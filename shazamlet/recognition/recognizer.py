@@ -16,7 +16,8 @@ import numpy as np
 from shazamlet.audio.decode import AudioError, decode_source, open_source, source_duration
 from shazamlet.recognition.config import RecognitionConfig
 from shazamlet.recognition.decide import (Answer, Trace, candidates, genre_from_model, margin_scores,
-                                          merge_genre_votes, peak_checked_margins, vote_for_genre)
+                                          merge_genre_votes, peak_checked_margins, peaks_above_chance,
+                                          vote_for_genre)
 from shazamlet.recognition.nominate import nominate, nominate_by_presence
 from shazamlet.recognition.query import Fingerprinter, QueryEncoder
 from shazamlet.recognition.verify import RANKING, verify
@@ -79,6 +80,11 @@ class Recognizer:
         # (a lone candidate has no rival to lead: the decide stage's lone-candidate rule needs its peaks)
         sure = (cfg.verify.sure_margin > 0 and len(votes) >= 2
                 and trace.fingerprint_raw_score >= max(cfg.verify.sure_margin, self.threshold))
+        if sure and library.keeps_peaks:  # ... unless the leader's own peaks say no more than chance (issue 23:
+            # unknown music led a weak field of look-alikes by 0.37 on fingerprints alone)
+            lead = verify(query, votes[:1], library, cfg.verify, cfg.nominate.rescore_tolerance_frames,
+                          cfg.verify.presence_weight > 0)
+            sure = lead is None or peaks_above_chance(lead.evidence.get(votes[0].song_id), cfg.decide)
         checked = (cfg.verify.landmark_weight > 0 or cfg.verify.presence_weight > 0) and not sure
         use_presence = cfg.verify.presence_weight > 0
         top = cfg.nominate.rescore_top or cfg.decide.max_candidates
@@ -89,7 +95,8 @@ class Recognizer:
             if checked_votes is None:
                 return None, None
             return checked_votes, peak_checked_margins(checked_votes.votes, nominees.fingerprint_sims, len(query.wave),
-                                                       query.landmark_frames_per_frame, library, cfg.decide)
+                                                       query.landmark_frames_per_frame, library, cfg.decide,
+                                                       checked_votes.evidence)
 
         verified, margins = verified_margins(votes) if checked else (None, None)
         if (verified is not None and use_presence and cfg.nominate.presence_search_top and library.keeps_peaks
@@ -127,7 +134,8 @@ class Recognizer:
         evenly to its end (`file_window_starts`), each decoded alone (a 25-minute file decoded whole
         took 3.4 GB). The answer is the first window's that names a song, else the first window with
         sound (its genre), else silence; `elapsed_ms` adds up the windows heard. A later window that
-        cannot be decoded (a damaged stretch) is skipped.
+        cannot be decoded (a damaged stretch) is skipped. Each window heard is another chance of naming
+        an unknown song, so a later window names one only with `QueryConfig.later_window_confidence`.
         """
         name = str(path)
         source = open_source(path)
@@ -150,6 +158,8 @@ class Recognizer:
                 continue
             answer = self.identify_wave(wave)
             elapsed_ms += answer.elapsed_ms
+            if i > 0 and answer.song is not None and answer.song.score < qc.later_window_confidence:
+                answer = replace(answer, song=None)  # the file's windows share one false-accept budget
             if answer.song is not None:
                 return replace(answer, elapsed_ms=elapsed_ms)
             if first is None or (first.silent and not answer.silent):

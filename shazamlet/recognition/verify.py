@@ -10,7 +10,7 @@ another repeat of a looping song.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +41,7 @@ class Verified:
     votes: list[SongVote]
     landmarks: dict[int, int]  # landmarks each shares with the query at one offset
     presence: dict[int, float | None]  # how loud each one's peaks are in the query; None: not looked at
+    evidence: dict[int, PeakEvidence] = field(default_factory=dict)  # each one's peaks above chance, as ranked
 
 
 def verify(query: Query, votes: list[SongVote], library: LibraryView, cfg: VerifyConfig, tolerance_frames: float,
@@ -82,7 +83,8 @@ def verify(query: Query, votes: list[SongVote], library: LibraryView, cfg: Verif
             votes[i], evidence[i], offsets[i] = moved, there, moved.offset_frames
             counts[moved.song_id] = wide.count
     present_by_song = {v.song_id: None if heard is None else e.presence for v, e in zip(votes, evidence)}
-    return Verified(blend_evidence(votes, evidence, offsets, cfg), counts, present_by_song)
+    return Verified(blend_evidence(votes, evidence, offsets, cfg), counts, present_by_song,
+                    {v.song_id: e for v, e in zip(votes, evidence)})
 
 
 def _moved(song_id: int, offset_frames: float, query: Query, lookup: TileLookup, tolerance_frames: float) -> SongVote:
