@@ -153,7 +153,9 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tmp_path, random_model):
     cmd = [sys.executable, "-m", "shazamlet", "--library", str(lib), "--model", str(random_model),
            "identify", *["clip.wav"] * 2000]  # minutes of work
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)  # the model is loaded and identifying has begun (nothing on disk says so: identify writes nothing)
+    first = proc.stderr.readline()  # the model and library are loaded and identifying begins: it says the library is missing
+    assert "warning: the library at" in first, first
+    time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
