@@ -13,7 +13,6 @@ never its waveform, and the tiles are cut from the spectrogram a batch at a time
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from shazamlet.config import FeatureConfig, LandmarkConfig
 from shazamlet.features import LogMelFrontEnd, TileBatches, mel_power_stream, power_to_db, tile_starts
 from shazamlet.landmarks import PeakPicker
 from shazamlet.library.tags import SongTags, genre_from_folder, read_tags
+from shazamlet.memory import release_freed_memory
 
 
 @dataclass
@@ -74,7 +74,7 @@ def prepare_song(path: str, features: dict, hop_frames: int, genre_from: str, ro
                 if picker is not None:
                     picker.push(block)
                 if i % TRIM_EVERY_BLOCKS == TRIM_EVERY_BLOCKS - 1:
-                    _release_freed_memory()
+                    release_freed_memory()  # 1-h file: 700-920 -> ~460 MB while analysed
                 yield block
 
         frontend = LogMelFrontEnd(cfg)
@@ -110,26 +110,6 @@ def prepare_song(path: str, features: dict, hop_frames: int, genre_from: str, ro
 
 # How often (in decoded blocks: 48 s at 44.1 kHz) the C heap gives freed memory back while a file is analysed.
 TRIM_EVERY_BLOCKS = 16
-
-
-def _release_freed_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc's `malloc_trim`; elsewhere nothing).
-
-    Analysing a long file allocates and frees megabytes of temporaries per block (STFT, resampler)
-    between the small pieces that are kept (spectrogram, peak candidates); glibc keeps the freed heap
-    between those mapped, so a 1-hour file's process grew to 700-900 MB for 20 MB of spectrogram, and
-    to ~460 MB with this every 16 blocks (no measurable time)."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            _malloc_trim = ctypes.CDLL(None).malloc_trim
-        except (AttributeError, OSError):  # not glibc (macOS, Windows, musl)
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
-
-
-_malloc_trim = None
 
 
 def default_workers() -> int:
