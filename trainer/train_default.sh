@@ -60,10 +60,10 @@ python -m trainer evaluate "$S7" --model shazamlet/model/shazamlet-default.pt --
 python -m trainer evaluate "$S7" --model shazamlet/model/shazamlet-default.pt --no-landmarks   # fingerprints alone rank
 python -m trainer tune-tiles "$S7" --tile-dim 128 --residual 16 --widen-from 8 --minutes 80   # measured, not shipped
 python -m trainer evaluate "$S7" --tile-dim 128 --tile-weight 0.85 --tuned-tiles --tile-residual 16
-python -m trainer.chain_ablation "$S6"
-python -m trainer.chain_ablation "$S6" --raw
-python -m trainer.chain_ablation "$S6" --raw-centred
-python -m trainer.chain_ablation "$S7" --model shazamlet/model/shazamlet-default.pt
+python research/chain_ablation.py "$S6"
+python research/chain_ablation.py "$S6" --raw
+python research/chain_ablation.py "$S6" --raw-centred
+python research/chain_ablation.py "$S7" --model shazamlet/model/shazamlet-default.pt
 python -m trainer report "$S7" "$S6" "$S5" "$S4" --model-eval "$S4/eval-long-ft" \
     --model-eval "$S6/eval-tile192w0.7" --model-eval "$S7/eval-tile192w0.5" --model-eval "$S7/eval-tile192w0.7" \
     --model-eval "$S7/eval-tile192w0.85" --model-eval "$S7/eval-tile128w0.7" --model-eval "$S7/eval-centre-ft-tile128-fp16" \

@@ -1,6 +1,6 @@
 """Which part of the microphone chain costs the most? One stage of `mic3` at a time.
 
-    python -m trainer.chain_ablation runs/NAME [--model FILE] [--n 240] [--raw | --raw-centred]
+    python research/chain_ablation.py runs/NAME [--model FILE] [--n 240] [--raw | --raw-centred]
 
 `evaluate` says how often a model identifies a song through the whole chain; this says which stage
 of it takes the accuracy away, so the next training run knows what to work on. On the evaluation's
