@@ -52,6 +52,21 @@ def trained_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def trained_library(tmp_path_factory, trained_model):
+    """(library, embedder, song paths): 20 synthesised songs of 24 s added with the bundled model, built
+    once for the test modules that only read it."""
+    from shazamlet.library import Library
+
+    root = tmp_path_factory.mktemp("music20")
+    paths = write_library(root, n_per_style=5, seconds=24.0, seed=300)
+    embedder = TileEmbedder(str(trained_model))
+    lib = Library.open(tmp_path_factory.mktemp("lib20"), embedder)
+    lib.add([root])
+    yield lib, embedder, paths
+    lib.close()
+
+
+@pytest.fixture(scope="session")
 def random_embedder(random_model) -> TileEmbedder:
     return TileEmbedder(str(random_model))
 

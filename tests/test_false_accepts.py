@@ -6,10 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-from synth import STYLES, make_song, write_library
+from synth import STYLES, make_song
 
-from shazamlet.library import Library
-from shazamlet.model import TileEmbedder
 from shazamlet.recognition import Recognizer
 from shazamlet.recognition.config import DecideConfig, QueryConfig, RecognitionConfig
 
@@ -17,14 +15,8 @@ SR = 22_050
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, trained_model):
-    root = tmp_path_factory.mktemp("music20")
-    paths = write_library(root, n_per_style=5, seconds=24.0, seed=300)
-    embedder = TileEmbedder(str(trained_model))
-    lib = Library.open(tmp_path_factory.mktemp("lib20"), embedder)
-    lib.add([root])
-    yield lib, embedder, paths
-    lib.close()
+def setup(trained_library):
+    return trained_library
 
 
 def unknown_clip(i: int, seconds: float = 3.0) -> np.ndarray:

@@ -21,22 +21,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-from synth import STYLES, add_noise, make_song, speech, write_library
+from synth import STYLES, add_noise, make_song, speech
 
-from shazamlet.library import Library
-from shazamlet.model import TileEmbedder
 from shazamlet.recognition import Recognizer
 
 SR = 22_050
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, trained_model):
-    root = tmp_path_factory.mktemp("music20")
-    paths = write_library(root, n_per_style=5, seconds=24.0, seed=300)
-    embedder = TileEmbedder(str(trained_model))
-    lib = Library.open(tmp_path_factory.mktemp("lib20"), embedder)
-    lib.add([root])
+def setup(trained_library):
+    lib, embedder, paths = trained_library
     return Recognizer(lib, embedder), paths
 
 
