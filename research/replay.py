@@ -35,13 +35,10 @@ def corpus_tracks(corpus: Path) -> list[Path]:
 def rooms(noise: Path, rate: int, rng: np.random.Generator) -> list[np.ndarray]:
     from shazamlet.audio.decode import load_audio
 
-    out = [load_audio(f, rate) for f in sorted((noise / "rir_real").glob("*"))[:4]] if (noise / "rir_real").exists() else []
-    for rt60 in (0.3, 0.5, 0.8):
-        n = int(rt60 * rate)
-        h = rng.standard_normal(n) * np.exp(-6.91 * np.arange(n) / n)
-        h[0] = 3.0
-        out.append(h.astype(np.float32))
-    return out
+    from trainer.degrade_wave import synthetic_rooms
+
+    real = [load_audio(f, rate) for f in sorted((noise / "rir_real").glob("*"))[:4]] if (noise / "rir_real").exists() else []
+    return real + synthetic_rooms(rate, rng)
 
 
 def run(args: argparse.Namespace) -> None:

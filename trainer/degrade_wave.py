@@ -104,6 +104,18 @@ class Babble:
         return out
 
 
+def synthetic_rooms(rate: int, rng: np.random.Generator, rt60s: tuple[float, ...] = (0.3, 0.5, 0.8)) -> list[np.ndarray]:
+    """Exponentially decaying noise with a direct-path spike: one impulse response per reverberation time
+    (seconds to -60 dB), for when no real one is held out."""
+    out = []
+    for rt60 in rt60s:
+        n = int(rt60 * rate)
+        h = rng.standard_normal(n) * np.exp(-6.91 * np.arange(n) / n)
+        h[0] = 3.0
+        out.append(h.astype(np.float32))
+    return out
+
+
 def mic_chain(music: np.ndarray, rate: int, rir: np.ndarray, rng: np.random.Generator, pre: int,
               babble: np.ndarray | None = None, pink_snr_db: float = 10.0, babble_snr_db: float = 0.0) -> np.ndarray:
     """mic3 / babble3: room reverb, (voices), pink noise, band-limit, random gain + clipping.

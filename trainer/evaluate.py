@@ -22,7 +22,7 @@ import torch
 from shazamlet.audio.decode import load_audio
 from shazamlet.config import IndexConfig
 from shazamlet.model import ModelMeta, TileEmbedder, load_model, save_model
-from trainer.degrade_wave import Babble, mic_chain
+from trainer.degrade_wave import Babble, mic_chain, synthetic_rooms
 from trainer.loop import Run
 from trainer.objectives import build_modules, is_contrastive
 from trainer.songs import Song
@@ -276,13 +276,7 @@ def load_eval_rirs(run: Run, rate: int, rng: np.random.Generator) -> list[np.nda
     for rel in run.info.get("eval_rirs", []):
         if noise and (Path(noise) / rel).exists():
             out.append(load_audio(Path(noise) / rel, rate))
-    if not out:
-        for rt60 in (0.3, 0.5, 0.8):
-            n = int(rt60 * rate)
-            h = rng.standard_normal(n) * np.exp(-6.91 * np.arange(n) / n)
-            h[0] = 3.0
-            out.append(h.astype(np.float32))
-    return out
+    return out or synthetic_rooms(rate, rng)
 
 
 def summarise(records: list[dict], cfg: EvalConfig) -> dict:
