@@ -47,20 +47,16 @@ class LibraryEdits:
         A write within a write (an `add`'s index rebuild) joins it."""
         self.check_writable(what)
         with self._write_mutex:
-            if self._write_depth:
-                self._write_depth += 1
-                try:
-                    yield
-                finally:
-                    self._write_depth -= 1
+            if self._writing_now:  # within a write of this thread (the mutex is re-entrant): it holds the rest
+                yield
                 return
             with write_lock(self.folder), disk_errors(self.folder, what):
                 remove_stale_temps(self.folder)
-                self._write_depth = 1
+                self._writing_now = True
                 try:
                     yield
                 finally:
-                    self._write_depth = 0
+                    self._writing_now = False
 
     @_write("add songs")
     def add(self, paths: Iterable[str | Path], genre_from: str = "folder", genre: str | None = None,

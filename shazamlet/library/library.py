@@ -60,7 +60,7 @@ class Library(LibraryEdits):
         # Building a generation happens outside it; only the swap is serialised.
         self._lock = threading.RLock()
         self._write_mutex = threading.RLock()  # writes in this process: one at a time, nested ones join
-        self._write_depth = 0
+        self._writing_now = False
         self._genres: dict[int, str | None] | None = None  # read on every query: cached until a write
         self._genre_labels: frozenset[str] | None = None  # the same, as the set of labels in use
         # what the songs keep beside the index, read back for re-scoring through small caches
