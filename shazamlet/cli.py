@@ -169,7 +169,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from shazamlet.library.writing import TEMP_PREFIXES
+    from shazamlet.library.writing import TEMP_PREFIX
 
     library, embedder = _load(args, create=False, check_model=False)
     songs = library.songs()
@@ -178,7 +178,7 @@ def cmd_info(args) -> int:
     for s in songs:
         genres[s.genre or "-"] = genres.get(s.genre or "-", 0) + 1
     files = [f for f in library.folder.rglob("*") if f.is_file() and not f.is_symlink()]
-    temps = [f for f in files if f.name.startswith(TEMP_PREFIXES)]
+    temps = [f for f in files if f.name.startswith(TEMP_PREFIX)]
     size = sum(f.stat().st_size for f in files if f not in temps)
     say(f"library:   {library.folder}")
     say(f"songs:     {len(songs)} ({sum(s.duration_s for s in songs) / 3600:.2f} h), "

@@ -27,7 +27,7 @@ from shazamlet.audio.decode import AudioError, open_source
 from shazamlet.cli import main
 from shazamlet.library import Library, collect_audio_files
 from shazamlet.library.errors import DiskFull, LibraryReadOnly
-from shazamlet.library.store import TEMP_PREFIX
+from shazamlet.library.writing import TEMP_PREFIX
 from shazamlet.recognition import Recognizer
 
 SR = 22_050

@@ -28,6 +28,7 @@ import numpy as np
 from annoy import AnnoyIndex
 
 from shazamlet.library.ivf import IvfVectors, quantise, write_ivf
+from shazamlet.library.writing import TEMP_PREFIX
 
 
 @dataclass
@@ -116,7 +117,7 @@ def sampled_hash(path: Path) -> str:
 
 
 def _temp(folder: Path, suffix: str) -> str:
-    fd, path = tempfile.mkstemp(prefix=".tmp-index-", suffix=suffix, dir=folder)
+    fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX + "index-", suffix=suffix, dir=folder)
     os.close(fd)
     return path
 

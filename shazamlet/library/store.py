@@ -31,6 +31,7 @@ from typing import Iterator
 import numpy as np
 
 from shazamlet.landmarks import BIN_BITS, unpack
+from shazamlet.library.writing import TEMP_PREFIX
 
 # what reading a damaged file raises: truncated or overwritten, BadZipFile or EOFError (garbage without a zip
 # directory: ValueError about pickled data); altered inside, zlib.error or BadZipFile (bad CRC); KeyError
@@ -39,7 +40,6 @@ _FORMAT_ERRORS = (ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error
 DAMAGED_SUFFIX = ".damaged"
 # the only names the library gives fingerprint files: a content hash, then a model hash after a reindex
 _OWN_NAME = re.compile(r"[0-9a-f]{32}(\.[0-9a-f]{12})?\.npz")
-TEMP_PREFIX = ".tmp-"
 log = logging.getLogger("shazamlet.library")
 
 

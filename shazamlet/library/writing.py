@@ -26,7 +26,7 @@ from shazamlet.library.errors import DiskFull
 log = logging.getLogger("shazamlet.library")
 
 LOCK_NAME = ".write.lock"
-TEMP_PREFIXES = (".tmp-",)  # fingerprint files (`store.py`) and index generations (`index.py`) being written
+TEMP_PREFIX = ".tmp-"  # of every file being written: fingerprint files (`store.py`), index generations (`index.py`)
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 # Headroom past the estimate: the file system's own blocks, the catalog's WAL, a song's fingerprints.
 SPACE_MARGIN_BYTES = 2 * 1024 * 1024
@@ -49,7 +49,7 @@ def remove_stale_temps(folder: Path) -> int:
         except OSError:
             continue
         for entry in entries:
-            if entry.name.startswith(TEMP_PREFIXES) and entry.is_file(follow_symlinks=False):
+            if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
                 try:
                     os.unlink(entry.path)
                     removed += 1
