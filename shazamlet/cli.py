@@ -179,7 +179,8 @@ def cmd_info(args) -> int:
         genres[s.genre or "-"] = genres.get(s.genre or "-", 0) + 1
     files = [f for f in library.folder.rglob("*") if f.is_file() and not f.is_symlink()]
     temps = [f for f in files if f.name.startswith(TEMP_PREFIX)]
-    size = sum(f.stat().st_size for f in files if f not in temps)
+    temp_bytes = sum(f.stat().st_size for f in temps)
+    size = sum(f.stat().st_size for f in files) - temp_bytes
     say(f"library:   {library.folder}")
     say(f"songs:     {len(songs)} ({sum(s.duration_s for s in songs) / 3600:.2f} h), "
           + ", ".join(f"{g} {n}" for g, n in sorted(genres.items())))
@@ -207,7 +208,7 @@ def cmd_info(args) -> int:
     for s in library.damaged_songs() if args.verify else []:
         say(f"damaged:   fingerprints of {s.path} (set aside; `shazamlet library add` of its folder re-embeds it)")
     if temps:
-        say(f"temp files: {len(temps)} left by an interrupted write ({sum(f.stat().st_size for f in temps) / 1e6:.1f} MB); "
+        say(f"temp files: {len(temps)} left by an interrupted write ({temp_bytes / 1e6:.1f} MB); "
             "the next `shazamlet library add` removes them")
     pending = library.unindexed_songs()
     if pending:
