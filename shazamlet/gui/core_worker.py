@@ -10,7 +10,6 @@ while songs are being embedded.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 import threading
@@ -22,6 +21,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from shazamlet.gui.messages import CoreFailed, CoreReady, IndexFinished, IndexProgress, LibraryMap
 from shazamlet.library.store import FingerprintsDamaged
+from shazamlet.memory import release_freed_memory
 
 MAP_POINTS_PER_SONG = 120
 MAP_MAX_POINTS = 30_000
@@ -89,10 +89,7 @@ def release_memory() -> None:
     arenas, which keep the pages after `free` (the window stayed at ~1 GB after adding songs, ~600 MB
     fresh); `malloc_trim` returns them to the system. A no-op where there is no glibc."""
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    release_freed_memory()
 
 
 def remaining_seconds(done: int, total: int, elapsed_s: float) -> float | None:
