@@ -10,7 +10,8 @@ PY=${PYTHON:-python3}
 "$PY" -m venv "$WORK/build" && "$WORK/build/bin/python" -m pip install -q --upgrade pip build >/dev/null
 "$WORK/build/bin/python" -m build -q --wheel --outdir "$WORK/dist" . >/dev/null
 WHEEL=$(ls "$WORK"/dist/shazamlet-*.whl)
-"$WORK/build/bin/python" -m zipfile -l "$WHEEL" | grep -q "shazamlet/model/shazamlet-default.pt" \
+# read the listing in Python: `zipfile -l | grep -q` dies of SIGPIPE under pipefail when grep exits early
+"$WORK/build/bin/python" -c "import sys, zipfile; sys.exit('shazamlet/model/shazamlet-default.pt' not in zipfile.ZipFile(sys.argv[1]).namelist())" "$WHEEL" \
   || { echo "check_wheel: the wheel holds no bundled model" >&2; exit 1; }
 FROM_WHEEL="$WHEEL" VENV="$WORK/venv" bash scripts/install.sh >/dev/null
 cd "$WORK"  # away from the checkout: only the installed package can be imported
