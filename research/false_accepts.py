@@ -17,8 +17,8 @@ from shazamlet.library import Library
 from shazamlet.model import TileEmbedder, load_model
 from shazamlet.recognition import Recognizer
 from trainer.cache import features_key
-from trainer.degrade_wave import Babble, mic_chain
-from trainer.evaluate import CONDITIONS, PRE_S, EvalConfig, load_eval_rirs, pick_sets, query_plan
+from trainer.degrade_wave import Babble
+from trainer.evaluate import CONDITIONS, EvalConfig, load_eval_rirs, make_query, pick_sets, query_plan
 from trainer.loop import EVAL_RIR_EVERY, Run, TrainConfig
 from trainer.songs import genres_of, scan_songs, split_songs
 
@@ -67,14 +67,7 @@ plan = ([(r, s, True) for r, s in query_plan(lib_songs, waves, cfg.queries, rate
 for cond, seconds in CONDITIONS:
     crng = np.random.default_rng([cfg.seed, len(cond)])
     for qi, (rel, start, known) in enumerate(plan):
-        n, pre = int(seconds * rate), int(PRE_S * rate)
-        music = waves[rel][start - pre: start + n]
-        if cond == "clean3":
-            q = music[pre:]
-        else:
-            rir = rirs[int(crng.integers(len(rirs)))]
-            bab = babble.draw(len(music), crng) if cond == "babble3" else None
-            q = mic_chain(music, rate, rir, crng, pre, babble=bab)
+        q, _ = make_query(cond, seconds, waves[rel], start, rate, rirs, babble, crng)
         a = rec.identify_wave(q)
         top = str(Path(a.candidates[0].path).resolve()) if a.candidates else None
         out.append(dict(set="eval", cond=cond, known=known, truth=str((data_root / rel).resolve()), top=top,

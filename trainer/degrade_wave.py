@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import butter, fftconvolve, sosfilt
+from scipy.signal import butter, fftconvolve, resample_poly, sosfilt
 
 from shazamlet.audio.decode import load_audio
 
@@ -102,6 +103,13 @@ class Babble:
         for i in idx:
             out += looped(self.voices[i], n, rng)
         return out
+
+
+def at_speed(wave: np.ndarray, factor: float) -> np.ndarray:
+    """`wave` played `factor` times as fast, tempo and pitch together (a turntable, tape or pitch control at
+    the wrong speed): resampled by the nearest ratio with a denominator <= 200."""
+    ratio = Fraction(factor).limit_denominator(200)
+    return resample_poly(wave, ratio.denominator, ratio.numerator).astype(np.float32)
 
 
 def synthetic_rooms(rate: int, rng: np.random.Generator, rt60s: tuple[float, ...] = (0.3, 0.5, 0.8)) -> list[np.ndarray]:

@@ -2,8 +2,9 @@
 
 Builds a library (`shazamlet.library.Library`) from test songs minus a held-out set of unknown songs,
 queries excerpts at random offsets (never aligned with library tiles) through
-`shazamlet.recognition.Recognizer.identify_wave`, under four waveform conditions (`trainer.degrade_wave`):
-clean3, mic3, babble3, mic10. Reports song top-1/top-2, unknown rejection and genre accuracy,
+`shazamlet.recognition.Recognizer.identify_wave`, under six waveform conditions (`trainer.degrade_wave`):
+clean3, mic3 and mic10 (a laptop microphone in a room), babble3 and babble10 (the room and four people
+talking at the music's level), speed3 (played 0.92-1.08x as fast, then the room). Reports song top-1/top-2, unknown rejection and genre accuracy,
 calibrates one acceptance threshold on the raw scores, and draws a confusion matrix and a t-SNE map.
 Writes `RUN/eval/eval.json` (+ PNGs); `trainer.report` turns several of those into REPORT.md.
 """
@@ -22,13 +23,14 @@ import torch
 from shazamlet.audio.decode import load_audio
 from shazamlet.config import IndexConfig
 from shazamlet.model import ModelMeta, TileEmbedder, load_model, save_model
-from trainer.degrade_wave import Babble, mic_chain, synthetic_rooms
+from trainer.degrade_wave import Babble, at_speed, mic_chain, synthetic_rooms
 from trainer.loop import Run
 from trainer.objectives import build_modules, is_contrastive
 from trainer.songs import Song
 from trainer.variant import Variant
 
-CONDITIONS = (("clean3", 3.0), ("mic3", 3.0), ("babble3", 3.0), ("mic10", 10.0))
+CONDITIONS = (("clean3", 3.0), ("mic3", 3.0), ("babble3", 3.0), ("mic10", 10.0), ("speed3", 3.0), ("babble10", 10.0))
+SPEEDS = (0.92, 0.95, 0.97, 1.03, 1.05, 1.08)  # speed3: each query played at one of these, then the room
 PRE_S = 1.0  # audio before a query fed to the room (reverb tail)
 
 
@@ -161,6 +163,23 @@ def query_plan(songs: list[Song], waves: dict[str, np.ndarray], n: int, rate: in
     return plan
 
 
+def make_query(cond: str, seconds: float, wave: np.ndarray, start: int, rate: int, rirs: list[np.ndarray],
+               babble: Babble, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """The query of condition `cond` that starts at sample `start` of a song, and the speed it was played at.
+    The room hears `PRE_S` seconds before the query too, so its reverberant tail is there."""
+    n, pre = int(seconds * rate), int(PRE_S * rate)
+    speed = float(SPEEDS[int(rng.integers(len(SPEEDS)))]) if cond.startswith("speed") else 1.0
+    first = start - round(pre * speed)  # < 0 only for a query in a song's first second at > 1x
+    music = np.concatenate([np.zeros(max(0, -first), np.float32), wave[max(0, first) : start + round(n * speed) + (speed != 1.0)]])
+    if speed != 1.0:
+        music = at_speed(music, speed)[: pre + n]
+    if cond == "clean3":
+        return music[pre : pre + n], speed
+    rir = rirs[int(rng.integers(len(rirs)))]
+    voices = babble.draw(len(music), rng) if cond.startswith("babble") else None
+    return mic_chain(music, rate, rir, rng, pre, babble=voices)[:n], speed
+
+
 def calibrate_threshold(known_correct: np.ndarray, known_scores: np.ndarray, unknown_scores: np.ndarray) -> float:
     """The threshold maximising (known queries accepted with the right song + unknown rejected) / 2."""
     cands = np.unique(np.concatenate([known_scores, unknown_scores]))
@@ -188,6 +207,8 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
         out = out.with_name(f"{out.name}-{'with' if cfg.between_tiles else 'no'}-between")
     if cfg.landmarks != IndexConfig.landmarks:
         out = out.with_name(f"{out.name}-{'with' if cfg.landmarks else 'no'}-landmarks")
+    if cfg.seed:  # the second draw of songs and queries beside the first
+        out = out.with_name(f"{out.name}-draw{cfg.seed}")
     out.mkdir(parents=True, exist_ok=True)
     model_path = Path(model) if model else model_from_run(run, out / "model.pt", cfg.variant)
     embedder = TileEmbedder(load_model(model_path))
@@ -218,20 +239,12 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     for cond, seconds in CONDITIONS:
         crng = np.random.default_rng([cfg.seed, len(cond)])
         for qi, (rel, start, known) in enumerate(plan):
-            n = int(seconds * rate)
-            pre = int(PRE_S * rate)
-            music = waves[rel][start - pre : start + n]
-            if cond == "clean3":
-                q = music[pre:]
-            else:
-                rir = rirs[int(crng.integers(len(rirs)))]
-                bab = babble.draw(len(music), crng) if cond == "babble3" else None
-                q = mic_chain(music, rate, rir, crng, pre, babble=bab)
+            q, speed = make_query(cond, seconds, waves[rel], start, rate, rirs, babble, crng)
             tr = Trace()
             ans = rec.identify_wave(q, tr)
             cands = [str(Path(c.path).resolve()) for c in ans.candidates]
             truth = str((data_root / rel).resolve())
-            records.append({"cond": cond, "q": qi, "song": rel, "known": known, "start_s": start / rate,
+            records.append({"cond": cond, "q": qi, "song": rel, "known": known, "start_s": start / rate, "speed": speed,
                             "top1": bool(cands[:1] == [truth]), "top2": truth in cands[:2],
                             "raw": float(ans.raw_score), "genre": ans.genre.label if ans.genre else None,
                             "true_genre": genre_of[rel], "landmarks": tr.landmarks,
