@@ -295,3 +295,32 @@ def test_centred_bands_make_a_fixed_filter_invisible_and_travel_in_the_model_fil
         m.encoder.centre_bands = False  # the same weights seeing raw tiles
         raw = float(m.encoder.fingerprint(clean_t) @ m.encoder.fingerprint(col_t).T)
     assert centred > 0.995 and centred > raw
+
+
+def test_speed_warp_matches_the_waveform_played_at_that_speed():
+    from synth import STYLES, make_song
+    from trainer.shortcut_check import speed_check
+
+    songs = [make_song(40 + i, STYLES[i % len(STYLES)], 20.0) for i in range(3)]
+    result = speed_check(FeatureConfig(), songs, n=6)
+    for speed, r in result.items():  # the warp halves the difference (at most) that the speed change makes
+        assert r["tile_mae_warp"] < 0.6 * r["tile_mae_unwarped"], (speed, r)
+
+
+def test_speed_changed_positives_are_warped_copies_within_the_range(corpus):
+    run = make_run(corpus, "contrastive", "speed", p_speed=1.0, max_speed_change=0.1)
+    views = run_views(run)
+    batch = views.train_data.sample(4, np.random.default_rng(0))
+    views.objective.degrader.p = DegradeParams(p_reverb=0.0, p_babble=0.0, p_env=0.0, p_pink=0.0,
+                                               noise_snr_db=(90.0, 90.0), floor_db=(90.0, 90.0), p_clip=0.0,
+                                               hp_hz=(1.0, 1.0), lp_hz=(20000.0, 20000.0), eq_db=0.0)
+    views.objective.degrader.rirs = None
+    batch.max_shift = 0
+    anchor, pos = views.objective.views(batch, np.random.default_rng(1))
+    views.objective.p_speed = 0.0
+    _, plain = views.objective.views(batch, np.random.default_rng(1))
+    assert (plain - anchor).abs().mean() < 0.01  # with nothing else degraded, the positive is the anchor ...
+    assert (pos - anchor).abs().mean() > 0.03  # ... unless it is played off-speed
+    trainer = Trainer(run, progress=False)
+    trainer.train()
+    assert trainer.step == 1

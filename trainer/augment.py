@@ -89,6 +89,7 @@ class DegradeParams:
     drr_db: tuple[float, float] = (-12.0, 8.0)
     p_babble: float = 0.6
     babble_snr_db: tuple[float, float] = (-6.0, 12.0)
+    babble_voices: tuple[int, int] = (2, 4)  # people talking at once
     p_env: float = 0.5
     p_pink: float = 0.5
     noise_snr_db: tuple[float, float] = (0.0, 25.0)
@@ -165,7 +166,7 @@ class MelDegrader:
         for i in range(b):
             parts = []
             if self.noises and rng.random() < p.p_babble and self.noises.speech:
-                parts.append((self.noises.babble(t, rng), rng.uniform(*p.babble_snr_db)))
+                parts.append((self.noises.babble(t, rng, p.babble_voices), rng.uniform(*p.babble_snr_db)))
             if self.noises and rng.random() < p.p_env and self.noises.other:
                 parts.append((self.noises.draw("other", t, rng), rng.uniform(*p.noise_snr_db)))
             if rng.random() < p.p_pink or not parts:
@@ -219,6 +220,28 @@ class MelDegrader:
         signal = sig.mean(dim=(1, 2)).clamp(min=1e-10)
         x = self.noise(x, rng, signal)
         return self.mic(x, rng, signal)
+
+
+def speed_warp(power: torch.Tensor, factors: torch.Tensor, cfg: FeatureConfig, centre: float) -> torch.Tensor:
+    """Mel power `(B, n_mels, T)` as if the audio had been played `factors` `(B,)` times as fast, tempo
+    and pitch together (a turntable or a DJ's pitch control): frame j takes the input at
+    `centre + (j - centre) * s`, band m (centre f) the input at f / s, and the band's power is scaled by
+    how much wider the band is than the one it reads (power density is kept). Bands read from above the
+    top band fade out (slowed-down audio has nothing there). Interpolated in log power;
+    `trainer.shortcut_check.speed_check` measures it against resampling the waveform."""
+    b, m, t = power.shape
+    s = factors.to(power).view(-1, 1)
+    f = mel_centres_hz(cfg).to(power).view(1, -1)
+    lo, hi = 2595 * np.log10(1 + cfg.f_min / 700), 2595 * np.log10(1 + cfg.f_max / 700)
+    band = (2595 * torch.log10(1 + f / s / 700) - lo) / ((hi - lo) / (m + 1)) - 1  # (B, M) fractional index
+    frame = centre + (torch.arange(t, dtype=power.dtype).view(1, -1) - centre) * s  # (B, T)
+    grid = torch.stack([(frame / (t - 1) * 2 - 1).unsqueeze(1).expand(b, m, t),
+                        (band / (m - 1) * 2 - 1).unsqueeze(2).expand(b, m, t)], dim=-1)
+    logp = torch.log(power.clamp(min=1e-12)).unsqueeze(1)
+    out = torch.nn.functional.grid_sample(logp, grid, mode="bilinear", padding_mode="border", align_corners=True)[:, 0]
+    fade = (band - (m - 1)).clamp(min=0.0) * np.log(1e3)  # -30 dB per band above the top one
+    density = torch.log((700 + f) / (700 * s + f))
+    return torch.exp(out - fade.unsqueeze(-1) + density.unsqueeze(-1))
 
 
 def light_lowpass(power: torch.Tensor, cfg: FeatureConfig, rng: np.random.Generator, p: float = 0.3) -> torch.Tensor:

@@ -256,10 +256,12 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
                             "model_genre": tr.model_genre.votes if tr.model_genre else None})
         print(f"{cond}: done ({time.time() - started:.0f} s)", flush=True)
 
+    (out / "queries.json").write_text(json.dumps(records))  # kept even if what follows fails
     result = summarise(records, cfg)
-    from trainer.shortcut_check import shortcut_check
+    from trainer.shortcut_check import shortcut_check, speed_check
 
     result["shortcut_check"] = shortcut_check(embedder, [waves[s.rel] for s in lib_songs], rirs, seed=cfg.seed)
+    result["speed_check"] = speed_check(feats, [waves[s.rel] for s in lib_songs], seed=cfg.seed)
     # a model file evaluated on this run's split is described by its own metadata
     meta = embedder.model.meta
     label = meta.name if model else Path(run.folder).name
@@ -275,7 +277,6 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
 
     confusion_png(records, run.genres, out / "confusion.png", label)
     tsne_png(embedder, lib_songs, unknown, waves, out / "tsne.png", cfg.tsne_tiles_per_song, label)
-    (out / "queries.json").write_text(json.dumps(records))
     (out / "eval.json").write_text(json.dumps(result, indent=1))
     lib.close()
     print(json.dumps({k: v for k, v in result.items() if k in ("threshold", "conditions")}, indent=1), flush=True)

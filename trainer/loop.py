@@ -23,7 +23,7 @@ import torch
 from trainer.augment import DegradeParams, MelDegrader, NoiseBank
 from trainer.cache import SpectrogramCache, build_cache, rir_room
 from trainer.data import TileSampler
-from trainer.objectives import Objective, build_modules, is_contrastive
+from trainer.objectives import Objective, build_modules
 from trainer.songs import Song, genres_of, scan_songs, split_songs
 
 EVAL_RIR_EVERY = 3  # every third real impulse response is held out of training for `evaluate`
@@ -54,6 +54,10 @@ class TrainConfig:
     p_room: float = 0.5  # share of positives drawn from those copies
     p_colour: float = 0.0  # share of mel-domain views strongly coloured (`DegradeParams.p_colour`)
     centre_bands: bool = False  # the encoder takes each band's mean out of a tile (`shazamlet.model.resnet`)
+    p_speed: float = 0.0  # share of positives played faster or slower, tempo and pitch (`augment.speed_warp`)
+    max_speed_change: float = 0.10  # ... by up to this much (0.10: 0.90-1.10x, a DJ's pitch control)
+    babble_voices: tuple[int, int] = (2, 4)  # people talking in the mel-domain views (`DegradeParams`)
+    babble_snr_db: tuple[float, float] = (-6.0, 12.0)  # ... this far under / over the music
     extra: dict = field(default_factory=dict)
 
 
@@ -162,9 +166,11 @@ def run_views(run: Run) -> Views:
     cache = SpectrogramCache(run.info["cache"])
     feats = cache.features
     bank, rirs, eqs = load_noise(cache, run.info["eval_rirs"]) if cfg.noise else (None, None, None)
-    degrader = MelDegrader(feats, bank, rirs, eqs, DegradeParams(p_colour=cfg.p_colour))
+    degrader = MelDegrader(feats, bank, rirs, eqs, DegradeParams(
+        p_colour=cfg.p_colour, babble_voices=tuple(cfg.babble_voices), babble_snr_db=tuple(cfg.babble_snr_db)))
     objective = Objective(cfg.objective, feats.top_db, feats.tile_frames, degrader, bank,
-                          cfg.temperature, cfg.cls_weight, cfg.p_room if cfg.room_views else 0.0)
+                          cfg.temperature, cfg.cls_weight, cfg.p_room if cfg.room_views else 0.0,
+                          cfg.p_speed, cfg.max_speed_change)
     train_data = TileSampler(cache, run.songs("train"), run.genres, feats.tile_frames, views=cfg.room_views)
     val_data = TileSampler(cache, run.songs("val") or run.songs("train"), run.genres, feats.tile_frames)
     return Views(objective, train_data, val_data)

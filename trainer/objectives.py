@@ -3,7 +3,8 @@
 - `autoencoder`: augmented tile -> Encoder (1024) -> Decoder -> the clean tile; MAE loss.
 - `autoencoder+classifier`: the same + 0.005 x cross-entropy of a 3-layer MLP genre classifier.
 - `contrastive`: NT-Xent between a clean tile and a degraded view of the same excerpt shifted by up
-  to +-0.5 s (mel-domain laptop-mic degradations, `trainer.augment`), in-batch negatives.
+  to +-0.5 s (mel-domain laptop-mic degradations and playback speed changes, `trainer.augment`), in-batch
+  negatives.
 - `contrastive+classifier`: the same + `cls_weight` x cross-entropy on the 1024-d embedding of both
   views, so the embedding keeps genre structure for the library's genre votes.
 """
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from shazamlet.model.resnet import Decoder, Encoder, GenreClassifier
-from trainer.augment import MelDegrader, NoiseBank, light_lowpass, paper_augment, to_tiles
+from trainer.augment import MelDegrader, NoiseBank, light_lowpass, paper_augment, speed_warp, to_tiles
 from trainer.data import Batch
 
 OBJECTIVES = ("autoencoder", "autoencoder+classifier", "contrastive", "contrastive+classifier")
@@ -66,7 +67,8 @@ class Objective:
     """Turns a `Batch` of mel power segments into model inputs and a loss."""
 
     def __init__(self, name: str, top_db: float, tile_frames: int, degrader: MelDegrader, noises: NoiseBank | None,
-                 temperature: float = 0.07, cls_weight: float | None = None, p_room: float = 0.0) -> None:
+                 temperature: float = 0.07, cls_weight: float | None = None, p_room: float = 0.0,
+                 p_speed: float = 0.0, max_speed_change: float = 0.10) -> None:
         self.name = name
         self.top_db = top_db
         self.tile = tile_frames
@@ -75,6 +77,8 @@ class Objective:
         self.temperature = temperature
         self.cls_weight = cls_weight if cls_weight is not None else (0.1 if is_contrastive(name) else PAPER_CLS_WEIGHT)
         self.p_room = p_room  # share of positives taken from waveform-degraded copies, where there are some
+        self.p_speed = p_speed  # share of positives played faster or slower (tempo and pitch together)
+        self.max_speed_change = max_speed_change
 
     def views(self, batch: Batch, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(clean anchor tiles, degraded shifted tiles), both `(B, n_mels, tile)` in [0, 1]."""
@@ -86,6 +90,12 @@ class Objective:
         if batch.room is not None and self.p_room > 0:
             use = batch.has_room & torch.from_numpy(rng.random(len(deg)) < self.p_room)
             deg = torch.where(use.view(-1, 1, 1), batch.room, deg)
+        if self.p_speed > 0:  # the library holds the song at its own speed; the room may hear it played off-speed
+            use = torch.from_numpy(rng.random(len(deg)) < self.p_speed)
+            speeds = torch.from_numpy(rng.uniform(1 - self.max_speed_change, 1 + self.max_speed_change, len(deg)))
+            if use.any():
+                deg = deg.clone()
+                deg[use] = speed_warp(deg[use], speeds[use], self.degrader.cfg, a0 + (t - 1) / 2)
         shift = rng.integers(-batch.max_shift, batch.max_shift + 1, size=len(deg))
         pos = torch.stack([deg[i, :, a0 + s : a0 + s + t] for i, s in enumerate(shift)])
         return anchor, to_tiles(pos, self.top_db)

@@ -1,5 +1,7 @@
 """Does the mel-domain training shortcut (`trainer.augment`) match real waveform degradations?
 
+`speed_check`: does `augment.speed_warp` of a tile match the tile of the waveform played at that speed?
+
 For excerpts of library songs: the clean tile, the tile of the waveform mic3 chain
 (`trainer.degrade_wave.mic_chain`: held-out real room, pink noise 10 dB, 120 Hz-7 kHz, gain/clip) and
 the tile of the mel shortcut configured like mic3 (the same room's per-band energy envelope, pink
@@ -13,9 +15,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from trainer.augment import DegradeParams, MelDegrader, to_tiles
+from shazamlet.config import FeatureConfig
+from shazamlet.features import LogMelFrontEnd
+from trainer.augment import DegradeParams, MelDegrader, speed_warp, to_tiles
 from trainer.cache import rir_envelope
-from trainer.degrade_wave import mic_chain
+from trainer.degrade_wave import at_speed, mic_chain
 
 MIC3_LIKE = DegradeParams(p_reverb=1.0, p_real_rir=1.0, p_babble=0.0, p_env=0.0, p_pink=1.0,
                           noise_snr_db=(10.0, 10.0), hp_hz=(120.0, 120.0), lp_hz=(7000.0, 7000.0), eq_db=0.0,
@@ -53,3 +57,33 @@ def shortcut_check(embedder, waves: list[np.ndarray], rirs: list[np.ndarray], n:
             "tile_mae_wave_vs_mel": float((wd - md).abs().mean()),
             "cos_wave_vs_clean": float(np.mean(np.sum(fw * fc, 1))), "cos_mel_vs_clean": float(np.mean(np.sum(fm * fc, 1))),
             "top1_wave": top1(fw), "top1_mel": top1(fm)}
+
+
+@torch.no_grad()
+def speed_check(feats: FeatureConfig, waves: list[np.ndarray], speeds: tuple[float, ...] = (0.92, 0.95, 1.05, 1.08),
+                n: int = 32, seed: int = 0) -> dict:
+    """Per speed: mean absolute difference between the tile of an excerpt played at that speed (resampled
+    waveform) and (a) `speed_warp` of the excerpt's mel power, (b) the excerpt's tile unchanged. The warp is
+    centred so that its frames land on the resampled audio's frame grid (no sub-frame misalignment)."""
+    fe = LogMelFrontEnd(feats)
+    rng = np.random.default_rng(seed)
+    t, hop = feats.tile_frames, feats.hop_length
+    out = {}
+    first = 8  # tile start inside the excerpt: room for the warp to read earlier frames
+    for s in speeds:
+        shift = int(round((first + t / 2) * (1 / s - 1)))  # frames the tile moves by when played at s
+        centre = shift / (1 / s - 1)  # near the tile's middle, where output and played frames coincide
+        warp_err, plain_err = [], []
+        for i in range(n):
+            w = waves[i % len(waves)]
+            span = (first + 2 * t + 8) * hop
+            st = int(rng.integers(0, max(1, len(w) - span)))
+            seg = np.ascontiguousarray(w[st : st + span])
+            power = fe(torch.from_numpy(seg))[None]
+            played = fe(torch.from_numpy(np.ascontiguousarray(at_speed(seg, s))))[None]
+            ref = to_tiles(played[..., first + shift : first + shift + t], feats.top_db)
+            warped = speed_warp(power, torch.tensor([s]), feats, centre)[..., first : first + t]
+            warp_err.append(float((to_tiles(warped, feats.top_db) - ref).abs().mean()))
+            plain_err.append(float((to_tiles(power[..., first : first + t], feats.top_db) - ref).abs().mean()))
+        out[f"{s:g}"] = {"tile_mae_warp": float(np.mean(warp_err)), "tile_mae_unwarped": float(np.mean(plain_err))}
+    return out
