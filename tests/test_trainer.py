@@ -1,5 +1,5 @@
 """Trainer tests on a tiny synthesised GTZAN-style corpus (tests/trainer_corpus.py): splits, degradations,
-a step or two per objective, resume, export, reports (fast on 2 cores). What is done to a trained encoder's
+a step or two per objective, resume, export, the recipe and the model card (fast on 2 cores). What is done to a trained encoder's
 fingerprint afterwards (PCA, tile projections) is in test_tile_projection.py."""
 
 from __future__ import annotations
@@ -221,34 +221,6 @@ def test_room_views_are_frame_aligned_degraded_copies_used_as_positives(corpus):
     Trainer(run, progress=False).train()  # and a training step runs with them
 
 
-def test_report_keeps_earlier_rows_and_adds_model_file_evaluations(tmp_path):
-    from trainer.report import write_report
-
-    def ev(top1: float, trained: str, objective: str = "contrastive") -> dict:
-        cond = {"top1": top1, "top2": top1, "accepted_correct": top1, "unknown_rejected": 0.9, "genre_known": 0.5,
-                "genre_unknown": 0.25, "n_known": 10, "n_unknown": 5}
-        return {"threshold": 0.5, "threshold_check": {"threshold": 0.5, "known_accepted_correct": 0.5, "unknown_rejected": 0.9},
-                "conditions": {c: dict(cond) for c in ("clean3", "mic3", "babble3", "mic10")}, "objective": objective,
-                "trained_on": trained, "library_songs": 6, "unknown_songs": 2}
-
-    out = tmp_path / "report"
-    out.mkdir()
-    (out / "old-run-eval.json").write_text(json.dumps(ev(0.25, "an earlier run", "autoencoder")))
-    (out / "old-run-tsne.png").write_bytes(b"png")
-    model_eval = tmp_path / "runs" / "x" / "eval-new-model"
-    model_eval.mkdir(parents=True)
-    (model_eval / "eval.json").write_text(json.dumps(ev(0.75, "the new one")))
-    (model_eval / "confusion.png").write_bytes(b"png")
-    text = write_report([], out, shipped=str(model_eval), model_evals=[str(model_eval)]).read_text()
-    assert "from `new-model`" in text and "| clean3 | 75% |" in text  # the shipped model's own table
-    rows = [line for line in text.splitlines() if line.startswith("| new-model") or line.startswith("| old-run")]
-    assert rows[0].startswith("| new-model |") and "the new one | 75% | 75%" in rows[0]
-    assert rows[1].startswith("| old-run * | autoencoder | an earlier run | 25%")
-    assert "![new-model confusion](new-model-confusion.png)" in text and (out / "new-model-confusion.png").exists()
-    assert "![old-run tsne](old-run-tsne.png)" in text
-    assert json.loads((out / "new-model-eval.json").read_text())["trained_on"] == "the new one"
-
-
 def test_a_stage_can_start_from_a_model_file(corpus, tmp_path, monkeypatch):
     """Also from a shipped-like file: its genre head seeds the classifier, its tile projection is left
     out (the export fits one anew)."""
@@ -324,3 +296,103 @@ def test_speed_changed_positives_are_warped_copies_within_the_range(corpus):
     trainer = Trainer(run, progress=False)
     trainer.train()
     assert trainer.step == 1
+
+
+RECIPE = """
+data = "{data}"
+noise = "{noise}"
+cache = "{cache}"
+runs = "{runs}"
+model = "{model}"
+card = "{card}"
+limits = "Gated sines only."
+
+[train]
+objective = "contrastive+classifier"
+batch = 4
+val_pairs = 8
+warmup = 1
+steps_per_epoch = 1
+p_speed = 0.5
+
+[[stage]]
+kind = "cache"
+
+[[stage]]
+name = "base"
+kind = "train"
+epochs = 1
+
+[[stage]]
+name = "room"
+kind = "train"
+init_from = "base"
+epochs = 2
+lr = 3e-4
+"""
+
+
+def _recipe(corpus, tmp_path, text: str = RECIPE) -> Path:
+    path = tmp_path / "r.toml"
+    path.write_text(text.format(data=corpus["data"], noise=corpus["noise"], cache=corpus["root"] / "cache",
+                                runs=tmp_path / "runs", model=tmp_path / "m.pt", card=tmp_path / "card"))
+    return path
+
+
+def test_recipe_runs_every_stage_once_and_resumes_where_it_stopped(corpus, tmp_path, capsys):
+    from trainer.cli import main
+
+    path = _recipe(corpus, tmp_path)
+    assert main(["recipe", str(path), "--only", "cache", "base"]) == 0  # as if stopped after `base`
+    done = json.loads((tmp_path / "runs" / "recipe.json").read_text())
+    assert sorted(done) == ["base", "cache"] and done["base"]["device"] == "cpu"
+    base = tmp_path / "runs" / "base" / "checkpoint.pt"
+    stamp = base.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["recipe", str(path)]) == 0  # the rest only
+    out = capsys.readouterr().out
+    assert "== room (train) ==" in out and "== base" not in out and base.stat().st_mtime_ns == stamp
+    room = Run(tmp_path / "runs" / "room")
+    assert room.info["init_from"]["run"] == str(tmp_path / "runs" / "base") and room.config.p_speed == 0.5
+    assert json.loads((room.folder / "metrics.json").read_text())[-1]["step"] == 2
+    assert sorted(json.loads((tmp_path / "runs" / "recipe.json").read_text())) == ["base", "cache", "room"]
+    assert main(["recipe", str(path)]) == 0 and "==" not in capsys.readouterr().out  # nothing left to do
+
+
+@pytest.mark.parametrize("change, message", [
+    (('kind = "cache"', 'kind = "bake"'), "has kind 'bake'"),
+    (('init_from = "base"', 'init_from = "later"'), "refers to 'later', which is not an earlier stage"),
+    (("epochs = 1", "epochs = 1\nlearning_rate = 1"), "unknown training options learning_rate"),
+    (("[[stage]]", "[[stage]"), "r.toml"),
+])
+def test_a_recipe_that_cannot_run_says_why_in_one_line(corpus, tmp_path, capsys, change, message):
+    from trainer.cli import main
+
+    path = _recipe(corpus, tmp_path, RECIPE.replace(*change, 1))
+    assert main(["recipe", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_the_model_card_shows_both_draws_at_the_threshold_and_the_limits(corpus, tmp_path):
+    from trainer.card import write_card
+    from trainer.evaluate import CONDITIONS
+    from trainer.export import export_run
+    from trainer.recipe import load_recipe
+
+    run = make_run(corpus, "contrastive+classifier", "card")
+    Trainer(run, progress=False).train()
+    model = export_run(run.folder, tmp_path / "m.pt", half=True)
+    for i, name in enumerate(("eval-m", "eval-m-draw1")):
+        conds = {c: {"top1": 0.9 - 0.1 * i, "top2": 1.0, "accepted_correct": 0.8 - 0.1 * i, "unknown_rejected": 0.97,
+                     "genre_known": 0.5, "genre_unknown": 0.4, "n_known": 12, "n_unknown": 6} for c, _ in CONDITIONS}
+        (run.folder / name).mkdir()
+        (run.folder / name / "eval.json").write_text(json.dumps({"threshold": 0.2, "conditions": conds,
+                                                                 "library_songs": 6, "unknown_songs": 2}))
+    (run.folder / "eval-m" / "confusion.png").write_bytes(b"png")
+    card = write_card(run.folder, model, tmp_path / "card", load_recipe(_recipe(corpus, tmp_path)))
+    text = card.read_text()
+    assert "| speed3: 3 s, played 0.92-1.08x as fast, room | 90.0% | 80.0% | 97.0% | 80.0% | 70.0% | 97.0% |" in text
+    assert "Gated sines only." in text and "made before" in text  # this model was not made by that recipe
+    assert "![confusion](confusion.png)" in text and (tmp_path / "card" / "confusion.png").exists()
+    assert len(text.splitlines()) <= 200

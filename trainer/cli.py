@@ -1,4 +1,4 @@
-"""`python -m trainer {cache,train,evaluate,export,tune-tiles,style,report}`."""
+"""`python -m trainer {recipe,cache,train,evaluate,export,tune-tiles,style,report}`."""
 
 from __future__ import annotations
 
@@ -135,10 +135,27 @@ def _variant_args(p: argparse.ArgumentParser) -> None:
 
 
 def _report(a: argparse.Namespace) -> int:
-    from trainer.report import write_report
+    from trainer.card import write_card
+    from trainer.recipe import RecipeError, load_recipe
 
-    notes = Path(a.notes).read_text() if a.notes else ""
-    print(write_report(a.runs, a.out, shipped=a.shipped, notes=notes, model_evals=a.model_eval or ()))
+    try:
+        recipe = load_recipe(a.recipe) if a.recipe else None
+        print(write_card(a.run, a.model, a.out, recipe))
+    except (RecipeError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _recipe(a: argparse.Namespace) -> int:
+    from trainer.recipe import RecipeError, load_recipe, run_recipe
+
+    try:
+        recipe = load_recipe(a.file, {"data": a.data, "noise": a.noise, "cache": a.cache, "runs": a.runs})
+        run_recipe(recipe, only=a.only, threads=a.threads)
+    except RecipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -232,14 +249,22 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=_style)
 
-    r = sub.add_parser("report", help="REPORT.md + PNGs from evaluated runs")
-    r.add_argument("runs", nargs="*")
-    r.add_argument("--out", default="resources/report")
-    r.add_argument("--model-eval", action="append", metavar="RUN/eval-NAME",
-                   help="a model file's evaluation (`evaluate RUN --model FILE`) as a row of its own")
-    r.add_argument("--shipped", help="the run (or model evaluation) whose model is shipped")
-    r.add_argument("--notes", help="a markdown file put at the top of the report (the summary)")
+    r = sub.add_parser("report", help="the model card of a model file evaluated on a run (both draws)")
+    r.add_argument("run")
+    r.add_argument("--model", default="shazamlet/model/shazamlet-default.pt")
+    r.add_argument("--out", default="resources/report", help="folder of MODEL_CARD.md and its figures")
+    r.add_argument("--recipe", help="the recipe that makes it: its stages and known limits go in the card")
     r.set_defaults(fn=_report)
+
+    rc = sub.add_parser("recipe", help="every stage of a model, from music folders to model file and card (resumes)")
+    rc.add_argument("file", help="a recipe, e.g. trainer/recipes/default.toml")
+    rc.add_argument("--data", help="music, one folder per genre (instead of the recipe's)")
+    rc.add_argument("--noise", help="noise recordings and impulse responses (instead of the recipe's)")
+    rc.add_argument("--cache", help="spectrogram cache folder (instead of the recipe's)")
+    rc.add_argument("--runs", help="folder of the stages' runs (instead of the recipe's)")
+    rc.add_argument("--only", nargs="+", metavar="STAGE", help="run just these stages, done or not")
+    rc.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    rc.set_defaults(fn=_recipe)
 
     a = p.parse_args(argv)
     run = getattr(a, "run", None)

@@ -1,0 +1,154 @@
+"""`python -m trainer card RUN --model FILE`: the model card of a model file, from its own description and the
+evaluations of it on the run's split (`evaluate RUN --model FILE --seed 0` and `--seed 1`).
+
+The card describes the model as it is: data, architecture, how it is made, accuracy per condition on both
+draws at its threshold, the paper's ablation, known limits and how to reproduce it. Figures are copied
+beside it. Prose that numbers cannot carry (known limits) comes from the recipe's `limits`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from trainer.evaluate import CONDITIONS
+from trainer.loop import Run
+
+CARD = "MODEL_CARD.md"
+PAPER = "paper"  # the card folder's evaluations of the paper's objectives (the ablation), `<objective>-eval.json`
+CONDITION_TEXT = {"clean3": "3 s, clean", "mic3": "3 s, laptop microphone in a room",
+                  "babble3": "3 s, room + 4 people talking at the music's level",
+                  "mic10": "10 s, laptop microphone in a room", "speed3": "3 s, played 0.92-1.08x as fast, room",
+                  "babble10": "10 s, room + 4 people talking"}
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None or x != x else f"{100 * x:.1f}%"
+
+
+def _draws(run: Run, model: Path) -> list[dict]:
+    folder = Path(run.folder)
+    found = []
+    for name in (f"eval-{model.stem}", f"eval-{model.stem}-draw1"):
+        p = folder / name / "eval.json"
+        if p.exists():
+            found.append(json.loads(p.read_text()))
+    if not found:
+        raise FileNotFoundError(f"no evaluation of {model.name} in {folder}: run `python -m trainer evaluate "
+                                f"{folder} --model {model}` (and `--seed 1`) first")
+    return found
+
+
+def accuracy_table(draws: list[dict]) -> list[str]:
+    """Per condition and draw: top-1, named (accepted and right), unknown rejected, genre of library songs."""
+    head = "| condition | " + " | ".join(f"top-1 d{i} | named d{i} | unknown rejected d{i}" for i in range(len(draws)))
+    lines = [head + " |", "|---" * (1 + 3 * len(draws)) + "|"]
+    for cond, _ in CONDITIONS:
+        cells = []
+        for d in draws:
+            c = d["conditions"].get(cond)
+            cells += [_pct(c["top1"]), _pct(c["accepted_correct"]), _pct(c["unknown_rejected"])] if c else ["-"] * 3
+        lines.append(f"| {cond}: {CONDITION_TEXT.get(cond, cond)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def paper_table(folder: Path) -> list[str]:
+    rows = sorted((folder / PAPER).glob("*-eval.json")) if (folder / PAPER).is_dir() else []
+    if not rows:
+        return ["(no evaluations in " + str(folder / PAPER) + ")"]
+    lines = ["| objective | training | clean3 top-1 | mic3 top-1 | genre of library songs, clean3 |", "|---|---|---|---|---|"]
+    for p in rows:
+        r = json.loads(p.read_text())
+        c = r["conditions"]
+        lines.append(f"| {r['objective']} | {r.get('trained_on', '').split(', ')[-1]} | {_pct(c['clean3']['top1'])} | "
+                     f"{_pct(c['mic3']['top1'])} | {_pct(c['clean3']['genre_known'])} |")
+    return lines
+
+
+def write_card(run_dir: str | Path, model: str | Path, out: str | Path, recipe=None) -> Path:
+    """Write `out`/MODEL_CARD.md (+ figures) for `model` evaluated on the run at `run_dir`; `recipe` (a
+    `trainer.recipe.Recipe`) adds how it is made and its known limits."""
+    from shazamlet.model import load_model
+
+    run, model, out = Run(run_dir), Path(model), Path(out)
+    draws = _draws(run, model)
+    meta = load_model(model).meta
+    out.mkdir(parents=True, exist_ok=True)
+    split = run.info["split"]
+    tp = meta.extra.get("tile_projection") or {}
+    style = (meta.extra.get("style_head") or {}).get("held_out") or {}
+    lines = [f"# Model card: {model.name}", "",
+             "The encoder Shazamlet ships: it turns each ~3 s, 64x64 log-mel tile of music into a fingerprint; "
+             "the app finds a clip's song among the user's own library by those fingerprints and the spectral "
+             "peaks they point to, and votes its genre.", "",
+             "## Model", "",
+             f"- File: `{model}` ({model.stat().st_size / 1e6:.0f} MB, {meta.extra.get('precision', 'float32')}); "
+             f"name `{meta.name}`, objective `{meta.objective}`.",
+             f"- Encoder: ResNet18 on 64x64 log-mel tiles (22.05 kHz, 64 bands, hop 1024), each band's mean taken out "
+             f"of the tile; a {meta.embedding_dim}-d embedding, a {meta.fingerprint_dim}-d fingerprint head.",
+             f"- Fingerprint: the encoder's {meta.fingerprint_dim}-d fingerprint and a {tp.get('dim', 0)}-d "
+             f"fingerprint of the band-centred tile ({tp.get('method', 'none')}), the latter "
+             f"{100 * tp.get('weight', 0):.0f}% of the cosine." if tp else
+             f"- Fingerprint: the encoder's {meta.fingerprint_dim}-d fingerprint.",
+             f"- Genre: a classifier on the embedding (library songs vote with their own labels); a style head on each "
+             f"tile's spectral envelope and rhythm names the genre of songs not in the library "
+             f"(held-out collections: {_pct(style.get('balanced'))} balanced).",
+             f"- Thresholds: {meta.threshold:.3f} on fingerprint scores, {meta.landmark_threshold or 0:.3f} on scores "
+             f"ranked with peak evidence ({meta.extra.get('ranking', '')}).",
+             f"- Trained on: {meta.trained_on}.", "",
+             "## Data", "",
+             f"The corpus `../shared/corpus/build.sh` lays out: freely licensed music from Debian packages in style "
+             f"folders ({', '.join(run.genres)}), noise recordings and room impulse responses. Songs are split by "
+             f"song group and package: {len(split['train'])} training, {len(split['val'])} validation, "
+             f"{len(split['test'])} test songs; whole packages are held out for songs outside the library "
+             f"({', '.join(split.get('held_out_packages', []))}). Every third real impulse response is held out of "
+             f"training for the evaluation's rooms.", "",
+             "## Accuracy", "",
+             f"`python -m trainer evaluate RUN --model {model}` on two draws (`--seed 0`, `--seed 1`): a library of "
+             f"{draws[0]['library_songs']} test songs, {draws[0]['unknown_songs']} unknown songs from held-out "
+             f"packages, {draws[0]['conditions']['clean3']['n_known']} queries of library songs and "
+             f"{draws[0]['conditions']['clean3']['n_unknown']} of unknown songs per condition, at random offsets "
+             f"never aligned with the library's tiles, through the app's own recognizer (`identify_wave`) at the "
+             f"model's threshold. *Named*: accepted and the right song; *top-1*: the right song ranked first.", "",
+             *accuracy_table(draws), "",
+             "Rooms and noise are made on the waveform (`trainer/degrade_wave.py`): held-out real impulse responses, "
+             "pink noise at 10 dB, 120 Hz-7 kHz band-limiting, random gain and clipping; voices are espeak-ng "
+             "reading texts training never heard.", ""]
+    checks = draws[0].get("speed_check")
+    if checks:
+        lines += ["Training makes its rooms and speed changes in the mel domain; measured against the waveform: the "
+                  "speed warp's tile difference from the resampled waveform " +
+                  ", ".join(f"{s}x {v['tile_mae_warp']:.3f} (unwarped {v['tile_mae_unwarped']:.3f})"
+                            for s, v in checks.items()) + ".", ""]
+    lines += ["## The paper's method, reproduced", "",
+              "The paper: a ResNet18 autoencoder with an auxiliary genre classifier, ANNOY k-NN votes; 76% song ID on "
+              "clean 3-s clips, 63% genre. The same split, library and queries (short training runs):", "",
+              *paper_table(out), "",
+              "The autoencoders' embeddings find clean clips as the paper reports and collapse through a microphone: "
+              "reconstruction keeps what a room destroys. The contrastive fingerprint trained on degraded views is "
+              "what this model builds on.", ""]
+    if recipe is not None:
+        done = json.loads((recipe.runs / "recipe.json").read_text()) if (recipe.runs / "recipe.json").exists() else {}
+        lines += ["## How it is made", ""]
+        if meta.name in done or Path(run.folder).name in done:
+            lines += [f"`python -m trainer recipe {recipe.path}` ran these stages (it resumes after an interruption):",
+                      "", "| stage | kind | minutes | device |", "|---|---|---|---|"]
+            lines += [f"| {st.name} | {st.kind} | {done.get(st.name, {}).get('minutes', '-')} | "
+                      f"{done.get(st.name, {}).get('device', '-')} |" for st in recipe.stages]
+        else:
+            lines += [f"This file was made before `{recipe.path}` existed, by the stages its description names (above). "
+                      f"`python -m trainer recipe {recipe.path}` rebuilds a model of this design in one command, "
+                      f"with playback-speed changes and harsher voices in training: "
+                      + ", ".join(f"{st.name} ({st.kind})" for st in recipe.stages) + "."]
+        lines += ["", "## Known limits", "", recipe.limits.strip(), ""]
+    for name in ("confusion.png", "tsne.png"):
+        src = Path(run.folder) / f"eval-{model.stem}" / name
+        if src.exists():
+            shutil.copyfile(src, out / name)
+            lines.append(f"![{name[:-4]}]({name})")
+    text = "\n".join(lines).rstrip() + "\n"
+    tmp = out / (CARD + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(out / CARD)
+    return out / CARD
