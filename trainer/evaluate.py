@@ -6,7 +6,8 @@ queries excerpts at random offsets (never aligned with library tiles) through
 clean3, mic3 and mic10 (a laptop microphone in a room), babble3 and babble10 (the room and four people
 talking at the music's level), speed3 (played 0.92-1.08x as fast, then the room). Reports song top-1/top-2, unknown rejection and genre accuracy,
 calibrates one acceptance threshold on the raw scores, and draws a confusion matrix and a t-SNE map.
-Writes `RUN/eval/eval.json` (+ PNGs); `trainer.report` turns several of those into REPORT.md.
+Writes `RUN/eval<variant>/eval.json` (+ PNGs), or `RUN/eval-<model file>` for `--model`; `export` takes the
+threshold from it, and `report` (`trainer.card`) turns a model file's two draws into its model card.
 """
 
 from __future__ import annotations
@@ -49,9 +50,8 @@ class EvalConfig:
 
 
 def encoder_from_run(run: Run, variant: Variant = Variant()) -> tuple[torch.nn.Module, ModelMeta]:
-    """The run's current encoder and its model-file description (threshold not yet calibrated),
-    changed as `variant` says: fingerprints reduced by a folded PCA, a linear fingerprint of the tile
-    appended (fitted now, or the one `tune-tiles` trained)."""
+    """The run's current encoder and its model-file description (threshold not yet calibrated), with the
+    tile fingerprint `tune-tiles` trained appended when `variant` names one."""
     ck = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
     mods = build_modules(run.config.objective, len(run.genres), fingerprint_dim=run.config.fingerprint_dim,
                          centre_bands=run.config.centre_bands)
@@ -60,12 +60,7 @@ def encoder_from_run(run: Run, variant: Variant = Variant()) -> tuple[torch.nn.M
     if "classifier" in mods and run.genres:  # shipped with the encoder: the genre of songs that are not in the library
         encoder.genre_head = mods["classifier"].eval()
     meta = run_meta(run, ck, 0.5)
-    if variant.fingerprint_dim:
-        from trainer.reduce import fold_pca, run_tiles
-
-        meta.extra["pca"] = fold_pca(encoder, run_tiles(run), variant.fingerprint_dim)
-        meta.fingerprint_dim = variant.fingerprint_dim
-    if variant.tuned_tiles:
+    if variant.tile_dim:
         from trainer.tune_tiles import attach_tuned
 
         tuned = meta.extra["tile_projection"] = attach_tuned(encoder, run, variant.tile_dim, variant.tile_weight,
@@ -74,16 +69,11 @@ def encoder_from_run(run: Run, variant: Variant = Variant()) -> tuple[torch.nn.M
         since = f", from {tuned['start']}" if tuned.get("start") else ""
         meta.trained_on += (f"; tile projection trained{how} {tuned['tuned_minutes']:.0f} min "
                             f"({tuned['tuned_steps']} steps){since}")
-    elif variant.tile_dim:
-        from trainer.reduce import fit_tile_projection, run_pairs
-
-        meta.extra["tile_projection"] = fit_tile_projection(encoder, *run_pairs(run), variant.tile_dim,
-                                                            variant.tile_weight)
     return encoder, meta
 
 
 def eval_folder(run: Run, model: str | None = None, variant: Variant = Variant()) -> Path:
-    """Where `evaluate` writes: RUN/eval<variant suffix> (e.g. eval-64d, eval-tile128w0.7-tuned), or
+    """Where `evaluate` writes: RUN/eval<variant suffix> (e.g. eval-tile128w0.85-tuned-r8), or
     RUN/eval-<file> for --model."""
     if model:
         return Path(run.folder) / f"eval-{Path(model).stem}"
@@ -258,10 +248,6 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
 
     (out / "queries.json").write_text(json.dumps(records))  # kept even if what follows fails
     result = summarise(records, cfg)
-    from trainer.shortcut_check import shortcut_check, speed_check
-
-    result["shortcut_check"] = shortcut_check(embedder, [waves[s.rel] for s in lib_songs], rirs, seed=cfg.seed)
-    result["speed_check"] = speed_check(feats, [waves[s.rel] for s in lib_songs], seed=cfg.seed)
     # a model file evaluated on this run's split is described by its own metadata
     meta = embedder.model.meta
     label = meta.name if model else Path(run.folder).name
@@ -316,6 +302,9 @@ def summarise(records: list[dict], cfg: EvalConfig) -> dict:
             "top1": float(np.mean([r["top1"] for r in k])), "top2": float(np.mean([r["top2"] for r in k])),
             "accepted_correct": float(np.mean([r["top1"] and r["raw"] >= thr for r in k])),
             "unknown_rejected": float(np.mean([r["raw"] < thr for r in u])) if u else float("nan"),
+            # what the app does with the model file's own threshold and its evidence gate
+            "named": float(np.mean([r["top1"] and r["accepted"] for r in k])),
+            "unknown_accepted": float(np.mean([r["accepted"] for r in u])) if u else float("nan"),
             "genre_known": float(np.mean([r["genre"] == r["true_genre"] for r in gk])) if gk else float("nan"),
             "genre_unknown": float(np.mean([r["genre"] == r["true_genre"] for r in gu])) if gu else float("nan"),
             "n_known": len(k), "n_unknown": len(u),
