@@ -7,8 +7,9 @@ to the recognition path gives the same answers (or which ones it changes).
 
 Library: `--songs` corpus tracks (every k-th of the manifest, `mixed` included), built once per code tree
 into `--cache`; unknown songs: the next tracks. Queries: 3-s clips of known songs (and half as many of
-unknown ones) clean, through a room (`trainer.degrade_wave.mic_chain`) and with four voices at 0 dB
-(babble), the evaluation's conditions, drawn from a fixed seed. Research tool: not part of the product.
+unknown ones) clean, through a room (`trainer.degrade_wave.mic_chain`), with four voices at 0 dB (babble)
+and played 0.92-1.08x as fast before the room (speed3, `trainer.evaluate.make_query`), the evaluation's
+conditions, drawn from a fixed seed. Research tool: not part of the product.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-CONDITIONS = ("clean3", "mic3", "babble3")
+CONDITIONS = ("clean3", "mic3", "babble3", "speed3")
 
 
 def corpus_tracks(corpus: Path) -> list[Path]:
@@ -41,18 +42,19 @@ def rooms(noise: Path, rate: int, rng: np.random.Generator) -> list[np.ndarray]:
     return real + synthetic_rooms(rate, rng)
 
 
-def run(args: argparse.Namespace) -> None:
+def setup(args: argparse.Namespace):
+    """The library (built once into the cache), the recognizer (`--set` applied) and what the queries are
+    made of: the plan of (song, known) and the rooms and voices, drawn from `--seed`."""
     import shazamlet
     from shazamlet.audio.decode import load_audio
     from shazamlet.library import Library
     from shazamlet.model import TileEmbedder
-    from trainer.degrade_wave import Babble, mic_chain
+    from trainer.degrade_wave import Babble
 
     try:
-        from shazamlet.recognition import Recognizer, Trace
+        from shazamlet.recognition import Recognizer
     except ImportError:  # a tree from before the stages
         from shazamlet.recognizer import Recognizer
-        Trace = None
 
     torch.set_num_threads(1)
     tree = Path(shazamlet.__file__).resolve().parent.parent
@@ -86,10 +88,17 @@ def run(args: argparse.Namespace) -> None:
     rirs = rooms(args.noise, rate, rng)
     babble = Babble(args.cache / "babble", rate).prepare()
     plan = [(p, True) for p in rng.choice(known, args.clips)] + [(p, False) for p in rng.choice(unknown, args.clips // 2)]
+    return tree, lib, rec, rate, plan, rirs, babble, load_audio
+
+
+def queries(args: argparse.Namespace, rate: int, plan, rirs, babble, load_audio):
+    """(cond, i, song path, known, query wave, speed, start sample) for every condition and plan entry."""
+    from trainer.degrade_wave import mic_chain
+    from trainer.evaluate import make_query
+
     waves: dict[Path, np.ndarray] = {}
-    records = []
     for cond in CONDITIONS:
-        crng = np.random.default_rng([args.seed, len(cond)])
+        crng = np.random.default_rng([args.seed, len(cond)] + ([1] if cond == "speed3" else []))  # not clean3's draws
         for i, (path, is_known) in enumerate(tqdm(plan, desc=cond, mininterval=30)):
             wave = waves.get(path)
             if wave is None:
@@ -97,24 +106,40 @@ def run(args: argparse.Namespace) -> None:
             n, pre = 3 * rate, rate // 2
             start = int(crng.integers(pre, max(pre + 1, len(wave) - n)))
             music = wave[start - pre : start + n]
-            if cond == "clean3":
+            speed = 1.0
+            if cond == "speed3":
+                q, speed = make_query(cond, 3.0, wave, start, rate, rirs, babble, crng)
+            elif cond == "clean3":
                 q = music[pre:]
             else:
                 rir = rirs[int(crng.integers(len(rirs)))]
                 q = mic_chain(music, rate, rir, crng, pre, babble=babble.draw(len(music), crng) if cond == "babble3" else None)
-            trace = Trace() if Trace else None
-            t0 = time.process_time()
-            a = rec.identify_wave(q.astype(np.float32), trace) if trace else rec.identify_wave(q.astype(np.float32))
-            cpu_ms = (time.process_time() - t0) * 1000
-            fp_song = trace and trace.fingerprint_song_id is not None and lib.song(trace.fingerprint_song_id)
-            records.append({
-                "cond": cond, "i": i, "truth": str(path), "known": is_known, "cpu_ms": round(cpu_ms, 2),
-                "song": a.song.path if a.song else None, "silent": a.silent,
-                "genre": a.genre.label if a.genre else None,
-                "fingerprint": [fp_song.path if fp_song else None, round(trace.fingerprint_raw_score, 5)] if trace else None,
-                "candidates": [[c.path, round(c.raw_score, 5), round(c.offset_s, 2), c.landmarks,
-                                None if c.presence is None else round(c.presence, 3)] for c in a.candidates],
-            })
+            yield cond, i, path, is_known, q.astype(np.float32), speed, start
+
+
+def run(args: argparse.Namespace) -> None:
+    try:
+        from shazamlet.recognition import Trace
+    except ImportError:  # a tree from before the stages
+        Trace = None
+
+    tree, lib, rec, rate, plan, rirs, babble, load_audio = setup(args)
+    records = []
+    for cond, i, path, is_known, q, speed, start in queries(args, rate, plan, rirs, babble, load_audio):
+        trace = Trace() if Trace else None
+        t0 = time.process_time()
+        a = rec.identify_wave(q, trace) if trace else rec.identify_wave(q)
+        cpu_ms = (time.process_time() - t0) * 1000
+        fp_song = trace and trace.fingerprint_song_id is not None and lib.song(trace.fingerprint_song_id)
+        records.append({
+            "cond": cond, "i": i, "truth": str(path), "known": is_known, "cpu_ms": round(cpu_ms, 2),
+            "start_s": round(start / rate, 2), "speed": speed,
+            "song": a.song.path if a.song else None, "silent": a.silent,
+            "genre": a.genre.label if a.genre else None,
+            "fingerprint": [fp_song.path if fp_song else None, round(trace.fingerprint_raw_score, 5)] if trace else None,
+            "candidates": [[c.path, round(c.raw_score, 5), round(c.offset_s, 2), c.landmarks,
+                            None if c.presence is None else round(c.presence, 3)] for c in a.candidates],
+        })
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"tree": str(tree), "records": records}))
     summary(records)
@@ -127,9 +152,11 @@ def summary(records: list[dict]) -> None:
         unknown = [r for r in rs if not r["known"]]
         top1 = np.mean([bool(r["candidates"]) and r["candidates"][0][0] == r["truth"] for r in known])
         accepted = np.mean([r["song"] == r["truth"] for r in known])
+        placed = np.mean([r["song"] == r["truth"] and abs(r["candidates"][0][2] - r.get("start_s", -9)) <= 0.5
+                          for r in known])  # where the answer places the query in its song, to 0.5 s
         rejected = np.mean([r["song"] is None for r in unknown]) if unknown else float("nan")
         cpu = np.array([r["cpu_ms"] for r in rs])
-        print(f"{cond:8s} top-1 {top1:6.1%}  named {accepted:6.1%}  unknown rejected {rejected:6.1%}  "
+        print(f"{cond:8s} top-1 {top1:6.1%}  named {accepted:6.1%} (placed to 0.5 s {placed:6.1%})  unknown rejected {rejected:6.1%}  "
               f"CPU ms median {np.median(cpu):6.1f}  p95 {np.percentile(cpu, 95):6.1f}  mean {cpu.mean():6.1f}")
 
 
