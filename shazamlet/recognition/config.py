@@ -69,6 +69,18 @@ class VerifyConfig:
     # is often aligned to another repeat); chance over a whole song reaches ~3.5 more, taken off
     landmark_search_top: int = 3
     landmark_search_penalty: float = 3.5
+    # music played fast or slow (turntable, tape, DJ pitch) is checked at these speeds too: replayed speed3
+    # clips named 8.8 -> 21.2% (research/replay.py); () turns it off
+    speeds: tuple[float, ...] = (0.92, 0.95, 0.97, 1.03, 1.05, 1.08)
+    # ... for the leading candidates by fingerprints, as many as are searched song-wide
+    speed_search_top: int = 3
+    # ... only where their 1x peaks are under decide's accept bars: a clear 1x match is never rescaled
+    speed_weak_landmarks: float = 4.0
+    speed_weak_presence: float = 3.5
+    # the best of 6 speeds beats 1x by chance: wrong candidates' landmarks by +0.8-0.9 at the 90-99th percentile
+    speed_landmark_penalty: float = 1.0
+    # ... and presence by +0.5: twice that is taken off (0.5 raised unknown clips' scores, research/speed_chance.py)
+    speed_presence_penalty: float = 1.0
     # an answer whose fingerprints alone lead their best rival by this margin (and pass the model's
     # fingerprint threshold) is not checked: replayed, 66% of clean and 40% of room clips skip the
     # check with the same songs named and rejected (0.2 accepted an unknown song); 0 checks every answer

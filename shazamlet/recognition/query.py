@@ -15,10 +15,11 @@ import torch
 
 from shazamlet.config import FeatureConfig, LandmarkConfig
 from shazamlet.features import LogMelFrontEnd, answerable
-from shazamlet.landmarks import Landmarks, landmarks
+from shazamlet.landmarks import Landmarks, pair, peaks
 from shazamlet.model.checkpoint import LoadedModel
 from shazamlet.presence import PresenceMap, presence_map
 from shazamlet.recognition.config import QueryConfig
+from shazamlet.recognition.speed import Heard, heard_at
 
 
 @dataclass
@@ -29,15 +30,30 @@ class Query:
     probs: np.ndarray | None  # (q, genres) the model's genre probabilities; None without a genre head
     landmark_cfg: LandmarkConfig = field(repr=False, default_factory=LandmarkConfig)
     landmark_frames_per_frame: float = 1.0  # landmark (peak) frames per front-end frame
+    _speeds: dict[tuple[float, bool], Heard] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def silent(self) -> bool:
         return len(self.starts) == 0
 
     @cached_property
+    def peaks(self) -> np.ndarray:
+        """The query's packed spectral peaks, made once and only when asked for."""
+        return peaks(self.wave, self.landmark_cfg)
+
+    @cached_property
     def landmarks(self) -> Landmarks:
         """The query's landmarks (pairs of spectral peaks), made once and only when asked for."""
-        return landmarks(self.wave, self.landmark_cfg)
+        return pair(self.peaks, self.landmark_cfg)
+
+    def at_speed(self, speed: float, with_presence: bool) -> Heard:
+        """The query's landmarks (and presence map) as if it had been played at 1x, supposing it was played
+        at `speed`: made once per speed, shared by every candidate checked (`shazamlet.recognition.speed`)."""
+        key = (speed, with_presence)
+        if key not in self._speeds:
+            self._speeds[key] = heard_at(self.peaks, self.presence_map if with_presence else None, speed,
+                                         self.landmark_cfg)
+        return self._speeds[key]
 
     @cached_property
     def presence_map(self) -> PresenceMap:

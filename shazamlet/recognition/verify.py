@@ -5,7 +5,9 @@ peaks) shared with the query (`shazamlet.landmarks`, as classic fingerprinters d
 peaks being loud in the query (`shazamlet.presence`, which survives people talking over the music),
 and the candidates are re-ranked by all three (`blend_evidence`). A leading candidate with little
 landmark evidence where the fingerprints placed it is searched song-wide: they often align a query to
-another repeat of a looping song.
+another repeat of a looping song. A leading candidate whose peaks are at chance at 1x is also checked as if
+the query had been played a few percent fast or slow (`shazamlet.recognition.speed`), its evidence reduced
+by what chance gains from the speeds tried.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from shazamlet.presence import presence
 from shazamlet.recognition.config import VerifyConfig
 from shazamlet.recognition.nominate import SongVote, TileLookup, rescore_aligned
 from shazamlet.recognition.query import Query
+from shazamlet.recognition.speed import speed_evidence
 from shazamlet.recognition.view import LibraryView
 
 # How candidates with peaks are ranked, as a name: a model file's `landmark_threshold` is calibrated on
@@ -67,6 +70,14 @@ def verify(query: Query, votes: list[SongVote], library: LibraryView, cfg: Verif
     counts = {v.song_id: e.count for v, e in zip(votes, found)}
     offsets = [e.offset / per_frame if e.excess >= cfg.landmark_offset_evidence else None for e in found]
     votes = list(votes)
+    for i in range(min(cfg.speed_search_top, len(votes))):  # leading ones at chance at 1x: another speed?
+        if evidence[i].landmarks >= cfg.speed_weak_landmarks or evidence[i].presence >= cfg.speed_weak_presence:
+            continue
+        fast = _at_best_speed(query, votes[i], peaks[i], slack, cfg, heard is not None)
+        if fast is not None and (blended_similarity(votes[i].similarity, fast[0], cfg)
+                                 > blended_similarity(votes[i].similarity, evidence[i], cfg)):
+            evidence[i], counts[votes[i].song_id] = fast[0], fast[1]
+            offsets[i] = fast[2] / per_frame if fast[0].landmarks >= cfg.landmark_offset_evidence else None
     for i in range(min(cfg.landmark_search_top, len(votes))):  # the leading ones by fingerprints
         if evidence[i].landmarks >= cfg.landmark_offset_evidence:
             continue
@@ -85,6 +96,18 @@ def verify(query: Query, votes: list[SongVote], library: LibraryView, cfg: Verif
     present_by_song = {v.song_id: None if heard is None else e.presence for v, e in zip(votes, evidence)}
     return Verified(blend_evidence(votes, evidence, offsets, cfg), counts, present_by_song,
                     {v.song_id: e for v, e in zip(votes, evidence)})
+
+
+def _at_best_speed(query: Query, vote: SongVote, song_peaks: np.ndarray, slack: float, cfg: VerifyConfig,
+                   use_presence: bool) -> tuple[PeakEvidence, int, int] | None:
+    """The candidate's peak evidence at the best of `cfg.speeds` (less what chance gains from trying them all),
+    its landmark count and its offset (landmark frames); None without speeds to try."""
+    hypotheses = [query.at_speed(s, use_presence) for s in cfg.speeds]
+    found = speed_evidence(hypotheses, song_peaks, vote.offset_frames * query.landmark_frames_per_frame, slack,
+                           query.landmark_cfg)
+    scored = [(PeakEvidence(max(0.0, e.landmarks - cfg.speed_landmark_penalty),
+                            max(0.0, e.presence - cfg.speed_presence_penalty)), e.count, e.offset) for e in found]
+    return max(scored, key=lambda x: blended_similarity(vote.similarity, x[0], cfg), default=None)
 
 
 def _moved(song_id: int, offset_frames: float, query: Query, lookup: TileLookup, tolerance_frames: float) -> SongVote:
