@@ -1,6 +1,6 @@
-"""What the trainer does to a trained encoder's fingerprint after training (`trainer.reduce`,
-`trainer.tune_tiles`): a PCA folded into the head, a closed-form tile projection, a trained one; and that
-each travels in the model file the app loads."""
+"""The fingerprint of the tile itself that `tune-tiles` adds to a trained encoder (`trainer.tune_tiles`): its
+closed-form start, the trained linear projection and its convolutional residual; and that each travels in the
+model file the app loads."""
 
 from __future__ import annotations
 
@@ -12,41 +12,15 @@ import pytest
 import torch
 
 from shazamlet.model import load_model
-from trainer.loop import Run, Trainer, run_views
+from trainer.loop import Trainer, run_views
 from trainer.variant import Variant
 from trainer_corpus import RATE, make_run, song
 
 
-def test_reduced_export_folds_the_pca_exactly_and_keeps_neighbours(corpus, tmp_path):
-    from trainer.evaluate import encoder_from_run
-    from trainer.export import export_run
-    from trainer.reduce import run_tiles
-
-    run = make_run(corpus, "contrastive+classifier", "reduce")
-    Trainer(run, progress=False).train()
-    (run.folder / "eval-32d").mkdir()
-    (run.folder / "eval-32d" / "eval.json").write_text(json.dumps({"threshold": 0.3, "conditions": {}}))
-    path = export_run(run.folder, tmp_path / "m32.pt", half=False, variant=Variant(fingerprint_dim=32))
-    m = load_model(path)
-    assert m.meta.fingerprint_dim == 32 and m.meta.threshold == pytest.approx(0.3)
-    assert 0.5 < m.meta.extra["pca"]["kept_energy"] <= 1.0
-    full, _ = encoder_from_run(Run(run.folder))
-    tiles = run_tiles(Run(run.folder), 64, seed=1, side="test")
-    with torch.no_grad():
-        f128, f32 = full.fingerprint(tiles), m.encoder.fingerprint(tiles)
-        # the file's fingerprints are the full ones projected on the top 32 directions, renormalised
-        fit = full.fingerprint(run_tiles(Run(run.folder)))
-        p = torch.linalg.svd(fit, full_matrices=False)[2][:32]
-        expected = torch.nn.functional.normalize(f128 @ p.T, dim=1)
-    assert f32.shape == (64, 32)
-    assert torch.allclose(f32.abs(), expected.abs(), atol=1e-4)  # up to the sign of each direction
-
-
 def test_tile_projection_keeps_what_a_room_leaves_alone_not_what_is_loudest():
-    """The fit whitens the microphone's changes: of a loud pattern that a room also changes loudly and
-    a quiet one it leaves alone, a one-dimensional projection keeps the quiet one."""
-    from shazamlet.model.resnet import Encoder
-    from trainer.reduce import fit_tile_projection
+    """The closed-form start whitens the microphone's changes: of a loud pattern that a room also changes
+    loudly and a quiet one it leaves alone, a one-dimensional projection keeps the quiet one."""
+    from trainer.tune_tiles import whitened_projection
 
     rng = np.random.default_rng(4)
     loud, quiet = torch.zeros(64, 64), torch.zeros(64, 64)
@@ -55,29 +29,29 @@ def test_tile_projection_keeps_what_a_room_leaves_alone_not_what_is_loudest():
     a, b = (torch.from_numpy(rng.standard_normal((3000, 1, 1))).float() for _ in range(2))
     clean = 0.5 + 0.2 * a * loud + 0.05 * b * quiet + 0.002 * torch.randn(3000, 64, 64)
     degraded = clean + 0.2 * torch.from_numpy(rng.standard_normal((3000, 1, 1))).float() * loud
-    enc = Encoder(fingerprint_dim=8)
-    fit = fit_tile_projection(enc, clean, degraded, 1, 0.5)
-    w = enc.tile_projection.basis[:, 0].reshape(64, 64)
+    proj, fit = whitened_projection(clean, degraded, 1)
+    w = proj.basis[:, 0].reshape(64, 64)
     assert fit["method"] == "noise-whitened" and fit["fit_pairs"] == 3000
     assert abs(float((w * quiet).sum())) > 5 * abs(float((w * loud).sum()))
 
 
 def test_tile_projection_travels_in_the_model_file_and_finds_a_coloured_tile(corpus, tmp_path, monkeypatch):
-    """Exported with `tile_dim`, a model file appends a linear fingerprint of the band-centred tile,
-    fitted on the run's training tiles: fingerprints stay unit-length, and a song heard through a
-    fixed EQ finds its own tile among all tiles of the library's songs."""
+    """Exported with `tile_dim`, a model file appends the run's fingerprint of the band-centred tile
+    (a few steps from its closed-form fit on the run's training tiles): fingerprints stay unit-length,
+    and a song heard through a fixed EQ finds its own tile among all tiles of the library's songs."""
     from shazamlet.features import LogMelFrontEnd
+    from trainer import tune_tiles as tt
     from trainer.evaluate import eval_folder
-    from trainer import reduce
     from trainer.export import export_run
 
-    monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 2048)  # enough for the test's few songs
+    monkeypatch.setattr(tt, "TILE_FIT_PAIRS", 2048)  # enough for the test's few songs
     run = make_run(corpus, "contrastive", "tiles", fingerprint_dim=16)
     Trainer(run, progress=False).train()
+    tt.tune_tiles(run, tt.TuneConfig(tile_dim=24, steps=2, batch=64, val_tiles=256), progress=False)
     m = load_model(export_run(run.folder, tmp_path / "tiles.pt", half=True, variant=Variant(tile_dim=24, tile_weight=0.8)))
     assert (m.meta.tile_dim, m.meta.tile_weight, m.encoder.output_dim) == (24, 0.8, 40)
-    assert m.meta.extra["tile_projection"]["fit_pairs"] == 2048
-    assert eval_folder(run, None, Variant(tile_dim=24, tile_weight=0.8)).name == "eval-tile24w0.8"
+    assert m.meta.extra["tile_projection"]["fit"]["fit_pairs"] == 2048
+    assert eval_folder(run, None, Variant(tile_dim=24, tile_weight=0.8)).name == "eval-tile24w0.8-tuned"
     fe = LogMelFrontEnd()
     rng = np.random.default_rng(9)
     songs = [song(rng, 6.0) for _ in range(4)]
@@ -96,23 +70,23 @@ def test_tile_projection_travels_in_the_model_file_and_finds_a_coloured_tile(cor
 def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkeypatch):
     """`tune-tiles` starts from the closed-form fit, lowers the contrastive loss of fresh pairs it never
     trained on, continues where it stopped (projection and optimizer state; this run's learning rate), does
-    nothing once its budget is spent, and `export --tuned-tiles` ships exactly what it trained, refusing a
+    nothing once its budget is spent, and `export --tile-dim` ships exactly what it trained, refusing a
     threshold calibrated on an earlier state."""
-    from trainer import reduce
+    from trainer import tune_tiles as tt
     from trainer.evaluate import eval_folder
     from trainer.export import StaleEvaluation, export_run
     from trainer.objectives import nt_xent
     from trainer.tune_tiles import TuneConfig, _projection, tune_tiles, tuned_path
 
-    monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 1024)
+    monkeypatch.setattr(tt, "TILE_FIT_PAIRS", 1024)
     run = make_run(corpus, "contrastive", "tuned", fingerprint_dim=16)
     Trainer(run, progress=False).train()
-    tuned = Variant(tile_dim=8, tuned_tiles=True)
+    tuned = Variant(tile_dim=8)
     with pytest.raises(FileNotFoundError, match="tune-tiles"):
         export_run(run.folder, tmp_path / "early.pt", half=False, variant=tuned)
 
-    fits, closed_form = [], reduce.whitened_projection
-    monkeypatch.setattr(reduce, "whitened_projection", lambda *a, **k: fits.append(closed_form(*a, **k)) or fits[-1])
+    fits, closed_form = [], tt.whitened_projection
+    monkeypatch.setattr(tt, "whitened_projection", lambda *a, **k: fits.append(closed_form(*a, **k)) or fits[-1])
     state = tune_tiles(run, TuneConfig(tile_dim=8, steps=30, lr=3e-3, batch=64, val_every=10, val_tiles=256),
                        progress=False)
     start = fits[0][0]
@@ -139,7 +113,7 @@ def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkey
     assert m.meta.extra["tile_projection"]["tuned_steps"] == 35 and m.meta.tile_dim == 8
     assert re.search(r"tile projection trained \d+ min \(35 steps\)$", m.meta.trained_on), m.meta.trained_on  # minutes: the machine's speed
     folder = eval_folder(run, None, tuned)
-    assert folder.name == "eval-tile8w0.7-tuned"
+    assert folder.name == "eval-tile8w0.85-tuned"
     folder.mkdir()
     (folder / "eval.json").write_text(json.dumps({"threshold": 0.4, "conditions": {},
                                                   "tile_projection": m.meta.extra["tile_projection"]}))
@@ -152,21 +126,21 @@ def test_tuned_tile_projection_learns_resumes_and_ships(corpus, tmp_path, monkey
 def test_tile_residual_starts_at_the_linear_projection_learns_and_ships(corpus, tmp_path, monkeypatch):
     """`tune-tiles --residual C` starts from the run's trained linear projection with the residual's output at
     zero (the same fingerprints), trains both on fresh pairs (the contrastive loss of pairs no step drew goes
-    down, the residual moves off zero), keeps its own file beside the linear one, and `export
-    --tuned-tiles --tile-residual C` ships a model file whose app-side projection gives exactly what was
-    trained; an old purely linear file still loads with no residual."""
-    from trainer import reduce
+    down, the residual moves off zero), keeps its own file beside the linear one, and `export --tile-dim D
+    --tile-residual C` ships a model file whose app-side projection gives exactly what was trained; a purely
+    linear file without the `tile_residual` field still loads with no residual."""
+    from trainer import tune_tiles as tt
     from trainer.export import export_run
     from trainer.objectives import nt_xent
     from shazamlet.model.resnet import centre_bands
     from trainer.tune_tiles import TuneConfig, _projection, tune_tiles, tuned_path
 
-    monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 1024)
+    monkeypatch.setattr(tt, "TILE_FIT_PAIRS", 1024)
     run = make_run(corpus, "contrastive", "residual", fingerprint_dim=16)
     Trainer(run, progress=False).train()
     linear = tune_tiles(run, TuneConfig(tile_dim=8, steps=5, batch=64, val_every=5, val_tiles=256), progress=False)
-    with pytest.raises(ValueError, match="only trained"):
-        Variant(tile_dim=8, tile_residual=4)
+    with pytest.raises(ValueError, match="belongs to a tile fingerprint"):
+        Variant(tile_residual=4)
 
     rng = np.random.default_rng(777)  # pairs no training step drew
     views = run_views(run)
@@ -192,29 +166,15 @@ def test_tile_residual_starts_at_the_linear_projection_learns_and_ships(corpus, 
     assert all(torch.equal(again["residual"][k], v) for k, v in trained.residual.state_dict().items())
     assert torch.equal(torch.load(tuned_path(run, 8), weights_only=True)["basis"], linear["basis"])  # left alone
 
-    # --widen-from 4: a 6-channel residual that starts with exactly the trained 4-channel one's fingerprints,
-    # then puts its new channels to use
-    with pytest.raises(ValueError, match="cannot widen"):
-        trained.residual.widened(2)
-    wide = tune_tiles(run, TuneConfig(tile_dim=8, steps=1, batch=64, lr=1e-12, residual_lr=1e-12, residual=6,
-                                      widen_from=4, val_tiles=256), progress=False)
-    assert wide["start"].startswith("tiles8r4.pt after 40 steps") and "widened to 6 channels" in wide["start"]
-    with torch.no_grad():
-        assert torch.allclose(_projection(wide)(anchor), trained(anchor), atol=1e-4)
-    wide = tune_tiles(run, TuneConfig(tile_dim=8, steps=21, batch=64, lr=0.0, residual_lr=3e-3, residual=6,
-                                      widen_from=4, val_every=20, val_tiles=256), progress=False)
-    new_cells = wide["residual"]["out.weight"][:, 2 * 4 * trained.residual.cells:]
-    assert wide["step"] == 21 and float(new_cells.abs().max()) > 0, "the new channels learn"
-
-    variant = Variant(tile_dim=8, tile_weight=0.85, tuned_tiles=True, tile_residual=4)
+    variant = Variant(tile_dim=8, tile_weight=0.85, tile_residual=4)
     m = load_model(export_run(run.folder, tmp_path / "residual.pt", half=False, variant=variant))
     assert (m.meta.tile_residual, m.encoder.tile_residual, m.encoder.output_dim) == (4, 4, 24)
     assert "residual" in m.meta.trained_on and m.meta.extra["tile_projection"]["residual"] == 4
     with torch.no_grad():
         assert torch.allclose(m.encoder.tile_projection(anchor), trained(anchor), atol=1e-5)
-    plain = export_run(run.folder, tmp_path / "linear.pt", half=True, variant=Variant(tile_dim=8, tuned_tiles=True))
+    plain = export_run(run.folder, tmp_path / "linear.pt", half=True, variant=Variant(tile_dim=8))
     payload = torch.load(plain, weights_only=True)
-    del payload["meta"]["tile_residual"]  # as files written before the residual existed
+    del payload["meta"]["tile_residual"]  # a file that does not name the field
     torch.save(payload, plain)
     old = load_model(plain)
     assert old.meta.tile_residual == 0 and old.encoder.tile_projection.residual is None

@@ -1,6 +1,6 @@
 """Trainer tests on a tiny synthesised GTZAN-style corpus (tests/trainer_corpus.py): splits, degradations,
-a step or two per objective, resume, export, the recipe and the model card (fast on 2 cores). What is done to a trained encoder's
-fingerprint afterwards (PCA, tile projections) is in test_tile_projection.py."""
+a step or two per objective, resume, export, the recipe and the model card (fast on 2 cores). The fingerprint of
+the tile itself that `tune-tiles` adds to a trained encoder is in test_tile_projection.py."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def test_exported_model_carries_the_genre_classifier_for_songs_not_in_the_librar
     from shazamlet.recognition import Recognizer
     from trainer.export import export_run
     from trainer.objectives import build_modules
-    from trainer.reduce import run_tiles
+    from trainer.export import run_tiles
 
     run = make_run(corpus, "contrastive+classifier", "genre-head", fingerprint_dim=16)
     Trainer(run, progress=False).train()
@@ -223,14 +223,15 @@ def test_room_views_are_frame_aligned_degraded_copies_used_as_positives(corpus):
 
 def test_a_stage_can_start_from_a_model_file(corpus, tmp_path, monkeypatch):
     """Also from a shipped-like file: its genre head seeds the classifier, its tile projection is left
-    out (the export fits one anew)."""
-    from trainer import reduce
+    out (`tune-tiles` trains one for the new run)."""
+    from trainer import tune_tiles as tt
     from trainer.evaluate import run_meta
     from trainer.export import export_run
 
-    monkeypatch.setattr(reduce, "TILE_FIT_PAIRS", 1024)
+    monkeypatch.setattr(tt, "TILE_FIT_PAIRS", 1024)
     first = make_run(corpus, "contrastive+classifier", "stage1", fingerprint_dim=32)
     Trainer(first, progress=False).train()
+    tt.tune_tiles(first, tt.TuneConfig(tile_dim=8, steps=1, batch=64, val_tiles=256), progress=False)
     model = export_run(first.folder, tmp_path / "stage1.pt", half=False, variant=Variant(tile_dim=8, tile_weight=0.5))
     second = Trainer(make_run(corpus, "contrastive+classifier", "stage2", fingerprint_dim=32), progress=False)
     second.init_from(model)
@@ -241,7 +242,8 @@ def test_a_stage_can_start_from_a_model_file(corpus, tmp_path, monkeypatch):
     second.train()
     ck = torch.load(second.run.checkpoint_path, weights_only=True)
     trained_on = run_meta(Run(second.run.folder), ck, 0.5).trained_on
-    assert trained_on.endswith(f"fine-tuned from stage1 ({load_model(model).meta.trained_on})")
+    encoder, tiles = load_model(model).meta.trained_on.split("; tile projection")  # the run starts from the encoder
+    assert trained_on.endswith(f"fine-tuned from stage1 ({encoder})") and tiles.startswith(" trained")
 
 
 def test_centred_bands_make_a_fixed_filter_invisible_and_travel_in_the_model_file(corpus, tmp_path):
@@ -269,9 +271,13 @@ def test_centred_bands_make_a_fixed_filter_invisible_and_travel_in_the_model_fil
     assert centred > 0.995 and centred > raw
 
 
-def test_speed_warp_matches_the_waveform_played_at_that_speed():
+def test_speed_warp_matches_the_waveform_played_at_that_speed(monkeypatch):
+    """The training shortcut for speed changes (`augment.speed_warp`, checked by research/shortcut_check.py)
+    against the waveform resampled."""
     from synth import STYLES, make_song
-    from trainer.shortcut_check import speed_check
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "research"))
+    from shortcut_check import speed_check
 
     songs = [make_song(40 + i, STYLES[i % len(STYLES)], 20.0) for i in range(3)]
     result = speed_check(FeatureConfig(), songs, n=6)

@@ -1,4 +1,5 @@
-"""`python -m trainer {recipe,cache,train,evaluate,export,tune-tiles,style,report}`."""
+"""`python -m trainer COMMAND`: the Shazamlet trainer. `recipe` runs every stage that makes a model file
+(cache, train, tune-tiles, evaluate, export, style, report); each stage is also a command of its own."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def _tune_tiles(a: argparse.Namespace) -> int:
         torch.set_num_threads(a.threads)
     run = Run(a.run)
     state = tune_tiles(run, TuneConfig(tile_dim=a.tile_dim, minutes=a.minutes, steps=a.steps, lr=a.lr, batch=a.batch,
-                                       residual=a.residual, residual_lr=a.residual_lr, widen_from=a.widen_from))
+                                       residual=a.residual, residual_lr=a.residual_lr))
     first, last = state["history"][0], state["history"][-1]
     print(f"{tuned_path(run, a.tile_dim, a.residual)}: {state['step']} steps, {state['minutes']:.1f} min; validation "
           f"top-1 {first['val_top1']:.3f} ({state.get('start', 'closed form')}) -> {last['val_top1']:.3f}")
@@ -115,23 +116,18 @@ def _style(a: argparse.Namespace) -> int:
 def _variant(a: argparse.Namespace):
     from trainer.variant import Variant
 
-    return Variant(fingerprint_dim=a.fingerprint_dim, tile_dim=a.tile_dim, tile_weight=a.tile_weight,
-                   tuned_tiles=a.tuned_tiles, tile_residual=a.tile_residual)
+    return Variant(tile_dim=a.tile_dim, tile_weight=a.tile_weight, tile_residual=a.tile_residual)
 
 
 def _variant_args(p: argparse.ArgumentParser) -> None:
-    from trainer.reduce import TILE_WEIGHT
+    from trainer.variant import TILE_WEIGHT
 
-    p.add_argument("--fingerprint-dim", type=int, help="reduce the fingerprints to this many dimensions (PCA)")
     p.add_argument("--tile-dim", type=int, default=0,
-                   help="append a linear fingerprint of the band-centred tile with this many dimensions "
-                        "(directions of training tiles that a room changes least relative to the music)")
+                   help="append the run's tile fingerprint with this many dimensions (`tune-tiles --tile-dim D`)")
     p.add_argument("--tile-weight", type=float, default=TILE_WEIGHT,
                    help=f"its share of the cosine (default {TILE_WEIGHT})")
-    p.add_argument("--tuned-tiles", action="store_true",
-                   help="the tile projection `tune-tiles` trained for this --tile-dim, not a fresh closed-form fit")
     p.add_argument("--tile-residual", type=int, default=0, metavar="C",
-                   help="with --tuned-tiles: the one trained with a C-channel convolutional residual (`tune-tiles --residual C`)")
+                   help="the one trained with a C-channel convolutional residual (`tune-tiles --residual C`)")
 
 
 def _report(a: argparse.Namespace) -> int:
@@ -174,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--temperature", type=float, default=0.07)
     t.add_argument("--cls-weight", type=float, default=None)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--max-songs", type=int, default=0, help="train on a subset (quick ablations)")
+    t.add_argument("--max-songs", type=int, default=0, help="train on a subset of the training songs")
     t.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time")
     t.add_argument("--cache", default="cache", help="spectrogram cache folder")
     t.add_argument("--out", help="run folder (default runs/<objective>)")
@@ -198,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--cache", default="cache")
     c.set_defaults(fn=_cache)
 
-    e = sub.add_parser("evaluate", help="the report's numbers for a run (or --model file)")
+    e = sub.add_parser("evaluate", help="a run's encoder (or --model file) through the app's recognizer: accuracy "
+                                        "per condition and the threshold")
     e.add_argument("run")
     e.add_argument("--data", help="data folder (default: the run's)")
     e.add_argument("--model", help="evaluate this model file instead of the run's checkpoint")
@@ -222,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     _variant_args(x)
     x.set_defaults(fn=_export)
 
-    u = sub.add_parser("tune-tiles", help="train a run's linear tile fingerprint contrastively (resumable)")
+    u = sub.add_parser("tune-tiles", help="train a run's fingerprint of the tile itself contrastively (resumable)")
     u.add_argument("run")
     u.add_argument("--tile-dim", type=int, required=True)
     u.add_argument("--minutes", type=float, default=30.0,
@@ -232,11 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--batch", type=int, default=512)
     u.add_argument("--residual", type=int, default=0, metavar="C",
                    help="train a C-channel convolutional residual with the linear map, from the trained linear "
-                        "projection (RUN/tiles<D>r<C>.pt)")
+                        "projection if there is one, else from the closed form (RUN/tiles<D>r<C>.pt)")
     u.add_argument("--residual-lr", type=float, default=3e-4)
-    u.add_argument("--widen-from", type=int, default=0, metavar="C0",
-                   help="with --residual C: start from the trained C0-channel residual (tiles<D>r<C0>.pt), widened "
-                        "to C channels computing the same fingerprint (instead of from the linear projection)")
     u.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     u.set_defaults(fn=_tune_tiles)
 
@@ -280,15 +274,13 @@ def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
         p.error("tune-tiles: --minutes must be positive (it is the total training time)")
     if a.cmd == "tune-tiles" and a.residual < 0:
         p.error("tune-tiles: --residual is a number of channels (positive; 0 for a linear projection)")
-    if a.cmd == "tune-tiles" and a.widen_from and not 0 < a.widen_from < a.residual:
-        p.error("tune-tiles: --widen-from C0 needs --residual C with C > C0 > 0")
-    if hasattr(a, "tuned_tiles") and not getattr(a, "model", None):  # the run's encoder, as a variant: one that can be built
+    if hasattr(a, "tile_residual") and not getattr(a, "model", None):  # evaluate/export RUN: its tile fingerprint exists
         from trainer.loop import Run
         from trainer.tune_tiles import require_tuned
 
         try:
             variant = _variant(a)
-            if variant.tuned_tiles:
+            if variant.tile_dim:
                 require_tuned(Run(a.run), variant.tile_dim, variant.tile_residual)
         except (ValueError, FileNotFoundError) as exc:
             p.error(str(exc))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from shazamlet.model import save_model
@@ -21,8 +22,7 @@ from trainer.variant import Variant
 def export_run(run_dir: str | Path, to: str | Path = "shazamlet/model/shazamlet-default.pt", half: bool = True,
                variant: Variant = Variant()) -> Path:
     """Write the model file; the threshold comes from the evaluation of the same variant of the
-    encoder (run `evaluate` with the same `--fingerprint-dim`, `--tile-dim`, `--tile-weight` and
-    `--tuned-tiles` first)."""
+    encoder (run `evaluate` with the same `--tile-dim`, `--tile-weight` and `--tile-residual` first)."""
     run = Run(run_dir)
     encoder, meta = encoder_from_run(run, variant)
     ev = eval_folder(run, None, variant) / "eval.json"
@@ -31,7 +31,7 @@ def export_run(run_dir: str | Path, to: str | Path = "shazamlet/model/shazamlet-
     if ev.exists():
         result = json.loads(ev.read_text())
         measured, now = _tuned_steps(result), meta.extra.get("tile_projection", {}).get("tuned_steps")
-        if variant.tuned_tiles and measured != now:
+        if variant.tile_dim and measured != now:
             raise StaleEvaluation(
                 f"{ev} measured the tile projection after {measured or 'an unknown number of'} steps of "
                 f"`tune-tiles`, it has {now} now: evaluate again (the threshold is calibrated on what was evaluated)")
@@ -67,7 +67,6 @@ def _tuned_steps(result: dict) -> int | None:
 def half_precision_check(run: Run, encoder, path: str | Path, n: int = 256) -> dict:
     """Fingerprints of the saved float16 file vs the float32 encoder on tiles of test songs."""
     from shazamlet.model import load_model
-    from trainer.reduce import run_tiles
 
     tiles = run_tiles(run, n, side="test")
     encoder.eval()
@@ -77,3 +76,15 @@ def half_precision_check(run: Run, encoder, path: str | Path, n: int = 256) -> d
     same = ((f16 @ f32.t()).argmax(1) == (f32 @ f32.t()).argmax(1)).float().mean()  # same nearest tile
     return {"tiles": n, "min_cosine": round(float(cos.min()), 5), "mean_cosine": round(float(cos.mean()), 6),
             "nearest_tile_agreement": float(same)}
+
+
+def run_tiles(run, n: int, seed: int = 0, side: str = "train") -> torch.Tensor:
+    """`n` clean tiles of the run's songs of one split side, the same ones for the same seed."""
+    from trainer.augment import to_tiles
+    from trainer.cache import SpectrogramCache
+    from trainer.data import TileSampler
+
+    cache = SpectrogramCache(run.info["cache"])
+    songs = run.songs(side) or run.songs("train")
+    sampler = TileSampler(cache, songs, run.genres, cache.features.tile_frames, context=0, shift=0)
+    return to_tiles(sampler.sample(n, np.random.default_rng(seed)).segments, cache.features.top_db)

@@ -152,7 +152,7 @@ def _train(recipe: Recipe, stage: Stage) -> None:
 
 def _variant(opts: dict) -> Variant:
     return Variant(tile_dim=opts.get("tile_dim", 0), tile_weight=opts.get("tile_weight", Variant.tile_weight),
-                   tuned_tiles=bool(opts.get("tile_dim")), tile_residual=opts.get("residual", 0))
+                   tile_residual=opts.get("residual", 0))
 
 
 def _tune_tiles(recipe: Recipe, stage: Stage) -> None:

@@ -4,7 +4,7 @@ The mel-domain shortcut (`trainer.augment`) is cheap enough to run on every batc
 energies only: reverb as smooth per-band envelopes, noise as smooth added powers. A real room and a
 real microphone also add the fine structure of interference (the random ripple of
 `|S + N|^2 = |S|^2 + |N|^2 + 2 Re(S N*)`, and of overlapping reflections), which `evaluate`'s
-waveform chain has and the shortcut has not (`shortcut_check`: the two degraded tiles differ by
+waveform chain has and the shortcut has not (research/shortcut_check.py: the two degraded tiles differ by
 about half as much as each differs from the clean one). A model trained on the shortcut alone
 learns invariance to the smooth part only.
 

@@ -92,33 +92,11 @@ class TileResidual(nn.Module):
             nn.Conv2d(1, channels, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(channels, 2 * channels, 3, 2, 1), nn.ReLU(),
         )
-        self.shape = (n_mels, frames)
         side = lambda n: -(-(n // 2) // 2)  # after the max-pool (floor) and the stride-2 convolution (ceil)
         self.cells = side(n_mels) * side(frames)  # positions per channel that reach the output layer
         self.out = nn.Linear(2 * channels * self.cells, dim)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
-
-    @torch.no_grad()
-    def widened(self, channels: int) -> "TileResidual":
-        """A wider residual that computes exactly the same correction (Net2Net-style widening).
-
-        The old channels keep their weights; the new ones get fresh random input weights and zero
-        weights out of them, so the output is unchanged and training goes on from where this one
-        stopped with more room to learn, instead of starting the wider one from zero.
-        """
-        if channels < self.channels:
-            raise ValueError(f"cannot widen a {self.channels}-channel residual to {channels} channels")
-        new = TileResidual(self.out.out_features, channels, *self.shape)
-        c = self.channels
-        conv1, conv2, old1, old2 = new.features[0], new.features[3], self.features[0], self.features[3]
-        conv1.weight[:c], conv1.bias[:c] = old1.weight, old1.bias
-        conv2.weight[: 2 * c, :c], conv2.bias[: 2 * c] = old2.weight, old2.bias
-        conv2.weight[: 2 * c, c:] = 0.0  # the new channels do not reach the old outputs ...
-        new.out.weight.zero_()
-        new.out.weight[:, : 2 * c * self.cells] = self.out.weight  # ... and the new outputs start unread
-        new.out.bias.copy_(self.out.bias)
-        return new
 
     def forward(self, centred: torch.Tensor) -> torch.Tensor:
         """Band-centred tiles `(B, n_mels, frames)` -> `(B, dim)`."""
@@ -132,8 +110,8 @@ class TileProjection(nn.Module):
     apart but loses fine time-frequency detail; through a room microphone the raw band-centred tile
     stayed nearer its own library tile (single tiles among ~11 000: 71% top-1 for raw tiles against
     40% for the contrastive model). Projected onto directions fitted on training songs, the ones
-    that vary most between excerpts relative to how much a room changes them
-    (`trainer.reduce.fit_tile_projection`), it keeps that in a few hundred numbers, and the encoder
+    that vary most between excerpts relative to how much a room changes them, then trained
+    contrastively (`trainer.tune_tiles`), it keeps that in a few hundred numbers, and the encoder
     appends it to its own fingerprint (`Encoder.fingerprint`). With `residual_channels` a
     `TileResidual` adds a non-linear correction to the linear outputs (trained by `tune-tiles --residual`).
     """

@@ -1,16 +1,24 @@
-"""Does the mel-domain training shortcut (`trainer.augment`) match real waveform degradations?
+"""Does the trainer's mel-domain shortcut (`trainer.augment`) match real waveform degradations?
+
+    python research/shortcut_check.py RUN [--model FILE] [--seed 0]
+
+`shortcut_check`: for excerpts of the evaluation's library songs, the clean tile, the tile of the waveform
+mic3 chain (`trainer.degrade_wave.mic_chain`: held-out real room, pink noise 10 dB, 120 Hz-7 kHz,
+gain/clip) and the tile of the mel shortcut configured like mic3 (the same room's per-band energy
+envelope, pink noise 10 dB, band-limiting 120 Hz-7 kHz). Reports how far each degraded tile is from the
+clean one (mean absolute difference of normalised tiles, fingerprint cosine), how often each finds its own
+clean tile among all clean tiles (top-1), and how far the two degraded versions are from each other.
 
 `speed_check`: does `augment.speed_warp` of a tile match the tile of the waveform played at that speed?
 
-For excerpts of library songs: the clean tile, the tile of the waveform mic3 chain
-(`trainer.degrade_wave.mic_chain`: held-out real room, pink noise 10 dB, 120 Hz-7 kHz, gain/clip) and
-the tile of the mel shortcut configured like mic3 (the same room's per-band energy envelope, pink
-noise 10 dB, band-limiting 120 Hz-7 kHz). Reports how far each degraded tile is from the clean one
-(mean absolute difference of normalised tiles, fingerprint cosine) and how often each finds its own
-clean tile among all clean tiles (top-1), and how far the two degraded versions are from each other.
+Prints both as JSON. Research tool: not part of the product.
 """
 
 from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -87,3 +95,29 @@ def speed_check(feats: FeatureConfig, waves: list[np.ndarray], speeds: tuple[flo
             plain_err.append(float((to_tiles(power[..., first : first + t], feats.top_db) - ref).abs().mean()))
         out[f"{s:g}"] = {"tile_mae_warp": float(np.mean(warp_err)), "tile_mae_unwarped": float(np.mean(plain_err))}
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from shazamlet.audio.decode import load_audio
+    from shazamlet.model import TileEmbedder, load_model
+    from trainer.evaluate import EvalConfig, load_eval_rirs, pick_sets
+    from trainer.loop import Run
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run", help="a run folder: its evaluation's library songs and held-out rooms are used")
+    p.add_argument("--model", default="shazamlet/model/shazamlet-default.pt")
+    p.add_argument("--seed", type=int, default=0, help="the evaluation's draw of songs (and of excerpts)")
+    a = p.parse_args(argv)
+    run = Run(a.run)
+    embedder = TileEmbedder(load_model(a.model))
+    rate = embedder.features.sample_rate
+    songs, _ = pick_sets(run, EvalConfig(seed=a.seed))
+    waves = [load_audio(Path(run.config.data) / s.rel, rate) for s in songs]
+    rirs = load_eval_rirs(run, rate, np.random.default_rng(a.seed + 1))
+    print(json.dumps({"shortcut_check": shortcut_check(embedder, waves, rirs, seed=a.seed),
+                      "speed_check": speed_check(embedder.features, waves, seed=a.seed)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
