@@ -13,7 +13,7 @@ library kept in-between tiles: two synthetic unknowns find an in-between tile of
 0.66-0.72; on real music rejection stayed at 98%; the linear projection before the residual: 20, 20, 19, 0;
 19; 17; 11). (An older projection, onto principal directions of
 clean tiles, matched identical repeats of these songs' 8-note motif as well as the excerpt's own place,
-and got 13 offsets of 19 right.) Real music: resources/report/REPORT.md.
+and got 13 offsets of 19 right.) Real music: resources/report/MODEL_CARD.md.
 """
 
 from __future__ import annotations
