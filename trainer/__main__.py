@@ -1,3 +1,5 @@
+"""`python -m trainer COMMAND`: the trainer's command line (`trainer.cli`)."""
+
 from trainer.cli import main
 
 raise SystemExit(main())

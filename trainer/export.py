@@ -1,8 +1,10 @@
 """`python -m trainer export RUN`: the run's encoder as the app's model file.
 
-The thresholds calibrated by `evaluate` (RUN/eval/eval.json) go into ModelMeta: `threshold` for answers
-the fingerprints rank alone, `landmark_threshold` for those the landmark check ranked. Weights are
-stored as float16 by default (half the size; `evaluate --model` checks the accuracy holds).
+With the tile fingerprint `tune-tiles` trained appended (`--tile-dim`, `--tile-weight`, `--tile-residual`).
+The thresholds calibrated by `evaluate` of the same encoder (RUN/eval<variant>/eval.json) go into
+ModelMeta: `threshold` for answers the fingerprints rank alone, `landmark_threshold` for those the
+landmark check ranked. Weights are stored as float16 by default (half the size), checked against the
+float32 encoder's fingerprints (`half_precision_check`).
 """
 
 from __future__ import annotations
