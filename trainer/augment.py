@@ -228,7 +228,7 @@ def speed_warp(power: torch.Tensor, factors: torch.Tensor, cfg: FeatureConfig, c
     `centre + (j - centre) * s`, band m (centre f) the input at f / s, and the band's power is scaled by
     how much wider the band is than the one it reads (power density is kept). Bands read from above the
     top band fade out (slowed-down audio has nothing there). Interpolated in log power;
-    `trainer.shortcut_check.speed_check` measures it against resampling the waveform."""
+    `research/shortcut_check.py` (`speed_check`) measures it against resampling the waveform."""
     b, m, t = power.shape
     s = factors.to(power).view(-1, 1)
     f = mel_centres_hz(cfg).to(power).view(1, -1)

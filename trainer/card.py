@@ -1,4 +1,4 @@
-"""`python -m trainer card RUN --model FILE`: the model card of a model file, from its own description and the
+"""`python -m trainer report RUN --model FILE`: the model card of a model file, from its own description and the
 evaluations of it on the run's split (`evaluate RUN --model FILE --seed 0` and `--seed 1`).
 
 The card describes the model as it is: data, architecture, how it is made, accuracy per condition on both

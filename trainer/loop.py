@@ -160,7 +160,7 @@ class Views(NamedTuple):
 
 
 def run_views(run: Run) -> Views:
-    """The run's pair makers, as training uses them (also for `reduce.run_pairs` and `tune_tiles`, which
+    """The run's pair makers, as training uses them (also for `tune_tiles.run_pairs`, which
     need pairs made exactly like training's positives but no network)."""
     cfg = run.config
     cache = SpectrogramCache(run.info["cache"])
