@@ -52,7 +52,8 @@ class Recipe:
 
 def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
     """The recipe at `path`, with folders from `overrides` (the command line) instead of its own; relative
-    folders are taken from the current directory, as the other trainer commands take them."""
+    folders are taken from the current directory, as the other trainer commands take them. Everything a stage
+    will read from it is checked here, so a typo is told in one line before hours of earlier stages run."""
     path = Path(path)
     try:
         doc = tomllib.loads(path.read_text())
@@ -62,24 +63,103 @@ def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
     for key in ("data", "cache", "runs", "model", "card", "stage"):
         if key not in doc:
             raise RecipeError(f"{path}: no `{key}`")
-    stages, seen = [], set()
+    for key in ("data", "cache", "runs", "model", "card", "noise"):
+        if key in doc and not isinstance(doc[key], str):
+            raise RecipeError(f"{path}: `{key}` is not a folder name (got {doc[key]!r})")
+    if not isinstance(doc["stage"], list) or not all(isinstance(raw, dict) for raw in doc["stage"]):
+        raise RecipeError(f"{path}: `stage` is not a list of tables (write each stage as [[stage]])")
+    if not isinstance(doc.get("train", {}), dict):
+        raise RecipeError(f"{path}: `train` is not a table (write the shared training options under [train])")
+    stages: list[Stage] = []
     for i, raw in enumerate(doc["stage"]):
         raw = dict(raw)
         name, kind = raw.pop("name", None), raw.pop("kind", None)
         if kind not in KINDS:
             raise RecipeError(f"{path}: stage {i + 1} has kind {kind!r}; one of {', '.join(KINDS)}")
+        if name is not None and not (isinstance(name, str) and name):
+            raise RecipeError(f"{path}: stage {i + 1} has name {name!r}; a name is a word (its run's folder)")
         name = name or kind
-        if name in seen:
+        if name in (st.name for st in stages):
             raise RecipeError(f"{path}: two stages are named {name!r}")
-        seen.add(name)
-        for ref in ("init_from", "run"):
-            if isinstance(raw.get(ref), str) and raw[ref] not in seen:
-                raise RecipeError(f"{path}: stage {name!r} refers to {raw[ref]!r}, which is not an earlier stage")
-        stages.append(Stage(name, kind, raw))
-    noise = doc.get("noise")
-    return Recipe(path, Path(doc["data"]), Path(noise) if noise else None, Path(doc["cache"]), Path(doc["runs"]),
-                  Path(doc["model"]), Path(doc["card"]), dict(doc.get("train", {})), stages,
+        stage = Stage(name, kind, raw)
+        _check_stage(path, stage, stages, dict(doc.get("train", {})))
+        stages.append(stage)
+    return Recipe(path, Path(doc["data"]), Path(doc["noise"]) if doc.get("noise") else None, Path(doc["cache"]),
+                  Path(doc["runs"]), Path(doc["model"]), Path(doc["card"]), dict(doc.get("train", {})), stages,
                   str(doc.get("limits", "")))
+
+
+# what a stage of each kind reads from its options: (name, type, required); `run` names a training stage
+_STAGE_OPTIONS = {
+    "tune-tiles": (("tile_dim", "int", True), ("minutes", "float", True), ("residual", "int", False)),
+    "evaluate": (("tile_dim", "int", False), ("tile_weight", "float", False), ("residual", "int", False),
+                 ("model", "bool", False), ("draws", "list[int]", False)),
+    "export": (("tile_dim", "int", False), ("tile_weight", "float", False), ("residual", "int", False)),
+}
+_ON_A_RUN = ("tune-tiles", "evaluate", "export", "style", "card")
+
+
+def _check_stage(path: Path, stage: Stage, earlier: list[Stage], shared: dict) -> None:
+    """RecipeError, one line, for what `stage` would otherwise fail on with a traceback when it runs."""
+    where = f"{path}: stage {stage.name!r}"
+    trained = {st.name for st in earlier if st.kind == "train"}
+    refs = ["init_from"] if stage.kind == "train" else ["run"] if stage.kind in _ON_A_RUN else []
+    for ref in refs:
+        target = stage.options.get(ref)
+        if target is None and ref == "run":
+            raise RecipeError(f"{where}: no `run` (the training stage whose run it works on)")
+        if target is None:
+            continue
+        if not isinstance(target, str) or target not in {st.name for st in earlier}:
+            raise RecipeError(f"{where} refers to {target!r}, which is not an earlier stage")
+        if target not in trained:
+            raise RecipeError(f"{where}: `{ref} = {target!r}` is not a training stage")
+    for key, kind, required in _STAGE_OPTIONS.get(stage.kind, ()):
+        if key not in stage.options and required:
+            raise RecipeError(f"{where}: no `{key}`")
+        if key in stage.options and not _of_type(stage.options[key], kind):
+            raise RecipeError(f"{where}: `{key} = {stage.options[key]!r}` is not {_WORDS[kind]}")
+    if stage.kind == "train":
+        _check_training(where, {**shared, **stage.options})
+
+
+def _check_training(where: str, opts: dict) -> None:
+    """A training stage's options are TrainConfig's, each of its type (`epochs = "ten"` is told now, not as
+    a traceback minutes into training, nor written into the stage's run.json)."""
+    from trainer.loop import TrainConfig
+    from trainer.objectives import OBJECTIVES
+
+    opts = {k: v for k, v in opts.items() if k != "init_from"}
+    types = {f.name: f.type for f in fields(TrainConfig) if f.name not in ("data", "out", "cache", "noise")}
+    unknown = sorted(set(opts) - set(types))
+    if unknown:
+        raise RecipeError(f"{where}: unknown training options {', '.join(unknown)} (the recipe's folders are set "
+                          f"at its top)")
+    if "objective" not in opts:
+        raise RecipeError(f"{where}: no `objective` (one of {', '.join(OBJECTIVES)}), in [train] or the stage")
+    if opts["objective"] not in OBJECTIVES:
+        raise RecipeError(f"{where}: `objective = {opts['objective']!r}`; one of {', '.join(OBJECTIVES)}")
+    for key, value in opts.items():
+        if not _of_type(value, types[key]):
+            raise RecipeError(f"{where}: `{key} = {value!r}` is not {_WORDS.get(types[key], types[key])}")
+
+
+_WORDS = {"int": "a whole number", "float": "a number", "float | None": "a number", "bool": "true or false",
+          "str": "a string", "dict": "a table", "list[int]": "a list of whole numbers",
+          "tuple[int, int]": "a pair of whole numbers [low, high]", "tuple[float, float]": "a pair of numbers [low, high]"}
+
+
+def _of_type(value: object, kind: str) -> bool:
+    """Whether a TOML value is of the (annotation) type `kind`; TOML has no null, so `X | None` takes an X."""
+    kind = kind.removesuffix(" | None")
+    if kind.startswith(("tuple[", "list[")):
+        items = [k.strip() for k in kind[kind.index("[") + 1 : -1].split(",")]
+        if not isinstance(value, list) or (kind.startswith("tuple[") and len(value) != len(items)):
+            return False
+        return all(_of_type(v, items[min(i, len(items) - 1)]) for i, v in enumerate(value))
+    if kind in ("int", "float"):
+        return isinstance(value, int if kind == "int" else (int, float)) and not isinstance(value, bool)
+    return isinstance(value, {"str": str, "bool": bool, "dict": dict}.get(kind, object))
 
 
 class Progress:
@@ -103,6 +183,10 @@ def run_recipe(recipe: Recipe, only: list[str] | None = None, threads: int = 0) 
 
     from trainer.loop import pick_device
 
+    names = [st.name for st in recipe.stages]
+    for name in only or []:
+        if name not in names:
+            raise RecipeError(f"{recipe.path}: no stage named {name!r} (its stages: {', '.join(names)})")
     if not recipe.data.is_dir():
         raise RecipeError(f"{recipe.data} is not a folder of music: lay out the corpus with "
                           f"`../shared/corpus/build.sh DIR` or pass --data DIR (one folder per genre)")
@@ -132,10 +216,6 @@ def _train(recipe: Recipe, stage: Stage) -> None:
     opts = {**recipe.train, **stage.options}
     init = opts.pop("init_from", None)
     folder = recipe.run_folder(stage.name)
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(opts) - known)
-    if unknown:
-        raise RecipeError(f"{recipe.path}: stage {stage.name!r}: unknown training options {', '.join(unknown)}")
     if (folder / "run.json").exists():
         run = Run(folder)
     else:

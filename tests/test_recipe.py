@@ -1,0 +1,65 @@
+"""`python -m trainer recipe` and `report` on bad input: a recipe that cannot run (or cannot resume as written)
+says why in one line, before any stage runs; the recipe's own happy path is in test_trainer.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_trainer import RECIPE, _recipe
+
+from trainer.cli import main
+
+
+def _fails_in_one_line(argv: list[str], capsys, message: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err, err
+
+
+def test_only_naming_an_unknown_stage_says_so(corpus, tmp_path, capsys):
+    path = _recipe(corpus, tmp_path)
+    _fails_in_one_line(["recipe", str(path), "--only", "cache", "rooom"], capsys, "no stage named 'rooom'")
+    assert not (tmp_path / "runs" / "recipe.json").exists()  # nothing ran
+
+
+@pytest.mark.parametrize("change, message", [
+    (("[train]", 'train = "fast"\n[other]'), "`train` is not a table"),
+    (('kind = "cache"', 'kind = "cache"\nname = 3'), "stage 1 has name 3"),
+    (("epochs = 1", 'epochs = "ten"'), "epochs = 'ten'"),
+    (("batch = 4", "batch = 4.5"), "batch = 4.5"),
+    (("p_speed = 0.5", 'p_speed = "half"'), "p_speed = 'half'"),
+    (('objective = "contrastive+classifier"', 'objective = "contrastive+cls"'), "objective"),
+    (('objective = "contrastive+classifier"', ""), "no `objective`"),
+    (("epochs = 1", "epochs = 1\nout = 'x'"), "unknown training options out"),
+    (('init_from = "base"', "init_from = 1"), "refers to 1"),
+    (('init_from = "base"', 'init_from = "cache"'), "not a training stage"),
+])
+def test_a_malformed_recipe_is_told_in_one_line_before_anything_runs(corpus, tmp_path, capsys, change, message):
+    path = _recipe(corpus, tmp_path, RECIPE.replace(*change, 1))
+    _fails_in_one_line(["recipe", str(path)], capsys, message)
+    assert not (tmp_path / "runs" / "base").exists() and not (tmp_path / "runs" / "recipe.json").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('stage = "cache"\n', "`stage` is not a list of tables"),
+    ("stage = [1, 2]\n", "`stage` is not a list of tables"),
+    ('data = 3\nstage = []\n', "`data` is not a folder name"),
+])
+def test_a_recipe_that_is_not_made_of_tables_says_so(tmp_path, capsys, text, message):
+    path = tmp_path / "r.toml"
+    folders = "".join(f'{k} = "{tmp_path / k}"\n' for k in ("data", "cache", "runs", "model", "card") if k + " =" not in text)
+    path.write_text(folders + text)
+    _fails_in_one_line(["recipe", str(path)], capsys, message)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("", "no `run`"),
+    ('run = "cache"', "not a training stage"),
+    ('run = "base"\ntile_dim = "big"\nminutes = 1', "tile_dim"),
+    ('run = "base"\ntile_dim = 8', "no `minutes`"),
+])
+def test_a_stage_on_a_run_names_a_training_stage_and_its_numbers(corpus, tmp_path, capsys, extra, message):
+    path = _recipe(corpus, tmp_path, RECIPE + f'\n[[stage]]\nname = "tiles"\nkind = "tune-tiles"\n{extra}\n')
+    _fails_in_one_line(["recipe", str(path)], capsys, message)
