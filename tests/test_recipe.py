@@ -63,3 +63,30 @@ def test_a_recipe_that_is_not_made_of_tables_says_so(tmp_path, capsys, text, mes
 def test_a_stage_on_a_run_names_a_training_stage_and_its_numbers(corpus, tmp_path, capsys, extra, message):
     path = _recipe(corpus, tmp_path, RECIPE + f'\n[[stage]]\nname = "tiles"\nkind = "tune-tiles"\n{extra}\n')
     _fails_in_one_line(["recipe", str(path)], capsys, message)
+
+
+def test_a_trained_stage_whose_options_changed_is_not_resumed_or_skipped_as_if_they_had_not(corpus, tmp_path, capsys):
+    path = _recipe(corpus, tmp_path)
+    assert main(["recipe", str(path), "--only", "cache", "base"]) == 0
+    capsys.readouterr()
+    path.write_text(path.read_text().replace("epochs = 1", "epochs = 1\nlr = 0.01", 1))
+    _fails_in_one_line(["recipe", str(path)], capsys, "lr = 0.01 (its run has 0.001)")
+    _fails_in_one_line(["recipe", str(path), "--only", "base"], capsys, "lr = 0.01 (its run has 0.001)")
+    assert not (tmp_path / "runs" / "room").exists()
+    path.write_text(path.read_text().replace("lr = 0.01\n", "", 1).replace("epochs = 1", "epochs = 2", 1))
+    _fails_in_one_line(["recipe", str(path)], capsys, "`--only base`")  # done: more epochs only when asked
+    assert main(["recipe", str(path), "--only", "base"]) == 0  # ... which continues the run
+    assert json.loads((tmp_path / "runs" / "base" / "metrics.json").read_text())[-1]["step"] == 2
+    assert json.loads((tmp_path / "runs" / "base" / "run.json").read_text())["config"]["epochs"] == 2
+
+
+def test_training_stages_keep_the_threads_asked_for(corpus, tmp_path, monkeypatch):
+    import torch
+
+    calls, real, before = [], torch.set_num_threads, torch.get_num_threads()
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
+    try:
+        assert main(["recipe", str(_recipe(corpus, tmp_path)), "--only", "base", "--threads", "1"]) == 0
+    finally:
+        real(before)
+    assert calls and set(calls) == {1}, calls

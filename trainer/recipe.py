@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from trainer.variant import Variant
@@ -45,6 +45,7 @@ class Recipe:
     train: dict  # options every `train` stage shares
     stages: list[Stage]
     limits: str = ""  # the model card's known limits (what numbers cannot say)
+    threads: int = 0  # CPU threads of the training stages (0: all cores); `run_recipe` sets it
 
     def run_folder(self, stage: str) -> Path:
         return self.runs / stage
@@ -192,12 +193,15 @@ def run_recipe(recipe: Recipe, only: list[str] | None = None, threads: int = 0) 
                           f"`../shared/corpus/build.sh DIR` or pass --data DIR (one folder per genre)")
     if threads:
         torch.set_num_threads(threads)
+    recipe.threads = threads
     recipe.runs.mkdir(parents=True, exist_ok=True)
     progress = Progress(recipe.runs)
     device = pick_device().type
-    for stage in recipe.stages:
-        if (only and stage.name not in only) or (not only and stage.name in progress.done):
-            continue
+    todo = [st for st in recipe.stages if (st.name in only if only else st.name not in progress.done)]
+    for stage in recipe.stages:  # before any stage runs: a trained stage is what the recipe says now
+        if stage.kind == "train" and (recipe.run_folder(stage.name) / "run.json").exists():
+            _check_unchanged(recipe, stage, resumed=stage in todo)
+    for stage in todo:
         print(f"== {stage.name} ({stage.kind}) ==", flush=True)
         started = time.monotonic()
         STEPS[stage.kind](recipe, stage)
@@ -218,16 +222,64 @@ def _train(recipe: Recipe, stage: Stage) -> None:
     folder = recipe.run_folder(stage.name)
     if (folder / "run.json").exists():
         run = Run(folder)
+        changes = _changes(recipe, stage)  # only _MAY_CHANGE ones (`_check_unchanged`)
+        for key, (had, now) in changes.items():
+            print(f"note: {key} {had} -> {now}" + (" (the cosine schedule stretches)" if key == "epochs" else ""),
+                  flush=True)
+            setattr(run.config, key, now)
+            run.info["config"][key] = now
+        if changes:
+            _write_json(folder / "run.json", run.info)
     else:
         run = Run.create(TrainConfig(data=str(recipe.data.resolve()), out=str(folder), cache=str(recipe.cache),
                                      noise=str(recipe.noise.resolve()) if recipe.noise else None, **opts))
     run.make_room_views()  # finishes copies an interrupted start left undone
-    trainer = Trainer(run)
+    trainer = Trainer(run, threads=recipe.threads)
     if trainer.resume():
         print(f"resumed at step {trainer.step} ({trainer.elapsed / 60:.1f} min trained)", flush=True)
     elif init:
         trainer.init_from(recipe.run_folder(init))
     trainer.train()
+
+
+_MAY_CHANGE = ("epochs", "minutes")  # a run resumes with the recipe's new ones, as `train --resume --epochs` does
+
+
+def _changes(recipe: Recipe, stage: Stage) -> dict[str, tuple]:
+    """{option: (its run's, the recipe's)} for the training options of the stage's existing run that the
+    recipe now sets otherwise; the folders are left out (a corpus may move)."""
+    from trainer.loop import TrainConfig
+
+    run_json = recipe.run_folder(stage.name) / "run.json"
+    opts = {k: v for k, v in {**recipe.train, **stage.options}.items() if k != "init_from"}
+    try:
+        had = json.loads(json.dumps(asdict(TrainConfig(**json.loads(run_json.read_text())["config"]))))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RecipeError(f"{run_json}: not a run's description ({exc}): remove {run_json.parent} to train the "
+                          f"stage anew") from None
+    now = json.loads(json.dumps(asdict(TrainConfig(data="", out="", **opts))))
+    return {k: (had[k], v) for k, v in now.items() if k not in ("data", "out", "cache", "noise") and had[k] != v}
+
+
+def _check_unchanged(recipe: Recipe, stage: Stage, resumed: bool) -> None:
+    """RecipeError unless the stage's existing run was trained as the recipe now says: resuming it (or skipping
+    it as done) would otherwise make a model the recipe does not describe. Only `_MAY_CHANGE` options of a
+    stage about to run may differ."""
+    changes = _changes(recipe, stage)
+    said = ", ".join(f"{k} = {now!r} (its run has {had!r})" for k, (had, now) in changes.items())
+    folder = recipe.run_folder(stage.name)
+    if any(k not in _MAY_CHANGE for k in changes):
+        raise RecipeError(f"{recipe.path}: stage {stage.name!r} now says {said}: put the recipe back, or remove "
+                          f"{folder} to train the stage anew")
+    if changes and not resumed:
+        raise RecipeError(f"{recipe.path}: stage {stage.name!r} is done, but now says {said}: `--only {stage.name}` "
+                          f"(and the stages after it) continues its training, or put the recipe back")
+
+
+def _write_json(path: Path, obj: object) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    tmp.replace(path)
 
 
 def _variant(opts: dict) -> Variant:
