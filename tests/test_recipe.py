@@ -90,3 +90,13 @@ def test_training_stages_keep_the_threads_asked_for(corpus, tmp_path, monkeypatc
     finally:
         real(before)
     assert calls and set(calls) == {1}, calls
+
+
+def test_a_missing_noise_folder_a_damaged_progress_file_or_an_untrained_stage_are_told_in_one_line(
+        corpus, tmp_path, capsys):
+    path = _recipe(corpus, tmp_path)
+    _fails_in_one_line(["recipe", str(path), "--noise", str(tmp_path / "nowhere")], capsys, "nowhere is not a folder")
+    _fails_in_one_line(["recipe", str(path), "--only", "room"], capsys, "'base' has not been trained")
+    assert not (tmp_path / "runs" / "room").exists()  # told before its run was made
+    (tmp_path / "runs" / "recipe.json").write_text("[1, 2")
+    _fails_in_one_line(["recipe", str(path)], capsys, "recipe.json")

@@ -168,7 +168,14 @@ class Progress:
 
     def __init__(self, runs: Path) -> None:
         self.path = runs / "recipe.json"
-        self.done: dict[str, dict] = json.loads(self.path.read_text()) if self.path.exists() else {}
+        try:
+            self.done: dict[str, dict] = json.loads(self.path.read_text()) if self.path.exists() else {}
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise RecipeError(f"{self.path}: not the recipe's progress ({exc}): remove it, and finished stages "
+                              f"run again (training resumes from its checkpoints)") from None
+        if not isinstance(self.done, dict):
+            raise RecipeError(f"{self.path}: not the recipe's progress (not a JSON object): remove it, and finished "
+                              f"stages run again (training resumes from its checkpoints)")
 
     def finish(self, stage: Stage, minutes: float, device: str) -> None:
         self.done[stage.name] = {"kind": stage.kind, "minutes": round(minutes, 1), "device": device,
@@ -191,6 +198,9 @@ def run_recipe(recipe: Recipe, only: list[str] | None = None, threads: int = 0) 
     if not recipe.data.is_dir():
         raise RecipeError(f"{recipe.data} is not a folder of music: lay out the corpus with "
                           f"`../shared/corpus/build.sh DIR` or pass --data DIR (one folder per genre)")
+    if recipe.noise and not recipe.noise.is_dir():
+        raise RecipeError(f"{recipe.noise} is not a folder of noise recordings and impulse responses: pass "
+                          f"--noise DIR (`../shared/corpus/build.sh` lays it out), or --noise '' to train without")
     if threads:
         torch.set_num_threads(threads)
     recipe.threads = threads
@@ -220,6 +230,7 @@ def _train(recipe: Recipe, stage: Stage) -> None:
     opts = {**recipe.train, **stage.options}
     init = opts.pop("init_from", None)
     folder = recipe.run_folder(stage.name)
+    start = _trained(recipe, stage, init) if init and not (folder / "checkpoint.pt").exists() else None
     if (folder / "run.json").exists():
         run = Run(folder)
         changes = _changes(recipe, stage)  # only _MAY_CHANGE ones (`_check_unchanged`)
@@ -237,8 +248,8 @@ def _train(recipe: Recipe, stage: Stage) -> None:
     trainer = Trainer(run, threads=recipe.threads)
     if trainer.resume():
         print(f"resumed at step {trainer.step} ({trainer.elapsed / 60:.1f} min trained)", flush=True)
-    elif init:
-        trainer.init_from(recipe.run_folder(init))
+    elif start:
+        trainer.init_from(start)
     trainer.train()
 
 
@@ -276,6 +287,16 @@ def _check_unchanged(recipe: Recipe, stage: Stage, resumed: bool) -> None:
                           f"(and the stages after it) continues its training, or put the recipe back")
 
 
+def _trained(recipe: Recipe, stage: Stage, name: str) -> Path:
+    """The run folder of training stage `name`, which `stage` reads; RecipeError if it was never trained (a
+    stage run with `--only` before the one it needs)."""
+    folder = recipe.run_folder(name)
+    if not (folder / "run.json").exists() or not (folder / "checkpoint.pt").exists():
+        raise RecipeError(f"{recipe.path}: stage {stage.name!r} needs {name!r}, but {name!r} has not been trained "
+                          f"({folder}): run it first")
+    return folder
+
+
 def _write_json(path: Path, obj: object) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1))
@@ -292,7 +313,7 @@ def _tune_tiles(recipe: Recipe, stage: Stage) -> None:
     from trainer.tune_tiles import TuneConfig, tune_tiles
 
     o = stage.options
-    tune_tiles(Run(recipe.run_folder(o["run"])), TuneConfig(tile_dim=o["tile_dim"], minutes=o["minutes"],
+    tune_tiles(Run(_trained(recipe, stage, o["run"])), TuneConfig(tile_dim=o["tile_dim"], minutes=o["minutes"],
                                                             residual=o.get("residual", 0)))
 
 
@@ -302,7 +323,7 @@ def _evaluate(recipe: Recipe, stage: Stage) -> None:
     o = stage.options
     model = str(recipe.model) if o.get("model") else None
     for draw in o.get("draws", [0]):
-        evaluate_run(recipe.run_folder(o["run"]), EvalConfig(seed=draw, variant=Variant() if model else _variant(o)),
+        evaluate_run(_trained(recipe, stage, o["run"]), EvalConfig(seed=draw, variant=Variant() if model else _variant(o)),
                      model=model)
 
 
@@ -311,19 +332,19 @@ def _export(recipe: Recipe, stage: Stage) -> None:
 
     o = stage.options
     recipe.model.parent.mkdir(parents=True, exist_ok=True)
-    print(export_run(recipe.run_folder(o["run"]), recipe.model, variant=_variant(o)), flush=True)
+    print(export_run(_trained(recipe, stage, o["run"]), recipe.model, variant=_variant(o)), flush=True)
 
 
 def _style(recipe: Recipe, stage: Stage) -> None:
     from trainer.style import style_run
 
-    style_run(recipe.run_folder(stage.options["run"]), recipe.model)
+    style_run(_trained(recipe, stage, stage.options["run"]), recipe.model)
 
 
 def _card(recipe: Recipe, stage: Stage) -> None:
     from trainer.card import write_card
 
-    print(write_card(recipe.run_folder(stage.options["run"]), recipe.model, recipe.card, recipe), flush=True)
+    print(write_card(_trained(recipe, stage, stage.options["run"]), recipe.model, recipe.card, recipe), flush=True)
 
 
 STEPS = {"cache": _cache, "train": _train, "tune-tiles": _tune_tiles, "evaluate": _evaluate, "export": _export,
