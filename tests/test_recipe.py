@@ -100,3 +100,15 @@ def test_a_missing_noise_folder_a_damaged_progress_file_or_an_untrained_stage_ar
     assert not (tmp_path / "runs" / "room").exists()  # told before its run was made
     (tmp_path / "runs" / "recipe.json").write_text("[1, 2")
     _fails_in_one_line(["recipe", str(path)], capsys, "recipe.json")
+
+
+def test_report_on_a_damaged_evaluation_or_a_missing_model_file_says_so(corpus, tmp_path, capsys):
+    from trainer_corpus import make_run
+
+    run = make_run(corpus, "contrastive", "report-bad")
+    (run.folder / "eval-m").mkdir()
+    argv = ["report", str(run.folder), "--model", str(tmp_path / "m.pt"), "--out", str(tmp_path / "card")]
+    (run.folder / "eval-m" / "eval.json").write_text('{"conditions": ')
+    _fails_in_one_line(argv, capsys, "eval.json")
+    (run.folder / "eval-m" / "eval.json").write_text('{"conditions": {}, "threshold": 0.2}')
+    _fails_in_one_line(argv, capsys, "m.pt")

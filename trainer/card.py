@@ -32,8 +32,14 @@ def _draws(run: Run, model: Path) -> list[dict]:
     found = []
     for name in (f"eval-{model.stem}", f"eval-{model.stem}-draw1"):
         p = folder / name / "eval.json"
-        if p.exists():
-            found.append(json.loads(p.read_text()))
+        if p.exists():  # a file on disk: checked before the card reads its numbers
+            try:
+                doc = json.loads(p.read_text())
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                raise ValueError(f"{p}: not an evaluation ({exc}): evaluate again") from None
+            if not isinstance(doc, dict) or not isinstance(doc.get("conditions"), dict):
+                raise ValueError(f"{p}: not an evaluation (no `conditions`): evaluate again")
+            found.append(doc)
     if not found:
         raise FileNotFoundError(f"no evaluation of {model.name} in {folder}: run `python -m trainer evaluate "
                                 f"{folder} --model {model}` (and `--seed 1`) first")

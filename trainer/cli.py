@@ -131,13 +131,14 @@ def _variant_args(p: argparse.ArgumentParser) -> None:
 
 
 def _report(a: argparse.Namespace) -> int:
+    from shazamlet.model import ModelError
     from trainer.card import write_card
-    from trainer.recipe import RecipeError, load_recipe
+    from trainer.recipe import load_recipe
 
     try:
         recipe = load_recipe(a.recipe) if a.recipe else None
         print(write_card(a.run, a.model, a.out, recipe))
-    except (RecipeError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, ModelError) as exc:  # RecipeError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
