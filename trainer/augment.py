@@ -234,7 +234,7 @@ def speed_warp(power: torch.Tensor, factors: torch.Tensor, cfg: FeatureConfig, c
     f = mel_centres_hz(cfg).to(power).view(1, -1)
     lo, hi = 2595 * np.log10(1 + cfg.f_min / 700), 2595 * np.log10(1 + cfg.f_max / 700)
     band = (2595 * torch.log10(1 + f / s / 700) - lo) / ((hi - lo) / (m + 1)) - 1  # (B, M) fractional index
-    frame = centre + (torch.arange(t, dtype=power.dtype).view(1, -1) - centre) * s  # (B, T)
+    frame = centre + (torch.arange(t, dtype=power.dtype, device=power.device).view(1, -1) - centre) * s  # (B, T)
     grid = torch.stack([(frame / (t - 1) * 2 - 1).unsqueeze(1).expand(b, m, t),
                         (band / (m - 1) * 2 - 1).unsqueeze(2).expand(b, m, t)], dim=-1)
     logp = torch.log(power.clamp(min=1e-12)).unsqueeze(1)

@@ -277,7 +277,6 @@ class Trainer:
                 t0 = time.monotonic()
                 rng = np.random.default_rng([cfg.seed, self.step])
                 batch = self.train_data.sample(cfg.batch, rng)
-                batch.segments = batch.segments.to(self.device)
                 for g in self.opt.param_groups:
                     g["lr"] = lr_at(self.step, self.schedule_position(), cfg.lr, cfg.warmup)
                 loss, stats = self.objective.loss(self.mods, batch, rng)

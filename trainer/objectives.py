@@ -101,16 +101,19 @@ class Objective:
         return anchor, to_tiles(pos, self.top_db)
 
     def loss(self, mods: nn.ModuleDict, batch: Batch, rng: np.random.Generator) -> tuple[torch.Tensor, dict]:
+        """The batch's loss and statistics. Views are made on the CPU (numpy's random draws, cheap mel-domain
+        work) and only the tiles go to the network's device."""
         enc = mods["encoder"]
+        device = next(enc.parameters()).device
         stats: dict[str, float] = {}
         if is_contrastive(self.name):
             anchor, pos = self.views(batch, rng)
-            emb = enc(torch.cat([anchor, pos]))
+            emb = enc(torch.cat([anchor, pos]).to(device))
             fp = enc.fingerprint_from_embedding(emb)
             n = len(anchor)
             loss = nt_xent(fp[:n], fp[n:], self.temperature)
             with torch.no_grad():
-                stats["pair_top1"] = (fp[n:] @ fp[:n].t()).argmax(1).eq(torch.arange(n)).float().mean().item()
+                stats["pair_top1"] = (fp[n:] @ fp[:n].t()).argmax(1).cpu().eq(torch.arange(n)).float().mean().item()
             stats["contrastive"] = loss.item()
             labels = torch.cat([batch.labels, batch.labels])
         else:
@@ -118,11 +121,12 @@ class Objective:
             clean = batch.segments[..., a0 : a0 + t]
             aug, shifts = paper_augment(clean, self.noises, rng, self.top_db)
             target = to_tiles(torch.stack([torch.roll(clean[i], int(s), dims=-1) for i, s in enumerate(shifts)]), self.top_db)
-            emb = enc(aug)
+            emb = enc(aug.to(device))
             recon = mods["decoder"](emb).squeeze(1)
-            loss = (recon - target).abs().mean()
+            loss = (recon - target.to(device)).abs().mean()
             stats["recon_mae"] = loss.item()
             labels = batch.labels
+        labels = labels.to(device)
         if "classifier" in mods:
             ce, acc = _masked_ce(mods["classifier"](emb), labels)
             loss = loss + self.cls_weight * ce
