@@ -4,7 +4,6 @@ says why in one line, before any stage runs; the recipe's own happy path is in t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from test_trainer import RECIPE, _recipe
