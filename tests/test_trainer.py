@@ -402,3 +402,13 @@ def test_the_model_card_shows_both_draws_at_the_threshold_and_the_limits(corpus,
     assert "Gated sines only." in text and "made before" in text  # this model was not made by that recipe
     assert "![confusion](confusion.png)" in text and (tmp_path / "card" / "confusion.png").exists()
     assert len(text.splitlines()) <= 200
+
+
+def test_evaluating_a_split_too_small_to_measure_says_so_in_one_line(corpus, capsys):
+    from trainer.cli import main
+
+    run = make_run(corpus, "contrastive", "small-split")  # 9 songs: no labelled test song to build a library from
+    Trainer(run, progress=False).train()
+    assert main(["evaluate", str(run.folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "needs at least 2 labelled test songs" in err and "\n" not in err and "Traceback" not in err

@@ -64,11 +64,15 @@ def _cache(a: argparse.Namespace) -> int:
 def _evaluate(a: argparse.Namespace) -> int:
     from trainer.evaluate import EvalConfig, evaluate_run
 
-    evaluate_run(a.run, EvalConfig(library_songs=a.library_songs, unknown_songs=a.unknown_songs,
-                                   queries=a.queries, seed=a.seed, data=a.data, variant=_variant(a),
-                                   library_hop_frames=a.library_hop, between_tiles=not a.no_between_tiles,
-                                   landmarks=not a.no_landmarks),
-                 model=a.model)
+    try:
+        evaluate_run(a.run, EvalConfig(library_songs=a.library_songs, unknown_songs=a.unknown_songs,
+                                       queries=a.queries, seed=a.seed, data=a.data, variant=_variant(a),
+                                       library_hop_frames=a.library_hop, between_tiles=not a.no_between_tiles,
+                                       landmarks=not a.no_landmarks),
+                     model=a.model)
+    except ValueError as exc:  # a split too small to measure
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -120,15 +120,19 @@ def pick_sets(run: Run, cfg: EvalConfig) -> tuple[list[Song], list[Song]]:
     """
     rng = np.random.default_rng(cfg.seed)
     test = [s for s in run.songs("test") if s.labelled]
+    if len(test) < 2:
+        raise ValueError(f"{run.folder}: the evaluation needs at least 2 labelled test songs (the split has "
+                         f"{len(test)}): add music, or songs to the genre folders")
+    n_unknown = min(cfg.unknown_songs, len(test) // 2)  # a small collection keeps half its test songs as the library
     held = set(run.info["split"].get("held_out_packages", []))
     pool = [s for s in test if s.package in held] or test
     by_genre: dict[str, list[Song]] = {}
     for i in rng.permutation(len(pool)):
         by_genre.setdefault(pool[i].genre, []).append(pool[i])
     unknown: list[Song] = []
-    while len(unknown) < cfg.unknown_songs and any(by_genre.values()):
+    while len(unknown) < n_unknown and any(by_genre.values()):
         for g in sorted(by_genre):
-            if by_genre[g] and len(unknown) < cfg.unknown_songs:
+            if by_genre[g] and len(unknown) < n_unknown:
                 unknown.append(by_genre[g].pop())
     rest = [s for s in test if s not in unknown]
     if len(rest) > cfg.library_songs:

@@ -323,8 +323,11 @@ def _evaluate(recipe: Recipe, stage: Stage) -> None:
     o = stage.options
     model = str(recipe.model) if o.get("model") else None
     for draw in o.get("draws", [0]):
-        evaluate_run(_trained(recipe, stage, o["run"]), EvalConfig(seed=draw, variant=Variant() if model else _variant(o)),
-                     model=model)
+        try:
+            evaluate_run(_trained(recipe, stage, o["run"]),
+                         EvalConfig(seed=draw, variant=Variant() if model else _variant(o)), model=model)
+        except ValueError as exc:  # a split too small to measure
+            raise RecipeError(f"stage {stage.name!r}: {exc}") from None
 
 
 def _export(recipe: Recipe, stage: Stage) -> None:
