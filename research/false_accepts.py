@@ -17,8 +17,7 @@ from shazamlet.library import Library
 from shazamlet.model import TileEmbedder, load_model
 from shazamlet.recognition import Recognizer
 from trainer.cache import features_key
-from trainer.degrade_wave import Babble
-from trainer.evaluate import CONDITIONS, EvalConfig, load_eval_rirs, make_query, pick_sets, query_plan
+from trainer.evaluate import CONDITIONS, EvalConfig, eval_queries, make_query, pick_sets
 from trainer.loop import EVAL_RIR_EVERY, Run, TrainConfig
 from trainer.songs import genres_of, scan_songs, split_songs
 
@@ -58,12 +57,7 @@ if lib.catalog.count() != len(lib_songs):
     lib.add([str(data_root / s.rel) for s in lib_songs], genre_from="folder", root=str(data_root))
 rec = Recognizer(lib, emb, threshold=None)
 out = []
-rng = np.random.default_rng(cfg.seed + 1)
-rirs = load_eval_rirs(run, rate, rng)
-babble = Babble(Path(run.info["cache"]).parent / "eval_babble", rate).prepare()
-hop_samples = 11 * emb.features.hop_length
-plan = ([(r, s, True) for r, s in query_plan(lib_songs, waves, cfg.queries, rate, hop_samples, rng)]
-        + [(r, s, False) for r, s in query_plan(unknown, waves, cfg.queries // 2, rate, hop_samples, rng)])
+rirs, babble, plan = eval_queries(run, lib_songs, unknown, waves, cfg, emb.features)
 for cond, seconds in CONDITIONS:
     crng = np.random.default_rng([cfg.seed, len(cond)])
     for qi, (rel, start, known) in enumerate(plan):

@@ -27,8 +27,7 @@ def answer_all(run_dir: str, libdir: str, gates: list[str]) -> list[dict]:
     from shazamlet.library import Library
     from shazamlet.model import TileEmbedder, load_model
     from shazamlet.recognition import RecognitionConfig, Recognizer
-    from trainer.degrade_wave import Babble
-    from trainer.evaluate import CONDITIONS, EvalConfig, load_eval_rirs, make_query, pick_sets, query_plan
+    from trainer.evaluate import CONDITIONS, EvalConfig, eval_queries, make_query, pick_sets
     from trainer.loop import Run
 
     run = Run(run_dir)
@@ -52,12 +51,7 @@ def answer_all(run_dir: str, libdir: str, gates: list[str]) -> list[dict]:
                 lm, pr = (float(x) for x in g.split("/"))
                 decide = replace(decide, accept_landmarks=lm, accept_presence=pr)
             recs[g] = Recognizer(lib, emb, config=replace(RecognitionConfig(), decide=decide))
-        rng = np.random.default_rng(cfg.seed + 1)
-        rirs = load_eval_rirs(run, rate, rng)
-        babble = Babble(Path(run.info["cache"]).parent / "eval_babble", rate).prepare()
-        hop = 11 * emb.features.hop_length
-        plan = ([(r, s, True) for r, s in query_plan(lib_songs, waves, cfg.queries, rate, hop, rng)]
-                + [(r, s, False) for r, s in query_plan(unknown, waves, cfg.queries // 2, rate, hop, rng)])
+        rirs, babble, plan = eval_queries(run, lib_songs, unknown, waves, cfg, emb.features)
         started = time.time()
         for cond, seconds in CONDITIONS:
             crng = np.random.default_rng([cfg.seed, len(cond)])

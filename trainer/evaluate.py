@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from shazamlet.audio.decode import load_audio
-from shazamlet.config import IndexConfig
+from shazamlet.config import FeatureConfig, IndexConfig
 from shazamlet.model import ModelMeta, TileEmbedder, load_model, save_model
 from trainer.degrade_wave import Babble, at_speed, mic_chain, synthetic_rooms
 from trainer.loop import Run
@@ -157,6 +157,20 @@ def query_plan(songs: list[Song], waves: dict[str, np.ndarray], n: int, rate: in
     return plan
 
 
+def eval_queries(run: Run, lib_songs: list[Song], unknown: list[Song], waves: dict[str, np.ndarray], cfg: EvalConfig,
+                 feats: FeatureConfig) -> tuple[list[np.ndarray], Babble, list[tuple[str, int, bool]]]:
+    """The evaluation's rooms, talkers and (song rel, start sample, is a library song) plan for this draw: the
+    same for every tool that replays its queries (`research/false_accepts.py`, `research/gate_sweep.py`)."""
+    rate = feats.sample_rate
+    rng = np.random.default_rng(cfg.seed + 1)
+    rirs = load_eval_rirs(run, rate, rng)
+    babble = Babble(Path(run.info["cache"]).parent / "eval_babble", rate).prepare()
+    hop_samples = 11 * feats.hop_length
+    plan = ([(r, s, True) for r, s in query_plan(lib_songs, waves, cfg.queries, rate, hop_samples, rng)]
+            + [(r, s, False) for r, s in query_plan(unknown, waves, cfg.queries // 2, rate, hop_samples, rng)])
+    return rirs, babble, plan
+
+
 def make_query(cond: str, seconds: float, wave: np.ndarray, start: int, rate: int, rirs: list[np.ndarray],
                babble: Babble, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """The query of condition `cond` that starts at sample `start` of a song, and the speed it was played at.
@@ -222,12 +236,7 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     rec = Recognizer(lib, embedder, threshold=None)
     print(f"library built ({time.time() - started:.0f} s)", flush=True)
 
-    rng = np.random.default_rng(cfg.seed + 1)
-    rirs = load_eval_rirs(run, rate, rng)
-    babble = Babble(Path(run.info["cache"]).parent / "eval_babble", rate).prepare()
-    hop_samples = 11 * feats.hop_length
-    plan = ([(r, s, True) for r, s in query_plan(lib_songs, waves, cfg.queries, rate, hop_samples, rng)]
-            + [(r, s, False) for r, s in query_plan(unknown, waves, cfg.queries // 2, rate, hop_samples, rng)])
+    rirs, babble, plan = eval_queries(run, lib_songs, unknown, waves, cfg, feats)
     genre_of = {s.rel: s.genre for s in lib_songs + unknown}
     records = []
     for cond, seconds in CONDITIONS:
