@@ -130,3 +130,20 @@ def test_actions_on_an_entry_open_its_folder_play_it_and_copy_its_name(qtbot, tm
     panel._act(song_actions.copy_name)
     assert opened == ["/music/Ballad", "/music/Ballad/slow.flac"]
     assert QGuiApplication.clipboard().text() == "Amelia Stone \u2013 Slow Rain"
+
+
+def test_the_library_tab_gives_the_title_the_width_long_artists_do_not(qtbot):
+    from shazamlet.gui.library_panel import LibraryPanel
+    from shazamlet.library.catalog import Song
+    panel = LibraryPanel(GenrePalette(["Rock"]))
+    qtbot.addWidget(panel)
+    panel.set_songs([Song(1, "/music/Rock/a.flac", "The Long Goodbye (Live at the Royal Albert Hall, 1974)",
+                          LONG_ARTIST, "", "Rock", 200.0, "h", 1, 0.0, 0.0, 60, "e.npy")])
+    panel.resize(480, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    header = panel.table.horizontalHeader()
+    title, artist = header.sectionSize(0), header.sectionSize(1)
+    print(f"title {title} px, artist {artist} px")
+    assert title >= 150 and title > artist
+    assert header.length() <= panel.table.viewport().width() + 1  # no sideways scrolling

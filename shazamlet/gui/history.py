@@ -9,13 +9,14 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu,
-                               QMessageBox, QPushButton, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMenu,
+                               QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
 from shazamlet.gui import song_actions
 from shazamlet.gui.genres import GenrePalette
 from shazamlet.gui.history_model import (DeleteEntries, HistoryEntry, HistoryFilter, HistoryModel, entry_from_answer,
                                          write_csv)
+from shazamlet.gui.widgets import ShareTable
 
 __all__ = ["HistoryPanel", "HistoryEntry", "entry_from_answer", "write_csv"]
 
@@ -25,16 +26,6 @@ KEEP = 1000  # entries kept in the file
 # the title to a few letters.
 SHARES = {2: 0.18, 4: 0.16, 5: 0.12}
 MIN_WIDTH = {2: 60, 4: 80, 5: 60}  # the genre's colour swatch and a short name fit
-
-
-class HistoryTable(QTableView):
-    """A table view that gives Artist, Genre and Source their share of its width whenever it is resized."""
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        width = event.size().width()
-        for col, share in SHARES.items():
-            self.horizontalHeader().resizeSection(col, max(MIN_WIDTH[col], int(share * width)))
 
 
 class HistoryPanel(QWidget):
@@ -50,7 +41,7 @@ class HistoryPanel(QWidget):
         self.search = QLineEdit(placeholderText="Search title, artist, genre, source…")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._filter)
-        self.table = HistoryTable()
+        self.table = ShareTable(title=1, shares=SHARES, min_width=MIN_WIDTH)
         self.table.setModel(self.proxy)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -62,12 +53,6 @@ class HistoryPanel(QWidget):
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.doubleClicked.connect(lambda _i: self._act(song_actions.play))
-        header = self.table.horizontalHeader()
-        header.setStretchLastSection(False)
-        header.setMinimumSectionSize(40)
-        for col, mode in enumerate((QHeaderView.ResizeToContents, QHeaderView.Stretch, QHeaderView.Interactive,
-                                    QHeaderView.ResizeToContents, QHeaderView.Interactive, QHeaderView.Interactive)):
-            header.setSectionResizeMode(col, mode)
         self.delete = QPushButton("Delete…")
         self.delete.setToolTip("Delete the selected entries (Del); Undo puts them back")
         self.delete.clicked.connect(self.delete_selected)

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QListWidget, QProgressBar, QPushButton, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel,
+                               QLineEdit, QListWidget, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from shazamlet.gui.genres import GenrePalette
 from shazamlet.gui.messages import IndexFinished, IndexProgress
 from shazamlet.gui.names import display_names
+from shazamlet.gui.widgets import ShareTable
 
 if TYPE_CHECKING:
     from shazamlet.library import Song
@@ -130,17 +131,13 @@ class LibraryPanel(QWidget):
         top.addStretch(1)
         top.addWidget(self.genre_from)
 
-        self.table = QTableView()
+        self.table = ShareTable(title=0, shares={1: 0.25, 2: 0.16}, min_width={1: 80, 2: 80})
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(1, Qt.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.Stretch)
-        for col in (1, 2, 3):
-            header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.doubleClicked.connect(lambda _i: self.reveal_selected())
 

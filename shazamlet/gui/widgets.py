@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy, QTableView, QWidget
 
 SILENT_DBFS = -70.0
 CLIP_PEAK = 0.99
@@ -197,3 +197,30 @@ def big_font(widget: QWidget, points: float, bold: bool = False) -> QFont:
     f.setPointSizeF(points)
     f.setBold(bold)
     return f
+
+
+class ShareTable(QTableView):
+    """A table whose title column takes what is left of its width once the columns with long text (artist,
+    genre, source) have their share of it, on every resize: sized to their contents, those squeezed the
+    title to a few letters. Each column can still be dragged wider."""
+
+    def __init__(self, title: int, shares: dict[int, float], min_width: dict[int, int], parent=None) -> None:
+        super().__init__(parent)
+        self.title, self.shares, self.min_width = title, shares, min_width
+        self.horizontalHeader().setStretchLastSection(False)
+        self.horizontalHeader().setMinimumSectionSize(40)
+
+    def setModel(self, model) -> None:
+        """Sets the columns' modes too: a header keeps them per section, and has none before its model."""
+        super().setModel(model)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(self.title, QHeaderView.Stretch)
+        for col in self.shares:
+            header.setSectionResizeMode(col, QHeaderView.Interactive)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        width = event.size().width()
+        for col, share in self.shares.items():
+            self.horizontalHeader().resizeSection(col, max(self.min_width.get(col, 40), int(share * width)))
