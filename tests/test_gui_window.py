@@ -19,7 +19,7 @@ from shazamlet.gui import messages as m  # noqa: E402
 from shazamlet.gui.core_worker import remaining_seconds  # noqa: E402
 from shazamlet.gui.folder_batch import NOT_FOUND_CSV  # noqa: E402
 from shazamlet.gui.genres import GenrePalette  # noqa: E402
-from shazamlet.gui.spectrogram import band_position, frequency_ticks  # noqa: E402
+from shazamlet.gui.spectrogram import SpectrogramView, StreamingMel, band_position, frequency_ticks  # noqa: E402
 
 
 def test_the_spectrogram_axis_is_in_hz_on_the_front_ends_mel_scale():
@@ -29,6 +29,35 @@ def test_the_spectrogram_axis_is_in_hz_on_the_front_ends_mel_scale():
     positions = [pos for pos, _ in frequency_ticks(f)]
     assert all(0 < p < f.n_mels for p in positions) and positions == sorted(positions)
     assert abs(band_position(f.f_max, f) - (f.n_mels + 0.5)) < 1e-6  # f_max: the last point of the scale
+
+
+def test_the_live_spectrogram_scrolls_under_a_still_axis_with_now_at_the_right(qtbot):
+    """The axis is seconds before now and stands still (a moving range redrew the axis and painted the
+    view twice a frame); the picture slides, its newest sound at 0 and older sound further left."""
+    f = FeatureConfig()
+    spec = SpectrogramView(f, seconds=12.0)
+    qtbot.addWidget(spec)
+    spec.resize(700, 260)
+    spec.show()
+    qtbot.waitExposed(spec)
+    rate = 48_000
+    spec.reset(rate, 0, StreamingMel(f, rate))
+    t = np.arange(4 * rate) / rate
+    quiet, tone = np.zeros(2 * rate, np.float32), (0.5 * np.sin(2 * np.pi * 1000 * t[: 2 * rate])).astype(np.float32)
+    spec.push(tone, 2 * rate)  # 2 s of a 1 kHz tone, then 2 s of silence
+    spec.push(quiet, 4 * rate)
+    assert spec.getViewBox().viewRange()[0] == [-12.0, 0.0]
+    assert spec.getPlotItem().getAxis("bottom").labelText == "seconds ago"
+    band = int(band_position(1000, f))
+    cols = spec.data[band]
+    seconds_ago = (len(cols) - 1 - np.arange(len(cols))) * spec.frame_seconds
+    loud = seconds_ago[np.nan_to_num(cols, nan=-200) > -40]
+    assert 1.8 < loud.min() < 2.3 and 3.6 < loud.max() < 4.1  # heard 2-4 s ago
+    right = spec.image.mapRectToParent(spec.image.boundingRect()).right() + spec.scroller.pos().x()
+    assert abs(right) < 0.1  # the newest column ends at "now"
+    spec.push(quiet[: rate // 2], 4 * rate + rate // 2)
+    assert spec.getViewBox().viewRange()[0] == [-12.0, 0.0]  # still, while the picture moved on
+    assert abs(spec.scroller.pos().x() + 4.5) < 0.1
 
 
 def test_a_dropped_file_shows_its_own_spectrogram(make_window, qtbot, built_library, music, tmp_path):

@@ -66,6 +66,7 @@ class ListenPanel(QWidget):
         self.spectrogram = SpectrogramView()
         self.meter = LevelMeter()
         self.level_note = QLabel("")
+        self._level_note = ("", False)
         self.level_note.setMinimumWidth(230)
         self.level_note.setWordWrap(True)
         meter_row = QHBoxLayout()
@@ -153,8 +154,14 @@ class ListenPanel(QWidget):
             self.set_level_note(f"{self.meter.rms_db:.0f} dBFS", False)
 
     def set_level_note(self, text: str, warn: bool) -> None:
-        self.level_note.setText(text)
-        self.level_note.setStyleSheet("color: #fbbf24; font-weight: bold" if warn else "color: #94a3b8")
+        """Called on every frame: the label is touched only when its text or style changes (a style
+        sheet re-polishes the label and lays the row out again)."""
+        text_before, warn_before = self._level_note
+        self._level_note = (text, warn)
+        if text != text_before:
+            self.level_note.setText(text)
+        if warn != warn_before or self.level_note.styleSheet() == "":
+            self.level_note.setStyleSheet("color: #fbbf24; font-weight: bold" if warn else "color: #94a3b8")
 
     # -- drops ----------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:

@@ -90,7 +90,7 @@ def _rect(color: str, width: float = 2.0, fill: str | None = None, style=Qt.Soli
 
 
 class SpectrogramView(pg.PlotWidget):
-    """Scrolling log-mel image; x is seconds since listening started, y frequency (the 64 mel bands)."""
+    """Scrolling log-mel image; x is seconds before now (a dropped file: its own time), y frequency (the 64 mel bands)."""
 
     def __init__(self, features: FeatureConfig = FeatureConfig(), seconds: float = 12.0, parent=None) -> None:
         super().__init__(parent=parent, background="#14141c")
@@ -101,25 +101,27 @@ class SpectrogramView(pg.PlotWidget):
         self.hideButtons()
         self.setMinimumHeight(150)
         plot = self.getPlotItem()
-        plot.setLabel("bottom", "time (s)")
         plot.getAxis("left").setTicks([frequency_ticks(features)])
         plot.getAxis("left").setWidth(52)
         self.details = False  # the analysed window, its tiles and their labels (View > Analysis Details)
+        # While listening the axis stands still ("seconds ago") and this group, which holds the picture
+        # and its marks in seconds since listening started, slides left: a moving view range made
+        # pyqtgraph regenerate the axis and paint the view twice per frame (~10% of a core).
+        self.scroller = pg.ItemGroup()
+        self.addItem(self.scroller)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
         self.image.setLevels((-95.0, -10.0))
-        self.addItem(self.image)
+        self.image.setParentItem(self.scroller)
         self.window_box = _rect("#7CFC9A", 2.0, fill="#187CFC9A")
         self.live_box = _rect("#38BDF8", 1.5, style=Qt.DashLine)
         self.tile_marks: list[QGraphicsRectItem] = []
-        self.addItem(self.window_box)
-        self.addItem(self.live_box)
         self.window_label = pg.TextItem("", color="#7CFC9A", anchor=(1, 0), fill="#14141cb0")
-        self.window_label.setZValue(11)
-        self.addItem(self.window_label)
         self.live_label = pg.TextItem("next tile", color="#38BDF8", anchor=(0, 1))
+        for item in (self.window_box, self.live_box, self.window_label, self.live_label):
+            item.setParentItem(self.scroller)
+        self.window_label.setZValue(11)
         self.live_label.setZValue(11)
-        self.addItem(self.live_label)
         self.title = pg.TextItem("", color="#cbd5e1", anchor=(0, 0), fill="#14141cb0")  # the file shown
         self.title.setZValue(11)
         self.addItem(self.title)
@@ -152,7 +154,23 @@ class SpectrogramView(pg.PlotWidget):
         self.live_box.setVisible(False)
         self.live_label.setVisible(False)
         self.title.setText("")
+        self._live_axis(True)
         self._place(0.0)
+
+    def _live_axis(self, live: bool) -> None:
+        """Live: a fixed axis of seconds before now. A file: its own time from 0 s."""
+        plot, bottom = self.getPlotItem(), self.getPlotItem().getAxis("bottom")
+        if live:
+            step = 2 if self.seconds <= 16 else 5
+            ticks = [(-float(t), f"{t}") for t in range(step, int(self.seconds) + 1, step)]
+            bottom.setTicks([ticks])
+            plot.setLabel("bottom", "seconds ago")
+            self.setXRange(-self.seconds, 0, padding=0)
+        else:
+            bottom.setTicks(None)
+            plot.setLabel("bottom", "time in the file (s)")
+            self.scroller.setPos(0, 0)
+        self.setYRange(0, self.features.n_mels, padding=0)
 
     def show_file(self, mel_db: np.ndarray, frame_seconds: float, name: str) -> None:
         """A dropped file's spectrogram `(n_mels, frames)` (the part that was identified), from 0 s."""
@@ -162,6 +180,7 @@ class SpectrogramView(pg.PlotWidget):
         self.data = mel_db.astype(np.float32)
         self.image.setImage(self.data, autoLevels=False)
         self.image.setRect(QRectF(0, 0, n * frame_seconds, self.features.n_mels))
+        self._live_axis(False)
         self.setXRange(0, max(n * frame_seconds, 1e-3), padding=0)
         self.title.setText(name)
         self.title.setPos(0, self.features.n_mels)
@@ -185,9 +204,7 @@ class SpectrogramView(pg.PlotWidget):
         end = (self.mel.frames_done if self.mel else 0) * fs
         self.image.setImage(self.data, autoLevels=False)
         self.image.setRect(QRectF(end - self.width_frames * fs, 0, self.width_frames * fs, self.features.n_mels))
-        right = max(end, live_s)
-        self.setXRange(right - self.seconds, right, padding=0)
-        self.setYRange(0, self.features.n_mels, padding=0)
+        self.scroller.setPos(-max(end, live_s), 0)  # now is at 0 on the axis
         tile_s = self.features.tile_seconds
         if live_s >= 0.5:
             self.live_box.setRect(QRectF(live_s - tile_s, 1, tile_s, self.features.n_mels - 2))
@@ -213,7 +230,7 @@ class SpectrogramView(pg.PlotWidget):
         starts = np.asarray(tile_starts)
         while len(self.tile_marks) < len(starts):
             m = _rect(colour, 1.0)
-            self.addItem(m)
+            m.setParentItem(self.scroller)
             self.tile_marks.append(m)
         # Each tile (64 frames, overlapping its neighbours) as a thin bar in a staircase under the top
         # edge, like a Gantt chart, so overlapping tiles stay readable.
