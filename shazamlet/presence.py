@@ -35,7 +35,7 @@ from shazamlet.landmarks import band_bins, log_band, peaks_between, stft_frames,
 MIN_PEAKS = 5  # an offset that covers fewer of the song's peaks says nothing
 BLOCK_CELLS = 1_000_000  # (offset, peak) pairs looked at in one go
 SEARCH_FRAMES = 130  # the query frames `presence_search` reads (~3 s)
-SEARCH_BLOCK_FRAMES = 1024  # song frames whose reads (~0.6 MB) are summed at a time: they stay in the cache
+SEARCH_BLOCK_FRAMES = 1024  # song frames whose reads (~0.6 MB) are summed at a time: a long mix needs no more
 
 
 @dataclass
@@ -157,9 +157,10 @@ def _offset_totals(t: np.ndarray, f: np.ndarray, cum: np.ndarray, frames: int, z
     """Offset o's total (stored at o + n): the sum over query frames q of what the song's peaks in frame
     o + q read at q. The song's peaks are a sparse (frames x bins) matrix; its product with the query's
     map gives what each song frame reads at every query frame, and the diagonals' sums every offset's
-    total. Done `block` song frames at a time (each with the n rows its diagonals reach into), so the
-    reads stay in the CPU's cache: x3 faster than one product of the whole song, with the same sums
-    (a row's reads depend on its own peaks only)."""
+    total. Done `block` song frames at a time (each with the n rows its diagonals reach into), so a
+    long mix's reads take ~0.6 MB rather than ~80 MB an hour, with the same sums (a row's reads depend on
+    its own peaks only) and the same speed on ordinary songs (17 real searches: 254-285 ms a search in
+    blocks of 1 024 frames, 291 ms as one product per song)."""
     from scipy import sparse  # here: 0.25 s to import, which only an unsure answer's search should pay
 
     n = zt.shape[1]
