@@ -132,6 +132,25 @@ def test_time_budget_stops_with_a_logged_partial_epoch(corpus):
     assert run.checkpoint_path.exists()
 
 
+def test_on_a_cpu_the_time_budget_counts_compute_not_waiting():
+    """A machine busy with other work must not shorten training: waiting does not count, working does."""
+    import time
+
+    from trainer.loop import training_clock
+
+    clock = training_clock(torch.device("cpu"))
+    t0 = clock()
+    time.sleep(0.3)  # the process gets no CPU, as when others hold the cores
+    waited = clock() - t0
+    t0, x = clock(), torch.rand(256, 256)
+    end = time.perf_counter() + 0.3
+    while time.perf_counter() < end:
+        x = (x @ x).clamp(-1, 1)
+    worked = clock() - t0
+    assert waited < 0.05 and worked > 0.1
+    assert training_clock(torch.device("cuda")) is time.monotonic  # a GPU's budget is wall time
+
+
 def test_exported_model_carries_the_genre_classifier_for_songs_not_in_the_library(corpus, tmp_path):
     """A model trained with the classifier ships it: one pass of the encoder gives the fingerprints
     and the classifier's genre probabilities, as the run computes them, and a query the library does

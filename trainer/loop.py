@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ class TrainConfig:
     cls_weight: float | None = None
     seed: int = 0
     max_songs: int = 0  # quick ablations: train on a random subset of this many songs
-    minutes: float = 0.0  # stop (checkpointed, resumable) after this much training time in total
+    minutes: float = 0.0  # stop (checkpointed, resumable) after this much training in total (`training_clock`)
     ckpt_minutes: float = 3.0
     val_pairs: int = 256
     fingerprint_dim: int = 128  # contrastive objectives: the fingerprint head's output
@@ -63,6 +63,16 @@ class TrainConfig:
 
 def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def training_clock(device: torch.device) -> Callable[[], float]:
+    """What a stage's `minutes` count, in seconds. On a GPU, wall time. On a CPU, the process's CPU time
+    shared out over its torch threads: other work on the machine slows each step but does not take steps
+    away, so the model a recipe makes does not depend on what else ran beside it."""
+    if device.type != "cpu":
+        return time.monotonic
+    threads = max(1, torch.get_num_threads())
+    return lambda: time.process_time() / threads
 
 
 def held_out_rirs(cache: SpectrogramCache) -> list[str]:
@@ -184,6 +194,7 @@ class Trainer:
         self.device = pick_device()
         if self.device.type == "cpu":
             torch.set_num_threads(threads or os.cpu_count() or 1)
+        self.clock = training_clock(self.device)
         self.objective, self.train_data, self.val_data = run_views(run)
         self.mods = build_modules(cfg.objective, len(run.genres), fingerprint_dim=cfg.fingerprint_dim,
                                   centre_bands=cfg.centre_bands).to(self.device)
@@ -274,7 +285,7 @@ class Trainer:
             bar = tqdm(total=self.steps_per_epoch, initial=self.step - epoch * self.steps_per_epoch,
                        desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not self.progress, mininterval=5)
             while self.step < (epoch + 1) * self.steps_per_epoch:
-                t0 = time.monotonic()
+                t0 = self.clock()
                 rng = np.random.default_rng([cfg.seed, self.step])
                 batch = self.train_data.sample(cfg.batch, rng)
                 for g in self.opt.param_groups:
@@ -284,7 +295,7 @@ class Trainer:
                 loss.backward()
                 self.opt.step()
                 self.step += 1
-                self.elapsed += time.monotonic() - t0
+                self.elapsed += self.clock() - t0
                 for k, v in stats.items():
                     sums.setdefault(k, []).append(v)
                 bar.update(1)

@@ -21,7 +21,6 @@ tile is their nearest among `TuneConfig.val_tiles` clean tiles, logged with the 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +39,7 @@ TILE_RIDGE = 0.2
 @dataclass
 class TuneConfig:
     tile_dim: int
-    minutes: float = 30.0  # total training time: a run that has had it already stops at once
+    minutes: float = 30.0  # total training (`trainer.loop.training_clock`): a run that has had it already stops at once
     steps: int = 0  # ... or stop sooner, after this many steps in all (0: the time budget alone)
     lr: float = 1e-4  # 3e-4 and above unlearned the closed-form start within the first minutes of probes
     batch: int = 512
@@ -166,7 +165,7 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
     Returns the saved state."""
     from tqdm import tqdm
 
-    from trainer.loop import _atomic_save, run_views
+    from trainer.loop import _atomic_save, run_views, training_clock
     from trainer.objectives import nt_xent
 
     if cfg.minutes <= 0:
@@ -214,10 +213,11 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
         print(f"step 0: val_top1 {state['history'][-1]['val_top1']:.4f}", flush=True)
         save()
     elapsed, losses = state["minutes"] * 60, []
+    clock = training_clock(torch.device("cpu"))
     bar = tqdm(initial=min(elapsed, budget_end), total=budget_end, desc=f"tuning {path.name}", disable=not progress,
                mininterval=5, bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
     while elapsed < budget_end and state["step"] < last_step:
-        t0 = time.monotonic()
+        t0 = clock()
         rng = np.random.default_rng([cfg.seed, state["step"]])
         anchor, view = views.objective.views(views.train_data.sample(cfg.batch, rng), rng)
         loss = nt_xent(proj(anchor), proj(view), cfg.temperature)
@@ -226,7 +226,7 @@ def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
         opt.step()
         state["step"] += 1
         losses.append(loss.item())
-        dt = time.monotonic() - t0
+        dt = clock() - t0
         elapsed += dt
         state["minutes"] = elapsed / 60
         bar.update(min(dt, bar.total - bar.n))
