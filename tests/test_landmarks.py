@@ -19,10 +19,10 @@ from shazamlet.config import IndexConfig, LandmarkConfig
 from shazamlet.landmarks import BIN_BITS, aligned_evidence, landmarks, peaks, shared_peaks
 from shazamlet.library import Library
 from shazamlet.recognition import NominateConfig, RecognitionConfig, Trace, VerifyConfig
+from shazamlet.recognition.decide import peaks_above_chance
 from shazamlet.recognition.nominate import Nominees, SongVote, nominate_by_presence
 from shazamlet.recognition.verify import PeakEvidence, blend_evidence, blended_similarity, verify
 from shazamlet.model import TileEmbedder
-from shazamlet.presence import presence_map
 from shazamlet.recognition import Recognizer
 from trainer.degrade_wave import mic_chain
 
@@ -256,13 +256,12 @@ def test_a_candidate_aligned_to_the_wrong_place_is_moved_where_its_landmarks_lin
     lib.add(songs)
     rec = Recognizer(lib, embedder)
     clip = add_noise(waves[1][8 * SR : 11 * SR + SR // 10], 30.0, seed=3)  # one full tile
-    tiles = embedder.frontend.tiles(clip, lib.cfg.query_hop_frames)
-    fps = embedder.embed(tiles.tiles[tiles.audible])
     song_id = next(s.id for s in lib.songs() if s.path == str(songs[1]))
     frame_s = embedder.features.frame_seconds
     wrong = SongVote(song_id, 0.3, 2.0 / frame_s, 1)  # as if the fingerprints had matched a repeat at 2 s
     query = rec.encode(clip)
-    checked = verify(query, [wrong], lib, rec.cfg.verify, rec.cfg.nominate.rescore_tolerance_frames, True)
+    checked = verify(query, [wrong], lib, rec.cfg.verify, rec.cfg.nominate.rescore_tolerance_frames, True,
+                     lambda e: peaks_above_chance(e, rec.cfg.decide))
     moved, counts = checked.votes[0], checked.landmarks
     assert abs(moved.offset_frames * frame_s - 8.0) < 0.1, moved
     stay = blend_evidence([wrong], [PeakEvidence(0.0)], [None], rec.cfg.verify)[0]

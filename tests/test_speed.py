@@ -13,7 +13,8 @@ from synth import STYLES, add_noise, make_song
 
 from shazamlet.config import LandmarkConfig
 from shazamlet.landmarks import peaks
-from shazamlet.recognition.config import VerifyConfig
+from shazamlet.recognition.config import DecideConfig, VerifyConfig
+from shazamlet.recognition.decide import peaks_above_chance
 from shazamlet.recognition.nominate import SongVote
 from shazamlet.recognition.query import Query
 from shazamlet.recognition.speed import heard_at, rescale_peaks, speed_evidence
@@ -26,6 +27,10 @@ START_S = 6.0  # where the clip starts in its song
 SLACK = 1.2 / LC.frame_seconds
 # the song-wide search at 1x would need the songs' fingerprints: not what is tested here
 CFG = VerifyConfig(landmark_search_top=0)
+
+
+def above_chance(evidence: PeakEvidence) -> bool:
+    return peaks_above_chance(evidence, DecideConfig())
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +60,7 @@ def query(wave: np.ndarray) -> Query:
 def checked(q: Query, library, cfg: VerifyConfig):
     """verify's answer for the clip's song (0) and another (1), both placed 10 frames from where it starts."""
     at = START_S / LC.frame_seconds + 10
-    return verify(q, [SongVote(0, 0.6, at, 3), SongVote(1, 0.58, at, 3)], library, cfg, 22, True)
+    return verify(q, [SongVote(0, 0.6, at, 3), SongVote(1, 0.58, at, 3)], library, cfg, 22, True, above_chance)
 
 
 def test_rescaled_peaks_land_on_the_songs_axes():
@@ -74,7 +79,7 @@ def test_a_clip_played_at_another_speed_is_found_at_that_speed_and_its_own_offse
     assert abs(best.offset - truth) <= 2, (best.offset, truth)
 
     at_1x = checked(q, library, replace(CFG, speeds=()))
-    assert at_1x.evidence[0].landmarks < CFG.speed_weak_landmarks, "at 1x its landmarks are at chance"
+    assert not above_chance(at_1x.evidence[0]), "at 1x its peaks are at chance"
     v = checked(q, library, CFG)
     assert v.votes[0].song_id == 0 and v.evidence[0].landmarks >= 6, v.evidence
     assert abs(v.votes[0].offset_frames - truth) <= 2, "placed where the clip starts in the song"
@@ -84,7 +89,7 @@ def test_a_clip_played_at_another_speed_is_found_at_that_speed_and_its_own_offse
 def test_a_clip_played_at_1x_is_checked_as_before(waves, library):
     q = query(clip(waves[0], 1.0))
     before, after = checked(q, library, replace(CFG, speeds=())), checked(q, library, CFG)
-    assert before.evidence[0].landmarks >= CFG.speed_weak_landmarks, "strong at 1x: no speed is tried"
+    assert above_chance(before.evidence[0]), "strong at 1x: no speed is tried"
     assert before.evidence[0] == after.evidence[0] and before.landmarks[0] == after.landmarks[0]
     assert before.votes[0] == after.votes[0] and after.votes[0].song_id == 0
     assert after.evidence[1].landmarks < 4 and after.evidence[1].presence < 3.5, "the other song stays at chance"

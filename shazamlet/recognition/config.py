@@ -74,9 +74,7 @@ class VerifyConfig:
     speeds: tuple[float, ...] = (0.92, 0.95, 0.97, 1.03, 1.05, 1.08)
     # ... for the leading candidates by fingerprints, as many as are searched song-wide
     speed_search_top: int = 3
-    # ... only where their 1x peaks are under decide's accept bars: a clear 1x match is never rescaled
-    speed_weak_landmarks: float = 4.0
-    speed_weak_presence: float = 3.5
+    # ... only where their 1x peaks are at chance (under decide's accept bars): a clear 1x match is never rescaled
     # the best of 6 speeds beats 1x by chance: wrong candidates' landmarks by +0.8-0.9 at the 90-99th percentile
     speed_landmark_penalty: float = 1.0
     # ... and presence by +0.5: twice that is taken off (0.5 raised unknown clips' scores, research/speed_chance.py)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,7 @@ class Recognizer:
         votes = nominees.votes
         if votes:
             trace.fingerprint_song_id, trace.fingerprint_raw_score = votes[0].song_id, margin_scores(votes)[0]
+        above_chance = partial(peaks_above_chance, cfg=cfg.decide)  # one bar for the gate and the speed checks
         # the peaks are checked only while unsure: a lead this clear over a rival is not changed by them
         # (a lone candidate has no rival to lead: the decide stage's lone-candidate rule needs its peaks)
         sure = (cfg.verify.sure_margin > 0 and len(votes) >= 2
@@ -83,15 +85,15 @@ class Recognizer:
         if sure and library.keeps_peaks:  # ... unless the leader's own peaks say no more than chance (issue 23:
             # unknown music led a weak field of look-alikes by 0.37 on fingerprints alone)
             lead = verify(query, votes[:1], library, cfg.verify, cfg.nominate.rescore_tolerance_frames,
-                          cfg.verify.presence_weight > 0)
-            sure = lead is None or peaks_above_chance(lead.evidence.get(votes[0].song_id), cfg.decide)
+                          cfg.verify.presence_weight > 0, above_chance)
+            sure = lead is None or above_chance(lead.evidence.get(votes[0].song_id))
         checked = (cfg.verify.landmark_weight > 0 or cfg.verify.presence_weight > 0) and not sure
         use_presence = cfg.verify.presence_weight > 0
         top = cfg.nominate.rescore_top or cfg.decide.max_candidates
 
         def verified_margins(votes):
             checked_votes = verify(query, votes[:top], library, cfg.verify, cfg.nominate.rescore_tolerance_frames,
-                                   use_presence)
+                                   use_presence, above_chance)
             if checked_votes is None:
                 return None, None
             return checked_votes, peak_checked_margins(checked_votes.votes, nominees.fingerprint_sims, len(query.wave),

@@ -13,6 +13,7 @@ by what chance gains from the speeds tried.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -48,10 +49,12 @@ class Verified:
 
 
 def verify(query: Query, votes: list[SongVote], library: LibraryView, cfg: VerifyConfig, tolerance_frames: float,
-           use_presence: bool) -> Verified | None:
+           use_presence: bool, above_chance: Callable[[PeakEvidence], bool]) -> Verified | None:
     """`votes` (the nominate stage's, already cut to those worth checking) ranked with their peaks'
     evidence; None when a candidate has no stored peaks (a song added by an earlier version):
-    candidates are only comparable when all of them were checked."""
+    candidates are only comparable when all of them were checked. Other speeds are tried only for
+    leading candidates whose 1x peaks are not `above_chance` (the decide stage's bar): a clear 1x
+    match is never rescaled."""
     if not votes:
         return None
     peaks = [library.song_peaks(v.song_id) for v in votes]
@@ -71,7 +74,7 @@ def verify(query: Query, votes: list[SongVote], library: LibraryView, cfg: Verif
     offsets = [e.offset / per_frame if e.excess >= cfg.landmark_offset_evidence else None for e in found]
     votes = list(votes)
     for i in range(min(cfg.speed_search_top, len(votes))):  # leading ones at chance at 1x: another speed?
-        if evidence[i].landmarks >= cfg.speed_weak_landmarks or evidence[i].presence >= cfg.speed_weak_presence:
+        if above_chance(evidence[i]):
             continue
         fast = _at_best_speed(query, votes[i], peaks[i], slack, cfg, heard is not None)
         if fast is not None and (blended_similarity(votes[i].similarity, fast[0], cfg)
