@@ -83,7 +83,7 @@ def test_a_clip_played_at_another_speed_is_found_at_that_speed_and_its_own_offse
     v = checked(q, library, CFG)
     assert v.votes[0].song_id == 0 and v.evidence[0].landmarks >= 6, v.evidence
     assert abs(v.votes[0].offset_frames - truth) <= 2, "placed where the clip starts in the song"
-    assert v.evidence[1].landmarks < 4 and v.evidence[1].presence < 3.5, "the other song stays at chance"
+    assert not above_chance(v.evidence[1]), "the other song stays at chance"
 
 
 def test_a_clip_played_at_1x_is_checked_as_before(waves, library):
@@ -92,4 +92,4 @@ def test_a_clip_played_at_1x_is_checked_as_before(waves, library):
     assert above_chance(before.evidence[0]), "strong at 1x: no speed is tried"
     assert before.evidence[0] == after.evidence[0] and before.landmarks[0] == after.landmarks[0]
     assert before.votes[0] == after.votes[0] and after.votes[0].song_id == 0
-    assert after.evidence[1].landmarks < 4 and after.evidence[1].presence < 3.5, "the other song stays at chance"
+    assert not above_chance(after.evidence[1]), "the other song stays at chance"

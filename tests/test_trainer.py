@@ -147,7 +147,7 @@ def test_on_a_cpu_the_time_budget_counts_compute_not_waiting():
     while time.perf_counter() < end:
         x = (x @ x).clamp(-1, 1)
     worked = clock() - t0
-    assert waited < 0.05 and worked > 0.1
+    assert waited < 0.05 and worked > max(0.02, 5 * waited)
     assert training_clock(torch.device("cuda")) is time.monotonic  # a GPU's budget is wall time
 
 

@@ -202,7 +202,8 @@ def big_font(widget: QWidget, points: float, bold: bool = False) -> QFont:
 class ShareTable(QTableView):
     """A table whose title column takes what is left of its width once the columns with long text (artist,
     genre, source) have their share of it, on every resize: sized to their contents, those squeezed the
-    title to a few letters. Each column can still be dragged wider."""
+    title to a few letters. The share columns can be dragged wider until the next resize; the others fit
+    their contents."""
 
     def __init__(self, title: int, shares: dict[int, float], min_width: dict[int, int], parent=None) -> None:
         super().__init__(parent)
