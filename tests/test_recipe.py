@@ -111,3 +111,19 @@ def test_report_on_a_damaged_evaluation_or_a_missing_model_file_says_so(corpus, 
     _fails_in_one_line(argv, capsys, "eval.json")
     (run.folder / "eval-m" / "eval.json").write_text('{"conditions": {}, "threshold": 0.2}')
     _fails_in_one_line(argv, capsys, "m.pt")
+
+
+def test_the_card_gives_a_training_stage_its_training_time_over_all_its_runs(corpus, tmp_path):
+    """An interrupted stage is finished by a later run of the recipe, whose record holds only that run's
+    wall time: the card reads the stage's own training time instead."""
+    from trainer.card import _stage_minutes
+    from trainer.recipe import load_recipe
+
+    recipe = load_recipe(_recipe(corpus, tmp_path))
+    stages = {st.name: st for st in recipe.stages}
+    (recipe.runs / "base").mkdir(parents=True)
+    (recipe.runs / "base" / "metrics.json").write_text(json.dumps([{"minutes": 30.0}, {"minutes": 200.0}]))
+    done = {"cache": {"minutes": 20.4}, "base": {"minutes": 109.0}}
+    assert _stage_minutes(recipe, stages["base"], done) == "200"
+    assert _stage_minutes(recipe, stages["cache"], done) == "20"
+    assert _stage_minutes(recipe, stages["room"], done) == "-"  # not run yet

@@ -90,6 +90,25 @@ def paper_table(folder: Path) -> list[str]:
     return lines
 
 
+def _stage_minutes(recipe, stage, done: dict) -> str:
+    """How long a stage took: a training stage's own record of its training time, which adds up the runs an
+    interruption split it into (the recipe's record holds its last run's wall time only)."""
+    try:
+        if stage.kind == "train":
+            rows = json.loads((recipe.run_folder(stage.name) / "metrics.json").read_text())
+            return f"{rows[-1]['minutes']:.0f}"
+        if stage.kind == "tune-tiles":
+            from trainer.tune_tiles import load_tuned
+
+            o = stage.options
+            state = load_tuned(Run(recipe.run_folder(o["run"])), o["tile_dim"], o.get("residual", 0))
+            return f"{state['minutes']:.0f}"
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        pass
+    minutes = done.get(stage.name, {}).get("minutes")
+    return "-" if minutes is None else f"{minutes:.0f}"
+
+
 def write_card(run_dir: str | Path, model: str | Path, out: str | Path, recipe=None) -> Path:
     """Write `out`/MODEL_CARD.md (+ figures) for `model` evaluated on the run at `run_dir`; `recipe` (a
     `trainer.recipe.Recipe`) adds how it is made and its known limits."""
@@ -151,9 +170,11 @@ def write_card(run_dir: str | Path, model: str | Path, out: str | Path, recipe=N
         done = json.loads((recipe.runs / "recipe.json").read_text()) if (recipe.runs / "recipe.json").exists() else {}
         lines += ["## How it is made", ""]
         if meta.name in done or Path(run.folder).name in done:
-            lines += [f"`python -m trainer recipe {recipe.path}` ran these stages (it resumes after an interruption):",
+            lines += [f"`python -m trainer recipe {recipe.path}` ran these stages (it resumes after an interruption). "
+                      "A training stage's minutes are its training time over all its runs (on a CPU, CPU time over "
+                      "the threads); the other stages' are the wall time of their last run.",
                       "", "| stage | kind | minutes | device |", "|---|---|---|---|"]
-            lines += [f"| {st.name} | {st.kind} | {done.get(st.name, {}).get('minutes', '-')} | "
+            lines += [f"| {st.name} | {st.kind} | {_stage_minutes(recipe, st, done)} | "
                       f"{done.get(st.name, {}).get('device', '-')} |" for st in recipe.stages]
         else:
             lines += [f"This file was made before `{recipe.path}` existed, by the stages its description names (above). "
