@@ -10,7 +10,7 @@ from synth import STYLES, make_song, speech
 from shazamlet.config import LandmarkConfig
 from shazamlet.recognition import VerifyConfig
 from shazamlet.landmarks import aligned_evidence, landmarks, peaks
-from shazamlet.presence import _diagonal_sums, presence, presence_map, presence_search
+from shazamlet.presence import _offset_totals, presence, presence_map, presence_search
 from trainer.degrade_wave import mic_chain, rms
 
 SR = 22_050
@@ -173,15 +173,17 @@ def test_the_search_places_a_long_query_where_it_starts(waves):
         assert found[0].song_id == 1 and abs(found[0].offset - start_s * SR / LC.hop) <= 1, (seconds, found)
 
 
-def test_the_diagonal_sums_read_each_offset_along_its_diagonal():
-    """`_diagonal_sums` (a strided view, no copy) against the definition, offset by offset."""
+def test_the_offset_totals_sum_what_each_peak_reads_at_every_offset():
+    """`_offset_totals` (an embedding bag and strided diagonals, in blocks) against the definition: offset
+    o's total is the sum over the peaks at row o + q of the map's value at (q, the peak's bin)."""
     rng = np.random.default_rng(3)
-    n, frames = 7, 40
-    reads = np.zeros((frames + n, n), np.float32)
-    reads[:frames] = rng.standard_normal((frames, n))
-    want = [sum(reads[o + q, q] for q in range(n)) for o in range(frames)]
-    np.testing.assert_allclose(_diagonal_sums(reads, frames), want, rtol=1e-5, atol=1e-5)
-    # a song shorter than the query: every offset still reads only the song's own frames
-    short = np.zeros((3 + n, n), np.float32)
-    short[:3] = 1.0
-    np.testing.assert_allclose(_diagonal_sums(short, 3), [3.0, 2.0, 1.0])
+    n, n_bins = 7, 11
+    zt = rng.standard_normal((n_bins, n)).astype(np.float32)
+    for song_frames, n_peaks in ((40, 90), (3, 5)):  # the second is shorter than the query
+        frames = song_frames + n  # rows start n on, as in the search: room for offsets before the song
+        t = np.sort(rng.integers(n, frames, n_peaks))
+        f = rng.integers(0, n_bins, n_peaks)
+        cum = np.concatenate([[0], np.cumsum(np.bincount(t, minlength=frames + n))])
+        want = [sum(zt[b, r - o] for r, b in zip(t, f) if 0 <= r - o < n) for o in range(frames)]
+        for block in (frames, 6, 1):  # blocks end mid-song and their diagonals reach into the next
+            np.testing.assert_allclose(_offset_totals(f, cum, frames, zt, block), want, rtol=1e-5, atol=1e-5)
