@@ -15,7 +15,7 @@ matches rise with density, and are judged against the background of the other of
 
 The library keeps each song's peaks (packed int64 here; deflated time steps and bins on disk, ~130 bytes
 per second of music), not its landmarks: the landmarks of the few seconds compared are paired again at
-query time. Pure numpy + scipy; no I/O.
+query time. numpy, and torch's FFT; no I/O.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
+import torch
 
 from shazamlet.audio.frames import FramedStream
 from shazamlet.config import LandmarkConfig
@@ -149,7 +149,11 @@ def stft_frames(wave: np.ndarray, cfg: LandmarkConfig) -> np.ndarray:
 def log_band(frames: np.ndarray, cfg: LandmarkConfig) -> np.ndarray:
     """Log magnitudes `(n, hi - lo)` float32 of STFT frames, over the band peaks are looked for in."""
     lo, hi = band_bins(cfg)
-    spec = np.abs(scipy.fft.rfft(frames * np.hanning(cfg.n_fft).astype(np.float32), axis=1))  # float32
+    # torch's FFT: as fast as scipy's, and torch is loaded already (scipy.fft took 0.3 s to import)
+    if not len(frames):  # (MKL's FFT refuses an empty batch)
+        return np.zeros((0, hi - lo), np.float32)
+    windowed = torch.from_numpy(frames * np.hanning(cfg.n_fft).astype(np.float32))
+    spec = torch.fft.rfft(windowed, dim=1).abs().numpy()  # float32
     return np.log(spec[:, lo:hi] + 1e-6).astype(np.float32)
 
 
