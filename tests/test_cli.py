@@ -270,3 +270,28 @@ def test_tags_with_newlines_keep_the_output_one_line_per_song(tmp_path, random_m
     sf.write(tmp_path / "clip.wav", aligned_clip(wave, 2), SR)
     human = run("identify", str(tmp_path / "clip.wav"), model=random_model, library=lib, check=True).stdout
     assert human.count("\n") == 1 and "Two Lines — The Band" in human
+
+
+def test_the_collector_is_off_only_while_starting(tmp_path, random_model, synth_music, monkeypatch, capsys):
+    """Start-up runs without the cyclic garbage collector (it went over torch's objects again and again);
+    the work after it, a long `library add` or `listen`, runs with it, and so does what follows an error."""
+    import gc
+
+    from shazamlet import cli
+    from shazamlet.recognition import Recognizer
+
+    seen = []
+    identify = Recognizer.identify_file
+    monkeypatch.setattr(Recognizer, "identify_file", lambda self, p: (seen.append(gc.isenabled()), identify(self, p))[1])
+    lib = tmp_path / "lib"
+    assert cli.main(["--library", str(lib), "--model", str(random_model), "library", "add", "-q",
+                     str(synth_music / "ballad")]) == 0
+    assert gc.isenabled()
+    clip = synth_music / "ballad" / "ballad_song_01.wav"
+    assert cli.main(["--library", str(lib), "--model", str(random_model), "identify", str(clip)]) == 0
+    assert seen == [True] and gc.isenabled()
+    (tmp_path / "a file").write_text("not a library")  # an error before start-up is over
+    assert cli.main(["--library", str(tmp_path / "a file"), "--model", str(random_model), "identify", str(clip)]) == 2
+    assert gc.isenabled()
+    gc.unfreeze()  # (the rest of the test session's garbage is collected as usual)
+    capsys.readouterr()

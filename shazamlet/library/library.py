@@ -72,10 +72,10 @@ class Library(LibraryEdits):
                         "again to list its songs")
         recorded = self.catalog.get_meta("model_sha256")
         if self.read_only:  # nothing is recorded: a library made by an older version is read as it is
-            if check_model and recorded is not None and recorded not in (self.embedder.model_hash,
-                                                                         self.embedder.model.sha256):
+            if (check_model and recorded is not None and recorded != self.embedder.model_hash
+                    and recorded != self.embedder.model.sha256):
                 raise ModelMismatch(self.mismatch_message())
-        elif recorded is not None and recorded == self.embedder.model.sha256 != self.embedder.model_hash:
+        elif recorded is not None and recorded != self.embedder.model_hash and recorded == self.embedder.model.sha256:
             # an earlier version recorded the file's own sha256: this very file, so its fingerprints
             self.catalog.set_meta("model_sha256", self.embedder.model_hash)
         if recorded is None:

@@ -8,6 +8,7 @@ trained on, so loading never depends on command-line flags.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.resources
 import os
@@ -122,7 +123,6 @@ def fingerprints_sha256(payload: dict[str, Any]) -> str:
 class LoadedModel:
     encoder: Encoder
     meta: ModelMeta
-    sha256: str  # of the file
     path: Path
     fingerprints: str = ""  # `fingerprints_sha256`: what a library built with this model records
     half: bool = False  # the file stores float16 weights (they are float32 once loaded)
@@ -130,6 +130,12 @@ class LoadedModel:
     @property
     def short_hash(self) -> str:
         return self.fingerprints[:12]
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """The file's own sha256, which only libraries of earlier versions recorded: read when one is
+        met, not at every start (~40 ms)."""
+        return file_sha256(self.path)
 
 
 def _number(value: Any, low: float, high: float, integer: bool = False) -> bool:
@@ -191,15 +197,17 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     if problem := invalid_settings(meta):
         raise ModelError(f"{p}: invalid model settings: {problem}")
     try:
-        encoder = Encoder(meta.embedding_dim, meta.fingerprint_dim, meta.centre_bands, meta.tile_dim, meta.tile_weight,
-                          meta.feature_config().n_mels * meta.feature_config().tile_frames,
-                          len(meta.genres) if meta.genre_head else 0, meta.tile_residual)
-        if meta.style_head:
-            fc = meta.feature_config()
-            encoder.attach_style_head(StyleHead(n_style_features(fc.n_mels, fc.tile_frames), len(meta.genres)))
-        encoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["encoder"].items()})
+        with torch.device("meta"):  # no storage and no random initialisation: the file's weights replace them
+            encoder = Encoder(meta.embedding_dim, meta.fingerprint_dim, meta.centre_bands, meta.tile_dim,
+                              meta.tile_weight, meta.feature_config().n_mels * meta.feature_config().tile_frames,
+                              len(meta.genres) if meta.genre_head else 0, meta.tile_residual)
+            if meta.style_head:
+                fc = meta.feature_config()
+                encoder.attach_style_head(StyleHead(n_style_features(fc.n_mels, fc.tile_frames), len(meta.genres)))
+        encoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["encoder"].items()},
+                                assign=True)
     except Exception as exc:
         raise ModelError(f"{p}: model weights do not match their description ({str(exc).splitlines()[0][:160]})") from None
     encoder.eval().to(device)
     half = any(v.dtype == torch.float16 for v in payload["encoder"].values())
-    return LoadedModel(encoder, meta, file_sha256(p), p, fingerprints_sha256(payload), half)
+    return LoadedModel(encoder, meta, p, fingerprints_sha256(payload), half)
