@@ -25,6 +25,7 @@ numpy, and torch's embedding bag for the search; the query's map is made once an
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,6 @@ from shazamlet.config import LandmarkConfig
 from shazamlet.landmarks import band_bins, log_band, peaks_between, stft_frames, unpack
 
 MIN_PEAKS = 5  # an offset that covers fewer of the song's peaks says nothing
-BLOCK_CELLS = 1_000_000  # (offset, peak) pairs looked at in one go
 SEARCH_FRAMES = 130  # the query frames `presence_search` reads (~3 s)
 SEARCH_BLOCK_FRAMES = 512  # song frames whose reads (~0.3 MB) are summed at a time, in the cache: 1 024 x1.1 slower
 
@@ -48,6 +48,11 @@ class PresenceMap:
     @property
     def frames(self) -> int:
         return self.z.shape[0]
+
+    @functools.cached_property
+    def zt(self) -> np.ndarray:
+        """The map `(bins, frames)`, contiguous: the rows an embedding bag sums (`_offset_totals`)."""
+        return np.ascontiguousarray(self.z.T)
 
 
 @dataclass
@@ -81,13 +86,10 @@ def presence(query: PresenceMap, song_peaks: np.ndarray, offset: float, slack: f
         return none
     t, f = _in_band(peaks_between(song_peaks, first, last + n - 1), query)
     offsets = np.arange(first, last + 1)
-    sums, counts = np.zeros(len(offsets)), np.zeros(len(offsets), np.int64)
-    block = max(1, BLOCK_CELLS // max(1, len(t)))  # offsets at a time: a one-hour file needs MBs, not a GB
-    for a in range(0, len(offsets), block):
-        rel = t[None, :] - offsets[a : a + block, None]  # (offsets, peaks): the query frame each peak falls on
-        covered = (rel >= 0) & (rel < n)
-        sums[a : a + block] = np.where(covered, query.z[np.clip(rel, 0, n - 1), f[None, :]], 0.0).sum(1)
-        counts[a : a + block] = covered.sum(1)
+    # as in the search: row r holds the song's peaks at frame first + r, and offset first + i reads rows i .. i + n - 1
+    cum = np.concatenate([[0], np.cumsum(np.bincount(t - first, minlength=len(offsets) + n))])
+    sums = _offset_totals(f, cum, len(offsets), query.zt).astype(np.float64)
+    counts = cum[n : n + len(offsets)] - cum[: len(offsets)]
     judged = counts >= MIN_PEAKS
     if judged.sum() < MIN_PEAKS:
         return none
@@ -152,8 +154,7 @@ def presence_search(query: PresenceMap, songs: list[tuple[int, np.ndarray]], top
     return found[:top]
 
 
-def _offset_totals(f: np.ndarray, cum: np.ndarray, frames: int, zt: np.ndarray,
-                   block: int = SEARCH_BLOCK_FRAMES) -> np.ndarray:
+def _offset_totals(f: np.ndarray, cum: np.ndarray, frames: int, zt: np.ndarray, block: int | None = None) -> np.ndarray:
     """Offset o's total (at position o): the sum over query frames q of what the peaks in row o + q
     read at q. A row's reads are the sum of the query map's rows for its peaks' bins (`f`, the rows'
     peaks from `cum[row]` on): an embedding bag over the map, x1.5 faster than scipy's sparse product,
@@ -162,7 +163,7 @@ def _offset_totals(f: np.ndarray, cum: np.ndarray, frames: int, zt: np.ndarray,
     still in the cache, whatever the length of the music."""
     import torch  # loaded already: a query's fingerprints come from the encoder
 
-    n = zt.shape[1]
+    n, block = zt.shape[1], block or SEARCH_BLOCK_FRAMES
     table = torch.from_numpy(zt)
     bins = torch.from_numpy(np.asarray(f, np.int64))
     firsts = torch.from_numpy(np.asarray(cum[:-1], np.int64))

@@ -16,7 +16,7 @@ import soundfile as sf
 from synth import STYLES, add_noise, make_song
 
 from shazamlet.config import IndexConfig, LandmarkConfig
-from shazamlet.landmarks import BIN_BITS, aligned_evidence, landmarks, peaks, shared_peaks
+from shazamlet.landmarks import BIN_BITS, aligned_evidence, landmarks, pair, peaks, shared_peaks
 from shazamlet.library import Library
 from shazamlet.recognition import NominateConfig, RecognitionConfig, Trace, VerifyConfig
 from shazamlet.recognition.decide import peaks_above_chance
@@ -103,6 +103,25 @@ def test_long_files_are_analysed_in_pieces_with_the_same_result(waves):
 
     a, b = pair(whole), pair(whole, chunk=333)
     assert len(a) > 1000 and np.array_equal(a.times, b.times) and np.array_equal(a.hashes, b.hashes)
+
+
+def test_each_peak_pairs_with_the_next_fan_out_peaks_within_reach():
+    """`pair` against the definition, peak by peak, across its chunks' edges and at the end of the peaks."""
+    rng = np.random.default_rng(4)
+    t = np.sort(rng.integers(0, 400, 900))
+    f = rng.integers(0, 300, len(t))
+    order = np.lexsort((f, t))
+    packed = (t[order].astype(np.int64) << BIN_BITS) | f[order]
+    t, f = t[order], f[order]
+    want = []
+    for i in range(len(t)):
+        later = [j for j in range(i + 1, min(len(t), i + 1 + 4 * LC.fan_out))
+                 if 0 < t[j] - t[i] <= LC.max_dt and abs(f[j] - f[i]) <= LC.max_df][: LC.fan_out]
+        want += [(t[i], ((f[i] // LC.bin_step) << 12) | (((f[j] - f[i] + LC.max_df) // LC.bin_step) << 6)
+                  | ((t[j] - t[i]) // LC.frame_step)) for j in later]
+    for chunk in (20_000, 97):
+        got = pair(packed, LC, chunk)
+        assert list(zip(got.times.tolist(), got.hashes.tolist())) == [(int(a), int(b)) for a, b in want]
 
 
 def test_silence_and_short_audio_have_no_landmarks():
