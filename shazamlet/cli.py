@@ -389,11 +389,14 @@ def run_command(argv: list[str]) -> int:
         return open_window(args)
     log_warnings_to_stderr()
     gc.disable()  # until `started`
-    from shazamlet.audio.capture import CaptureError
-    from shazamlet.audio.decode import AudioError
-    from shazamlet.library import LibraryError
-    from shazamlet.model import ModelError
-
+    try:
+        from shazamlet.audio.capture import CaptureError
+        from shazamlet.audio.decode import AudioError
+        from shazamlet.library import LibraryError
+        from shazamlet.model import ModelError
+    except BaseException:
+        gc.enable()
+        raise
     try:
         return args.func(args)
     except (ModelError, LibraryError, CaptureError, AudioError, UsageError) as exc:

@@ -11,6 +11,7 @@ Two kinds of model:
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -32,6 +33,14 @@ from shazamlet.model.checkpoint import BUNDLED_MODEL  # noqa: E402
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 LIB_HOP_SAMPLES = IndexConfig().library_hop_frames * FeatureConfig().hop_length
+
+
+@pytest.fixture(autouse=True)
+def _collect_as_usual():
+    """`shazamlet.cli.main` run in the test process freezes what exists when its start-up ends (as it
+    should in the app's own process); the objects of later tests must still be collected."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session")

@@ -280,9 +280,13 @@ def test_the_collector_is_off_only_while_starting(tmp_path, random_model, synth_
     from shazamlet import cli
     from shazamlet.recognition import Recognizer
 
-    seen = []
-    identify = Recognizer.identify_file
+    from shazamlet.library import Library
+
+    seen, loading = [], []
+    identify, open_library = Recognizer.identify_file, Library.open.__func__
     monkeypatch.setattr(Recognizer, "identify_file", lambda self, p: (seen.append(gc.isenabled()), identify(self, p))[1])
+    monkeypatch.setattr(Library, "open", classmethod(lambda cls, *a, **k: (loading.append(gc.isenabled()),
+                                                                          open_library(cls, *a, **k))[1]))
     lib = tmp_path / "lib"
     assert cli.main(["--library", str(lib), "--model", str(random_model), "library", "add", "-q",
                      str(synth_music / "ballad")]) == 0
@@ -290,8 +294,8 @@ def test_the_collector_is_off_only_while_starting(tmp_path, random_model, synth_
     clip = synth_music / "ballad" / "ballad_song_01.wav"
     assert cli.main(["--library", str(lib), "--model", str(random_model), "identify", str(clip)]) == 0
     assert seen == [True] and gc.isenabled()
+    assert loading == [False, False], "the collector ran while the library and model were being loaded"
     (tmp_path / "a file").write_text("not a library")  # an error before start-up is over
     assert cli.main(["--library", str(tmp_path / "a file"), "--model", str(random_model), "identify", str(clip)]) == 2
     assert gc.isenabled()
-    gc.unfreeze()  # (the rest of the test session's garbage is collected as usual)
     capsys.readouterr()

@@ -134,8 +134,11 @@ class LoadedModel:
     @functools.cached_property
     def sha256(self) -> str:
         """The file's own sha256, which only libraries of earlier versions recorded: read when one is
-        met, not at every start (~40 ms)."""
-        return file_sha256(self.path)
+        met, not at every start (~40 ms); "" if the file cannot be read any more (it matches nothing)."""
+        try:
+            return file_sha256(self.path)
+        except OSError:
+            return ""
 
 
 def _number(value: Any, low: float, high: float, integer: bool = False) -> bool:
