@@ -35,6 +35,7 @@ from shazamlet.landmarks import band_bins, log_band, peaks_between, stft_frames,
 
 MIN_PEAKS = 5  # an offset that covers fewer of the song's peaks says nothing
 SEARCH_FRAMES = 130  # the query frames `presence_search` reads (~3 s)
+QUERY_BLOCK_FRAMES = 512  # query frames `presence` reads at a time (~12 s): a whole file's map needs MBs, not GBs
 SEARCH_BLOCK_FRAMES = 512  # song frames whose reads (~0.3 MB) are summed at a time, in the cache: 1 024 x1.1 slower
 
 
@@ -88,7 +89,10 @@ def presence(query: PresenceMap, song_peaks: np.ndarray, offset: float, slack: f
     offsets = np.arange(first, last + 1)
     # as in the search: row r holds the song's peaks at frame first + r, and offset first + i reads rows i .. i + n - 1
     cum = np.concatenate([[0], np.cumsum(np.bincount(t - first, minlength=len(offsets) + n))])
-    sums = _offset_totals(f, cum, len(offsets), query.zt).astype(np.float64)
+    sums = np.zeros(len(offsets))
+    for q in range(0, n, QUERY_BLOCK_FRAMES):  # a long map's frames a block at a time: reads stay in MBs
+        # query frames q.. read the rows q on: the same peaks (`f` is indexed through `cum`), rows shifted
+        sums += _offset_totals(f, cum[q:], len(offsets), np.ascontiguousarray(query.zt[:, q : q + QUERY_BLOCK_FRAMES]))
     counts = cum[n : n + len(offsets)] - cum[: len(offsets)]
     judged = counts >= MIN_PEAKS
     if judged.sum() < MIN_PEAKS:
