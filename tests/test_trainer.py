@@ -431,3 +431,37 @@ def test_evaluating_a_split_too_small_to_measure_says_so_in_one_line(corpus, cap
     assert main(["evaluate", str(run.folder)]) == 2
     err = capsys.readouterr().err.strip()
     assert "needs at least 2 labelled test songs" in err and "\n" not in err and "Traceback" not in err
+
+
+def test_training_on_a_folder_without_music_says_so_in_one_line(tmp_path, capsys):
+    """Genre folders with no audio in them (a wrong path, files not copied yet): one line, not a traceback."""
+    from trainer.cli import main
+
+    for genre in ("rock", "jazz"):
+        (tmp_path / "music" / genre).mkdir(parents=True)
+        (tmp_path / "music" / genre / "notes.txt").write_text("not audio")
+    args = ["train", "--data", str(tmp_path / "music"), "--objective", "contrastive", "--epochs", "1",
+            "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m trainer train: no songs to train on") and "\n" not in err and "Traceback" not in err
+
+
+def test_the_trainer_without_its_extra_says_what_to_install(monkeypatch, capsys):
+    """The app installs without scipy, matplotlib and scikit-learn; the trainer names the extra to add."""
+    import runpy
+
+    import trainer.cli
+
+    def missing(argv=None):
+        raise ModuleNotFoundError("No module named 'scipy'", name="scipy")
+
+    monkeypatch.setattr(trainer.cli, "main", missing)
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_module("trainer", run_name="__main__")
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "scipy is not installed" in err and '".[train]"' in err and "\n" not in err
+    monkeypatch.setattr(trainer.cli, "main", lambda argv=None: (_ for _ in ()).throw(ModuleNotFoundError("x", name="numpy")))
+    with pytest.raises(ModuleNotFoundError):  # anything else is a real error, shown as one
+        runpy.run_module("trainer", run_name="__main__")

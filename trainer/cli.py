@@ -39,7 +39,11 @@ def _train(a: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(a.threads)
-    trainer = Trainer(run, threads=a.threads)
+    try:
+        trainer = Trainer(run, threads=a.threads)
+    except (ValueError, FileNotFoundError) as exc:  # the data: no songs, none cached, a genre of one song
+        print(f"python -m trainer train: {exc}", file=sys.stderr)
+        return 2
     if trainer.resume():
         print(f"resumed at step {trainer.step} ({trainer.elapsed / 60:.1f} min trained)", flush=True)
     elif a.init_from:

@@ -34,9 +34,11 @@ class Batch:
 class TileSampler:
     def __init__(self, cache: SpectrogramCache, songs: list[Song], genres: list[str], tile_frames: int = 64,
                  context: int = 24, shift: int = 11, in_memory: bool = True, views: int = 0) -> None:
+        if not songs:
+            raise ValueError("no songs to train on: the data folder's genre folders hold no audio files")
         self.songs = [s for s in songs if cache.has_song(s.rel)]
         if not self.songs:
-            raise ValueError("none of the songs is in the spectrogram cache (run the cache step first)")
+            raise ValueError(f"none of the {len(songs)} songs is in the spectrogram cache (run the cache step first)")
         arrays = [cache.song(s.rel) for s in self.songs]
         self.arrays = [np.asarray(a) for a in arrays] if in_memory else arrays
         self.labels = np.array([genres.index(s.genre) if s.genre in genres else -1 for s in self.songs])
