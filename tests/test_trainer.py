@@ -465,3 +465,70 @@ def test_the_trainer_without_its_extra_says_what_to_install(monkeypatch, capsys)
     monkeypatch.setattr(trainer.cli, "main", lambda argv=None: (_ for _ in ()).throw(ModuleNotFoundError("x", name="numpy")))
     with pytest.raises(ModuleNotFoundError):  # anything else is a real error, shown as one
         runpy.run_module("trainer", run_name="__main__")
+
+
+def test_ctrl_c_while_training_keeps_the_steps_done_and_resume_goes_on(corpus, monkeypatch, capsys):
+    """Ctrl-C mid-epoch saves the steps done so far (one line, no traceback); `--resume` starts there."""
+    from trainer.cli import main
+    from trainer.objectives import Objective
+
+    run = make_run(corpus, "contrastive", "interrupted", steps_per_epoch=6)  # one epoch: no checkpoint before its end
+    real, calls = Objective.loss, []
+
+    def loss(self, *args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(Objective, "loss", loss)
+    assert main(["train", "--resume", "--out", str(run.folder)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted at step 3: saved" in err and "Traceback" not in err, err
+    monkeypatch.setattr(Objective, "loss", real)
+    trainer = Trainer(run, progress=False)
+    assert trainer.resume() and trainer.step == 3
+
+
+def test_what_a_user_can_get_wrong_on_the_command_line_is_one_line(corpus, tmp_path, capsys):
+    """Paths that are missing or files, impossible numbers, a run never trained, a manifest without its
+    `file` column: each one line naming what is wrong, nothing written where it should not be."""
+    from trainer.cli import main
+
+    afile = tmp_path / "afile.txt"
+    afile.write_text("x")
+    (tmp_path / "bad" / "rock").mkdir(parents=True)
+    (tmp_path / "bad" / "manifest.tsv").write_text("path\tgenre\nrock/a.wav\trock\n")
+    half = make_run(corpus, "contrastive", "never-trained")  # run.json, no checkpoint
+    cases = [
+        (["train", "--data", str(tmp_path / "nope"), "--objective", "contrastive", "--out", str(tmp_path / "r1")],
+         "nope"),
+        (["train", "--data", str(corpus["data"]), "--objective", "contrastive", "--out", str(afile)], "afile.txt"),
+        (["train", "--data", str(corpus["data"]), "--objective", "contrastive", "--batch", "0"], "--batch"),
+        (["train", "--data", str(corpus["data"]), "--objective", "contrastive", "--epochs", "-3"], "--epochs"),
+        (["train", "--data", str(tmp_path / "bad"), "--objective", "contrastive", "--out", str(tmp_path / "r2")],
+         "no `file` column"),
+        (["evaluate", str(half.folder)], "has not been trained yet"),
+        (["export", str(half.folder)], "has not been trained yet"),
+    ]
+    for args, says in cases:
+        try:
+            code = main(args)
+        except SystemExit as stop:  # what argparse can tell before any work
+            code = stop.code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and says in err[-1] and not any("Traceback" in line for line in err), (args, err)
+    assert afile.read_text() == "x"
+
+
+def test_export_writes_into_the_run_unless_told_where(corpus, tmp_path, monkeypatch):
+    """Run from anywhere, `export RUN` must not write a `shazamlet/` folder there (it would hide the app's
+    package, or replace the shipped model in a checkout)."""
+    from trainer.cli import main
+
+    run = make_run(corpus, "contrastive", "export-here")
+    Trainer(run, progress=False).train()
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(run.folder)]) == 0
+    assert (run.folder / "model.pt").exists() and not (tmp_path / "shazamlet").exists()
+    load_model(run.folder / "model.pt")

@@ -43,7 +43,7 @@ def write_corpus(root: Path) -> dict:
 
 
 def make_run(corpus: dict, objective: str, name: str, **kw) -> Run:
+    settings = {"epochs": 1, "steps_per_epoch": 1, "batch": 4, "val_pairs": 8, "warmup": 1, **kw}
     cfg = TrainConfig(data=str(corpus["data"]), noise=str(corpus["noise"]), objective=objective,
-                      out=str(corpus["root"] / "runs" / name), cache=str(corpus["root"] / "cache"),
-                      epochs=1, steps_per_epoch=1, batch=4, val_pairs=8, warmup=1, **kw)
+                      out=str(corpus["root"] / "runs" / name), cache=str(corpus["root"] / "cache"), **settings)
     return Run.create(cfg, progress=False)

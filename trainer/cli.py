@@ -34,7 +34,11 @@ def _train(a: argparse.Namespace) -> int:
                           temperature=a.temperature, cls_weight=a.cls_weight, seed=a.seed, max_songs=a.max_songs,
                           minutes=a.minutes, fingerprint_dim=a.fingerprint_dim, room_views=a.room_views,
                           p_room=a.p_room, p_colour=a.p_colour, centre_bands=a.centre_bands)
-        run = Run.create(cfg)
+        try:
+            run = Run.create(cfg)
+        except ValueError as exc:  # the data folder: a manifest that does not read, no genre folders
+            print(f"python -m trainer train: {exc}", file=sys.stderr)
+            return 2
     if a.threads:
         import torch
 
@@ -54,7 +58,11 @@ def _train(a: argparse.Namespace) -> int:
     print(f"{run.folder}: {trainer.cfg.objective}, {len(trainer.train_data)} training songs, "
           f"{trainer.steps_per_epoch} steps/epoch x {trainer.cfg.epochs} epochs, batch {trainer.cfg.batch}, "
           f"device {trainer.device}", flush=True)
-    trainer.train()
+    try:
+        trainer.train()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted at step {trainer.step}: saved; `--resume` continues", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -84,7 +92,7 @@ def _export(a: argparse.Namespace) -> int:
     from trainer.export import StaleEvaluation, export_run
 
     try:
-        path = export_run(a.run, a.to, half=not a.fp32, variant=_variant(a))
+        path = export_run(a.run, a.to or Path(a.run) / "model.pt", half=not a.fp32, variant=_variant(a))
     except StaleEvaluation as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -223,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
 
     x = sub.add_parser("export", help="write the run's encoder as the app's model file")
     x.add_argument("run")
-    x.add_argument("--to", default="shazamlet/model/shazamlet-default.pt")
+    x.add_argument("--to", help="the model file to write (default RUN/model.pt; the app's bundled one is "
+                                "shazamlet/model/shazamlet-default.pt in a checkout)")
     x.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
     _variant_args(x)
     x.set_defaults(fn=_export)
@@ -274,11 +283,31 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd != "train" and isinstance(run, str) and not (Path(run) / "run.json").exists():
         p.error(f"{run} is not a run folder (no run.json): make one with `python -m trainer train`")
     _check(p, a)
-    return a.fn(a)
+    from shazamlet.model import ModelError
+
+    try:
+        return a.fn(a)
+    except (OSError, ModelError) as exc:  # a path that is missing, a file, not writable; not a model file
+        print(f"python -m trainer {a.cmd}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\npython -m trainer {a.cmd}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     """One line, not a traceback, for what can be told before any work starts."""
+    if a.cmd == "train":
+        for flag, value in (("--epochs", a.epochs), ("--steps-per-epoch", a.steps_per_epoch), ("--minutes", a.minutes),
+                            ("--max-songs", a.max_songs), ("--room-views", a.room_views)):
+            if value < 0:
+                p.error(f"train: {flag} cannot be negative (0: the default)")
+        if a.batch < 2:
+            p.error("train: --batch needs at least 2 tiles (a contrastive batch pairs each tile with the others)")
+    run = getattr(a, "run", None)
+    if (a.cmd in ("evaluate", "export", "tune-tiles") and isinstance(run, str) and not getattr(a, "model", None)
+            and not (Path(run) / "checkpoint.pt").exists()):
+        p.error(f"{run} has not been trained yet (no checkpoint.pt): `python -m trainer train --resume --out {run}`")
     if a.cmd == "tune-tiles" and a.minutes <= 0:
         p.error("tune-tiles: --minutes must be positive (it is the total training time)")
     if a.cmd == "tune-tiles" and a.residual < 0:

@@ -38,7 +38,8 @@ class TileSampler:
             raise ValueError("no songs to train on: the data folder's genre folders hold no audio files")
         self.songs = [s for s in songs if cache.has_song(s.rel)]
         if not self.songs:
-            raise ValueError(f"none of the {len(songs)} songs is in the spectrogram cache (run the cache step first)")
+            raise ValueError(f"none of the {len(songs)} songs is in the spectrogram cache: the cache step skipped "
+                             "them all (unreadable, or shorter than one 3-s tile), or has not run")
         arrays = [cache.song(s.rel) for s in self.songs]
         self.arrays = [np.asarray(a) for a in arrays] if in_memory else arrays
         self.labels = np.array([genres.index(s.genre) if s.genre in genres else -1 for s in self.songs])

@@ -21,7 +21,7 @@ from trainer.loop import Run
 from trainer.variant import Variant
 
 
-def export_run(run_dir: str | Path, to: str | Path = "shazamlet/model/shazamlet-default.pt", half: bool = True,
+def export_run(run_dir: str | Path, to: str | Path, half: bool = True,
                variant: Variant = Variant()) -> Path:
     """Write the model file; the threshold comes from the evaluation of the same variant of the
     encoder (run `evaluate` with the same `--tile-dim`, `--tile-weight` and `--tile-residual` first)."""

@@ -273,12 +273,17 @@ class Trainer:
 
     # --- the loop -----------------------------------------------------------------------------
     def train(self) -> None:
+        self.mods.train()
+        try:
+            self._epochs(self.step // self.steps_per_epoch, time.monotonic())
+        except KeyboardInterrupt:
+            self.save()  # the steps since the last checkpoint are kept: `--resume` goes on from here
+            raise
+
+    def _epochs(self, epoch: int, last_ckpt: float) -> None:
         from tqdm import tqdm
 
         cfg = self.cfg
-        self.mods.train()
-        last_ckpt = time.monotonic()
-        epoch = self.step // self.steps_per_epoch
         while epoch < cfg.epochs:
             sums: dict[str, list[float]] = {}
             start_step = self.step

@@ -40,7 +40,10 @@ def scan_songs(data_dir: str | Path) -> list[Song]:
     mpath = root / "manifest.tsv"
     if mpath.exists():
         with open(mpath, newline="") as fh:
-            for row in csv.DictReader(fh, delimiter="\t"):
+            reader = csv.DictReader(fh, delimiter="\t")
+            if "file" not in (reader.fieldnames or []):
+                raise ValueError(f"{mpath}: no `file` column (its columns: {', '.join(reader.fieldnames or []) or 'none'})")
+            for row in reader:
                 manifest[row["file"]] = row
     songs = []
     for genre_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
