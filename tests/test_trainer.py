@@ -532,3 +532,34 @@ def test_export_writes_into_the_run_unless_told_where(corpus, tmp_path, monkeypa
     assert main(["export", str(run.folder)]) == 0
     assert (run.folder / "model.pt").exists() and not (tmp_path / "shazamlet").exists()
     load_model(run.folder / "model.pt")
+
+
+def test_an_evaluation_of_another_step_or_another_file_is_not_used(corpus, tmp_path):
+    """export's threshold comes only from an evaluation of the step it exports; a card's numbers only from
+    evaluations of that very model file (two files named m.pt share a folder name)."""
+    from shazamlet.model.checkpoint import file_sha256
+    from trainer.card import write_card
+    from trainer.evaluate import CONDITIONS
+    from trainer.export import StaleEvaluation, export_run
+
+    run = make_run(corpus, "contrastive", "stale")
+    Trainer(run, progress=False).train()
+    conds = {c: {"top1": 0.9, "top2": 1.0, "accepted_correct": 0.8, "unknown_rejected": 0.97, "genre_known": 0.5,
+                 "genre_unknown": 0.4, "n_known": 12, "n_unknown": 6}
+             for c, _ in CONDITIONS}
+    (run.folder / "eval").mkdir()
+    (run.folder / "eval" / "eval.json").write_text(json.dumps({"threshold": 0.3, "conditions": conds, "step": 99}))
+    with pytest.raises(StaleEvaluation, match="measured step 99"):
+        export_run(run.folder, tmp_path / "m.pt")
+    (run.folder / "eval" / "eval.json").write_text(json.dumps({"threshold": 0.3, "conditions": conds, "step": 1}))
+    model = export_run(run.folder, tmp_path / "m.pt")
+    assert load_model(model).meta.threshold == 0.3
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"another file")
+    (run.folder / "eval-m").mkdir()
+    doc = {"threshold": 0.3, "conditions": conds, "library_songs": 6, "unknown_songs": 2}
+    (run.folder / "eval-m" / "eval.json").write_text(json.dumps({**doc, "model_sha256": file_sha256(other)}))
+    with pytest.raises(ValueError, match="measured another model file"):
+        write_card(run.folder, model, tmp_path / "card")
+    (run.folder / "eval-m" / "eval.json").write_text(json.dumps({**doc, "model_sha256": file_sha256(model)}))
+    assert write_card(run.folder, model, tmp_path / "card").exists()

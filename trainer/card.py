@@ -12,6 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
+from shazamlet.model.checkpoint import file_sha256
 from trainer.evaluate import CONDITIONS
 from trainer.loop import Run
 
@@ -39,6 +40,8 @@ def _draws(run: Run, model: Path) -> list[dict]:
                 raise ValueError(f"{p}: not an evaluation ({exc}): evaluate again") from None
             if not isinstance(doc, dict) or not isinstance(doc.get("conditions"), dict):
                 raise ValueError(f"{p}: not an evaluation (no `conditions`): evaluate again")
+            if doc.get("model_sha256") and doc["model_sha256"] != file_sha256(model):  # another file of that name
+                raise ValueError(f"{p} measured another model file than {model} (or it changed since): evaluate again")
             found.append(doc)
     if not found:
         raise FileNotFoundError(f"no evaluation of {model.name} in {folder}: run `python -m trainer evaluate "

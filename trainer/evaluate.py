@@ -271,7 +271,10 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
                    "run": Path(run.folder).name, "model_name": label,
                    "library_songs": len(lib_songs), "unknown_songs": len(unknown), "eval": asdict(cfg),
                    "tile_projection": embedder.model.meta.extra.get("tile_projection"),
-                   "minutes": round((time.time() - started) / 60, 1), "trained_on": embedder.model.meta.trained_on})
+                   "minutes": round((time.time() - started) / 60, 1), "trained_on": embedder.model.meta.trained_on,
+                   # what was measured: the run's step, or the model file's own hash (export and the card check them)
+                   "step": None if model else meta.extra.get("step"),
+                   "model_sha256": embedder.model.sha256 if model else None})
     from trainer.plots import confusion_png, tsne_png
 
     confusion_png(records, run.genres, out / "confusion.png", label)

@@ -37,6 +37,9 @@ def export_run(run_dir: str | Path, to: str | Path, half: bool = True,
             raise StaleEvaluation(
                 f"{ev} measured the tile projection after {measured or 'an unknown number of'} steps of "
                 f"`tune-tiles`, it has {now} now: evaluate again (the threshold is calibrated on what was evaluated)")
+        if result.get("step") is not None and result["step"] != meta.extra.get("step"):
+            raise StaleEvaluation(f"{ev} measured step {result['step']}, the run is at step {meta.extra.get('step')} "
+                                  "now: evaluate again (the threshold is calibrated on what was evaluated)")
         threshold = result["threshold"]
         if "fingerprint_threshold" in result:  # evaluated with the peak checks (the app's default)
             threshold, meta.landmark_threshold = result["fingerprint_threshold"], result["threshold"]
