@@ -389,6 +389,8 @@ def test_recipe_runs_every_stage_once_and_resumes_where_it_stopped(corpus, tmp_p
     (('init_from = "base"', 'init_from = "later"'), "refers to 'later', which is not an earlier stage"),
     (("epochs = 1", "epochs = 1\nlearning_rate = 1"), "unknown training options learning_rate"),
     (("[[stage]]", "[[stage]"), "r.toml"),
+    (("[train]", 'colour = "blue"\n[train]'), "unknown colour"),  # a top-level typo
+    (('kind = "cache"', 'kind = "cache"\nqueries = 4'), "unknown queries (a cache stage takes no options)"),
 ])
 def test_a_recipe_that_cannot_run_says_why_in_one_line(corpus, tmp_path, capsys, change, message):
     from trainer.cli import main

@@ -71,6 +71,8 @@ def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
         raise RecipeError(f"{path}: `stage` is not a list of tables (write each stage as [[stage]])")
     if not isinstance(doc.get("train", {}), dict):
         raise RecipeError(f"{path}: `train` is not a table (write the shared training options under [train])")
+    if unknown := sorted(set(doc) - _TOP_KEYS):
+        raise RecipeError(f"{path}: unknown {', '.join(unknown)} (a recipe holds {', '.join(sorted(_TOP_KEYS))})")
     stages: list[Stage] = []
     for i, raw in enumerate(doc["stage"]):
         raw = dict(raw)
@@ -98,6 +100,7 @@ _STAGE_OPTIONS = {
     "export": (("tile_dim", "int", False), ("tile_weight", "float", False), ("residual", "int", False)),
 }
 _ON_A_RUN = ("tune-tiles", "evaluate", "export", "style", "card")
+_TOP_KEYS = {"data", "noise", "cache", "runs", "model", "card", "limits", "train", "stage"}
 
 
 def _check_stage(path: Path, stage: Stage, earlier: list[Stage], shared: dict) -> None:
@@ -115,6 +118,11 @@ def _check_stage(path: Path, stage: Stage, earlier: list[Stage], shared: dict) -
             raise RecipeError(f"{where} refers to {target!r}, which is not an earlier stage")
         if target not in trained:
             raise RecipeError(f"{where}: `{ref} = {target!r}` is not a training stage")
+    if stage.kind != "train":  # a training stage's options are TrainConfig's, checked below
+        known = set(refs) | {key for key, _, _ in _STAGE_OPTIONS.get(stage.kind, ())}
+        if unknown := sorted(set(stage.options) - known):
+            raise RecipeError(f"{where}: unknown {', '.join(unknown)} (a {stage.kind} stage takes "
+                              f"{', '.join(sorted(known)) or 'no options'})")
     for key, kind, required in _STAGE_OPTIONS.get(stage.kind, ()):
         if key not in stage.options and required:
             raise RecipeError(f"{where}: no `{key}`")
