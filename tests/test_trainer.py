@@ -446,7 +446,11 @@ def test_training_on_a_folder_without_music_says_so_in_one_line(tmp_path, capsys
             "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("python -m trainer train: no songs to train on") and "\n" not in err and "Traceback" not in err
+    assert err.startswith("python -m trainer train: no audio files in the genre folders") and "\n" not in err
+    assert "Traceback" not in err
+    (tmp_path / "music" / "loose.wav").write_bytes(b"")  # a user's files not sorted into genre folders yet
+    assert main(["cache", "--data", str(tmp_path / "music"), "--cache", str(tmp_path / "cache")]) == 2
+    assert "1 audio files lie in the folder itself" in capsys.readouterr().err
 
 
 def test_the_trainer_without_its_extra_says_what_to_install(monkeypatch, capsys):

@@ -26,7 +26,8 @@ def _train(a: argparse.Namespace) -> int:
             print(f"{out} already holds a run: pass --resume to continue it, or another --out", file=sys.stderr)
             return 2
         if not a.data or not a.objective:
-            print("train needs --data and --objective", file=sys.stderr)
+            print(f"{out} is not a run to resume (no run.json): a new one needs --data and --objective" if a.resume
+                  else "train needs --data and --objective", file=sys.stderr)
             return 2
         cfg = TrainConfig(data=str(Path(a.data).resolve()), objective=a.objective, out=str(out),
                           noise=str(Path(a.noise).resolve()) if a.noise else None, cache=a.cache,
@@ -69,7 +70,11 @@ def _train(a: argparse.Namespace) -> int:
 def _cache(a: argparse.Namespace) -> int:
     from trainer.cache import build_cache
 
-    print(build_cache(a.data, a.noise, a.cache))
+    try:
+        print(build_cache(a.data, a.noise, a.cache))
+    except ValueError as exc:  # no music where it was looked for
+        print(f"python -m trainer cache: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -55,6 +55,10 @@ def scan_songs(data_dir: str | Path) -> list[Song]:
             group = row.get("song_group") or rel
             package = row.get("package") or rel
             songs.append(Song(str(f), rel, genre_dir.name, group, package))
+    if not songs:
+        loose = sum(1 for f in root.iterdir() if f.is_file() and is_audio_file(f))
+        hint = f": {loose} audio files lie in the folder itself, move them into one folder per genre" if loose else ""
+        raise ValueError(f"no audio files in the genre folders of {root} (laid out as {root}/<genre>/<file>){hint}")
     return songs
 
 
