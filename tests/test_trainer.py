@@ -391,6 +391,7 @@ def test_recipe_runs_every_stage_once_and_resumes_where_it_stopped(corpus, tmp_p
     (("[[stage]]", "[[stage]"), "r.toml"),
     (("[train]", 'colour = "blue"\n[train]'), "unknown colour"),  # a top-level typo
     (('kind = "cache"', 'kind = "cache"\nqueries = 4'), "unknown queries (a cache stage takes no options)"),
+    (("epochs = 1", "epochs = -1"), "`epochs = -1`: at least 1"),
 ])
 def test_a_recipe_that_cannot_run_says_why_in_one_line(corpus, tmp_path, capsys, change, message):
     from trainer.cli import main
@@ -512,6 +513,7 @@ def test_what_a_user_can_get_wrong_on_the_command_line_is_one_line(corpus, tmp_p
         (["train", "--data", str(corpus["data"]), "--objective", "contrastive", "--out", str(afile)], "afile.txt"),
         (["train", "--data", str(corpus["data"]), "--objective", "contrastive", "--batch", "0"], "--batch"),
         (["train", "--data", str(corpus["data"]), "--objective", "contrastive", "--epochs", "-3"], "--epochs"),
+        (["train", "--data", str(corpus["data"]), "--objective", "contrastive", "--epochs", "0"], "--epochs"),
         (["train", "--data", str(tmp_path / "bad"), "--objective", "contrastive", "--out", str(tmp_path / "r2")],
          "no `file` column"),
         (["evaluate", str(half.folder)], "has not been trained yet"),

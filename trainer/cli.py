@@ -17,7 +17,7 @@ def _train(a: argparse.Namespace) -> int:
     out = Path(a.out or f"runs/{a.objective.replace('+', '_')}")
     if a.resume and (out / "run.json").exists():
         run = Run(out)
-        if a.epochs and a.epochs != run.config.epochs:  # a longer (or shorter) schedule from here on
+        if a.epochs is not None and a.epochs != run.config.epochs:  # a longer (or shorter) schedule from here on
             print(f"note: epochs {run.config.epochs} -> {a.epochs} (the cosine schedule stretches)", file=sys.stderr)
             run.set_epochs(a.epochs)
         run.make_room_views()  # finishes copies an interrupted start left undone
@@ -31,7 +31,7 @@ def _train(a: argparse.Namespace) -> int:
             return 2
         cfg = TrainConfig(data=str(Path(a.data).resolve()), objective=a.objective, out=str(out),
                           noise=str(Path(a.noise).resolve()) if a.noise else None, cache=a.cache,
-                          epochs=a.epochs or 10, steps_per_epoch=a.steps_per_epoch, batch=a.batch, lr=a.lr,
+                          epochs=10 if a.epochs is None else a.epochs, steps_per_epoch=a.steps_per_epoch, batch=a.batch, lr=a.lr,
                           temperature=a.temperature, cls_weight=a.cls_weight, seed=a.seed, max_songs=a.max_songs,
                           minutes=a.minutes, fingerprint_dim=a.fingerprint_dim, room_views=a.room_views,
                           p_room=a.p_room, p_colour=a.p_colour, centre_bands=a.centre_bands)
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--data", help="one folder per genre (optional manifest.tsv)")
     t.add_argument("--noise", help="noise corpus (one folder per category)")
     t.add_argument("--objective", choices=OBJECTIVES)
-    t.add_argument("--epochs", type=int, default=0)
+    t.add_argument("--epochs", type=int, help="passes over the training songs (default 10)")
     t.add_argument("--steps-per-epoch", type=int, default=0)
     t.add_argument("--batch", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
@@ -303,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
 def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     """One line, not a traceback, for what can be told before any work starts."""
     if a.cmd == "train":
-        for flag, value in (("--epochs", a.epochs), ("--steps-per-epoch", a.steps_per_epoch), ("--minutes", a.minutes),
+        if a.epochs is not None and a.epochs < 1:
+            p.error("train: --epochs must be 1 or more")
+        for flag, value in (("--steps-per-epoch", a.steps_per_epoch), ("--minutes", a.minutes),
                             ("--max-songs", a.max_songs), ("--room-views", a.room_views)):
             if value < 0:
                 p.error(f"train: {flag} cannot be negative (0: the default)")

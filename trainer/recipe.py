@@ -151,6 +151,10 @@ def _check_training(where: str, opts: dict) -> None:
     for key, value in opts.items():
         if not _of_type(value, types[key]):
             raise RecipeError(f"{where}: `{key} = {value!r}` is not {_WORDS.get(types[key], types[key])}")
+    for key, low in (("epochs", 1), ("batch", 2), ("steps_per_epoch", 0), ("minutes", 0), ("room_views", 0),
+                     ("max_songs", 0)):
+        if key in opts and opts[key] < low:  # (a negative count made a stage finish at once, marked done)
+            raise RecipeError(f"{where}: `{key} = {opts[key]!r}`: at least {low}")
 
 
 _WORDS = {"int": "a whole number", "float": "a number", "float | None": "a number", "bool": "true or false",
