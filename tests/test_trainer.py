@@ -571,3 +571,13 @@ def test_an_evaluation_of_another_step_or_another_file_is_not_used(corpus, tmp_p
         write_card(run.folder, model, tmp_path / "card")
     (run.folder / "eval-m" / "eval.json").write_text(json.dumps({**doc, "model_sha256": file_sha256(model)}))
     assert write_card(run.folder, model, tmp_path / "card").exists()
+
+
+def test_silent_songs_leave_no_tsne_map_and_no_error(random_embedder, tmp_path):
+    """An evaluation of songs without sound (a user's broken files) must not end in t-SNE's error."""
+    from trainer.plots import tsne_png
+
+    songs = [Song(f"/x/{g}/{i}.wav", f"{g}/{i}.wav", g, f"{g}/{i}", f"{g}/{i}") for g in ("a", "b") for i in range(2)]
+    waves = {s.rel: np.zeros(10 * RATE, np.float32) for s in songs}
+    tsne_png(random_embedder, songs[:2], songs[2:], waves, tmp_path / "tsne.png", 8, "silent")
+    assert not (tmp_path / "tsne.png").exists()

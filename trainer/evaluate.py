@@ -275,11 +275,11 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
                    # what was measured: the run's step, or the model file's own hash (export and the card check them)
                    "step": None if model else meta.extra.get("step"),
                    "model_sha256": embedder.model.sha256 if model else None})
+    (out / "eval.json").write_text(json.dumps(result, indent=1))  # before the figures: a figure cannot lose it
     from trainer.plots import confusion_png, tsne_png
 
     confusion_png(records, run.genres, out / "confusion.png", label)
     tsne_png(embedder, lib_songs, unknown, waves, out / "tsne.png", cfg.tsne_tiles_per_song, label)
-    (out / "eval.json").write_text(json.dumps(result, indent=1))
     lib.close()
     print(json.dumps({k: v for k, v in result.items() if k in ("threshold", "conditions")}, indent=1), flush=True)
     return result

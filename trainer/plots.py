@@ -63,6 +63,9 @@ def tsne_png(embedder, lib_songs, unknown, waves: dict, path: Path, per_song: in
             embs.append(embedder.embeddings(t.tiles[pick]))
             genres += [s.genre] * len(pick)
             is_unknown += [unk] * len(pick)
+    if sum(len(e) for e in embs) < 2:  # silent songs: no map to draw (the evaluation itself stands)
+        print(f"no t-SNE map: {sum(len(e) for e in embs)} audible tiles", flush=True)
+        return
     x = np.concatenate(embs)
     perplexity = float(min(30.0, max(1.0, (len(x) - 1) / 3)))
     xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0).fit_transform(x)
