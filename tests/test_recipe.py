@@ -28,6 +28,9 @@ def test_only_naming_an_unknown_stage_says_so(corpus, tmp_path, capsys):
     (('kind = "cache"', 'kind = "cache"\nname = 3'), "stage 1 has name 3"),
     (("epochs = 1", 'epochs = "ten"'), "epochs = 'ten'"),
     (("batch = 4", "batch = 4.5"), "batch = 4.5"),
+    (("[train]", 'colour = "blue"\n[train]'), "unknown colour"),  # a top-level typo
+    (('kind = "cache"', 'kind = "cache"\nqueries = 4'), "unknown queries (a cache stage takes no options)"),
+    (("epochs = 1", "epochs = -1"), "`epochs = -1`: at least 1"),
     (("p_speed = 0.5", 'p_speed = "half"'), "p_speed = 'half'"),
     (('objective = "contrastive+classifier"', 'objective = "contrastive+cls"'), "objective"),
     (('objective = "contrastive+classifier"', ""), "no `objective`"),
