@@ -394,19 +394,17 @@ def run_command(argv: list[str]) -> int:
         from shazamlet.audio.decode import AudioError
         from shazamlet.library import LibraryError
         from shazamlet.model import ModelError
-    except BaseException:
-        gc.enable()
-        raise
-    try:
-        return args.func(args)
-    except (ModelError, LibraryError, CaptureError, AudioError, UsageError) as exc:
-        say(f"shazamlet: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+
+        try:
+            return args.func(args)
+        except (ModelError, LibraryError, CaptureError, AudioError, UsageError) as exc:
+            say(f"shazamlet: {exc}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     finally:
-        gc.enable()  # a command that ended before `started`
+        gc.enable()  # a command that ended (or failed to start) before `started`
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ def _pct(x: float | None) -> str:
 
 def _draws(run: Run, model: Path) -> list[dict]:
     folder = Path(run.folder)
-    found = []
+    found, digest = [], None
     for name in (f"eval-{model.stem}", f"eval-{model.stem}-draw1"):
         p = folder / name / "eval.json"
         if p.exists():  # a file on disk: checked before the card reads its numbers
@@ -40,7 +40,8 @@ def _draws(run: Run, model: Path) -> list[dict]:
                 raise ValueError(f"{p}: not an evaluation ({exc}): evaluate again") from None
             if not isinstance(doc, dict) or not isinstance(doc.get("conditions"), dict):
                 raise ValueError(f"{p}: not an evaluation (no `conditions`): evaluate again")
-            if doc.get("model_sha256") and doc["model_sha256"] != file_sha256(model):  # another file of that name
+            digest = digest or (file_sha256(model) if doc.get("model_sha256") else None)
+            if doc.get("model_sha256") and doc["model_sha256"] != digest:  # another file of that name
                 raise ValueError(f"{p} measured another model file than {model} (or it changed since): evaluate again")
             found.append(doc)
     if not found:

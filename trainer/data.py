@@ -35,7 +35,7 @@ class TileSampler:
     def __init__(self, cache: SpectrogramCache, songs: list[Song], genres: list[str], tile_frames: int = 64,
                  context: int = 24, shift: int = 11, in_memory: bool = True, views: int = 0) -> None:
         if not songs:
-            raise ValueError("no songs to train on: the data folder's genre folders hold no audio files")
+            raise ValueError("no songs in this part of the split (too few songs, or too few song groups)")
         self.songs = [s for s in songs if cache.has_song(s.rel)]
         if not self.songs:
             raise ValueError(f"none of the {len(songs)} songs is in the spectrogram cache: the cache step skipped "
