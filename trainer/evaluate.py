@@ -160,7 +160,7 @@ def query_plan(songs: list[Song], waves: dict[str, np.ndarray], n: int, rate: in
 def eval_queries(run: Run, lib_songs: list[Song], unknown: list[Song], waves: dict[str, np.ndarray], cfg: EvalConfig,
                  feats: FeatureConfig) -> tuple[list[np.ndarray], Babble, list[tuple[str, int, bool]]]:
     """The evaluation's rooms, talkers and (song rel, start sample, is a library song) plan for this draw: the
-    same for every tool that replays its queries (`research/false_accepts.py`, `research/gate_sweep.py`)."""
+    same for every tool that replays its queries (`research/false_accepts.py`, `research/sweep.py`)."""
     rate = feats.sample_rate
     rng = np.random.default_rng(cfg.seed + 1)
     rirs = load_eval_rirs(run, rate, rng)
