@@ -9,6 +9,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
+import pyqtgraph as pg  # noqa: E402
 import soundfile as sf  # noqa: E402
 from conftest import aligned_clip  # noqa: E402
 from test_gui import SR, Inputs, built_library, drop, make_window, music  # noqa: E402,F401  (fixtures)
@@ -19,7 +20,8 @@ from shazamlet.gui import messages as m  # noqa: E402
 from shazamlet.gui.core_worker import remaining_seconds  # noqa: E402
 from shazamlet.gui.folder_batch import NOT_FOUND_CSV  # noqa: E402
 from shazamlet.gui.genres import GenrePalette  # noqa: E402
-from shazamlet.gui.spectrogram import SpectrogramView, StreamingMel, band_position, frequency_ticks  # noqa: E402
+from shazamlet.gui.spectrogram import (LEVELS_DB, SpectrogramView, StreamingMel, band_position,  # noqa: E402
+                                       frequency_ticks)
 
 
 def test_the_spectrogram_axis_is_in_hz_on_the_front_ends_mel_scale():
@@ -53,6 +55,13 @@ def test_the_live_spectrogram_scrolls_under_a_still_axis_with_now_at_the_right(q
     seconds_ago = (len(cols) - 1 - np.arange(len(cols))) * spec.frame_seconds
     loud = seconds_ago[np.nan_to_num(cols, nan=-200) > -40]
     assert 1.8 < loud.min() < 2.3 and 3.6 < loud.max() < 4.1  # heard 2-4 s ago
+    # the picture shown is the data through pyqtgraph's own inferno map at the levels; unheard time is background
+    shown = spec.image.image
+    heard = ~np.isnan(spec.data[0])
+    argb, _ = pg.makeARGB(spec.data[:, heard], lut=pg.colormap.get("inferno").getLookupTable(nPts=256),
+                          levels=LEVELS_DB)
+    assert np.array_equal(shown[:, heard, :3], argb[..., [2, 1, 0]])  # makeARGB: BGRA
+    assert (~heard).any() and (shown[:, ~heard, :3] == [0x14, 0x14, 0x1C]).all()
     right = spec.image.mapRectToParent(spec.image.boundingRect()).right() + spec.scroller.pos().x()
     assert abs(right) < 0.1  # the newest column ends at "now"
     spec.push(quiet[: rate // 2], 4 * rate + rate // 2)

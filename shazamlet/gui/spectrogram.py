@@ -22,6 +22,23 @@ from PySide6.QtWidgets import QGraphicsRectItem
 from shazamlet.config import FeatureConfig
 
 FLOOR_DB = -120.0
+LEVELS_DB = (-95.0, -10.0)  # the colour map's ends
+BACKGROUND = "#14141c"
+
+
+def colour_table() -> np.ndarray:
+    """The 256 colours of the picture (inferno), and the background's last: what is not heard yet."""
+    table = pg.colormap.get("inferno").getLookupTable(nPts=256, alpha=True)
+    background = QColor(BACKGROUND)
+    return np.vstack([table, [[background.red(), background.green(), background.blue(), 255]]]).astype(np.uint8)
+
+
+def colours(mel_db: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """RGBA pixels `(n_mels, frames, 4)` of dB values, NaN (not heard yet) as the background."""
+    lo, hi = LEVELS_DB
+    index = np.clip((np.nan_to_num(mel_db, nan=lo) - lo) * (256.0 / (hi - lo)), 0, 255).astype(np.intp)
+    index[np.isnan(mel_db)] = 256
+    return table[index]
 FREQ_TICKS = (100, 500, 1000, 2000, 4000, 8000)  # (200 Hz sat on top of 100 Hz's label)
 
 
@@ -93,7 +110,7 @@ class SpectrogramView(pg.PlotWidget):
     """Scrolling log-mel image; x is seconds before now (a dropped file: its own time), y frequency (the 64 mel bands)."""
 
     def __init__(self, features: FeatureConfig = FeatureConfig(), seconds: float = 12.0, parent=None) -> None:
-        super().__init__(parent=parent, background="#14141c")
+        super().__init__(parent=parent, background=BACKGROUND)
         self.features = features
         self.seconds = seconds
         self.setMenuEnabled(False)
@@ -109,9 +126,10 @@ class SpectrogramView(pg.PlotWidget):
         # pyqtgraph regenerate the axis and paint the view twice per frame (~10% of a core).
         self.scroller = pg.ItemGroup()
         self.addItem(self.scroller)
+        # The picture is kept as RGBA pixels and only the new frames are coloured: handing pyqtgraph dB values
+        # made it colour the whole picture (and build a Qt colour table) on every frame.
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
-        self.image.setLevels((-95.0, -10.0))
+        self.table = colour_table()
         self.image.setParentItem(self.scroller)
         self.window_box = _rect("#7CFC9A", 2.0, fill="#187CFC9A")
         self.live_box = _rect("#38BDF8", 1.5, style=Qt.DashLine)
@@ -146,6 +164,7 @@ class SpectrogramView(pg.PlotWidget):
         self.width_frames = int(self.seconds / self.frame_seconds)
         # NaN (not yet heard) draws as the background rather than as the quietest colour
         self.data = np.full((self.features.n_mels, self.width_frames), np.nan, np.float32)
+        self.pixels = colours(self.data, self.table)
         self.window_box.setVisible(False)
         self.window_label.setText("")
         self.n_marked = 0
@@ -178,7 +197,8 @@ class SpectrogramView(pg.PlotWidget):
         self.frame_seconds = frame_seconds
         n = mel_db.shape[1]
         self.data = mel_db.astype(np.float32)
-        self.image.setImage(self.data, autoLevels=False)
+        self.pixels = colours(self.data, self.table)
+        self.image.setImage(self.pixels, autoLevels=False)
         self.image.setRect(QRectF(0, 0, n * frame_seconds, self.features.n_mels))
         self._live_axis(False)
         self.setXRange(0, max(n * frame_seconds, 1e-3), padding=0)
@@ -194,15 +214,18 @@ class SpectrogramView(pg.PlotWidget):
         if k:
             if k >= self.width_frames:
                 self.data[:] = cols[:, -self.width_frames :]
+                self.pixels[:] = colours(self.data, self.table)
             else:
                 self.data[:, :-k] = self.data[:, k:]
                 self.data[:, -k:] = cols
+                self.pixels[:, :-k] = self.pixels[:, k:]
+                self.pixels[:, -k:] = colours(cols, self.table)
         self._place((live_sample - self.start_sample) / self.rate)
 
     def _place(self, live_s: float) -> None:
         fs = self.frame_seconds
         end = (self.mel.frames_done if self.mel else 0) * fs
-        self.image.setImage(self.data, autoLevels=False)
+        self.image.setImage(self.pixels, autoLevels=False)
         self.image.setRect(QRectF(end - self.width_frames * fs, 0, self.width_frames * fs, self.features.n_mels))
         self.scroller.setPos(-max(end, live_s), 0)  # now is at 0 on the axis
         tile_s = self.features.tile_seconds
