@@ -20,7 +20,7 @@ from shazamlet.landmarks import BIN_BITS, aligned_evidence, landmarks, pair, pea
 from shazamlet.library import Library
 from shazamlet.recognition import NominateConfig, RecognitionConfig, Trace, VerifyConfig
 from shazamlet.recognition.decide import peaks_above_chance
-from shazamlet.recognition.nominate import Nominees, SongVote, nominate_by_presence
+from shazamlet.recognition.nominate import Nominees, SongVote, join_presence_nominees
 from shazamlet.recognition.verify import PeakEvidence, blend_evidence, blended_similarity, verify
 from shazamlet.model import TileEmbedder
 from shazamlet.recognition import Recognizer
@@ -361,8 +361,6 @@ def test_a_nominee_the_fingerprints_ranked_last_is_not_pushed_out_by_the_other_n
     cfg = NominateConfig()
     votes = [SongVote(i, 0.9 - 0.01 * i, 10.0, 5) for i in range(cfg.rescore_top)]
     weakest = votes[-1].song_id
-    monkeypatch.setattr(nominate_module, "presence_search",
-                        lambda *a, **k: [Nominee(weakest, 20, 9.0), Nominee(100, 0, 3.0), Nominee(101, 0, 2.5)])
     monkeypatch.setattr(nominate_module, "rescore_aligned",
                         lambda vs, *a, **k: [SongVote(vs[0].song_id, 0.5, vs[0].offset_frames, 3)])
     library = types.SimpleNamespace(genres=lambda: {i: None for i in range(200)}, landmark_config=LC,
@@ -371,7 +369,8 @@ def test_a_nominee_the_fingerprints_ranked_last_is_not_pushed_out_by_the_other_n
     query = types.SimpleNamespace(presence_map=PresenceMap(np.zeros((5, 3), np.float32), 0), fingerprints=None,
                                   landmark_frames_per_frame=2.0)
     nominees = Nominees(types.SimpleNamespace(query_starts=None), votes, {}, {})
-    out = nominate_by_presence(query, nominees, library, cfg, 10.0, cfg.rescore_top)
+    found = [Nominee(weakest, 20, 9.0), Nominee(100, 0, 3.0), Nominee(101, 0, 2.5)]
+    out = join_presence_nominees(query, nominees, found, library, cfg, cfg.rescore_top)
     ids = [v.song_id for v in out]
     assert len(ids) == cfg.rescore_top and {weakest, 100, 101} <= set(ids), ids
     assert ids[:3] == [0, 1, 2], "the fingerprints' strongest stay"

@@ -11,7 +11,7 @@ from conftest import LIB_HOP_SAMPLES
 from shazamlet.audio.capture import RingBuffer
 from shazamlet.audio.decode import resample
 from shazamlet.library import Library
-from shazamlet.listen import Listener, ListenPolicy, StreamResampler
+from shazamlet.listen import ListenEvent, Listener, ListenPolicy, StreamResampler
 from shazamlet.recognition import Recognizer
 
 DEVICE_RATE = 44_100
@@ -54,6 +54,48 @@ def test_silence_ends_as_not_in_library_after_10_s(recognizer):
     assert events[-1].kind == "final" and events[-1].answer.song is None
     assert 9.9 <= events[-1].heard_s <= 11.5
     assert all(e.answer.silent for e in events)
+
+
+def test_the_presence_search_reads_each_stretch_of_the_stream_once(recognizer, synth_music, monkeypatch):
+    """Music not in the library keeps every answer unsure; the search (the costliest step, reading the
+    window's newest ~3 s) runs again only once 3 s are new, where each answer searched before; the
+    answers between check what it found."""
+    import shazamlet.recognition.recognizer as stages
+
+    wave, sr = sf.read(synth_music / "techno" / "techno_song_00.wav", dtype="float32")  # not in the library
+    audio = resample(wave, sr, DEVICE_RATE)[: 11 * DEVICE_RATE]
+    searched_at: list[float] = []
+    joined: list[list] = []  # the nominees each unsure answer checked
+
+    def spaced(listener: Listener) -> list[ListenEvent]:
+        search, join = stages.search_by_presence, stages.join_presence_nominees
+
+        def search_spy(*args, **kwargs):
+            searched_at.append(listener.heard_s)
+            return search(*args, **kwargs)
+
+        def join_spy(query, nominees, found, *args, **kwargs):
+            joined.append([(n.song_id, n.offset) for n in found])
+            return join(query, nominees, found, *args, **kwargs)
+
+        monkeypatch.setattr(stages, "search_by_presence", search_spy)
+        monkeypatch.setattr(stages, "join_presence_nominees", join_spy)
+        try:
+            return feed(listener, audio)
+        finally:
+            monkeypatch.setattr(stages, "search_by_presence", search)
+            monkeypatch.setattr(stages, "join_presence_nominees", join)
+
+    every = spaced(Listener(recognizer, DEVICE_RATE, ListenPolicy(search_every_s=0.0)))
+    each_answer = list(searched_at)
+    searched_at.clear()
+    joined.clear()
+    events = spaced(Listener(recognizer, DEVICE_RATE))
+    assert events[-1].kind == "final" and events[-1].answer.song is None
+    assert len(each_answer) == len(every) >= 7  # every answer was unsure and searched
+    assert len(searched_at) == 3 and np.allclose(np.diff(searched_at), 3.0, atol=0.11)
+    assert len(joined) == len(events) and joined[0] and joined[1] == joined[0]  # found at 3.1 s, checked at 4.1 s
+    assert [e.answer.song for e in events] == [e.answer.song for e in every]  # no song either way
 
 
 def test_each_answer_embeds_only_new_tiles_and_equals_embedding_the_whole_window(recognizer, synth_music):

@@ -73,6 +73,8 @@ class Trace:
     fingerprint_raw_score: float = 0.0
     library_genre: GenreVote | None = None  # the two genre votes the answer's genre was made from
     model_genre: GenreVote | None = None
+    presence_searched: bool = False  # whether the presence search ran (the listener spaces its searches) ...
+    presence_nominees: list | None = None  # ... and what it found (`presence.Nominee`, offsets on this query)
 
 
 def calibrate(raw: float, threshold: float) -> float:

@@ -6,7 +6,7 @@ query that agree on the same song and place add up, scattered look-alikes do not
 Under a microphone many query tiles have the right song outside their k nearest, so the leading songs
 are re-scored as a whole sequence against their own tiles at the aligned place (`rescore_aligned`,
 Chang et al. 2021's sequence search). While the answer is unsure, the songs whose spectral peaks stand
-out most in the query join them (`nominate_by_presence`): through voices a clip's fingerprints
+out most in the query join them (`search_by_presence`, `join_presence_nominees`): through voices a clip's fingerprints
 sometimes land far from the right song while its peaks still stand out.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from shazamlet.library.catalog import Song
 from shazamlet.library.index import Neighbours
-from shazamlet.presence import presence_search
+from shazamlet.presence import Nominee, presence_search
 from shazamlet.recognition.config import NominateConfig
 from shazamlet.recognition.query import Query
 from shazamlet.recognition.view import LibraryView
@@ -66,12 +66,10 @@ def nominate(query: Query, library: LibraryView, cfg: NominateConfig) -> Nominee
     return nominees
 
 
-def nominate_by_presence(query: Query, nominees: Nominees, library: LibraryView, cfg: NominateConfig,
-                         slack_frames: float, keep: int) -> list[SongVote]:
-    """The candidates with the songs whose peaks stand out most in the query (`presence.presence_search`)
-    among them, each placed where its peaks do and re-scored there; the fingerprints' weakest candidates
-    make room, so that `keep` are checked as before. A nominee the fingerprints already hold keeps its
-    place (and their alignment), however weak their vote for it."""
+def search_by_presence(query: Query, nominees: Nominees, library: LibraryView, cfg: NominateConfig,
+                       slack_frames: float) -> list[Nominee]:
+    """The songs whose peaks stand out most in the query (`presence.presence_search`): in a large library,
+    among the songs nearest the query's fingerprints."""
     genres = library.genres()  # every song of the library, cached
     if len(genres) <= cfg.presence_search_songs:
         searched = list(genres)
@@ -80,9 +78,17 @@ def nominate_by_presence(query: Query, nominees: Nominees, library: LibraryView,
         ids = wide.song_ids.T.ravel()  # each tile's nearest, then each tile's second, ...
         searched = list(dict.fromkeys(ids[ids >= 0].tolist()))[: cfg.presence_search_songs]
     peaks = [(song_id, library.song_peaks(song_id)) for song_id in searched]
+    return presence_search(query.presence_map, [(i, p) for i, p in peaks if p is not None and len(p)],
+                           cfg.presence_search_top, slack_frames)
+
+
+def join_presence_nominees(query: Query, nominees: Nominees, found: list[Nominee], library: LibraryView,
+                           cfg: NominateConfig, keep: int) -> list[SongVote]:
+    """The candidates with the presence search's nominees among them, each placed where its peaks stand
+    out and re-scored there; the fingerprints' weakest candidates make room, so that `keep` are checked
+    as before. A nominee the fingerprints already hold keeps its place (and their alignment), however
+    weak their vote for it."""
     per_frame = query.landmark_frames_per_frame
-    found = presence_search(query.presence_map, [(i, p) for i, p in peaks if p is not None and len(p)],
-                            cfg.presence_search_top, slack_frames)
     votes, query_starts = nominees.votes, nominees.neighbours.query_starts
     have = {v.song_id for v in votes}
     added = [rescore_aligned([SongVote(n.song_id, 0.0, n.offset / per_frame, 0)], query.fingerprints, query_starts,

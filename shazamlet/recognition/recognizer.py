@@ -19,7 +19,8 @@ from shazamlet.recognition.config import RecognitionConfig
 from shazamlet.recognition.decide import (Answer, Trace, candidates, genre_from_model, margin_scores,
                                           merge_genre_votes, peak_checked_margins, peaks_above_chance,
                                           vote_for_genre)
-from shazamlet.recognition.nominate import nominate, nominate_by_presence
+from shazamlet.presence import Nominee
+from shazamlet.recognition.nominate import join_presence_nominees, nominate, search_by_presence
 from shazamlet.recognition.query import Fingerprinter, QueryEncoder
 from shazamlet.recognition.verify import RANKING, verify
 from shazamlet.recognition.view import LibraryView
@@ -60,9 +61,12 @@ class Recognizer:
         self.min_seconds = self.features.tile_seconds - config.query.max_pad_seconds
         self.encode = QueryEncoder(embedder, library.cfg.query_hop_frames, library.landmark_config, config.query)
 
-    def identify_wave(self, wave: np.ndarray, trace: Trace | None = None) -> Answer:
+    def identify_wave(self, wave: np.ndarray, trace: Trace | None = None,
+                      presence: list[Nominee] | None = None) -> Answer:
         """Identify a mono waveform at the front end's sample rate (at least ~3 s long). With `trace`,
-        also what only the evaluation reads (filled in place)."""
+        also what only the evaluation reads (filled in place). `presence`: the nominees of an earlier
+        presence search of the same stream, placed on this wave, checked instead of searching again (the
+        listener's window was searched a moment ago, and the search reads only its newest ~3 s)."""
         started = time.perf_counter()
         cfg, library = self.cfg, self.library
         trace = trace if trace is not None else Trace()
@@ -105,8 +109,12 @@ class Recognizer:
                 and margins[0] < self.landmark_threshold):
             # not sure yet: the songs whose peaks stand out in the query are checked too (an answer already
             # accepted is never changed by them, and the search is the costliest step of an answer)
-            slack = cfg.verify.landmark_slack_s / library.landmark_config.frame_seconds
-            nominated = nominate_by_presence(query, nominees, library, cfg.nominate, slack, top)
+            if presence is None:
+                slack = cfg.verify.landmark_slack_s / library.landmark_config.frame_seconds
+                presence = search_by_presence(query, nominees, library, cfg.nominate, slack)
+                trace.presence_searched = True
+            trace.presence_nominees = presence
+            nominated = join_presence_nominees(query, nominees, presence, library, cfg.nominate, top)
             rechecked, remargins = verified_margins(nominated)
             if rechecked is not None:
                 verified, margins = rechecked, remargins
