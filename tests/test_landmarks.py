@@ -338,8 +338,18 @@ def test_the_presence_search_nominates_the_song_the_fingerprints_left_out(tmp_pa
     accepted = Recognizer(lib, embedder, landmark_threshold=0.0).identify_wave(clip)
     assert accepted.song is not None and searched == [], "an accepted answer is not searched"
     unsure = 0.99
+    import shazamlet.recognition.recognizer as stages
+    import shazamlet.recognition.verify as verify_module
+
+    checks, verified = [], []
+    real_check, real_verify = verify_module.aligned_evidence, stages.verify
+    monkeypatch.setattr(verify_module, "aligned_evidence",
+                        lambda q, p, at, *a: checks.append((p.tobytes(), at)) or real_check(q, p, at, *a))
+    monkeypatch.setattr(stages, "verify", lambda *a, **k: verified.append(1) or real_verify(*a, **k))
     with_search = Recognizer(lib, embedder, landmark_threshold=unsure).identify_wave(clip)
     assert searched == [4], "a small library is searched whole"
+    # the candidates are checked again with the search's nominee among them: each one's peaks only once
+    assert len(verified) >= 2 and checks and len(set(checks)) == len(checks)
     assert with_search.candidates and with_search.candidates[0].song_id == right, with_search.candidates
     assert abs(with_search.candidates[0].offset_s - 9.0) < 0.5
     without = Recognizer(lib, embedder, config=RecognitionConfig(nominate=NominateConfig(presence_search_top=0)),

@@ -21,6 +21,7 @@ from shazamlet.landmarks import shared_peaks
 from shazamlet.library.index import Neighbours
 from shazamlet.recognition.config import DecideConfig
 from shazamlet.recognition.nominate import SongVote
+from shazamlet.recognition.query import Query
 from shazamlet.recognition.verify import PeakEvidence
 from shazamlet.recognition.view import LibraryView
 
@@ -110,7 +111,7 @@ def peaks_above_chance(evidence: PeakEvidence | None, cfg: DecideConfig) -> bool
     return evidence is None or evidence.landmarks >= cfg.accept_landmarks or evidence.presence >= cfg.accept_presence
 
 
-def peak_checked_margins(votes: list[SongVote], fingerprint_sims: dict[int, float], samples: int, per_frame: float,
+def peak_checked_margins(votes: list[SongVote], fingerprint_sims: dict[int, float], query: Query,
                          library: LibraryView, cfg: DecideConfig,
                          evidence: dict[int, PeakEvidence] | None = None) -> list[float]:
     """`margin_scores` of peak-checked candidates, knowing which of the leading ones are one recording
@@ -120,13 +121,19 @@ def peak_checked_margins(votes: list[SongVote], fingerprint_sims: dict[int, floa
     it) is measured against its own fingerprint score: only what its peaks add can then accept it. A
     candidate whose peaks are at chance (`peaks_above_chance`, from `evidence`) has no decision score
     above 0, so no threshold accepts it (and the evaluation's calibration sees it so)."""
-    lc = library.landmark_config
+    frames = len(query.wave) // library.landmark_config.hop
     lead = votes[: cfg.copy_checked]
+    at = [int(round(v.offset_frames * query.landmark_frames_per_frame)) for v in lead]
     packed = [library.song_peaks(v.song_id) for v in lead]
-    copies = {frozenset((i, j)) for i in range(len(lead)) for j in range(i + 1, len(lead))
-              if packed[i] is not None and packed[j] is not None
-              and shared_peaks(packed[i], int(round(lead[i].offset_frames * per_frame)), packed[j],
-                               int(round(lead[j].offset_frames * per_frame)), samples // lc.hop) >= cfg.copy_shared_peaks}
+
+    def copy(i: int, j: int) -> bool:
+        if packed[i] is None or packed[j] is None:
+            return False
+        share = query.once(("shared peaks", lead[i].song_id, at[i], lead[j].song_id, at[j]),
+                           lambda: shared_peaks(packed[i], at[i], packed[j], at[j], frames))
+        return share >= cfg.copy_shared_peaks
+
+    copies = {frozenset((i, j)) for i in range(len(lead)) for j in range(i + 1, len(lead)) if copy(i, j)}
 
     def alone(i: int) -> float:  # the fingerprints' own score, and what chance adds to it
         f = fingerprint_sims.get(votes[i].song_id, votes[i].similarity)

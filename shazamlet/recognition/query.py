@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Callable, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +21,8 @@ from shazamlet.presence import PresenceMap, presence_map
 from shazamlet.recognition.config import QueryConfig
 from shazamlet.recognition.speed import Heard, heard_at
 
+T = TypeVar("T")
+
 
 @dataclass
 class Query:
@@ -31,6 +33,7 @@ class Query:
     landmark_cfg: LandmarkConfig = field(repr=False, default_factory=LandmarkConfig)
     landmark_frames_per_frame: float = 1.0  # landmark (peak) frames per front-end frame
     _speeds: dict[tuple[float, bool], Heard] = field(default_factory=dict, repr=False, compare=False)
+    _checked: dict[tuple, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def silent(self) -> bool:
@@ -54,6 +57,14 @@ class Query:
             self._speeds[key] = heard_at(self.peaks, self.presence_map if with_presence else None, speed,
                                          self.landmark_cfg)
         return self._speeds[key]
+
+    def once(self, key: tuple, make: Callable[[], T]) -> T:
+        """What `make` computes for this query, made once per `key` (a candidate's peak evidence at an
+        offset): the verify stage checks the candidates again after the presence search joined a few,
+        and the lead alone before that, so most of them were checked already."""
+        if key not in self._checked:
+            self._checked[key] = make()
+        return self._checked[key]
 
     @cached_property
     def presence_map(self) -> PresenceMap:

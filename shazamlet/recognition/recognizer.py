@@ -100,9 +100,8 @@ class Recognizer:
                                    use_presence, above_chance)
             if checked_votes is None:
                 return None, None
-            return checked_votes, peak_checked_margins(checked_votes.votes, nominees.fingerprint_sims, len(query.wave),
-                                                       query.landmark_frames_per_frame, library, cfg.decide,
-                                                       checked_votes.evidence)
+            return checked_votes, peak_checked_margins(checked_votes.votes, nominees.fingerprint_sims, query, library,
+                                                       cfg.decide, checked_votes.evidence)
 
         verified, margins = verified_margins(votes) if checked else (None, None)
         if (verified is not None and use_presence and cfg.nominate.presence_search_top and library.keeps_peaks

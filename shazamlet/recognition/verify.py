@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from shazamlet.landmarks import aligned_evidence, song_wide_evidence
+from shazamlet.landmarks import Evidence, aligned_evidence, song_wide_evidence
 from shazamlet.presence import presence
 from shazamlet.recognition.config import VerifyConfig
 from shazamlet.recognition.nominate import SongVote, TileLookup, rescore_aligned
@@ -66,9 +66,16 @@ def verify(query: Query, votes: list[SongVote], library: LibraryView, cfg: Verif
     heard = query.presence_map if use_presence else None
 
     def present(vote: SongVote, song_peaks: np.ndarray) -> float:
-        return 0.0 if heard is None else presence(heard, song_peaks, vote.offset_frames * per_frame, slack).score
+        at = vote.offset_frames * per_frame
+        return 0.0 if heard is None else query.once(
+            ("presence", vote.song_id, at, slack), lambda: presence(heard, song_peaks, at, slack).score)
 
-    found = [aligned_evidence(query.landmarks, p, v.offset_frames * per_frame, slack, lc) for v, p in zip(votes, peaks)]
+    def shared(vote: SongVote, song_peaks: np.ndarray):
+        at = vote.offset_frames * per_frame
+        return query.once(("landmarks", vote.song_id, at, slack),
+                          lambda: aligned_evidence(query.landmarks, song_peaks, at, slack, lc))
+
+    found = [shared(v, p) for v, p in zip(votes, peaks)]
     evidence = [PeakEvidence(e.excess, present(v, p)) for v, e, p in zip(votes, found, peaks)]
     counts = {v.song_id: e.count for v, e in zip(votes, found)}
     offsets = [e.offset / per_frame if e.excess >= cfg.landmark_offset_evidence else None for e in found]
@@ -84,10 +91,9 @@ def verify(query: Query, votes: list[SongVote], library: LibraryView, cfg: Verif
     for i in range(min(cfg.landmark_search_top, len(votes))):  # the leading ones by fingerprints
         if evidence[i].landmarks >= cfg.landmark_offset_evidence:
             continue
-        song = library.song_landmarks(votes[i].song_id)
-        if song is None:  # its peaks fell out of the cache and its file went bad since
+        wide = query.once(("song-wide", votes[i].song_id), lambda: _song_wide(query, library, votes[i].song_id))
+        if wide is None:  # its peaks fell out of the cache and its file went bad since
             continue
-        wide = song_wide_evidence(query.landmarks, song)
         wide_excess = wide.excess - cfg.landmark_search_penalty
         if wide_excess <= evidence[i].landmarks:
             continue
@@ -101,13 +107,18 @@ def verify(query: Query, votes: list[SongVote], library: LibraryView, cfg: Verif
                     {v.song_id: e for v, e in zip(votes, evidence)})
 
 
+def _song_wide(query: Query, library: LibraryView, song_id: int) -> Evidence | None:
+    song = library.song_landmarks(song_id)
+    return None if song is None else song_wide_evidence(query.landmarks, song)
+
+
 def _at_best_speed(query: Query, vote: SongVote, song_peaks: np.ndarray, slack: float, cfg: VerifyConfig,
                    use_presence: bool) -> tuple[PeakEvidence, int, int] | None:
     """The candidate's peak evidence at the best of `cfg.speeds` (less what chance gains from trying them all),
     its landmark count and its offset (landmark frames); None without speeds to try."""
-    hypotheses = [query.at_speed(s, use_presence) for s in cfg.speeds]
-    found = speed_evidence(hypotheses, song_peaks, vote.offset_frames * query.landmark_frames_per_frame, slack,
-                           query.landmark_cfg)
+    at = vote.offset_frames * query.landmark_frames_per_frame
+    found = query.once(("speeds", vote.song_id, at, slack, cfg.speeds, use_presence), lambda: speed_evidence(
+        [query.at_speed(s, use_presence) for s in cfg.speeds], song_peaks, at, slack, query.landmark_cfg))
     scored = [(PeakEvidence(max(0.0, e.landmarks - cfg.speed_landmark_penalty),
                             max(0.0, e.presence - cfg.speed_presence_penalty)), e.count, e.offset) for e in found]
     return max(scored, key=lambda x: blended_similarity(vote.similarity, x[0], cfg), default=None)
