@@ -24,6 +24,7 @@ from shazamlet.config import FeatureConfig
 FLOOR_DB = -120.0
 LEVELS_DB = (-95.0, -10.0)  # the colour map's ends
 BACKGROUND = "#14141c"
+FREQ_TICKS = (100, 500, 1000, 2000, 4000, 8000)  # (200 Hz sat on top of 100 Hz's label)
 
 
 def colour_table() -> np.ndarray:
@@ -39,7 +40,6 @@ def colours(mel_db: np.ndarray, table: np.ndarray) -> np.ndarray:
     index = np.clip((np.nan_to_num(mel_db, nan=lo) - lo) * (256.0 / (hi - lo)), 0, 255).astype(np.intp)
     index[np.isnan(mel_db)] = 256
     return table[index]
-FREQ_TICKS = (100, 500, 1000, 2000, 4000, 8000)  # (200 Hz sat on top of 100 Hz's label)
 
 
 def hz_label(f: float) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 
 from shazamlet.landmarks import shared_peaks
 from shazamlet.library.index import Neighbours
+from shazamlet.presence import Nominee
 from shazamlet.recognition.config import DecideConfig
 from shazamlet.recognition.nominate import SongVote
 from shazamlet.recognition.query import Query
@@ -67,7 +68,8 @@ class Answer:
 
 @dataclass
 class Trace:
-    """What only the evaluation reads of an answer; filled in when `Recognizer.identify_wave` is given one."""
+    """What only the evaluation (and the listener, to space its searches) reads of an answer; filled in when
+    `Recognizer.identify_wave` is given one."""
 
     landmarks: bool = False  # whether the peak checks ranked the candidates (a threshold is calibrated for each)
     fingerprint_song_id: int | None = None  # what the fingerprints alone would have answered
@@ -75,7 +77,7 @@ class Trace:
     library_genre: GenreVote | None = None  # the two genre votes the answer's genre was made from
     model_genre: GenreVote | None = None
     presence_searched: bool = False  # whether the presence search ran (the listener spaces its searches) ...
-    presence_nominees: list | None = None  # ... and what it found (`presence.Nominee`, offsets on this query)
+    presence_nominees: list[Nominee] | None = None  # ... and what it found (offsets on this query)
 
 
 def calibrate(raw: float, threshold: float) -> float:

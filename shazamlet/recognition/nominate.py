@@ -6,8 +6,8 @@ query that agree on the same song and place add up, scattered look-alikes do not
 Under a microphone many query tiles have the right song outside their k nearest, so the leading songs
 are re-scored as a whole sequence against their own tiles at the aligned place (`rescore_aligned`,
 Chang et al. 2021's sequence search). While the answer is unsure, the songs whose spectral peaks stand
-out most in the query join them (`search_by_presence`, `join_presence_nominees`): through voices a clip's fingerprints
-sometimes land far from the right song while its peaks still stand out.
+out most in the query join them (`search_by_presence`, `join_presence_nominees`): through voices a
+clip's fingerprints sometimes land far from the right song while its peaks still stand out.
 """
 
 from __future__ import annotations

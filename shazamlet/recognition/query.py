@@ -32,7 +32,6 @@ class Query:
     probs: np.ndarray | None  # (q, genres) the model's genre probabilities; None without a genre head
     landmark_cfg: LandmarkConfig = field(repr=False, default_factory=LandmarkConfig)
     landmark_frames_per_frame: float = 1.0  # landmark (peak) frames per front-end frame
-    _speeds: dict[tuple[float, bool], Heard] = field(default_factory=dict, repr=False, compare=False)
     _checked: dict[tuple, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -52,16 +51,13 @@ class Query:
     def at_speed(self, speed: float, with_presence: bool) -> Heard:
         """The query's landmarks (and presence map) as if it had been played at 1x, supposing it was played
         at `speed`: made once per speed, shared by every candidate checked (`shazamlet.recognition.speed`)."""
-        key = (speed, with_presence)
-        if key not in self._speeds:
-            self._speeds[key] = heard_at(self.peaks, self.presence_map if with_presence else None, speed,
-                                         self.landmark_cfg)
-        return self._speeds[key]
+        return self.once(("at speed", speed, with_presence), lambda: heard_at(
+            self.peaks, self.presence_map if with_presence else None, speed, self.landmark_cfg))
 
     def once(self, key: tuple, make: Callable[[], T]) -> T:
-        """What `make` computes for this query, made once per `key` (a candidate's peak evidence at an
-        offset): the verify stage checks the candidates again after the presence search joined a few,
-        and the lead alone before that, so most of them were checked already."""
+        """What `make` computes for this query, made once per `key`: the query heard at another speed, a
+        candidate's peak evidence at an offset (the verify stage checks the candidates again after the
+        presence search joined a few, and the lead alone before that: most were checked already)."""
         if key not in self._checked:
             self._checked[key] = make()
         return self._checked[key]
