@@ -11,7 +11,9 @@ import argparse
 import gc
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import unicodedata
 from pathlib import Path
@@ -118,6 +120,7 @@ def cmd_identify(args) -> int:
         say(f"warning: the library {where}; add music with `shazamlet library add FOLDER`", file=sys.stderr)
     status = 0
     for f in args.files:
+        Interrupted.check()
         try:
             answer = recognizer.identify_file(f)
         except AudioError as exc:
@@ -407,17 +410,43 @@ def run_command(argv: list[str]) -> int:
         gc.enable()  # a command that ended (or failed to start) before `started`
 
 
+class Interrupted:
+    """Ctrl-C, raised as KeyboardInterrupt and remembered. Python drops an exception raised while a finalizer
+    runs (a decoder's file closing as its object goes), so a Ctrl-C landing there was lost and `identify`
+    went on through every file: the loops over files ask `Interrupted.check()` too."""
+
+    seen = False
+
+    @classmethod
+    def handle(cls, signum, frame) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+    @classmethod
+    def check(cls) -> None:
+        if cls.seen:
+            raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command; Ctrl-C anywhere (a long `identify`, loading the model) ends in one line and the
     shell's code for an interrupt. `library add` and `listen` handle it themselves first: the one says
     what was kept, the other stops listening as asked."""
     if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8 prints as its own bytes
         sys.stdout.reconfigure(errors="surrogateescape")
+    previous = signal.getsignal(signal.SIGINT)
+    Interrupted.seen = False
+    ours = previous is signal.default_int_handler and threading.current_thread() is threading.main_thread()
+    if ours:  # (not when the shell ignores it: `shazamlet ... &`)
+        signal.signal(signal.SIGINT, Interrupted.handle)
     try:
         return run_command(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
         say("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

@@ -162,6 +162,37 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tmp_path, random_model):
     assert "Traceback" not in err and err.splitlines()[-1] == "interrupted", err
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the interrupt Python drops
+def test_ctrl_c_landing_in_a_finalizer_still_ends_identify(tmp_path, random_model, monkeypatch, capsys):
+    """Python drops a KeyboardInterrupt raised while a finalizer runs (a decoder's file closing): the
+    interrupt used to be lost there and `identify` went on through every file (a CI run timed out)."""
+    from shazamlet import cli
+    from shazamlet.recognition import Recognizer
+
+    sf.write(tmp_path / "clip.wav", make_song(3, STYLES[0], 4.0), SR)
+    heard = []
+    real = Recognizer.identify_file
+
+    class Closing:  # a Ctrl-C arrives while its finalizer runs
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between these bytecodes, inside the finalizer
+                pass
+
+    def identify(self, path):
+        heard.append(path)
+        Closing()
+        return real(self, path)
+
+    monkeypatch.setattr(Recognizer, "identify_file", identify)
+    code = cli.main(["--library", str(tmp_path / "lib"), "--model", str(random_model), "identify",
+                     *[str(tmp_path / "clip.wav")] * 50])
+    err = capsys.readouterr().err
+    assert code == 130 and err.splitlines()[-1] == "interrupted", err
+    assert len(heard) == 1, "the next file was not begun"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland displays are a Linux matter")
 def test_window_without_a_display_is_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
