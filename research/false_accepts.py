@@ -62,6 +62,8 @@ for cond, seconds in CONDITIONS:
     crng = np.random.default_rng([cfg.seed, len(cond)])
     for qi, (rel, start, known) in enumerate(plan):
         q, _ = make_query(cond, seconds, waves[rel], start, rate, rirs, babble, crng)
+        if known is None:  # a library song's audio (`trainer.evaluate.in_library_audio`): not scored
+            continue
         a = rec.identify_wave(q)
         top = str(Path(a.candidates[0].path).resolve()) if a.candidates else None
         out.append(dict(set="eval", cond=cond, known=known, truth=str((data_root / rel).resolve()), top=top,

@@ -66,3 +66,20 @@ def test_a_files_later_windows_name_a_song_only_with_more_confidence(setup, tmp_
     # with the model's own threshold the excerpt is sure enough to be named in a later window too
     sure = Recognizer(lib, embedder).identify_file(at_end)
     assert sure.song is not None and sure.song.path == str(paths[7]) and sure.song.score >= 0.65
+
+
+def test_the_evaluation_leaves_out_queries_made_of_a_library_songs_audio():
+    """A soundtrack's songs share loops and patterns rendered alike: a query of an unknown song there is a
+    library song's audio, no test of rejecting unknown music. Elsewhere in the song, and in other songs,
+    queries stay unknown ones."""
+    from shazamlet.landmarks import SongLandmarks, peaks
+    from trainer.evaluate import in_library_audio
+
+    library_song = make_song(7_000, STYLES[1], 24.0)
+    other = make_song(7_001, STYLES[2], 40.0)
+    sharing = other.copy()
+    sharing[20 * SR : 28 * SR] = library_song[4 * SR : 12 * SR]  # a loop of the library song, 20-28 s
+    library = [SongLandmarks.of(peaks(library_song)), SongLandmarks.of(peaks(make_song(7_002, STYLES[3], 24.0)))]
+    assert in_library_audio(sharing, 17 * SR, SR, library)  # its 10 s reach into the loop
+    assert not in_library_audio(sharing, 2 * SR, SR, library)
+    assert not any(in_library_audio(other, s * SR, SR, library) for s in (2, 17, 25))
