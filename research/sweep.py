@@ -92,7 +92,7 @@ def answer_all(run_dir: str, libdir: str, variants: list[str], model: str | None
                     a = rec.identify_wave(q)
                     cpu_ms = (time.thread_time() - c0) * 1000
                     top = str(Path(a.candidates[0].path).resolve()) if a.candidates else None
-                    out.append({"draw": draw, "cond": cond, "variant": name, "known": known, "right": top == truth,
+                    out.append({"draw": draw, "cond": cond, "variant": name, "song": rel, "known": known, "right": top == truth,
                                 "raw": float(a.raw_score), "accepted": a.song is not None, "cpu_ms": cpu_ms})
             print(f"draw {draw} {cond} ({time.time() - started:.0f} s)", flush=True)
         lib.close()
