@@ -181,9 +181,9 @@ def in_library_audio(wave: np.ndarray, start: int, rate: int, library: list[Song
     """Whether the clean audio a query of `wave` takes from `start` (up to 10 s, as fast as 1.08x) is in a
     library song too, by the landmarks of its 3-s stretches (1.5 s apart) at one offset of a whole song.
 
-    Songs of one soundtrack share loops and tracker patterns rendered alike: in the corpus, three of eight
-    biniax tracks hold 3-s stretches of another at 20-47 standard deviations above chance, where stretches of
-    songs from different packages reached 12 at most (471 stretches of 25 pairs). A query made of a library
+    Songs of one soundtrack share loops and tracker patterns rendered alike: in the corpus, biniax tracks hold
+    3-s stretches of one another at 20-47 standard deviations above chance, where stretches of songs from
+    different packages reached 12 at most (471 stretches of 25 pairs; docs/decisions.md). A query made of a library
     song's audio is no test of rejecting music the library lacks, nor of naming the song it came from."""
     span = wave[start : start + int((10.0 * SPEEDS[-1] + 1.0) * rate)]
     step, n = int(1.5 * rate), int(3.0 * rate)
