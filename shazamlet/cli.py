@@ -413,7 +413,7 @@ def run_command(argv: list[str]) -> int:
 class Interrupted:
     """Ctrl-C, raised as KeyboardInterrupt and remembered. Python drops an exception raised while a finalizer
     runs (a decoder's file closing as its object goes), so a Ctrl-C landing there was lost and `identify`
-    went on through every file: the loops over files ask `Interrupted.check()` too."""
+    went on through every file: the loop over files asks `Interrupted.check()` too."""
 
     seen = False
 
