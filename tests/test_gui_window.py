@@ -62,11 +62,16 @@ def test_the_live_spectrogram_scrolls_under_a_still_axis_with_now_at_the_right(q
                           levels=LEVELS_DB)
     assert np.array_equal(shown[:, heard, :3], argb[..., [2, 1, 0]])  # makeARGB: BGRA
     assert (~heard).any() and (shown[:, ~heard, :3] == [0x14, 0x14, 0x1C]).all()
-    right = spec.image.mapRectToParent(spec.image.boundingRect()).right() + spec.scroller.pos().x()
+    right = spec.image.mapRectToParent(spec.image.boundingRect()).right()
     assert abs(right) < 0.1  # the newest column ends at "now"
+    live = spec.live_box.mapRectToParent(spec.live_box.rect())
+    assert spec.live_box.isVisible() and abs(live.right()) < 0.1 and abs(live.width() - f.tile_seconds) < 0.01
+    spec.mark_window(4 * rate, 4.0, np.array([0, 11, 22]), True)  # an answer's window: 0-4 s of the stream
+    spec.set_details(True)
     spec.push(quiet[: rate // 2], 4 * rate + rate // 2)
     assert spec.getViewBox().viewRange()[0] == [-12.0, 0.0]  # still, while the picture moved on
-    assert abs(spec.scroller.pos().x() + 4.5) < 0.1
+    shown = spec.window_box.mapRectToParent(spec.window_box.rect()).translated(spec.scroller.pos())
+    assert abs(shown.right() + 0.5) < 0.1 and abs(shown.left() + 4.5) < 0.1  # the marks slide with it
 
 
 def test_a_dropped_file_shows_its_own_spectrogram(make_window, qtbot, built_library, music, tmp_path):

@@ -121,23 +121,30 @@ class SpectrogramView(pg.PlotWidget):
         plot.getAxis("left").setTicks([frequency_ticks(features)])
         plot.getAxis("left").setWidth(52)
         self.details = False  # the analysed window, its tiles and their labels (View > Analysis Details)
-        # While listening the axis stands still ("seconds ago") and this group, which holds the picture
-        # and its marks in seconds since listening started, slides left: a moving view range made
-        # pyqtgraph regenerate the axis and paint the view twice per frame (~10% of a core).
+        # While listening the axis stands still ("seconds ago"): the picture scrolls inside a still image
+        # (a moving view range made pyqtgraph regenerate the axis and paint the view twice per frame, ~10% of
+        # a core), and the marks of an answer, placed in seconds since listening started, sit in a group
+        # that slides left, moved only while they are shown (moving it moved ~20 items every frame).
         self.scroller = pg.ItemGroup()
         self.addItem(self.scroller)
         # The picture is kept as RGBA pixels and only the new frames are coloured: handing pyqtgraph dB values
         # made it colour the whole picture (and build a Qt colour table) on every frame.
         self.image = pg.ImageItem(axisOrder="row-major")
         self.table = colour_table()
-        self.image.setParentItem(self.scroller)
+        self.addItem(self.image)
         self.window_box = _rect("#7CFC9A", 2.0, fill="#187CFC9A")
-        self.live_box = _rect("#38BDF8", 1.5, style=Qt.DashLine)
+        self.live_box = _rect("#38BDF8", 1.5, style=Qt.DashLine)  # the newest tile's 3 s, ending now
         self.tile_marks: list[QGraphicsRectItem] = []
         self.window_label = pg.TextItem("", color="#7CFC9A", anchor=(1, 0), fill="#14141cb0")
         self.live_label = pg.TextItem("next tile", color="#38BDF8", anchor=(0, 1))
-        for item in (self.window_box, self.live_box, self.window_label, self.live_label):
+        for item in (self.window_box, self.window_label):
             item.setParentItem(self.scroller)
+        for item in (self.live_box, self.live_label):
+            self.addItem(item)
+        self.live_box.setRect(QRectF(-features.tile_seconds, 1, features.tile_seconds, features.n_mels - 2))
+        self.live_label.setPos(-features.tile_seconds, 1)
+        self.now_s = 0.0  # seconds since listening started, at the picture's right edge
+        self.live = True  # listening (False: a dropped file's own spectrogram)
         self.window_label.setZValue(11)
         self.live_label.setZValue(11)
         self.title = pg.TextItem("", color="#cbd5e1", anchor=(0, 0), fill="#14141cb0")  # the file shown
@@ -150,6 +157,8 @@ class SpectrogramView(pg.PlotWidget):
         """Show or hide what only someone studying the matcher needs: the analysed window's box and label,
         each tile of it, and the "next tile" label."""
         self.details = on
+        if on and self.live:
+            self.scroller.setPos(-self.now_s, 0)  # it stands still while hidden
         marked = self.window_label.toPlainText() != ""
         self.window_box.setVisible(on and marked)
         self.window_label.setVisible(on and marked)
@@ -173,7 +182,10 @@ class SpectrogramView(pg.PlotWidget):
         self.live_box.setVisible(False)
         self.live_label.setVisible(False)
         self.title.setText("")
+        self.live = mel is not None
         self._live_axis(True)
+        self.image.setRect(QRectF(-self.width_frames * self.frame_seconds, 0, self.width_frames * self.frame_seconds,
+                                  self.features.n_mels))
         self._place(0.0)
 
     def _live_axis(self, live: bool) -> None:
@@ -200,6 +212,7 @@ class SpectrogramView(pg.PlotWidget):
         self.pixels = colours(self.data, self.table)
         self.image.setImage(self.pixels, autoLevels=False)
         self.image.setRect(QRectF(0, 0, n * frame_seconds, self.features.n_mels))
+        self.live = False
         self._live_axis(False)
         self.setXRange(0, max(n * frame_seconds, 1e-3), padding=0)
         self.title.setText(name)
@@ -223,16 +236,13 @@ class SpectrogramView(pg.PlotWidget):
         self._place((live_sample - self.start_sample) / self.rate)
 
     def _place(self, live_s: float) -> None:
-        fs = self.frame_seconds
-        end = (self.mel.frames_done if self.mel else 0) * fs
+        """The newest frames at "now" (0 on the axis; a frame computed is at most ~50 ms behind the input)."""
+        self.now_s = max((self.mel.frames_done if self.mel else 0) * self.frame_seconds, live_s)
         self.image.setImage(self.pixels, autoLevels=False)
-        self.image.setRect(QRectF(end - self.width_frames * fs, 0, self.width_frames * fs, self.features.n_mels))
-        self.scroller.setPos(-max(end, live_s), 0)  # now is at 0 on the axis
-        tile_s = self.features.tile_seconds
-        if live_s >= 0.5:
-            self.live_box.setRect(QRectF(live_s - tile_s, 1, tile_s, self.features.n_mels - 2))
+        if self.details and self.window_label.toPlainText():  # an answer's marks are shown
+            self.scroller.setPos(-self.now_s, 0)
+        if live_s >= 0.5 and not self.live_box.isVisible():
             self.live_box.setVisible(True)
-            self.live_label.setPos(live_s - tile_s, 1)
             self.live_label.setVisible(self.details)
 
     def mark_window(self, end_sample: int, window_s: float, tile_starts: np.ndarray, matched: bool | None) -> None:
@@ -276,3 +286,5 @@ class SpectrogramView(pg.PlotWidget):
         self.window_label.setColor(QColor(colour))
         self.window_label.setPos(end, f.n_mels)
         self.window_label.setVisible(self.details)
+        if self.details and self.live:
+            self.scroller.setPos(-self.now_s, 0)
