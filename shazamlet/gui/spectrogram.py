@@ -144,7 +144,6 @@ class SpectrogramView(pg.PlotWidget):
         self.live_box.setRect(QRectF(-features.tile_seconds, 1, features.tile_seconds, features.n_mels - 2))
         self.live_label.setPos(-features.tile_seconds, 1)
         self.now_s = 0.0  # seconds since listening started, at the picture's right edge
-        self.live = True  # listening (False: a dropped file's own spectrogram)
         self.window_label.setZValue(11)
         self.live_label.setZValue(11)
         self.title = pg.TextItem("", color="#cbd5e1", anchor=(0, 0), fill="#14141cb0")  # the file shown
@@ -157,7 +156,7 @@ class SpectrogramView(pg.PlotWidget):
         """Show or hide what only someone studying the matcher needs: the analysed window's box and label,
         each tile of it, and the "next tile" label."""
         self.details = on
-        if on and self.live:
+        if on and self.mel is not None:  # listening (not a dropped file's own picture)
             self.scroller.setPos(-self.now_s, 0)  # it stands still while hidden
         marked = self.window_label.toPlainText() != ""
         self.window_box.setVisible(on and marked)
@@ -182,7 +181,6 @@ class SpectrogramView(pg.PlotWidget):
         self.live_box.setVisible(False)
         self.live_label.setVisible(False)
         self.title.setText("")
-        self.live = mel is not None
         self._live_axis(True)
         self.image.setRect(QRectF(-self.width_frames * self.frame_seconds, 0, self.width_frames * self.frame_seconds,
                                   self.features.n_mels))
@@ -212,7 +210,6 @@ class SpectrogramView(pg.PlotWidget):
         self.pixels = colours(self.data, self.table)
         self.image.setImage(self.pixels, autoLevels=False)
         self.image.setRect(QRectF(0, 0, n * frame_seconds, self.features.n_mels))
-        self.live = False
         self._live_axis(False)
         self.setXRange(0, max(n * frame_seconds, 1e-3), padding=0)
         self.title.setText(name)
@@ -286,5 +283,5 @@ class SpectrogramView(pg.PlotWidget):
         self.window_label.setColor(QColor(colour))
         self.window_label.setPos(end, f.n_mels)
         self.window_label.setVisible(self.details)
-        if self.details and self.live:
+        if self.details and self.mel is not None:
             self.scroller.setPos(-self.now_s, 0)
