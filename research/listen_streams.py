@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from replay import rooms  # noqa: E402
-from sweep import parse_variant  # noqa: E402
+from sweep import _literal, parse_variant  # noqa: E402
 
 KINDS = ("room", "voices", "unknown")
 
@@ -68,7 +68,7 @@ def listen_variant(text: str):
     policy = ListenPolicy()
     for item in (i for i in items if i.startswith("listen.")):
         key, value = item[len("listen."):].split("=", 1)
-        policy = replace(policy, **{key: type(getattr(policy, key))(value)})
+        policy = replace(policy, **{key: _literal(value)})
     _, config = parse_variant(name + ":" + ",".join(i for i in items if not i.startswith("listen.")))
     return name, config, policy
 
