@@ -288,7 +288,7 @@ def extrapolate(m: dict, n_songs: int) -> dict:
 def app_baseline_mb() -> tuple[float, str]:
     """RSS of the listening app without its index (Python, torch, model, shared libraries, buffers):
     section 5's last step (bench/out/memory.json: 1 000 songs, every index page touched) less that
-    library's ANNOY file and item map. Falls back to the figures in FINDINGS.md."""
+    library's ANNOY file and item map; without that file, the 445 MiB it measured with 64-d fingerprints."""
     from bench.common import OUT
 
     p = OUT / "memory.json"
@@ -297,7 +297,7 @@ def app_baseline_mb() -> tuple[float, str]:
         last = v["steps"][-1]
         map_1k = 232_000 * 8 / 2**20  # int32 song + int32 start per item, 1 000 songs at the 1.02-s hop
         return last[1] - v["ann_mb"] - map_1k, "bench/out/memory.json"
-    return 445.0, "FINDINGS.md section 5"
+    return 445.0, "bench.memory with 64-d fingerprints"
 
 
 def trees_sweep(n_songs: int, trees: list[int], keep: bool, n_q: int) -> None:
