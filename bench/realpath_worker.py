@@ -7,7 +7,7 @@ a tree from before a refactor and one after it: a name that moved is looked up w
 
 Jobs:
 - identify: CPU per answer of `Recognizer(library, embedder).identify_file(clip)` on one torch thread,
-  loaded as `shazamlet identify` loads (`cli._load`), after one warm-up answer;
+  loaded as `shazamlet identify` loads (`startup.open_library`), after one warm-up answer;
 - profile: the same under cProfile, the top entries by cumulative time;
 - gui: the real window offscreen, listening in continuous mode to a file-backed stream at real time:
   process CPU per wall second, and the listen thread's CPU per live answer (`Listener.push`).
@@ -58,7 +58,7 @@ def open_recognizer(library: str) -> Any:
     recognizer_cls = _first("shazamlet.recognizer:Recognizer", "shazamlet.recognition:Recognizer",
                             "shazamlet.recognition.recognizer:Recognizer")
     try:
-        load = _first("shazamlet.cli:_load")
+        load = _first("shazamlet.startup:open_library", "shazamlet.cli:_load")
         lib, embedder = _call(load, argparse.Namespace(library=library, model=None), create=False, missing_ok=True)
     except ImportError:
         library_cls = _first("shazamlet.library:Library", "shazamlet.library.library:Library")

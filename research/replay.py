@@ -72,17 +72,11 @@ def setup(args: argparse.Namespace):
         lib.add([str(p) for p in known], root=str(args.corpus))
         print(f"library of {len(known)} songs built in {time.time() - started:.0f} s", file=sys.stderr)
     config = None
-    if args.set:
-        from dataclasses import replace
+    if args.set:  # stage.key=value, read as sweep.py reads its variants (one literal parser)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from sweep import parse_variant
 
-        from shazamlet.recognition import RecognitionConfig
-
-        config = RecognitionConfig()
-        for item in args.set:  # stage.key=value
-            key, value = item.split("=")
-            stage, name = key.split(".")
-            part = getattr(config, stage)
-            config = replace(config, **{stage: replace(part, **{name: type(getattr(part, name))(value)})})
+        config = parse_variant("set:" + ",".join(args.set))[1]
     rec = Recognizer(lib, embedder) if config is None else Recognizer(lib, embedder, config=config)
     rng = np.random.default_rng(args.seed)
     rirs = rooms(args.noise, rate, rng)

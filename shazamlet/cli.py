@@ -14,11 +14,10 @@ import os
 import signal
 import sys
 import threading
-import unicodedata
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shazamlet.terminal import log_warnings_to_stderr, say
+from shazamlet.startup import UsageError, open_library
+from shazamlet.terminal import log_warnings_to_stderr, one_line, say
 
 if TYPE_CHECKING:  # torch is imported only by the commands that need it: the window opens fast
     from shazamlet.recognition import Answer
@@ -26,56 +25,6 @@ if TYPE_CHECKING:  # torch is imported only by the commands that need it: the wi
 
 # Qt platforms that draw without a display server (QT_QPA_PLATFORM=offscreen for tests and screenshots)
 HEADLESS_QT_PLATFORMS = frozenset({"offscreen", "minimal", "minimalegl", "vnc", "eglfs", "linuxfb", "vkkhrdisplay"})
-
-
-class UsageError(Exception):
-    """A mistake on the command line the user can fix (a `--library` that is a file); one line, exit 2."""
-
-
-def library_folder(arg: str | None, create: bool) -> Path:
-    """The library folder `--library` names (or the default), made when `create`.
-
-    Checked here so that a file or an impossible place is one line, not Library.open's traceback.
-    """
-    from shazamlet.library.library import default_library_dir
-
-    folder = Path(arg).expanduser() if arg else default_library_dir()
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--library {folder} is a file, not a library folder")
-    if create and not folder.exists():
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot create library folder {folder}: {exc.strerror or exc}") from None
-    return folder
-
-
-def _load(args, create: bool = True, check_model: bool = True, missing_ok: bool = False):
-    from shazamlet.library import Library
-    from shazamlet.model import TileEmbedder
-
-    folder = library_folder(args.library, create)
-    embedder = TileEmbedder(args.model)
-    library = Library.open(folder, embedder, create=create, check_model=check_model, missing_ok=missing_ok)
-    started()
-    return library, embedder
-
-
-def started() -> None:
-    """Start-up is over: collect garbage again (`run_command` stopped it), skipping what start-up made
-    (~270 000 objects that live as long as the process; the few thousand in cycles it left stay too).
-    The collector went over them again and again while importing torch and loading the model made
-    them: `identify` of a clip, 2.1 -> 1.6 s of CPU."""
-    gc.freeze()
-    gc.enable()
-
-
-def one_line(text: str | None) -> str:
-    """`text` with line breaks and other control characters as spaces: a tag or file name holding a
-    newline must not break the one-line-per-song output (the JSON output keeps the text as it is)."""
-    if not text:
-        return text or ""
-    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
 
 
 def answer_json(file: str, answer: Answer) -> dict:
@@ -112,7 +61,7 @@ def cmd_identify(args) -> int:
     from shazamlet.recognition import Recognizer
 
     # a reading command: a mistyped --library makes no folder
-    library, embedder = _load(args, create=False, missing_ok=True)
+    library, embedder = open_library(args, create=False, missing_ok=True)
     recognizer = Recognizer(library, embedder)
     if library.catalog.count() == 0:
         where = "is empty" if (library.folder / "catalog.sqlite").exists() else f"at {library.folder} does not exist"
@@ -149,7 +98,7 @@ def cmd_listen(args) -> int:
     from shazamlet.listen import Listener, listen_stream
     from shazamlet.recognition import Recognizer
 
-    library, embedder = _load(args, create=False)
+    library, embedder = open_library(args, create=False)
     if library.catalog.count() == 0:
         say("the library is empty: add music with `shazamlet library add FOLDER` first", file=sys.stderr)
         return 1
@@ -176,7 +125,7 @@ def cmd_listen(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from shazamlet import library_commands as library  # (it imports this module: loaded once this one is)
+    from shazamlet import library_commands as library
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--library", metavar="DIR", default=argparse.SUPPRESS,

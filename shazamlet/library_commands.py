@@ -6,14 +6,14 @@ import json
 import sys
 import time
 
-from shazamlet.cli import _load, one_line
-from shazamlet.terminal import say
+from shazamlet.startup import open_library
+from shazamlet.terminal import one_line, say
 
 
 def cmd_add(args) -> int:
     from tqdm import tqdm
 
-    library, _ = _load(args)
+    library, _ = open_library(args)
     library.check_writable("add songs")  # before the bar: a refusal is one line
     bar = tqdm(total=0, unit="file", dynamic_ncols=True, disable=args.quiet)
     started = time.perf_counter()
@@ -46,7 +46,7 @@ def cmd_add(args) -> int:
 
 
 def cmd_list(args) -> int:
-    library, _ = _load(args, create=False, check_model=False)
+    library, _ = open_library(args, create=False, check_model=False)
     songs = library.songs()
     if args.json:
         for s in songs:
@@ -64,7 +64,7 @@ def cmd_list(args) -> int:
 def cmd_info(args) -> int:
     from shazamlet.library.writing import TEMP_PREFIX
 
-    library, embedder = _load(args, create=False, check_model=False)
+    library, embedder = open_library(args, create=False, check_model=False)
     songs = library.songs()
     record = library.index_record()
     genres: dict[str, int] = {}
@@ -111,7 +111,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    library, _ = _load(args, create=False, check_model=False)
+    library, _ = open_library(args, create=False, check_model=False)
     gone = library.remove(args.paths)
     for s in gone:
         say(f"removed {s.path}")
@@ -124,7 +124,7 @@ def cmd_remove(args) -> int:
 def cmd_reindex(args) -> int:
     from tqdm import tqdm
 
-    library, _ = _load(args, create=False, check_model=False)
+    library, _ = open_library(args, create=False, check_model=False)
     library.check_writable("re-embed its songs")
     bar = tqdm(total=library.catalog.count(), unit="file", dynamic_ncols=True)
     try:  # the bar is closed however this ends, so that a message after it starts a line of its own

@@ -64,3 +64,11 @@ def log_warnings_to_stderr() -> None:
         handler.setFormatter(EscapingFormatter())
         logger.addHandler(handler)
         logger.setLevel(logging.WARNING)
+
+
+def one_line(text: str | None) -> str:
+    """`text` with line breaks and other control characters as spaces: a tag or file name holding a
+    newline must not break the one-line-per-song output (the JSON output keeps the text as it is)."""
+    if not text:
+        return text or ""
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
