@@ -130,7 +130,7 @@ def job_gui(job: dict) -> dict:
     device = _call(input_device, 0, "Bench microphone", 1, float(rate), True, False)
     w = _call(main_window, job["library"], None, settings=settings,
               open_stream=lambda _dev: file_stream(wave, rate, name="bench stream", loop=True).start(),
-              list_devices=lambda: [device], history_path=tmp / "history.json",
+              list_devices=lambda *_: [device], history_path=tmp / "history.json",
               list_pulse_sources=lambda: [], tray_available=False)
     w.show()
     out: dict = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import threading
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -77,16 +78,16 @@ def make_window(qtbot, tmp_path, random_model):
     windows = []
 
     def make(library, model=random_model, inputs=None, devices=DEVICES, wait_ready=True,
-             settings_file: str | None = None, sources=()) -> MainWindow:
+             settings_file: str | None = None, sources=(), list_devices=None) -> MainWindow:
         settings = QSettings(str(tmp_path / (settings_file or f"settings{len(windows)}.ini")), QSettings.IniFormat)
         w = MainWindow(str(library), str(model), settings=settings, open_stream=inputs or Inputs(),
-                       list_devices=lambda: list(devices), history_path=tmp_path / "history.json",
-                       list_pulse_sources=lambda: list(sources))
+                       list_devices=list_devices or (lambda _rescan=False: list(devices)),
+                       history_path=tmp_path / "history.json", list_pulse_sources=lambda: list(sources))
         qtbot.addWidget(w)
         w.show()
         windows.append(w)
         if wait_ready:
-            qtbot.waitUntil(lambda: w.ready, timeout=30_000)
+            qtbot.waitUntil(lambda: w.ready and bool(w.inputs.choices), timeout=30_000)  # (listed by the listen thread)
         return w
 
     yield make
@@ -290,6 +291,24 @@ def test_switching_the_input_while_listening(make_window, qtbot, built_library):
     qtbot.waitUntil(lambda: len(w2.inputs.labels()) == 2)
     assert w2.inputs.current().label.startswith("This computer's audio") and w2.current_device() == 7
     assert w2.continuous.isChecked() and w2.width() == width
+
+
+def test_inputs_are_listed_off_the_gui_thread_and_rescanned_only_without_a_stream(make_window, qtbot, built_library):
+    calls = []
+
+    def list_devices(rescan: bool) -> list[InputDevice]:  # PortAudio and pactl can take seconds
+        calls.append((threading.current_thread() is threading.main_thread(), rescan))
+        time.sleep(0.3)
+        return list(DEVICES)
+
+    w = make_window(built_library, inputs=Inputs(loop=True), list_devices=list_devices)
+    assert calls == [(False, True)] and len(w.inputs.labels()) == 2
+    w.start_listening()
+    qtbot.waitUntil(lambda: w.stream is not None, timeout=5000)
+    w.refresh_devices()  # while a stream is open PortAudio must not restart
+    qtbot.waitUntil(lambda: len(calls) == 2, timeout=5000)
+    assert calls[1] == (False, False)
+    w.stop_listening()
 
 
 def test_pulseaudio_monitor_sources_are_offered_and_opened_by_name(make_window, qtbot, built_library):

@@ -65,10 +65,16 @@ class InputDevice:
     is_monitor: bool  # a loopback/monitor source: hears the computer's own playback
 
 
-def list_input_devices() -> list[InputDevice]:
-    """Every device with input channels, monitor/loopback sources included."""
+def list_input_devices(rescan: bool = False) -> list[InputDevice]:
+    """Every device with input channels, monitor/loopback sources included. PortAudio lists devices once,
+    when it starts: `rescan` restarts it so that a microphone plugged in since is found (only while no
+    stream of this process is open)."""
     try:
         import sounddevice as sd
+
+        if rescan:
+            sd._terminate()  # python-sounddevice has no public rescan (its issues #47, #125)
+            sd._initialize()
 
         devices = sd.query_devices()
         default_in = sd.default.device[0] if sd.default.device else -1

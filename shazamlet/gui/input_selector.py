@@ -1,11 +1,15 @@
-"""The input selector: each input once (`sources.input_choices`), remembered by name."""
+"""The input selector: each input once (`sources.input_choices`), remembered by name.
+
+It only shows what the listen thread listed (`ListenWorker.list_inputs`): listing asks PortAudio and
+`pactl`, which can take seconds, and the GUI thread never waits on audio."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from shazamlet.gui.sources import DeviceLister, InputChoice, input_choices
+from shazamlet.audio.capture import InputDevice
+from shazamlet.gui.sources import InputChoice, input_choices
 
 DEFAULT_CHOICE = InputChoice("", "System default input", -1)
 
@@ -13,11 +17,11 @@ DEFAULT_CHOICE = InputChoice("", "System default input", -1)
 class InputSelector(QWidget):
     changed = Signal(object)  # InputChoice, when the user picks another input
     refreshed = Signal(bool)  # True when at least one input device exists
+    refresh_requested = Signal()  # the user asked to look for inputs again
 
-    def __init__(self, list_devices: DeviceLister, list_pulse_sources, parent=None) -> None:
+    def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.list_devices, self.list_pulse_sources = list_devices, list_pulse_sources
-        self.devices = []
+        self.devices: list[InputDevice] = []
         self.choices: list[InputChoice] = []
         self.box = QComboBox()
         self.box.setToolTip("Where to listen: a microphone, or a monitor source that hears this computer's playback")
@@ -27,17 +31,17 @@ class InputSelector(QWidget):
         refresh = QPushButton("↻")
         refresh.setToolTip("Look for input devices again")
         refresh.setFixedWidth(32)
-        refresh.clicked.connect(lambda: self.refresh(self.current().key))
+        refresh.clicked.connect(self.refresh_requested)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(QLabel("Input"))
         lay.addWidget(self.box)
         lay.addWidget(refresh)
 
-    def refresh(self, wanted: str) -> None:
-        """List the inputs again and select the one remembered as `wanted` (a key) if it is there."""
-        self.devices = self.list_devices()
-        self.choices = input_choices(self.devices, self.list_pulse_sources() if self.devices else [])
+    def show_inputs(self, devices: list[InputDevice], sources: list[tuple], wanted: str) -> None:
+        """Show the inputs listed and select the one remembered as `wanted` (a key) if it is there."""
+        self.devices = devices
+        self.choices = input_choices(devices, sources)
         self.box.blockSignals(True)
         self.box.clear()
         for c in self.choices:

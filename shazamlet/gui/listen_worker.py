@@ -15,9 +15,9 @@ import threading
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from shazamlet.audio.capture import CaptureError
-from shazamlet.gui.messages import (CaptureFailed, CaptureStarted, FileIdentified, FolderIdentified, ListenStopped,
-                                    ListenUpdate)
-from shazamlet.gui.sources import StreamFactory
+from shazamlet.gui.messages import (CaptureFailed, CaptureStarted, FileIdentified, FolderIdentified, InputsListed,
+                                    ListenStopped, ListenUpdate)
+from shazamlet.gui.sources import DeviceLister, SourceLister, StreamFactory
 
 PULL_MS = 100
 
@@ -29,10 +29,12 @@ class ListenWorker(QObject):
     stopped = Signal(object)  # ListenStopped
     file_done = Signal(object)  # FileIdentified
     folder_done = Signal(object)  # FolderIdentified
+    inputs_listed = Signal(object)  # InputsListed
 
-    def __init__(self, open_stream: StreamFactory, lock: threading.RLock) -> None:
+    def __init__(self, open_stream: StreamFactory, list_devices: DeviceLister, list_sources: SourceLister,
+                 lock: threading.RLock) -> None:
         super().__init__()
-        self.open_stream = open_stream
+        self.open_stream, self.list_devices, self.list_sources = open_stream, list_devices, list_sources
         self.lock = lock
         self.recognizer = None
         self.stream = None
@@ -90,6 +92,13 @@ class ListenWorker(QObject):
         self.listener = None
         self.started.emit(CaptureStarted(session, stream, self.position, StreamingMel(features, stream.rate)))
         self.timer.start()
+
+    @Slot()
+    def list_inputs(self) -> None:
+        """The input devices and PulseAudio sources, listed here because PortAudio and `pactl` can take
+        seconds; PortAudio rescans (a microphone plugged in since) only while no stream is open."""
+        devices = self.list_devices(self.stream is None)
+        self.inputs_listed.emit(InputsListed(devices, self.list_sources() if devices else []))
 
     @Slot(int)
     def stop(self, session: int) -> None:

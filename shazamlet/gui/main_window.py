@@ -25,8 +25,8 @@ from shazamlet.gui.map_view import MapView
 from shazamlet.gui.names import song_line
 from shazamlet.gui.settings import AppSettings
 from shazamlet.gui.tray import Tray
-from shazamlet.gui.sources import (DeviceLister, InputChoice, StreamFactory, default_devices, open_microphone,
-                                   pulse_sources)
+from shazamlet.gui.sources import (DeviceLister, InputChoice, SourceLister, StreamFactory, default_devices,
+                                   open_microphone, pulse_sources)
 from shazamlet.gui.widgets import Banner
 from shazamlet.gui.workers import Workers
 
@@ -42,7 +42,7 @@ class MainWindow(FileActions, QMainWindow):
 
     def __init__(self, library: str | None = None, model: str | None = None, settings: QSettings | None = None,
                  open_stream: StreamFactory = open_microphone, list_devices: DeviceLister = default_devices,
-                 history_path: Path | None = None, list_pulse_sources=pulse_sources,
+                 history_path: Path | None = None, list_pulse_sources: SourceLister = pulse_sources,
                  tray_available: bool | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Shazamlet")
@@ -84,8 +84,9 @@ class MainWindow(FileActions, QMainWindow):
 
     # -- construction ---------------------------------------------------------------------------
     def _build_ui(self, history_path: Path | None) -> None:
-        self.inputs = InputSelector(self.list_devices, self.list_pulse_sources)
+        self.inputs = InputSelector()
         self.inputs.changed.connect(self._device_changed)
+        self.inputs.refresh_requested.connect(self.refresh_devices)
         self.inputs.refreshed.connect(self._devices_refreshed)
         self.continuous = QCheckBox("Keep listening")
         self.continuous.setToolTip("Continuous mode: keep listening and add a history entry each time the song changes")
@@ -143,7 +144,7 @@ class MainWindow(FileActions, QMainWindow):
 
     def _start_workers(self, open_stream: StreamFactory) -> None:
         """The worker threads (`workers.py`), their answers connected to this window's handlers."""
-        self.workers = Workers(open_stream, self)
+        self.workers = Workers(open_stream, self.list_devices, self.list_pulse_sources, self)
         core, listen = self.workers.core, self.workers.listen
         core.ready.connect(self._core_ready)
         core.failed.connect(self._core_failed)
@@ -157,6 +158,7 @@ class MainWindow(FileActions, QMainWindow):
         listen.update.connect(self._listen_update)
         listen.stopped.connect(self._listen_stopped)
         listen.file_done.connect(self._file_identified)
+        listen.inputs_listed.connect(self._inputs_listed)
         listen.folder_done.connect(self._folder_identified)
         self.workers.run()
 
@@ -245,7 +247,11 @@ class MainWindow(FileActions, QMainWindow):
 
     # -- input devices --------------------------------------------------------------------------
     def refresh_devices(self) -> None:
-        self.inputs.refresh(self.settings.device())
+        """Ask the listen thread to list the inputs (`_inputs_listed` shows them)."""
+        self.workers.list_inputs.emit()
+
+    def _inputs_listed(self, msg: m.InputsListed) -> None:
+        self.inputs.show_inputs(msg.devices, msg.sources, self.settings.device())
 
     def _devices_refreshed(self, any_device: bool) -> None:
         if not any_device:

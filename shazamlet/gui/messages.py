@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # the window shows before torch is imported: no core imports at run time here
+    from shazamlet.audio.capture import InputDevice
     from shazamlet.library import AddReport, Song
     from shazamlet.recognition import Answer
 
@@ -102,6 +103,12 @@ class ListenUpdate:
     window_s: float
     end_sample: int  # ring position (samples at `rate`) where the analysed window ends
     rate: int
+
+
+@dataclass
+class InputsListed:
+    devices: list[InputDevice]
+    sources: list[tuple]  # PulseAudio sources (`sources.pulse_sources`)
 
 
 @dataclass

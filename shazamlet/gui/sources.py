@@ -23,7 +23,8 @@ import numpy as np
 from shazamlet.audio.capture import CaptureError, InputDevice, MicrophoneStream, RingBuffer, list_input_devices
 
 StreamFactory = Callable[[object], object]  # device (index, name or None) -> started stream
-DeviceLister = Callable[[], list[InputDevice]]
+DeviceLister = Callable[[bool], list[InputDevice]]  # rescan: PortAudio may restart (no stream open)
+SourceLister = Callable[[], list[tuple]]  # PulseAudio sources (`pulse_sources`)
 
 PREFERRED_RATE = 22_050  # the front end's rate: no resampling when the device (or PulseAudio) offers it
 
@@ -192,5 +193,5 @@ def input_choices(devices: list[InputDevice], sources: list[tuple]) -> list[Inpu
     return choices
 
 
-def default_devices() -> list[InputDevice]:
-    return list_input_devices()
+def default_devices(rescan: bool = False) -> list[InputDevice]:
+    return list_input_devices(rescan)

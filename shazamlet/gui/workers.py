@@ -12,7 +12,7 @@ from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal
 
 from shazamlet.gui.core_worker import CoreState, CoreWorker
 from shazamlet.gui.listen_worker import ListenWorker
-from shazamlet.gui.sources import StreamFactory
+from shazamlet.gui.sources import DeviceLister, SourceLister, StreamFactory
 
 
 class Workers(QObject):
@@ -29,8 +29,10 @@ class Workers(QObject):
     identify_folder = Signal(str)  # a folder of recordings
     recognizer = Signal(object)  # (Recognizer,)
     continuous = Signal(bool)
+    list_inputs = Signal()
 
-    def __init__(self, open_stream: StreamFactory, parent: QObject) -> None:
+    def __init__(self, open_stream: StreamFactory, list_devices: DeviceLister, list_sources: SourceLister,
+                 parent: QObject) -> None:
         super().__init__(parent)
         self.state = CoreState()
         self.core_thread = QThread(self)
@@ -44,7 +46,7 @@ class Workers(QObject):
 
         self.listen_thread = QThread(self)
         self.listen_thread.setObjectName("listen")
-        self.listen = ListenWorker(open_stream, self.state.lock)
+        self.listen = ListenWorker(open_stream, list_devices, list_sources, self.state.lock)
         self.listen.moveToThread(self.listen_thread)
         self.start.connect(self.listen.start)
         self.stop.connect(self.listen.stop)
@@ -52,6 +54,7 @@ class Workers(QObject):
         self.identify_folder.connect(self.listen.identify_folder)
         self.recognizer.connect(self.listen.set_recognizer)
         self.continuous.connect(self.listen.set_continuous)
+        self.list_inputs.connect(self.listen.list_inputs)
 
     def run(self) -> None:
         """Start both threads (after the window has connected to the workers' answers)."""
