@@ -4,8 +4,11 @@ that were not found, the CSV, and the actions on an entry."""
 from __future__ import annotations
 
 import csv
+import json
 import os
+import threading
 import time
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -67,6 +70,7 @@ def test_delete_removes_the_selected_entry_even_after_a_new_one_arrives(qtbot, t
     assert panel.undo.isEnabled()
     panel.undo.click()  # back where it was, and in the file too
     assert [e.title for e in panel.entries] == ["Third", "Second", "First"]
+    panel.file.flush()
     reloaded = HistoryPanel(tmp_path / "history.json")
     qtbot.addWidget(reloaded)
     assert [e.title for e in reloaded.entries] == ["Third", "Second", "First"]
@@ -147,3 +151,37 @@ def test_the_library_tab_gives_the_title_the_width_long_artists_do_not(qtbot):
     print(f"title {title} px, artist {artist} px")
     assert title >= 150 and title > artist
     assert header.length() <= panel.table.viewport().width() + 1  # no sideways scrolling
+
+
+def test_a_damaged_history_file_is_set_aside_not_overwritten(qtbot, tmp_path):
+    store = tmp_path / "history.json"
+    store.write_text('[{"time": 1, "title": "cut off', encoding="utf-8")
+    panel = make_panel(qtbot, tmp_path, [entry("New")])
+    panel.file.flush()
+    aside = list(tmp_path.glob("history.json.damaged-*"))
+    assert len(aside) == 1 and aside[0].read_text(encoding="utf-8") == '[{"time": 1, "title": "cut off'
+    assert [e["title"] for e in json.loads(store.read_text(encoding="utf-8"))] == ["New"]
+
+
+def test_the_history_is_written_off_the_gui_thread_and_a_failed_write_loses_nothing(qtbot, tmp_path, monkeypatch):
+    panel = make_panel(qtbot, tmp_path)
+    writers = []
+    real = Path.write_text
+
+    def write_text(self, *args, **kwargs):
+        writers.append(threading.current_thread() is threading.main_thread())
+        if self.name.startswith("history.json") and len(writers) == 2:
+            raise OSError(28, "No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    panel.add(entry("One"))
+    panel.file.flush()
+    panel.add(entry("Two"))  # the disk is full for this write
+    panel.file.flush()
+    assert writers == [False, False] and "No space left" in panel.file.error
+    assert [e.title for e in panel.entries] == ["Two", "One"]
+    assert not list(tmp_path.glob("*.tmp"))
+    panel.add(entry("Three"))  # space again: all of it is written
+    panel.file.flush()
+    assert [e["title"] for e in json.loads((tmp_path / "history.json").read_text())] == ["Three", "Two", "One"]

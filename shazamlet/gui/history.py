@@ -1,26 +1,24 @@
 """The History tab: search, delete with confirmation and undo, actions on a song, CSV export, kept in a
-JSON file between runs. The entries and their table model are in `history_model.py`."""
+JSON file between runs (`history_file.py`). The entries and their table model are in `history_model.py`."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, fields
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMenu,
                                QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
 from shazamlet.gui import song_actions
 from shazamlet.gui.genres import GenrePalette
+from shazamlet.gui.history_file import HistoryFile
 from shazamlet.gui.history_model import (DeleteEntries, HistoryEntry, HistoryFilter, HistoryModel, entry_from_answer,
                                          write_csv)
 from shazamlet.gui.widgets import ShareTable
 
 __all__ = ["HistoryPanel", "HistoryEntry", "entry_from_answer", "write_csv"]
 
-KEEP = 1000  # entries kept in the file
 # Shares of the table's width for the columns whose text can be long (Artist, Genre, Source): Title takes
 # what is left, and each can be dragged wider. Sized to their contents, Artist and Source once squeezed
 # the title to a few letters.
@@ -29,11 +27,9 @@ MIN_WIDTH = {2: 60, 4: 80, 5: 60}  # the genre's colour swatch and a short name 
 
 
 class HistoryPanel(QWidget):
-    changed = Signal()
-
     def __init__(self, store: Path | None = None, palette: GenrePalette | None = None, parent=None) -> None:
         super().__init__(parent)
-        self.store = store
+        self.file = HistoryFile(store)
         self.model = HistoryModel(palette or GenrePalette())
         self.proxy = HistoryFilter()
         self.proxy.setSourceModel(self.model)
@@ -79,8 +75,8 @@ class HistoryPanel(QWidget):
         lay.addWidget(self.search)
         lay.addWidget(self.table, 1)
         lay.addLayout(row)
-        self.model.set_entries(self._load())
-        self._changed()
+        self.model.set_entries(self.file.load())
+        self._count()
 
     @property
     def entries(self) -> list[HistoryEntry]:
@@ -158,22 +154,4 @@ class HistoryPanel(QWidget):
 
     def _changed(self) -> None:
         self._count()
-        self._save()
-        self.changed.emit()
-
-    def _load(self) -> list[HistoryEntry]:
-        if not (self.store and self.store.exists()):
-            return []
-        try:
-            known = {f.name for f in fields(HistoryEntry)}
-            raw = json.loads(self.store.read_text(encoding="utf-8"))
-            return [HistoryEntry(**{k: v for k, v in e.items() if k in known}) for e in raw]
-        except (ValueError, TypeError, AttributeError):
-            return []  # an unreadable history is not worth an error
-
-    def _save(self) -> None:
-        if self.store:
-            self.store.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.store.with_suffix(".tmp")
-            tmp.write_text(json.dumps([asdict(e) for e in self.entries[:KEEP]]), encoding="utf-8")
-            tmp.replace(self.store)
+        self.file.save(self.entries)

@@ -415,4 +415,5 @@ class MainWindow(FileActions, QMainWindow):
         self.settings.set_geometry(self.saveGeometry())
         self.draw_timer.stop()
         self.workers.shutdown()
+        self.history.file.close()  # its last write
         super().closeEvent(event)
