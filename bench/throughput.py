@@ -282,7 +282,6 @@ def main() -> None:
     med = lambda xs: float(statistics.median(xs))  # noqa: E731
     # every stage in "baseline tiles": its CPU time / the baseline's CPU ms per tile probed around it
     bte = {k: med([r["stage_cpu"][k] * 1000 / r["probe_cpu_ms"] for r in runs]) for k in st["stage_cpu"]}
-    stage_cpu = {k: med([r["stage_cpu"][k] for r in runs]) for k in st["stage_cpu"]}
     probe_ms = med([r["probe_cpu_ms"] for r in runs])
     ogg = corpus_files(2 if args.quick else 5)
     st_ogg = None

@@ -182,10 +182,6 @@ class Tiles:
     audible: np.ndarray  # (n,) bool: False for silent tiles
     frame_seconds: float
 
-    @property
-    def offsets_s(self) -> np.ndarray:
-        return self.start_frames * self.frame_seconds
-
     def __len__(self) -> int:
         return len(self.start_frames)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from synth import STYLES, make_song
 
 from shazamlet.config import IndexConfig

@@ -12,7 +12,16 @@ from shazamlet.features import LogMelFrontEnd
 from shazamlet.library.index import Neighbours
 from shazamlet.recognition.decide import (GenreVote, calibrate, genre_from_model, margin_scores, merge_genre_votes,
                                           vote_for_genre)
-from shazamlet.recognition.nominate import SongVote, majority_song, rescore_aligned, vote_for_song
+from shazamlet.recognition.nominate import SongVote, rescore_aligned, vote_for_song
+
+
+def majority_song(nb) -> int | None:
+    """The paper's rule: the most frequent song among all neighbours, alignment ignored."""
+    ids = nb.song_ids[nb.song_ids >= 0]
+    if ids.size == 0:
+        return None
+    values, counts = np.unique(ids, return_counts=True)
+    return int(values[np.argmax(counts)])
 
 
 def test_tile_cut_from_a_long_file_equals_the_excerpt_decoded_alone():

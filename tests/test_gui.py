@@ -18,9 +18,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
-from conftest import LIB_HOP_SAMPLES, aligned_clip  # noqa: E402
+from conftest import aligned_clip  # noqa: E402
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
 from synth import STYLES, write_library  # noqa: E402
 
@@ -273,10 +272,10 @@ def test_switching_the_input_while_listening(make_window, qtbot, built_library):
     inputs = Inputs(np.random.default_rng(0).standard_normal(SR * 4).astype(np.float32) * 0.1, loop=True)
     w = make_window(built_library, inputs=inputs)
     assert w.inputs.labels() == ["USB Microphone  · default", "This computer's audio (Built-in Audio)"]
-    w.inputs.select(0)
+    w.inputs.box.setCurrentIndex(0)
     w.start_listening()
     qtbot.waitUntil(lambda: w.stream is not None, timeout=5000)
-    w.inputs.select(1)
+    w.inputs.box.setCurrentIndex(1)
     qtbot.waitUntil(lambda: len(inputs.opened) == 2 and w.stream is inputs.opened[1][1], timeout=5000)
     assert [d for d, _ in inputs.opened] == [3, 7]
     qtbot.waitUntil(lambda: inputs.opened[0][1].finished, timeout=5000)  # the old input was closed
@@ -289,7 +288,7 @@ def test_switching_the_input_while_listening(make_window, qtbot, built_library):
     w.close()  # settings are remembered: input, continuous mode, geometry
     w2 = make_window(built_library, settings_file="settings0.ini")
     qtbot.waitUntil(lambda: len(w2.inputs.labels()) == 2)
-    assert w2.inputs.current().label.startswith("This computer's audio") and w2.current_device() == 7
+    assert w2.inputs.current().label.startswith("This computer's audio") and w2.inputs.current().device == 7
     assert w2.continuous.isChecked() and w2.width() == width
 
 
@@ -317,11 +316,11 @@ def test_pulseaudio_monitor_sources_are_offered_and_opened_by_name(make_window, 
                     sources=[("alsa_input.usb-mic", "USB Mic"), ("alsa_output.pci.monitor", "Monitor of Speakers")])
     labels = w.inputs.labels()  # no source is known to be the default: the system default stays
     assert labels == ["System default input", "USB Mic", "This computer's audio (Speakers)"]
-    w.inputs.select(2)
+    w.inputs.box.setCurrentIndex(2)
     assert w.settings.device() == "pulse:alsa_output.pci.monitor"
     w.start_listening()
     qtbot.waitUntil(lambda: w.stream is not None, timeout=5000)
-    w.inputs.select(0)  # back to the system default, while listening
+    w.inputs.box.setCurrentIndex(0)  # back to the system default, while listening
     qtbot.waitUntil(lambda: len(inputs.opened) == 2 and w.stream is inputs.opened[1][1], timeout=5000)
     w.stop_listening()
     assert [d for d, _ in inputs.opened] == [0, None]

@@ -14,7 +14,6 @@ import json
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -108,14 +107,6 @@ def _work(args) -> tuple[str, str | None]:
     np.save(tmp, arr)
     os.replace(tmp, out)
     return out, None
-
-
-@dataclass
-class CacheEntry:
-    rel: str
-    key: str
-    frames: int
-    category: str  # genre folder (music) or noise category
 
 
 def build_cache(data_dir: str | Path, noise_dir: str | Path | None, cache_dir: str | Path,

@@ -106,12 +106,9 @@ class MicrophoneStream:
         self.device_name = str(info["name"])
         self.rate = int(rate or info["default_samplerate"])
         self.ring = RingBuffer(int(seconds * self.rate))
-        self.overflows = 0
         self.stream = None
 
     def _callback(self, indata, frames, time_info, status) -> None:  # audio thread: copy only
-        if status.input_overflow:
-            self.overflows += 1
         self.ring.write(indata[:, 0] if indata.shape[1] == 1 else indata.mean(axis=1))
 
     def start(self) -> "MicrophoneStream":

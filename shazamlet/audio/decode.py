@@ -184,11 +184,6 @@ def source_duration(source: Source, name: str) -> float:
         return f.frames / f.samplerate if f.samplerate else 0.0
 
 
-def audio_duration(path: str | Path) -> float:
-    """Duration in seconds from the header alone (cheap), or AudioError."""
-    return source_duration(open_source(path), str(path))
-
-
 def decode_source(source: Source, name: str, rate: int, max_seconds: float | None = None,
                   start_seconds: float = 0.0) -> np.ndarray:
     """Mono float32 samples of an opened source at `rate` Hz: all of it, or `max_seconds` from

@@ -11,7 +11,6 @@ while songs are being embedded.
 from __future__ import annotations
 
 import gc
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -73,15 +72,6 @@ def pca_map(library, per_song: int = MAP_POINTS_PER_SONG, max_points: int = MAP_
             axes[:, k] *= -1
     return LibraryMap(xc @ axes, genres, np.concatenate(ids), mean, axes,
                       {s.id: (f"{s.title} — {s.artist}" if s.artist else s.title) for s in songs})
-
-
-def rss_mb() -> float:
-    """This process's resident memory in MB (Linux; 0 elsewhere)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 def release_memory() -> None:

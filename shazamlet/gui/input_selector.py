@@ -57,8 +57,5 @@ class InputSelector(QWidget):
         i = self.box.currentIndex()
         return self.choices[i] if 0 <= i < len(self.choices) else DEFAULT_CHOICE
 
-    def select(self, index: int) -> None:
-        self.box.setCurrentIndex(index)
-
     def labels(self) -> list[str]:
         return [self.box.itemText(i) for i in range(self.box.count())]

@@ -260,10 +260,6 @@ class MainWindow(FileActions, QMainWindow):
         else:
             self.banner.clear("devices")
 
-    def current_device(self) -> int:
-        """The sounddevice index of the chosen input, -1 for the system default."""
-        return self.inputs.current().device
-
     def _emit_start(self) -> None:
         c = self.inputs.current()
         self.workers.start.emit(c.device, c.pulse_source, self.continuous.isChecked(), self.session)

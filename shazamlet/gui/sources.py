@@ -15,7 +15,6 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -53,15 +52,8 @@ class FileInputStream:
         self.loop = loop
         self.delay_s = delay_s  # like a real input, the first samples arrive a little after start()
         self.ring = RingBuffer(int(seconds * rate))
-        self.overflows = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    @classmethod
-    def from_file(cls, path: str | Path, rate: int = PREFERRED_RATE, **kw) -> "FileInputStream":
-        from shazamlet.audio.decode import load_audio
-
-        return cls(load_audio(path, rate), rate, name=Path(path).name, **kw)
 
     @property
     def finished(self) -> bool:

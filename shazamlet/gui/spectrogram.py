@@ -21,7 +21,6 @@ from PySide6.QtWidgets import QGraphicsRectItem
 
 from shazamlet.config import FeatureConfig
 
-FLOOR_DB = -120.0
 LEVELS_DB = (-95.0, -10.0)  # the colour map's ends
 BACKGROUND = "#14141c"
 FREQ_TICKS = (100, 500, 1000, 2000, 4000, 8000)  # (200 Hz sat on top of 100 Hz's label)

@@ -1,6 +1,6 @@
 """Stage 2, nominate: which songs, at which alignment, are candidates for a query.
 
-The paper lets the k nearest library tiles vote by majority (`majority_song`, kept as the baseline).
+The paper lets the k nearest library tiles vote by majority (a test keeps it as the baseline).
 Here a neighbour supports a song *at an alignment* (library offset minus query offset): tiles of a
 query that agree on the same song and place add up, scattered look-alikes do not (`vote_for_song`).
 Under a microphone many query tiles have the right song outside their k nearest, so the leading songs
@@ -175,11 +175,3 @@ def rescore_aligned(votes: list[SongVote], fingerprints: np.ndarray, query_start
     out.sort(key=lambda v: v.similarity, reverse=True)
     return out
 
-
-def majority_song(nb: Neighbours) -> int | None:
-    """The paper's rule: the most frequent song among all neighbours, alignment ignored."""
-    ids = nb.song_ids[nb.song_ids >= 0]
-    if ids.size == 0:
-        return None
-    values, counts = np.unique(ids, return_counts=True)
-    return int(values[np.argmax(counts)])
