@@ -134,7 +134,7 @@ def test_export_writes_into_the_run_unless_told_where(corpus, tmp_path, monkeypa
 def test_an_evaluation_of_another_step_or_another_file_is_not_used(corpus, tmp_path):
     """export's threshold comes only from an evaluation of the step it exports; a card's numbers only from
     evaluations of that very model file (two files named m.pt share a folder name)."""
-    from shazamlet.model.checkpoint import file_sha256
+    from shazamlet.files import file_sha256
     from trainer.card import write_card
     from trainer.evaluate import CONDITIONS
     from trainer.export import StaleEvaluation, export_run

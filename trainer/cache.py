@@ -22,6 +22,7 @@ import torch
 from shazamlet.audio.decode import AudioError, is_audio_file, load_audio
 from shazamlet.config import FeatureConfig
 from shazamlet.features import LogMelFrontEnd, power_to_db
+from trainer.atomic import write_json
 
 RIR_FRAMES = 24  # reverb envelope length in frames (24 x 46 ms = 1.1 s)
 RIR_VERSION = "2"  # bump when rir_envelope / eq_curve change: those entries are recomputed
@@ -164,17 +165,11 @@ def build_cache(data_dir: str | Path, noise_dir: str | Path | None, cache_dir: s
                 index[section][rel] = {"key": key, "stamp": stamp, "category": cat,
                                        "kind": Path(out).parent.name, "frames": int(arr.shape[-1]) if arr.ndim == 2 else 0}
                 if i % 20 == 0:
-                    _write_json(index_path, index)
-    _write_json(index_path, index)
+                    write_json(index_path, index, indent=0)
+    write_json(index_path, index, indent=0)
     for err in failed[:20]:
         print("skipped:", err)
     return root
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=0))
-    os.replace(tmp, path)
 
 
 class SpectrogramCache:

@@ -12,7 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
-from shazamlet.model.checkpoint import file_sha256
+from shazamlet.files import file_sha256
 from trainer.evaluate import CONDITIONS
 from trainer.loop import Run
 

@@ -20,6 +20,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
+from shazamlet.model.embedder import pick_device
 from trainer.augment import DegradeParams, MelDegrader, NoiseBank
 from trainer.cache import SpectrogramCache, build_cache, rir_room
 from trainer.data import TileSampler
@@ -59,10 +60,6 @@ class TrainConfig:
     babble_voices: tuple[int, int] = (2, 4)  # people talking in the mel-domain views (`DegradeParams`)
     babble_snr_db: tuple[float, float] = (-6.0, 12.0)  # ... this far under / over the music
     extra: dict = field(default_factory=dict)
-
-
-def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def training_clock(device: torch.device) -> Callable[[], float]:

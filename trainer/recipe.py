@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from trainer.atomic import write_json
 from trainer.variant import Variant
 
 KINDS = ("cache", "train", "tune-tiles", "evaluate", "export", "style", "card")
@@ -192,16 +193,14 @@ class Progress:
     def finish(self, stage: Stage, minutes: float, device: str) -> None:
         self.done[stage.name] = {"kind": stage.kind, "minutes": round(minutes, 1), "device": device,
                                  "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.done, indent=1))
-        tmp.replace(self.path)
+        write_json(self.path, self.done)
 
 
 def run_recipe(recipe: Recipe, only: list[str] | None = None, threads: int = 0) -> None:
     """Every stage not yet done (or just those in `only`, done or not), in order."""
     import torch
 
-    from trainer.loop import pick_device
+    from shazamlet.model.embedder import pick_device
 
     names = [st.name for st in recipe.stages]
     for name in only or []:
@@ -252,7 +251,7 @@ def _train(recipe: Recipe, stage: Stage) -> None:
             setattr(run.config, key, now)
             run.info["config"][key] = now
         if changes:
-            _write_json(folder / "run.json", run.info)
+            write_json(folder / "run.json", run.info)
     else:
         run = Run.create(TrainConfig(data=str(recipe.data.resolve()), out=str(folder), cache=str(recipe.cache),
                                      noise=str(recipe.noise.resolve()) if recipe.noise else None, **opts))
@@ -307,12 +306,6 @@ def _trained(recipe: Recipe, stage: Stage, name: str) -> Path:
         raise RecipeError(f"{recipe.path}: stage {stage.name!r} needs {name!r}, but {name!r} has not been trained "
                           f"({folder}): run it first")
     return folder
-
-
-def _write_json(path: Path, obj: object) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    tmp.replace(path)
 
 
 def _variant(opts: dict) -> Variant:

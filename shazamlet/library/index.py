@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 import numpy as np
 from annoy import AnnoyIndex
 
+from shazamlet.files import file_sha256
 from shazamlet.library.ivf import IvfVectors, quantise, write_ivf
 from shazamlet.library.writing import TEMP_PREFIX
 
@@ -90,11 +91,6 @@ class IndexRecord:
         if self.lists_file:
             out.append((self.lists_file, self.lists_size, self.lists_sha256, self.lists_sampled))
         return out
-
-
-def sha256_of(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 SAMPLE_BLOCKS, SAMPLE_BLOCK_BYTES = 256, 64 * 1024
@@ -217,11 +213,11 @@ def build_index(
     extra = {}
     if kind == "ivf":
         extra = dict(lists_file=names["lists"], lists_size=paths["lists"].stat().st_size,
-                     lists_sha256=sha256_of(paths["lists"]), lists_sampled=sampled_hash(paths["lists"]))
+                     lists_sha256=file_sha256(paths["lists"]), lists_sampled=sampled_hash(paths["lists"]))
     return IndexRecord(
         generation, dim, mapping.shape[1], n_trees if kind == "annoy" else 0, names["ann"],
-        paths["ann"].stat().st_size, sha256_of(paths["ann"]), names["map"], paths["map"].stat().st_size,
-        sha256_of(paths["map"]), song_ids, sampled_hash(paths["ann"]), sampled_hash(paths["map"]), kind=kind, **extra,
+        paths["ann"].stat().st_size, file_sha256(paths["ann"]), names["map"], paths["map"].stat().st_size,
+        file_sha256(paths["map"]), song_ids, sampled_hash(paths["ann"]), sampled_hash(paths["map"]), kind=kind, **extra,
     )
 
 
@@ -276,7 +272,7 @@ class LibraryIndex:
                 raise IndexCorrupt(f"{name} has {path.stat().st_size} bytes, expected {size}")
             if sampled and sampled_hash(path) != sampled:
                 raise IndexCorrupt(f"{name} does not match its recorded checksum")
-            if (full or not sampled) and sha256_of(path) != digest:
+            if (full or not sampled) and file_sha256(path) != digest:
                 raise IndexCorrupt(f"{name} does not match its recorded sha256")
 
     def __len__(self) -> int:

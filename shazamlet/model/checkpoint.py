@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from shazamlet.config import FeatureConfig
+from shazamlet.files import file_sha256
 from shazamlet.model.resnet import Encoder
 from shazamlet.model.style import StyleHead, n_style_features
 
@@ -63,11 +64,6 @@ def default_model_path() -> Path:
     """The bundled model; `SHAZAMLET_MODEL` overrides it."""
     env = os.environ.get("SHAZAMLET_MODEL")
     return Path(env) if env else BUNDLED_MODEL
-
-
-def file_sha256(path: str | Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def save_model(path: str | Path, encoder: Encoder, meta: ModelMeta, half: bool = False) -> str:
