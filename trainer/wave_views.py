@@ -13,7 +13,7 @@ waveform microphone chain `views` times, in chunks of ~10 s that each draw their
 impulse response of a training room or a synthetic one), noise (several people talking, recorded
 environments, pink noise at 0-20 dB SNR), band limits and gain with clipping. The result goes
 through the app's front end into the cache beside the clean spectrogram, frame for frame aligned
-with it, and `TileSampler` draws positives from it (`TrainConfig.p_wave`). Computing a view costs
+with it, and `TileSampler` draws positives from it (`TrainConfig.p_room`). Computing a view costs
 about as much as decoding the song; it is done once, in worker processes, resumable (a view file is
 written under a temp name and renamed).
 """

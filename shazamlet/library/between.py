@@ -10,7 +10,7 @@ frame (babble3: 60.4 / 62.9 / 64.2 / 64.2%; trainer/README.md).
 So each song also keeps the tile projection of the tiles halfway between its indexed tiles, as int8
 (`tile_dim` bytes each, like the IVF index's codes), in its fingerprint file. They are not indexed:
 the search nominates songs from the indexed tiles, so the index and its memory do not grow, and the
-re-scoring (`matcher.rescore_aligned`) compares the query with them as well. Their model part is the
+re-scoring (`recognition.nominate.rescore_aligned`) compares the query with them as well. Their model part is the
 normalised mean of the indexed tiles on either side: a ResNet pass for them would cost about six
 times what the projection does, and the ResNet's pooled fingerprint changes slowly along a song.
 """

@@ -16,17 +16,13 @@ class QueryConfig:
 
     # a "3 s" clip may be a little shorter than one tile (3.02 s): padded by up to this much
     max_pad_seconds: float = 0.12
-    # a tile with more than this many frames this far under its peak is half silence: it matches the
-    # start of any song that begins the same way (a stream's first window named a wrong song at 3.1 s)
+    # a tile with this many frames this far under its peak is half silence, and matches any song that starts alike
     max_quiet_frames: int = 10
     quiet_below_db: float = 50.0
-    # a file is heard in windows of the listener's longest (10-s clips through a room: 100% named), at
-    # most this many, spread to its end (~1-2 s on a laptop)
+    # a file is heard in windows as long as the listener's longest, at most this many, spread to its end
     file_window_s: float = 10.0
     file_max_windows: int = 6
-    # the windows after the first share its false-accept budget (Bonferroni-like): each must name its song with
-    # at least this confidence (the first: 0.5, the threshold), where clips of songs outside the library are
-    # accepted ~5x less often (28 -> 5 of 954, both draws); files of such songs named 14 -> 5 of 80
+    # later windows share the first one's false-accept budget: each must be this sure (docs/decisions.md)
     later_window_confidence: float = 0.65
 
 
@@ -36,13 +32,12 @@ class NominateConfig:
 
     # neighbours within one library hop of the winning alignment support it (both tiles around a query tile)
     align_bin_frames: int = 22
-    # the leading songs of the vote are re-scored over the whole query against their tiles within one
-    # library hop of the aligned place; 20 with 30 neighbours nominating (IndexConfig.k) keep the right
-    # song among them for 96 / 87% of mic3 / babble3 clips
+    # the vote's leaders, re-scored over the whole query against their tiles within one library hop of the
+    # aligned place: enough to keep the right song among them under voices (docs/decisions.md, index settings)
     rescore_top: int = 20
     rescore_tolerance_frames: int = 22
-    # while unsure, the songs whose peaks stand out most in the query join the candidates (evaluation seed 0:
-    # mic3 91 -> 96%, babble3 76 -> 81%, unknown rejection unchanged); 0 turns the search off
+    # while unsure, the songs whose peaks stand out most in the query join the candidates: the voices' and
+    # rooms' misses the fingerprints leave (docs/decisions.md); 0 turns the search off
     presence_search_top: int = 3
     # a larger library searches only the songs nearest the query's fingerprints, so an answer's cost is bounded
     presence_search_songs: int = 256
@@ -50,10 +45,8 @@ class NominateConfig:
 
 @dataclass(frozen=True)
 class VerifyConfig:
-    """How candidates' spectral peaks are weighed against their fingerprints (`verify.blended_similarity`).
-
-    Replaying the evaluation's queries on two draws, landmark and presence weights 0.3-0.9, floor 3 and
-    presence scale 2-4 gave babble3 73-76% and mic3 90-92% pooled: a plateau, these sit in it."""
+    """How candidates' spectral peaks are weighed against their fingerprints (`verify.blended_similarity`):
+    weights and scales in the middle of a plateau of equal accuracy (docs/decisions.md)."""
 
     landmark_weight: float = 0.5
     landmark_scale: float = 6.0
@@ -69,19 +62,15 @@ class VerifyConfig:
     # is often aligned to another repeat); chance over a whole song reaches ~3.5 more, taken off
     landmark_search_top: int = 3
     landmark_search_penalty: float = 3.5
-    # music played fast or slow (turntable, tape, DJ pitch) is checked at these speeds too: replayed speed3
-    # clips named 8.8 -> 21.2% (research/replay.py); () turns it off
+    # music played fast or slow (turntable, tape, DJ pitch) is checked at these speeds too; () turns it off
     speeds: tuple[float, ...] = (0.92, 0.95, 0.97, 1.03, 1.05, 1.08)
-    # ... for the leading candidates by fingerprints, as many as are searched song-wide
+    # ... for the leading candidates by fingerprints whose 1x peaks are at chance (a clear 1x match is never rescaled)
     speed_search_top: int = 3
-    # ... only where their 1x peaks are at chance (under decide's accept bars): a clear 1x match is never rescaled
-    # the best of 6 speeds beats 1x by chance: wrong candidates' landmarks by +0.8-0.9 at the 90-99th percentile
+    # what the best of the speeds gains over 1x by chance alone, taken off its evidence (docs/decisions.md)
     speed_landmark_penalty: float = 1.0
-    # ... and presence by +0.5: twice that is taken off (0.5 raised unknown clips' scores, research/speed_chance.py)
     speed_presence_penalty: float = 1.0
     # an answer whose fingerprints alone lead their best rival by this margin (and pass the model's
-    # fingerprint threshold) is not checked: replayed, 66% of clean and 40% of room clips skip the
-    # check with the same songs named and rejected (0.2 accepted an unknown song); 0 checks every answer
+    # fingerprint threshold) is not checked: the same answers, half the CPU of clean clips; 0 checks every answer
     sure_margin: float = 0.3
 
 
@@ -94,13 +83,11 @@ class DecideConfig:
     # kept twice (another encode: ~0.9; different music: a few percent) and no rival of each other
     copy_checked: int = 3
     copy_shared_peaks: float = 0.5
-    # a candidate without a rival must owe its lead to its peaks beyond this share of the fingerprints'
-    # doubt: against one-song libraries, 112 clips of other songs reached up to 0.35, its own 0.40-0.82
+    # a candidate without a rival must owe its lead to its peaks beyond this share of the fingerprints' doubt
+    # (in a one-song library every clip has that song first: docs/decisions.md)
     lone_chance: float = 0.25
     # an answer is accepted only when its peaks say more than chance: landmarks this many standard deviations
-    # above chance at one offset, or its peaks this loud in the query (chance reached 2.6-5.7 and 2.1-3.9 in
-    # the unknown clips that were accepted): the evaluation's unknown clips accepted 10 -> 3 of 480, known clips
-    # accepted and right mic3 -1.7, babble3 -2.1, clean3 and mic10 0 points, top-1 within 1 (both draws)
+    # above chance at one offset, or its peaks this loud in the query (docs/decisions.md, the chance gate)
     accept_landmarks: float = 4.0
     accept_presence: float = 3.5
     # the genre vote of the paper's k = 10 nearest tiles (30 pull a known song's genre to its look-alikes')
