@@ -8,6 +8,15 @@ same way.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    """Where the app keeps the user's data (the default library, the window's history): the platform's
+    user data folder."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("shazamlet", appauthor=False))
 
 
 @dataclass(frozen=True)

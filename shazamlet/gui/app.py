@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-import platformdirs
+from shazamlet.config import data_dir
 
 
 def apply_dark_theme(app) -> None:
@@ -55,7 +55,7 @@ def guard_none_refcount(probe) -> bool:
 
 
 def history_file() -> Path:
-    return Path(platformdirs.user_data_dir("shazamlet", appauthor=False)) / "history.json"
+    return data_dir() / "history.json"
 
 
 def run_app(library: str | None = None, model: str | None = None) -> int:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import platformdirs
-
+from shazamlet.config import data_dir
 from shazamlet.gui.names import song_line
 
 NOT_FOUND_CSV = "shazamlet-not-found.csv"
@@ -43,7 +42,7 @@ def not_found_row(path: str, answer, error: str | None) -> list[str] | None:
 def write_not_found(folder: str, rows: list[list[str]]) -> str:
     """Write the rows into `folder`/NOT_FOUND_CSV, or the data folder if that fails; returns the path."""
     for target in (Path(folder) / NOT_FOUND_CSV,
-                   Path(platformdirs.user_data_dir("shazamlet", appauthor=False)) / NOT_FOUND_CSV):
+                   data_dir() / NOT_FOUND_CSV):
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(target, "w", newline="", encoding="utf-8") as f:

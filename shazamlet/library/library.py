@@ -17,9 +17,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 
-from shazamlet.config import IndexConfig, LandmarkConfig
+from shazamlet.config import IndexConfig, LandmarkConfig, data_dir
 from shazamlet.landmarks import SongLandmarks
 from shazamlet.library.between import between_fingerprints
 from shazamlet.library.catalog import Catalog, CatalogDamaged, Song
@@ -36,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def default_library_dir() -> Path:
-    return Path(platformdirs.user_data_dir("shazamlet", appauthor=False)) / "library"
+    return data_dir() / "library"
 
 
 class Library(LibraryEdits):
