@@ -16,6 +16,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from shazamlet.names import clock, song_line
 from shazamlet.startup import UsageError, open_library
 from shazamlet.terminal import log_warnings_to_stderr, one_line, say
 
@@ -50,9 +51,8 @@ def answer_line(name: str, answer: Answer) -> str:
         return f"{name}: silence (or too little sound), nothing to identify"
     if answer.song:
         s = answer.song
-        who = one_line(f"{s.title} — {s.artist}" if s.artist else s.title)
-        m, sec = divmod(int(s.offset_s), 60)
-        return f"{name}: {who} ({s.score:.0%} sure, at {m}:{sec:02d}) · {genre}"
+        who = one_line(song_line(s.title, s.artist, s.path))
+        return f"{name}: {who} ({s.score:.0%} sure, at {clock(s.offset_s)}) · {genre}"
     return f"{name}: not in your library · {genre}"
 
 

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 
+from shazamlet.names import clock
 from shazamlet.startup import open_library
 from shazamlet.terminal import one_line, say
 
@@ -54,9 +55,8 @@ def cmd_list(args) -> int:
                               "genre": s.genre, "duration_s": round(s.duration_s, 2)}))
         return 0
     for s in songs:
-        m, sec = divmod(int(s.duration_s), 60)
         title, artist, genre = one_line(s.title), one_line(s.artist), one_line(s.genre) or "-"
-        say(f"{title[:40]:40s}  {artist[:24]:24s}  {genre[:16]:16s}  {m:3d}:{sec:02d}  {s.path}")
+        say(f"{title[:40]:40s}  {artist[:24]:24s}  {genre[:16]:16s}  {clock(s.duration_s):>6s}  {s.path}")
     say(f"{len(songs)} songs")
     return 0
 

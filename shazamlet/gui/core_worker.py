@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from shazamlet.gui.messages import CoreFailed, CoreReady, IndexFinished, IndexProgress, LibraryMap
 from shazamlet.library.store import FingerprintsDamaged
 from shazamlet.memory import release_freed_memory
+from shazamlet.names import song_line
 
 MAP_POINTS_PER_SONG = 120
 MAP_MAX_POINTS = 30_000
@@ -71,7 +72,7 @@ def pca_map(library, per_song: int = MAP_POINTS_PER_SONG, max_points: int = MAP_
         if axes[np.argmax(np.abs(axes[:, k])), k] < 0:
             axes[:, k] *= -1
     return LibraryMap(xc @ axes, genres, np.concatenate(ids), mean, axes,
-                      {s.id: (f"{s.title} — {s.artist}" if s.artist else s.title) for s in songs})
+                      {s.id: song_line(s.title, s.artist, s.path) for s in songs})
 
 
 def release_memory() -> None:

@@ -12,7 +12,7 @@ import csv
 from pathlib import Path
 
 from shazamlet.config import data_dir
-from shazamlet.gui.names import song_line
+from shazamlet.names import song_line
 
 NOT_FOUND_CSV = "shazamlet-not-found.csv"
 FIELDS = ("file", "reason", "closest", "confidence", "genre")

@@ -17,7 +17,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtGui import QColor, QUndoCommand
 
 from shazamlet.gui.genres import GenrePalette
-from shazamlet.gui.names import song_line
+from shazamlet.names import song_line
 
 COLUMNS = ("Time", "Title", "Artist", "Confidence", "Genre", "Source")
 CSV_FIELDS = ("time", "title", "artist", "in_library", "confidence", "genre", "genre_confidence", "path", "source",

@@ -12,18 +12,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
 
 from shazamlet.gui.genres import GenrePalette
 from shazamlet.gui.messages import IndexFinished, IndexProgress
-from shazamlet.gui.names import display_names
+from shazamlet.names import clock, display_names
 from shazamlet.gui.widgets import ShareTable
 
 if TYPE_CHECKING:
     from shazamlet.library import Song
 
 COLUMNS = ("Title", "Artist", "Genre", "Duration")
-
-
-def format_duration(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}:{s:02d}"
 
 
 def format_remaining(seconds: float | None) -> str:
@@ -75,7 +70,7 @@ class SongTableModel(QAbstractTableModel):
         col = index.column()
         title, artist = display_names(s.title, s.artist, s.path)
         if role == Qt.DisplayRole:
-            return (title, artist, s.genre or "—", format_duration(s.duration_s))[col]
+            return (title, artist, s.genre or "—", clock(round(s.duration_s)))[col]
         if role == Qt.UserRole:  # sort key
             return (title.lower(), artist.lower(), (s.genre or "").lower(), s.duration_s)[col]
         if role == Qt.DecorationRole and col == 2 and s.genre:

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QSizePo
 
 from shazamlet.gui.answer_card import AnswerCard, HeardSong
 from shazamlet.gui.genres import GenrePalette
-from shazamlet.gui.names import song_line
+from shazamlet.names import clock, song_line
 
 from shazamlet.gui.spectrogram import SpectrogramView
 from shazamlet.gui.widgets import LevelMeter, VoteChart, big_font
@@ -120,9 +120,8 @@ class ListenPanel(QWidget):
             return
         elif a.song:
             s = a.song
-            mm, ss = divmod(int(s.offset_s), 60)
             state = ("✓ Got it " if final else "Refining… best so far ") + when
-            self.card.show_song(HeardSong.from_candidate(s), state, f"{s.path}\nat {mm}:{ss:02d} · {genre}", final,
+            self.card.show_song(HeardSong.from_candidate(s), state, f"{s.path}\nat {clock(s.offset_s)} · {genre}", final,
                                 "good" if final else "")
         elif final:
             closest = (f"Closest in your library: {song_line(best.title, best.artist, best.path)} ({best.score:.0%}, "

@@ -22,7 +22,7 @@ from shazamlet.gui.input_selector import InputSelector
 from shazamlet.gui.library_panel import LibraryPanel
 from shazamlet.gui.listen_panel import ListenPanel
 from shazamlet.gui.map_view import MapView
-from shazamlet.gui.names import song_line
+from shazamlet.names import song_line
 from shazamlet.gui.settings import AppSettings
 from shazamlet.gui.tray import Tray
 from shazamlet.gui.sources import (DeviceLister, InputChoice, SourceLister, StreamFactory, default_devices,

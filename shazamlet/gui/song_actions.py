@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 
-from shazamlet.gui.names import song_line
+from shazamlet.names import song_line
 
 
 def open_url(url: QUrl) -> bool:

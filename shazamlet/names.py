@@ -1,8 +1,9 @@
-"""How the window names a song: title and artist as a person would write them.
+"""How the app names a song and a place in it, in the window and on the command line: title and artist
+as a person would write them, times as a player shows them.
 
 Songs added before file names were read (`library.tags.names_from_file_name`) have their file's raw
-name as title and no artist; the window reads the name the same way when it shows them, so an
-existing library looks right without being added again.
+name as title and no artist; they are read the same way when shown, so an existing library looks
+right without being added again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ def display_names(title: str, artist: str, path: str = "") -> tuple[str, str]:
     if not artist and path and title == Path(path).stem:
         return names_from_file_name(title)
     return title, artist
+
+
+def clock(seconds: float) -> str:
+    """A place in a song or a song's length as a player shows it: "3:07"."""
+    m, s = divmod(int(seconds), 60)
+    return f"{m}:{s:02d}"
 
 
 def song_line(title: str, artist: str, path: str = "") -> str:
