@@ -57,8 +57,8 @@ class TrainConfig:
     centre_bands: bool = False  # the encoder takes each band's mean out of a tile (`shazamlet.model.resnet`)
     p_speed: float = 0.0  # share of positives played faster or slower, tempo and pitch (`augment.speed_warp`)
     max_speed_change: float = 0.10  # ... by up to this much (0.10: 0.90-1.10x, a DJ's pitch control)
-    babble_voices: tuple[int, int] = (2, 4)  # people talking in the mel-domain views (`DegradeParams`)
-    babble_snr_db: tuple[float, float] = (-6.0, 12.0)  # ... this far under / over the music
+    babble_voices: tuple[int, int] = DegradeParams.babble_voices  # people talking in the mel-domain views ...
+    babble_snr_db: tuple[float, float] = DegradeParams.babble_snr_db  # ... this far under / over the music
     extra: dict = field(default_factory=dict)
 
 
