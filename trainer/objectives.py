@@ -16,12 +16,34 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shazamlet.model.resnet import Decoder, Encoder, GenreClassifier
+from shazamlet.model.resnet import Encoder, GenreClassifier
 from trainer.augment import MelDegrader, NoiseBank, light_lowpass, paper_augment, speed_warp, to_tiles
 from trainer.data import Batch
 
 OBJECTIVES = ("autoencoder", "autoencoder+classifier", "contrastive", "contrastive+classifier")
 PAPER_CLS_WEIGHT = 0.005
+
+
+class Decoder(nn.Module):
+    """The paper's autoencoder half, trained here and never shipped: embedding -> reconstructed tile `(B, 1, 64, 64)` by repeated upsampling + convolutions."""
+
+    def __init__(self, embedding_dim: int = 1024) -> None:
+        super().__init__()
+        self.fc = nn.Linear(embedding_dim, 256 * 4 * 4)
+        blocks = []
+        c = 256
+        for c_out in (256, 128, 64, 32):  # 4 -> 8 -> 16 -> 32 -> 64
+            blocks += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c, c_out, 3, 1, 1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+            ]
+            c = c_out
+        self.up = nn.Sequential(*blocks)
+        self.out = nn.Conv2d(c, 1, 3, 1, 1)
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        x = self.fc(emb).view(-1, 256, 4, 4)
+        return torch.sigmoid(self.out(self.up(x)))
 
 
 def is_contrastive(objective: str) -> bool:

@@ -2,7 +2,7 @@
 
 from shazamlet.model.checkpoint import LoadedModel, ModelError, ModelMeta, default_model_path, load_model, save_model
 from shazamlet.model.embedder import TileEmbedder
-from shazamlet.model.resnet import Decoder, Encoder, GenreClassifier
+from shazamlet.model.resnet import Encoder, GenreClassifier
 
-__all__ = ["Decoder", "Encoder", "GenreClassifier", "LoadedModel", "ModelError", "ModelMeta", "TileEmbedder",
+__all__ = ["Encoder", "GenreClassifier", "LoadedModel", "ModelError", "ModelMeta", "TileEmbedder",
            "default_model_path", "load_model", "save_model"]

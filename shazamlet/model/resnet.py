@@ -219,28 +219,6 @@ class Encoder(nn.Module):
         return fp, probs
 
 
-class Decoder(nn.Module):
-    """Embedding -> reconstructed tile `(B, 1, 64, 64)` by repeated upsampling + convolutions."""
-
-    def __init__(self, embedding_dim: int = 1024) -> None:
-        super().__init__()
-        self.fc = nn.Linear(embedding_dim, 256 * 4 * 4)
-        blocks = []
-        c = 256
-        for c_out in (256, 128, 64, 32):  # 4 -> 8 -> 16 -> 32 -> 64
-            blocks += [
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv2d(c, c_out, 3, 1, 1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-            ]
-            c = c_out
-        self.up = nn.Sequential(*blocks)
-        self.out = nn.Conv2d(c, 1, 3, 1, 1)
-
-    def forward(self, emb: torch.Tensor) -> torch.Tensor:
-        x = self.fc(emb).view(-1, 256, 4, 4)
-        return torch.sigmoid(self.out(self.up(x)))
-
-
 class GenreClassifier(nn.Module):
     """The paper's 3-layer MLP from the embedding to genre logits."""
 
