@@ -13,6 +13,8 @@ WHEEL=$(ls "$WORK"/dist/shazamlet-*.whl)
 # read the listing in Python: `zipfile -l | grep -q` dies of SIGPIPE under pipefail when grep exits early
 "$WORK/build/bin/python" -c "import sys, zipfile; sys.exit('shazamlet/model/shazamlet-default.pt' not in zipfile.ZipFile(sys.argv[1]).namelist())" "$WHEEL" \
   || { echo "check_wheel: the wheel holds no bundled model" >&2; exit 1; }
+"$WORK/build/bin/python" -c "import sys, zipfile; sys.exit('shazamlet/gui/icons/shazamlet.png' not in zipfile.ZipFile(sys.argv[1]).namelist())" "$WHEEL" \
+  || { echo "check_wheel: the wheel holds no window icon" >&2; exit 1; }
 FROM_WHEEL="$WHEEL" VENV="$WORK/venv" bash scripts/install.sh >/dev/null
 cd "$WORK"  # away from the checkout: only the installed package can be imported
 "$WORK/venv/bin/python" - <<PY

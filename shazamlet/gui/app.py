@@ -68,7 +68,7 @@ def run_app(library: str | None = None, model: str | None = None) -> int:
     guard_none_refcount(lambda: [app.processEvents() for _ in range(100)])
     app.setApplicationName("Shazamlet")
     app.setOrganizationName("shazamlet")
-    icon = Path(__file__).resolve().parents[2] / "resources" / "icons" / "shazamlet.png"
+    icon = Path(__file__).resolve().parent / "icons" / "shazamlet.png"  # package data: in a wheel too
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
     apply_dark_theme(app)
