@@ -186,10 +186,8 @@ def compare(a: Path, b: Path) -> None:
     summary(rb)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run")
+def add_run_args(r: argparse.ArgumentParser) -> None:
+    """The `run` subcommand's arguments (`setup` reads them; research/speed_chance.py shares them)."""
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--corpus", type=Path, default=Path("/work/corpus"))
     r.add_argument("--noise", type=Path, default=Path("/work/corpus_NOISE"))
@@ -200,6 +198,12 @@ def main() -> None:
     r.add_argument("--unknown", type=int, default=30)
     r.add_argument("--clips", type=int, default=80)
     r.add_argument("--seed", type=int, default=0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    add_run_args(sub.add_parser("run"))
     g = sub.add_parser("gate")
     g.add_argument("a", type=Path)
     c = sub.add_parser("compare")

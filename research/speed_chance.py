@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from replay import queries, setup
+from replay import add_run_args, queries, setup
 
 
 def run(args: argparse.Namespace) -> None:
@@ -89,17 +89,7 @@ def show(path: Path, bar_l: float = 4.0, bar_p: float = 3.5) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run")
-    r.add_argument("--out", type=Path, required=True)
-    r.add_argument("--corpus", type=Path, default=Path("/work/corpus"))
-    r.add_argument("--noise", type=Path, default=Path("/work/corpus_NOISE"))
-    r.add_argument("--cache", type=Path, default=Path("/tmp/replay-cache"))
-    r.add_argument("--library", type=Path)
-    r.add_argument("--set", action="append")
-    r.add_argument("--songs", type=int, default=100)
-    r.add_argument("--unknown", type=int, default=30)
-    r.add_argument("--clips", type=int, default=80)
-    r.add_argument("--seed", type=int, default=0)
+    add_run_args(sub.add_parser("run"))
     s = sub.add_parser("show")
     s.add_argument("path", type=Path)
     args = ap.parse_args()
