@@ -19,13 +19,14 @@ from typing import Callable
 
 import numpy as np
 
+from shazamlet.config import FeatureConfig
 from shazamlet.audio.capture import CaptureError, InputDevice, MicrophoneStream, RingBuffer, list_input_devices
 
 StreamFactory = Callable[[object], object]  # device (index, name or None) -> started stream
 DeviceLister = Callable[[bool], list[InputDevice]]  # rescan: PortAudio may restart (no stream open)
 SourceLister = Callable[[], list[tuple]]  # PulseAudio sources (`pulse_sources`)
 
-PREFERRED_RATE = 22_050  # the front end's rate: no resampling when the device (or PulseAudio) offers it
+PREFERRED_RATE = FeatureConfig.sample_rate  # the front end's rate: no resampling when the device (or PulseAudio) offers it
 
 
 def open_microphone(device: int | str | None) -> MicrophoneStream:
