@@ -410,6 +410,7 @@ class MainWindow(FileActions, QMainWindow):
         self.settings.set_tab(self.tabs.currentIndex())
         self.settings.set_geometry(self.saveGeometry())
         self.draw_timer.stop()
+        self.hide()  # gone at once, while the workers finish a file being indexed or identified
         self.workers.shutdown()
         self.history.file.close()  # its last write
         super().closeEvent(event)
