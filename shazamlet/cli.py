@@ -56,7 +56,7 @@ def answer_line(name: str, answer: Answer) -> str:
     return f"{name}: not in your library · {genre}"
 
 
-def cmd_identify(args) -> int:
+def cmd_identify(args: argparse.Namespace) -> int:
     from shazamlet.audio.decode import AudioError
     from shazamlet.recognition import Recognizer
 
@@ -80,7 +80,7 @@ def cmd_identify(args) -> int:
     return status
 
 
-def cmd_devices(args) -> int:
+def cmd_devices(args: argparse.Namespace) -> int:
     from shazamlet.audio.capture import list_input_devices
 
     devices = list_input_devices()
@@ -93,7 +93,7 @@ def cmd_devices(args) -> int:
     return 0
 
 
-def cmd_listen(args) -> int:
+def cmd_listen(args: argparse.Namespace) -> int:
     from shazamlet.audio.capture import MicrophoneStream
     from shazamlet.listen import Listener, listen_stream
     from shazamlet.recognition import Recognizer
@@ -190,7 +190,7 @@ def missing_display() -> bool:
     return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def open_window(args) -> int:
+def open_window(args: argparse.Namespace) -> int:
     if missing_display():
         say("shazamlet: no display found: run the window in a desktop session, or use the command line "
               "(shazamlet --help)", file=sys.stderr)

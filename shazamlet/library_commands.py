@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -11,7 +12,7 @@ from shazamlet.startup import open_library
 from shazamlet.terminal import one_line, say
 
 
-def cmd_add(args) -> int:
+def cmd_add(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     library, _ = open_library(args)
@@ -46,7 +47,7 @@ def cmd_add(args) -> int:
     return 1 if report.errors and not (report.added or report.updated or report.unchanged) else 0
 
 
-def cmd_list(args) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     library, _ = open_library(args, create=False, check_model=False)
     songs = library.songs()
     if args.json:
@@ -61,7 +62,7 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_info(args) -> int:
+def cmd_info(args: argparse.Namespace) -> int:
     from shazamlet.library.writing import TEMP_PREFIX
 
     library, embedder = open_library(args, create=False, check_model=False)
@@ -110,7 +111,7 @@ def cmd_info(args) -> int:
     return 0
 
 
-def cmd_remove(args) -> int:
+def cmd_remove(args: argparse.Namespace) -> int:
     library, _ = open_library(args, create=False, check_model=False)
     gone = library.remove(args.paths)
     for s in gone:
@@ -121,7 +122,7 @@ def cmd_remove(args) -> int:
     return 0
 
 
-def cmd_reindex(args) -> int:
+def cmd_reindex(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     library, _ = open_library(args, create=False, check_model=False)

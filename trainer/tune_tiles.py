@@ -23,12 +23,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
 import torch
 
 from shazamlet.model.resnet import TileProjection, centre_bands
+
+if TYPE_CHECKING:
+    from shazamlet.model.resnet import Encoder
+    from trainer.loop import Run
 
 TILE_FIT_PAIRS = 32768  # covariances of 4096-value tiles need many more examples than of 128-d fingerprints
 # The ridge added to the room's covariance, as a share of its mean variance: without it the fit chases
@@ -51,17 +56,17 @@ class TuneConfig:
     residual_lr: float = 3e-4  # the residual starts at zero and has far to go; the fitted basis does not
 
 
-def tuned_path(run, tile_dim: int, residual: int = 0) -> Path:
+def tuned_path(run: Run, tile_dim: int, residual: int = 0) -> Path:
     return Path(run.folder) / (f"tiles{tile_dim}" + (f"r{residual}" if residual else "") + ".pt")
 
 
-def load_tuned(run, tile_dim: int, residual: int = 0) -> dict | None:
+def load_tuned(run: Run, tile_dim: int, residual: int = 0) -> dict | None:
     """The tuned projection's state (`mean`, `basis`, `residual`, `step`, `minutes`, `fit`, `history`), or None."""
     p = tuned_path(run, tile_dim, residual)
     return torch.load(p, map_location="cpu", weights_only=True) if p.exists() else None
 
 
-def require_tuned(run, tile_dim: int, residual: int = 0) -> dict:
+def require_tuned(run: Run, tile_dim: int, residual: int = 0) -> dict:
     """`load_tuned`, or a FileNotFoundError that says how to make it."""
     state = load_tuned(run, tile_dim, residual)
     if state is None:
@@ -82,7 +87,7 @@ def _projection(state: dict) -> TileProjection:
     return proj
 
 
-def attach_tuned(encoder, run, tile_dim: int, weight: float, residual: int = 0) -> dict:
+def attach_tuned(encoder: Encoder, run: Run, tile_dim: int, weight: float, residual: int = 0) -> dict:
     """Give `encoder` the run's tuned `tile_dim`-d projection (with its `residual`-channel residual),
     worth `weight` of the cosine; returns what the model file records of it."""
     state = require_tuned(run, tile_dim, residual)
@@ -142,7 +147,7 @@ def whitened_projection(clean: torch.Tensor, degraded: torch.Tensor, dim: int,
                   "signal_to_noise": [round(float(gains[i]), 3) for i in (0, dim // 2, dim - 1)]}
 
 
-def run_pairs(run, n: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def run_pairs(run: Run, n: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` (default `TILE_FIT_PAIRS`) (clean tile, degraded shifted view) pairs of the run's training
     songs, made exactly as training makes its positives (mel-domain room, noise and colour; the
     cached waveform room copies)."""
@@ -159,7 +164,7 @@ def run_pairs(run, n: int | None = None, seed: int = 0) -> tuple[torch.Tensor, t
     return torch.cat(clean), torch.cat(degraded)
 
 
-def tune_tiles(run, cfg: TuneConfig, progress: bool = True) -> dict:
+def tune_tiles(run: Run, cfg: TuneConfig, progress: bool = True) -> dict:
     """Fit (or reload) the run's `cfg.tile_dim`-d tile projection and train it until it has trained
     `cfg.minutes` (or `cfg.steps`) in all; checkpoints the closed-form start and every validation.
     Returns the saved state."""

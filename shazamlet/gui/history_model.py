@@ -12,12 +12,16 @@ import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QUndoCommand
 
 from shazamlet.gui.genres import GenrePalette
 from shazamlet.names import song_line
+
+if TYPE_CHECKING:  # the window shows before torch is imported
+    from shazamlet.recognition import Answer
 
 COLUMNS = ("Time", "Title", "Artist", "Confidence", "Genre", "Source")
 CSV_FIELDS = ("time", "title", "artist", "in_library", "confidence", "genre", "genre_confidence", "path", "source",
@@ -52,7 +56,7 @@ class HistoryEntry:
         return time.strftime("%H:%M:%S" if today else "%b %d %H:%M", time.localtime(self.time))
 
 
-def entry_from_answer(answer, source: str) -> HistoryEntry:
+def entry_from_answer(answer: Answer, source: str) -> HistoryEntry:
     s = answer.song
     g = answer.genre
     best = answer.candidates[0] if answer.candidates else None
