@@ -185,3 +185,6 @@ def test_the_history_is_written_off_the_gui_thread_and_a_failed_write_loses_noth
     panel.add(entry("Three"))  # space again: all of it is written
     panel.file.flush()
     assert [e["title"] for e in json.loads((tmp_path / "history.json").read_text())] == ["Three", "Two", "One"]
+    panel.file.close()  # the window closed; an answer still on its way is written all the same
+    panel.add(entry("Four"))
+    assert [e["title"] for e in json.loads((tmp_path / "history.json").read_text())][0] == "Four"

@@ -27,6 +27,7 @@ class HistoryFile:
         self._lock = threading.Lock()
         self._pending: list[HistoryEntry] | None = None  # the newest entries not written yet
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
+        self._closed = False
         self.error = ""  # why the last write failed ("" when it did not)
 
     def load(self) -> list[HistoryEntry]:
@@ -56,7 +57,9 @@ class HistoryFile:
         with self._lock:
             idle = self._pending is None
             self._pending = list(entries[:KEEP])
-        if idle:
+        if self._closed:  # an answer that arrived while the window closed: written here, not lost
+            self._write()
+        elif idle:
             self._writer.submit(self._write)
 
     def flush(self) -> None:
@@ -64,6 +67,7 @@ class HistoryFile:
         self._writer.submit(lambda: None).result()
 
     def close(self) -> None:
+        self._closed = True
         self._writer.shutdown(wait=True)
 
     def _write(self) -> None:
