@@ -8,6 +8,7 @@ to the newest samples.
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -70,9 +71,10 @@ def list_input_devices(rescan: bool = False) -> list[InputDevice]:
     when it starts: `rescan` restarts it so that a microphone plugged in since is found (only while no
     stream of this process is open)."""
     try:
+        fresh = "sounddevice" not in sys.modules  # importing it starts PortAudio: that is a scan already
         import sounddevice as sd
 
-        if rescan:
+        if rescan and not fresh:
             sd._terminate()  # python-sounddevice has no public rescan (its issues #47, #125)
             sd._initialize()
 
