@@ -15,8 +15,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from shazamlet.gui import song_actions
-from shazamlet.names import display_names
 from shazamlet.gui.widgets import big_font
+from shazamlet.names import display_names
 
 TONES = {"good": "color: #4ade80", "warn": "color: #fbbf24"}
 

@@ -63,7 +63,7 @@ class HistoryFile:
             self._writer.submit(self._write)
 
     def flush(self) -> None:
-        """Wait until what was saved is on disk (closing the window; tests)."""
+        """Wait until what was saved is on disk (before reading the file back)."""
         self._writer.submit(lambda: None).result()
 
     def close(self) -> None:

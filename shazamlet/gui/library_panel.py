@@ -12,8 +12,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
 
 from shazamlet.gui.genres import GenrePalette
 from shazamlet.gui.messages import IndexFinished, IndexProgress
-from shazamlet.names import clock, display_names
 from shazamlet.gui.widgets import ShareTable
+from shazamlet.names import clock, display_names
 
 if TYPE_CHECKING:
     from shazamlet.library import Song

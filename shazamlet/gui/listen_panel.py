@@ -10,10 +10,9 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QSizePo
 
 from shazamlet.gui.answer_card import AnswerCard, HeardSong
 from shazamlet.gui.genres import GenrePalette
-from shazamlet.names import clock, song_line
-
 from shazamlet.gui.spectrogram import SpectrogramView
 from shazamlet.gui.widgets import LevelMeter, VoteChart, big_font
+from shazamlet.names import clock, song_line
 
 BUTTON_STYLE = """
 QPushButton#listen {{ border-radius: 56px; background: {bg}; color: white; font-weight: bold;

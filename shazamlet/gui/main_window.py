@@ -22,13 +22,13 @@ from shazamlet.gui.input_selector import InputSelector
 from shazamlet.gui.library_panel import LibraryPanel
 from shazamlet.gui.listen_panel import ListenPanel
 from shazamlet.gui.map_view import MapView
-from shazamlet.names import song_line
 from shazamlet.gui.settings import AppSettings
-from shazamlet.gui.tray import Tray
 from shazamlet.gui.sources import (DeviceLister, InputChoice, SourceLister, StreamFactory, default_devices,
                                    open_microphone, pulse_sources)
+from shazamlet.gui.tray import Tray
 from shazamlet.gui.widgets import Banner
 from shazamlet.gui.workers import Workers
+from shazamlet.names import song_line
 
 DRAW_MS = 66  # 15 frames per second: a smooth enough scroll; each frame is ~1% of a core
 

@@ -19,8 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from shazamlet.config import FeatureConfig
 from shazamlet.audio.capture import CaptureError, InputDevice, MicrophoneStream, RingBuffer, list_input_devices
+from shazamlet.config import FeatureConfig
 
 StreamFactory = Callable[[object], object]  # device (index, name or None) -> started stream
 DeviceLister = Callable[[bool], list[InputDevice]]  # rescan: PortAudio may restart (no stream open)

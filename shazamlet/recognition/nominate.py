@@ -174,4 +174,3 @@ def rescore_aligned(votes: list[SongVote], fingerprints: np.ndarray, query_start
         out.append(SongVote(v.song_id, float(best.mean()), v.offset_frames, int(near.any(axis=1).sum())))
     out.sort(key=lambda v: v.similarity, reverse=True)
     return out
-
