@@ -36,7 +36,8 @@ from shazamlet.landmarks import band_bins, log_band, peaks_between, stft_frames,
 MIN_PEAKS = 5  # an offset that covers fewer of the song's peaks says nothing
 SEARCH_FRAMES = 130  # the query frames `presence_search` reads (~3 s)
 QUERY_BLOCK_FRAMES = 512  # query frames `presence` reads at a time (~12 s): a whole file's map needs MBs, not GBs
-SEARCH_BLOCK_FRAMES = 512  # song frames whose reads (~0.3 MB) are summed at a time, in the cache: 1 024 x1.1 slower
+SEARCH_BLOCK_FRAMES = 2048  # song frames whose reads (~1 MB) are summed at a time: fewer calls, still in the cache
+SCORE_RUN_OFFSETS = 1 << 16  # offsets scored at a time (`_runs`)
 
 
 @dataclass
@@ -122,40 +123,69 @@ def presence_search(query: PresenceMap, songs: list[tuple[int, np.ndarray]], top
     the whole song: a song's loud and quiet passages vary far more than chance does, and with a
     song-wide baseline the wrong songs' best offsets outscored the right one's in 93% of babble3 clips).
 
-    Each song frame's peaks read the query's map at every query frame (`_offset_totals`), and the sums
-    along diagonals give every offset's total. Only the query's last `max_frames` (~3 s) are read,
-    which bounds the cost: it is linear in the length of the music searched. Laying all the songs end
-    to end to search them in one pass was slower (x1.1): a song's few thousand offsets stay in the
-    cache through the scoring's dozen array passes, a whole library's do not.
+    The songs are laid end to end, each with empty rows before it (offsets where the query starts
+    before the song) and a gap after it that no offset's reads or neighbours cross, so that one pass
+    reads every offset's total (`_offset_totals`) and the scoring runs over runs of songs at a time
+    (per song, its Python and numpy calls cost as much as the sums). Only the query's last `max_frames`
+    (~3 s) are read, which bounds the cost: it is linear in the length of the music searched.
     """
     z = query.z[-max_frames:]
-    n, n_bins = z.shape
+    n = z.shape[0]
     cut = query.frames - n  # frames of a longer query left unread: its offsets are the read part's minus these
     if n == 0 or top <= 0:
         return []
-    zt = np.ascontiguousarray(z.T)
     w = int(round(slack))
-    found = []
+    gap = max(n, w + 3)  # past a song's offsets: its own empty rows, and no neighbour of the next song's
+    rows, bins, spans, end = [], [], [], 0
     for song_id, packed in songs:
         t, f = _in_band(packed, query)
         if not len(t):
             continue
-        t = t + n  # room for offsets down to -n + 1 (the query starting before the song)
-        frames = int(t[-1]) + 1
-        cum = np.concatenate([[0], np.cumsum(np.bincount(t, minlength=frames + n))])  # sorted by time: also the rows' pointers
-        totals = _offset_totals(f, cum, frames, zt)
-        counts = cum[n : frames + n] - cum[:frames]
-        judged = counts >= min_peaks
-        means = np.where(judged, totals / np.maximum(counts, 1), 0.0)
-        k, s1, s2 = _around(np.stack([judged.astype(np.float64), means, means * means]), w)
-        mean = s1 / np.maximum(k, 1)
-        spread = np.sqrt(np.maximum(s2 / np.maximum(k, 1) - mean * mean, 0.0))
-        scores = np.where(judged & (k >= 4 * MIN_PEAKS), (means - mean) / (spread + 1e-6), -np.inf)
-        best = int(np.argmax(scores))
-        if np.isfinite(scores[best]):
-            found.append(Nominee(song_id, best - n - cut, float(scores[best])))
+        offsets = int(t[-1]) + n + 1  # from -n + 1 (the query starting before the song) to the last peak
+        rows.append(t + (end + n))
+        bins.append(f)
+        spans.append((song_id, end, offsets))
+        end += offsets + gap
+    if not spans:
+        return []
+    cum = np.zeros(end + n + 1, np.int64)  # sorted by time: also the rows' pointers
+    np.cumsum(np.bincount(np.concatenate(rows), minlength=end + n), out=cum[1:])
+    totals = _offset_totals(np.concatenate(bins), cum, end, np.ascontiguousarray(z.T))
+    counts = cum[n : end + n] - cum[:end]
+    judged = counts >= min_peaks  # the gaps are never judged: they add nothing to their neighbours' baselines
+    means = np.where(judged, totals / np.maximum(counts, 1), 0.0)
+    found = []
+    for run in _runs(spans):
+        a, b = run[0][1], run[-1][1] + run[-1][2]
+        scores = _scores(means[a:b], judged[a:b], w)
+        for song_id, start, offsets in run:
+            s = scores[start - a : start - a + offsets]
+            best = int(np.argmax(s))
+            if np.isfinite(s[best]):
+                found.append(Nominee(song_id, best - n - cut, float(s[best])))
     found.sort(key=lambda x: x.score, reverse=True)
     return found[:top]
+
+
+def _runs(spans: list[tuple[int, int, int]]) -> list[list[tuple[int, int, int]]]:
+    """Consecutive songs `(id, first offset, offsets)` in runs of up to SCORE_RUN_OFFSETS offsets (a song longer
+    than that alone): the scoring's dozen array passes over a run stay in the cache."""
+    runs: list[list[tuple[int, int, int]]] = []
+    for span in spans:
+        if runs and span[1] + span[2] - runs[-1][0][1] <= SCORE_RUN_OFFSETS:
+            runs[-1].append(span)
+        else:
+            runs.append([span])
+    return runs
+
+
+def _scores(means: np.ndarray, judged: np.ndarray, w: int) -> np.ndarray:
+    """Each offset's mean in standard deviations above the judged offsets within `w` of it (less its
+    own +-2); -inf where too few are judged to say."""
+    k, s1, s2 = _around(np.stack([judged.astype(np.float64), means, means * means]), w)
+    mean = s1 / np.maximum(k, 1)
+    spread = np.sqrt(np.maximum(s2 / np.maximum(k, 1) - mean * mean, 0.0))
+    return np.where(judged & (k >= 4 * MIN_PEAKS), (means - mean) / (spread + 1e-6), -np.inf)
 
 
 def _offset_totals(f: np.ndarray, cum: np.ndarray, frames: int, zt: np.ndarray, block: int | None = None) -> np.ndarray:
@@ -163,7 +193,7 @@ def _offset_totals(f: np.ndarray, cum: np.ndarray, frames: int, zt: np.ndarray, 
     read at q. A row's reads are the sum of the query map's rows for its peaks' bins (`f`, the rows'
     peaks from `cum[row]` on): an embedding bag over the map, x1.5 faster than scipy's sparse product,
     the same sums to float rounding. The diagonals' sums give every offset's total. Done `block` rows
-    at a time (with the n more its diagonals reach into), so the reads (~0.3 MB) are summed while
+    at a time (with the n more its diagonals reach into), so the reads (~1 MB) are summed while
     still in the cache, whatever the length of the music."""
     import torch  # loaded already: a query's fingerprints come from the encoder
 
@@ -191,11 +221,9 @@ def _in_band(packed: np.ndarray, query: PresenceMap) -> tuple[np.ndarray, np.nda
 
 def _around(x: np.ndarray, w: int) -> np.ndarray:
     """For each position (last axis), the sum of x within w of it, leaving out its own +-2 (a peak's
-    shoulders); positions past the ends count as 0."""
-    def box(r: int) -> np.ndarray:
-        padded = np.zeros(x.shape[:-1] + (x.shape[-1] + 2 * r + 1,))
-        padded[..., r + 1 : r + 1 + x.shape[-1]] = x
-        c = np.cumsum(padded, axis=-1)
-        return c[..., 2 * r + 1 :] - c[..., : -2 * r - 1]
-
-    return box(w) - box(2)
+    shoulders); positions past the ends count as 0. One running sum serves both windows."""
+    m, w = x.shape[-1], max(w, 2)
+    padded = np.zeros(x.shape[:-1] + (m + 2 * w + 1,))
+    padded[..., w + 1 : w + 1 + m] = x
+    c = np.cumsum(padded, axis=-1)
+    return (c[..., 2 * w + 1 :] - c[..., :m]) - (c[..., w + 3 : w + 3 + m] - c[..., w - 2 : w - 2 + m])

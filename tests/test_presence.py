@@ -157,6 +157,23 @@ def test_the_search_finds_the_song_and_its_place_without_being_told_where(waves,
     assert np.median(noise) < np.median(right), (noise, right)
 
 
+def test_songs_searched_together_score_as_each_searched_alone(waves, monkeypatch):
+    """The search lays the songs end to end and scores runs of them at once: no song's offsets read another
+    song's peaks or count its offsets in their baseline, so each song's nominee is the one it gets searched
+    alone, even where a run of scoring ends mid-library."""
+    import shazamlet.presence as presence_module
+
+    songs = [(10 + i, peaks(w)) for i, w in enumerate(waves)] + [(20, peaks(waves[0][: 2 * SR]))]
+    clip = presence_map(waves[2][5 * SR : 8 * SR], LC)
+    alone = {i: presence_search(clip, [(i, p)], 1, SLACK)[0] for i, p in songs}
+    for run in (1 << 16, 1200):  # one run of scoring, or a run per song or two
+        monkeypatch.setattr(presence_module, "SCORE_RUN_OFFSETS", run)
+        together = presence_search(clip, songs, len(songs), SLACK)
+        assert {n.song_id: (n.offset, round(n.score, 6)) for n in together} == \
+            {i: (n.offset, round(n.score, 6)) for i, n in alone.items()}
+    assert together[0].song_id == 12
+
+
 def test_the_search_with_nothing_to_search_or_nothing_heard_names_nothing(waves):
     song = peaks(waves[0])
     assert presence_search(presence_map(waves[0][SR : 4 * SR], LC), [], 3, SLACK) == []
