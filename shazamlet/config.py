@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
+
 
 def data_dir() -> Path:
     """Where the app keeps the user's data (the default library, the window's history): the platform's
@@ -17,6 +19,17 @@ def data_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("shazamlet", appauthor=False))
+
+
+def htk_mel(hz):
+    """The front end's mel scale (HTK, torchaudio's `mel_scale="htk"`) of Hz: a float, numpy array or tensor."""
+    x = 1.0 + hz / 700.0
+    return 2595.0 * (x.log10() if hasattr(x, "log10") else np.log10(x))  # a tensor keeps its device
+
+
+def htk_hz(mel):
+    """The inverse of `htk_mel`."""
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,11 @@ def mel_power(
     return mel.reshape(*shape[:-1], mel.shape[-2], mel.shape[-1])
 
 
-def power_to_db(power: torch.Tensor, floor: float = 1e-12) -> torch.Tensor:
+POWER_FLOOR = 1e-12  # mel power below this is silence
+FLOOR_DB = -120.0  # its dB: what a silent (or padded) frame holds
+
+
+def power_to_db(power: torch.Tensor, floor: float = POWER_FLOOR) -> torch.Tensor:
     return 10.0 * torch.log10(torch.clamp(power, min=floor))
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from shazamlet.config import FeatureConfig
+from shazamlet.config import FeatureConfig, htk_hz, htk_mel
 from shazamlet.features import mel_filterbank, normalise_tiles, power_to_db
 
 SPEECH_PREFIX = "speech"
@@ -28,9 +28,8 @@ SPEECH_PREFIX = "speech"
 
 def mel_centres_hz(cfg: FeatureConfig) -> torch.Tensor:
     """Centre frequency of every mel band `(n_mels,)` (HTK scale, like the front end)."""
-    lo, hi = 2595 * np.log10(1 + cfg.f_min / 700), 2595 * np.log10(1 + cfg.f_max / 700)
-    m = np.linspace(lo, hi, cfg.n_mels + 2)[1:-1]
-    return torch.tensor(700 * (10 ** (m / 2595) - 1), dtype=torch.float32)
+    m = np.linspace(htk_mel(cfg.f_min), htk_mel(cfg.f_max), cfg.n_mels + 2)[1:-1]
+    return torch.tensor(htk_hz(m), dtype=torch.float32)
 
 
 def coloured_noise_bands(cfg: FeatureConfig, exponent: float) -> torch.Tensor:
@@ -232,8 +231,8 @@ def speed_warp(power: torch.Tensor, factors: torch.Tensor, cfg: FeatureConfig, c
     b, m, t = power.shape
     s = factors.to(power).view(-1, 1)
     f = mel_centres_hz(cfg).to(power).view(1, -1)
-    lo, hi = 2595 * np.log10(1 + cfg.f_min / 700), 2595 * np.log10(1 + cfg.f_max / 700)
-    band = (2595 * torch.log10(1 + f / s / 700) - lo) / ((hi - lo) / (m + 1)) - 1  # (B, M) fractional index
+    lo, hi = htk_mel(cfg.f_min), htk_mel(cfg.f_max)
+    band = (htk_mel(f / s) - lo) / ((hi - lo) / (m + 1)) - 1  # (B, M) fractional index
     frame = centre + (torch.arange(t, dtype=power.dtype, device=power.device).view(1, -1) - centre) * s  # (B, T)
     grid = torch.stack([(frame / (t - 1) * 2 - 1).unsqueeze(1).expand(b, m, t),
                         (band / (m - 1) * 2 - 1).unsqueeze(2).expand(b, m, t)], dim=-1)

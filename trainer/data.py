@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from shazamlet.features import FLOOR_DB
 from trainer.cache import SpectrogramCache
 from trainer.songs import Song
 
@@ -83,5 +84,5 @@ class TileSampler:
 def _fit(seg: np.ndarray, length: int) -> np.ndarray:
     """Pad a segment cut at the end of a song with silence."""
     if seg.shape[-1] < length:
-        seg = np.pad(seg, ((0, 0), (0, length - seg.shape[-1])), constant_values=-120.0)
+        seg = np.pad(seg, ((0, 0), (0, length - seg.shape[-1])), constant_values=FLOOR_DB)
     return seg

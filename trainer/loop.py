@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -59,7 +59,12 @@ class TrainConfig:
     max_speed_change: float = 0.10  # ... by up to this much (0.10: 0.90-1.10x, a DJ's pitch control)
     babble_voices: tuple[int, int] = DegradeParams.babble_voices  # people talking in the mel-domain views ...
     babble_snr_db: tuple[float, float] = DegradeParams.babble_snr_db  # ... this far under / over the music
-    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_run(cls, saved: dict) -> "TrainConfig":
+        """The config a run.json saved; keys that are no longer settings (`extra`, always empty) are left out."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in known})
 
 
 def training_clock(device: torch.device) -> Callable[[], float]:
@@ -106,7 +111,7 @@ class Run:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self.info = json.loads((self.folder / "run.json").read_text())
-        self.config = TrainConfig(**self.info["config"])
+        self.config = TrainConfig.from_run(self.info["config"])
         self.genres: list[str] = self.info["genres"]
 
     @staticmethod

@@ -275,8 +275,8 @@ def _changes(recipe: Recipe, stage: Stage) -> dict[str, tuple]:
     run_json = recipe.run_folder(stage.name) / "run.json"
     opts = {k: v for k, v in {**recipe.train, **stage.options}.items() if k != "init_from"}
     try:
-        had = json.loads(json.dumps(asdict(TrainConfig(**json.loads(run_json.read_text())["config"]))))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        had = json.loads(json.dumps(asdict(TrainConfig.from_run(json.loads(run_json.read_text())["config"]))))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise RecipeError(f"{run_json}: not a run's description ({exc}): remove {run_json.parent} to train the "
                           f"stage anew") from None
     now = json.loads(json.dumps(asdict(TrainConfig(data="", out="", **opts))))

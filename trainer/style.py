@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from shazamlet.recognition.config import QueryConfig
-from shazamlet.features import answerable, tile_peak_db
+from shazamlet.features import FLOOR_DB, answerable, tile_peak_db
 from shazamlet.model import load_model, save_model
 from shazamlet.model.style import StyleHead, style_features
 from trainer.augment import DegradeParams, MelDegrader, to_tiles
@@ -49,7 +49,7 @@ def _tiles(cache: SpectrogramCache, songs: list[Song], n: int, degrader: MelDegr
     for i, s in enumerate(tqdm(songs, desc=desc, unit="song", disable=not progress)):
         a = np.asarray(cache.song(s.rel), np.float32)
         starts = rng.integers(0, max(1, a.shape[1] - length + 1), n)
-        segs = np.full((n, a.shape[0], length), -120.0, np.float32)
+        segs = np.full((n, a.shape[0], length), FLOOR_DB, np.float32)
         for j, t in enumerate(starts):
             seg = a[:, t : t + length]
             segs[j, :, : seg.shape[1]] = seg

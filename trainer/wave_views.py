@@ -29,6 +29,7 @@ import torch
 
 from shazamlet.audio.decode import AudioError, is_audio_file, load_audio
 from shazamlet.config import FeatureConfig
+from shazamlet.features import FLOOR_DB
 from trainer.cache import EQ_CATEGORIES, RIR_CATEGORIES, SpectrogramCache, file_key, mel_db, rir_room
 from trainer.degrade_wave import band_limit, gain_and_clip, looped, mix_at_snr, pink_noise, reverberate, rms
 
@@ -149,7 +150,7 @@ def _work(args) -> str | None:
         rng = np.random.default_rng([seed, view, int(file_key(rel), 16) % (2 ** 31)])
         arr = mel_db(_CHAIN.degrade(wave, rng), cfg)[:, :frames]
         if arr.shape[1] < frames:  # never expected (same samples, same framing); keep the shapes equal
-            arr = np.pad(arr, ((0, 0), (0, frames - arr.shape[1])), constant_values=-120.0)
+            arr = np.pad(arr, ((0, 0), (0, frames - arr.shape[1])), constant_values=FLOOR_DB)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp.npy")
         np.save(tmp, arr)

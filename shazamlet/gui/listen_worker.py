@@ -104,7 +104,7 @@ class ListenWorker(QObject):
     def stop(self, session: int) -> None:
         if session == self.session and self.stream is not None:
             self._close_stream()
-            self.stopped.emit(ListenStopped(session, "stopped"))
+            self.stopped.emit(ListenStopped(session))
 
     @Slot()
     def shutdown(self) -> None:
@@ -137,7 +137,7 @@ class ListenWorker(QObject):
         except Exception as exc:
             self._close_stream()
             self.failed.emit(CaptureFailed(self.session, f"identification failed: {str(exc).splitlines()[0]}"))
-            self.stopped.emit(ListenStopped(self.session, "error"))
+            self.stopped.emit(ListenStopped(self.session))
             return
         if event is None:
             return
@@ -148,7 +148,7 @@ class ListenWorker(QObject):
                 self.listener.reset()
             else:
                 self._close_stream()
-                self.stopped.emit(ListenStopped(self.session, "done"))
+                self.stopped.emit(ListenStopped(self.session))
 
     def _identify(self, path: str) -> FileIdentified:
         from shazamlet.audio.decode import AudioError

@@ -113,8 +113,9 @@ class InputsListed:
 
 @dataclass
 class ListenStopped:
+    """Listening ended (stopped, the answer was final, or it failed: `CaptureFailed` said why first)."""
+
     session: int
-    reason: str  # "done" | "stopped" | "error"
 
 
 @dataclass

@@ -19,7 +19,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem
 
-from shazamlet.config import FeatureConfig
+from shazamlet.config import FeatureConfig, htk_mel
 
 LEVELS_DB = (-95.0, -10.0)  # the colour map's ends
 BACKGROUND = "#14141c"
@@ -48,9 +48,8 @@ def hz_label(f: float) -> str:
 def band_position(f: float, features: FeatureConfig) -> float:
     """Where frequency `f` (Hz) lies on the image's band axis (band i spans [i, i+1]): the front end's
     HTK mel scale, whose band i is centred on the (i+1)-th of n_mels+2 points from f_min to f_max."""
-    mel = lambda hz: 2595.0 * np.log10(1.0 + hz / 700.0)  # noqa: E731
-    lo, hi = mel(features.f_min), mel(features.f_max)
-    return float((mel(f) - lo) / (hi - lo) * (features.n_mels + 1) - 0.5)
+    lo, hi = htk_mel(features.f_min), htk_mel(features.f_max)
+    return float((htk_mel(float(f)) - lo) / (hi - lo) * (features.n_mels + 1) - 0.5)
 
 
 def frequency_ticks(features: FeatureConfig) -> list[tuple[float, str]]:
@@ -61,7 +60,7 @@ class StreamingMel:
     """Incremental mel power in dB, `(n_mels, new_frames)` per `push` of mono samples at `rate`."""
 
     def __init__(self, features: FeatureConfig, rate: int) -> None:
-        from shazamlet.features import mel_filterbank  # (torch: build this off the GUI thread)
+        from shazamlet.features import POWER_FLOOR, mel_filterbank  # (torch: build this off the GUI thread)
 
         ratio = rate / features.sample_rate
         self.n_fft = int(round(features.n_fft * ratio))
@@ -73,6 +72,7 @@ class StreamingMel:
         n = np.arange(self.n_fft)
         self.window = (0.5 - 0.5 * np.cos(2 * np.pi * n / self.n_fft)).astype(np.float32)  # periodic Hann
         self.scale = 2.0 / self.window.sum()
+        self.floor = POWER_FLOOR
         self.pending = np.zeros(0, np.float32)
         self.frames_done = 0
 
@@ -90,7 +90,7 @@ class StreamingMel:
         mel = power.astype(np.float32) @ self.fbanks
         self.pending = self.pending[k * self.hop :]
         self.frames_done += k
-        return (10.0 * np.log10(np.maximum(mel, 1e-12))).T
+        return (10.0 * np.log10(np.maximum(mel, self.floor))).T
 
 
 def _rect(color: str, width: float = 2.0, fill: str | None = None, style=Qt.SolidLine) -> QGraphicsRectItem:
