@@ -37,7 +37,7 @@ MIN_PEAKS = 5  # an offset that covers fewer of the song's peaks says nothing
 SEARCH_FRAMES = 130  # the query frames `presence_search` reads (~3 s)
 QUERY_BLOCK_FRAMES = 512  # query frames `presence` reads at a time (~12 s): a whole file's map needs MBs, not GBs
 SEARCH_BLOCK_FRAMES = 2048  # song frames whose reads (~1 MB) are summed at a time: fewer calls, still in the cache
-SCORE_RUN_OFFSETS = 1 << 16  # offsets scored at a time (`_runs`)
+SEARCH_GROUP_OFFSETS = 1 << 17  # songs' offsets searched in one pass (~50 min of music, ~15 MB at a time)
 
 
 @dataclass
@@ -123,69 +123,77 @@ def presence_search(query: PresenceMap, songs: list[tuple[int, np.ndarray]], top
     the whole song: a song's loud and quiet passages vary far more than chance does, and with a
     song-wide baseline the wrong songs' best offsets outscored the right one's in 93% of babble3 clips).
 
-    The songs are laid end to end, each with empty rows before it (offsets where the query starts
-    before the song) and a gap after it that no offset's reads or neighbours cross, so that one pass
-    reads every offset's total (`_offset_totals`) and the scoring runs over runs of songs at a time
-    (per song, its Python and numpy calls cost as much as the sums). Only the query's last `max_frames`
-    (~3 s) are read, which bounds the cost: it is linear in the length of the music searched.
+    The songs are laid end to end, a group of up to SEARCH_GROUP_OFFSETS offsets at a time, each song
+    with empty rows before it (offsets where the query starts before the song) and a gap after it that
+    no offset's reads or neighbours cross: one pass reads every offset's total of a group
+    (`_offset_totals`) and one scores them (per song, the Python and numpy calls cost as much as the
+    sums). Only the query's last `max_frames` (~3 s) are read, which bounds the cost: it is linear in the
+    length of the music searched, and its memory in a group's.
     """
     z = query.z[-max_frames:]
     n = z.shape[0]
     cut = query.frames - n  # frames of a longer query left unread: its offsets are the read part's minus these
     if n == 0 or top <= 0:
         return []
+    zt = np.ascontiguousarray(z.T)
     w = int(round(slack))
     gap = max(n, w + 3)  # past a song's offsets: its own empty rows, and no neighbour of the next song's
-    rows, bins, spans, end = [], [], [], 0
+    found = []
+    for group in _groups(songs, query, n, gap):
+        found += _search_group(group, zt, w, min_peaks, cut)
+    found.sort(key=lambda x: x.score, reverse=True)
+    return found[:top]
+
+
+@dataclass
+class _Group:
+    """Songs laid end to end for one pass of `presence_search`."""
+
+    rows: list[np.ndarray]  # each song's peak frames, moved to its place in the group
+    bins: list[np.ndarray]  # their map columns
+    spans: list[tuple[int, int, int]]  # (song id, first offset, offsets) of each song
+    end: int = 0  # the group's offsets, gaps included
+
+
+def _groups(songs: list[tuple[int, np.ndarray]], query: PresenceMap, n: int, gap: int):
+    """The songs with peaks in the map's band, in groups of up to SEARCH_GROUP_OFFSETS offsets (a longer
+    song alone)."""
+    group = _Group([], [], [])
     for song_id, packed in songs:
         t, f = _in_band(packed, query)
         if not len(t):
             continue
         offsets = int(t[-1]) + n + 1  # from -n + 1 (the query starting before the song) to the last peak
-        rows.append(t + (end + n))
-        bins.append(f)
-        spans.append((song_id, end, offsets))
-        end += offsets + gap
-    if not spans:
-        return []
+        if group.spans and group.end + offsets > SEARCH_GROUP_OFFSETS:
+            yield group
+            group = _Group([], [], [])
+        group.rows.append(t + (group.end + n))
+        group.bins.append(f)
+        group.spans.append((song_id, group.end, offsets))
+        group.end += offsets + gap
+    if group.spans:
+        yield group
+
+
+def _search_group(group: _Group, zt: np.ndarray, w: int, min_peaks: int, cut: int) -> list[Nominee]:
+    """Each song's best offset in one group, scored against the offsets within `w` around it."""
+    n, end = zt.shape[1], group.end
     cum = np.zeros(end + n + 1, np.int64)  # sorted by time: also the rows' pointers
-    np.cumsum(np.bincount(np.concatenate(rows), minlength=end + n), out=cum[1:])
-    totals = _offset_totals(np.concatenate(bins), cum, end, np.ascontiguousarray(z.T))
+    np.cumsum(np.bincount(np.concatenate(group.rows), minlength=end + n), out=cum[1:])
+    totals = _offset_totals(np.concatenate(group.bins), cum, end, zt)
     counts = cum[n : end + n] - cum[:end]
     judged = counts >= min_peaks  # the gaps are never judged: they add nothing to their neighbours' baselines
     means = np.where(judged, totals / np.maximum(counts, 1), 0.0)
-    found = []
-    for run in _runs(spans):
-        a, b = run[0][1], run[-1][1] + run[-1][2]
-        scores = _scores(means[a:b], judged[a:b], w)
-        for song_id, start, offsets in run:
-            s = scores[start - a : start - a + offsets]
-            best = int(np.argmax(s))
-            if np.isfinite(s[best]):
-                found.append(Nominee(song_id, best - n - cut, float(s[best])))
-    found.sort(key=lambda x: x.score, reverse=True)
-    return found[:top]
-
-
-def _runs(spans: list[tuple[int, int, int]]) -> list[list[tuple[int, int, int]]]:
-    """Consecutive songs `(id, first offset, offsets)` in runs of up to SCORE_RUN_OFFSETS offsets (a song longer
-    than that alone): the scoring's dozen array passes over a run stay in the cache."""
-    runs: list[list[tuple[int, int, int]]] = []
-    for span in spans:
-        if runs and span[1] + span[2] - runs[-1][0][1] <= SCORE_RUN_OFFSETS:
-            runs[-1].append(span)
-        else:
-            runs.append([span])
-    return runs
-
-
-def _scores(means: np.ndarray, judged: np.ndarray, w: int) -> np.ndarray:
-    """Each offset's mean in standard deviations above the judged offsets within `w` of it (less its
-    own +-2); -inf where too few are judged to say."""
     k, s1, s2 = _around(np.stack([judged.astype(np.float64), means, means * means]), w)
     mean = s1 / np.maximum(k, 1)
     spread = np.sqrt(np.maximum(s2 / np.maximum(k, 1) - mean * mean, 0.0))
-    return np.where(judged & (k >= 4 * MIN_PEAKS), (means - mean) / (spread + 1e-6), -np.inf)
+    scores = np.where(judged & (k >= 4 * MIN_PEAKS), (means - mean) / (spread + 1e-6), -np.inf)
+    found = []
+    for song_id, start, offsets in group.spans:
+        best = start + int(np.argmax(scores[start : start + offsets]))
+        if np.isfinite(scores[best]):
+            found.append(Nominee(song_id, best - start - n - cut, float(scores[best])))
+    return found
 
 
 def _offset_totals(f: np.ndarray, cum: np.ndarray, frames: int, zt: np.ndarray, block: int | None = None) -> np.ndarray:

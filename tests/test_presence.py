@@ -158,19 +158,19 @@ def test_the_search_finds_the_song_and_its_place_without_being_told_where(waves,
 
 
 def test_songs_searched_together_score_as_each_searched_alone(waves, monkeypatch):
-    """The search lays the songs end to end and scores runs of them at once: no song's offsets read another
-    song's peaks or count its offsets in their baseline, so each song's nominee is the one it gets searched
-    alone, even where a run of scoring ends mid-library."""
+    """The search lays the songs end to end, a group at a time: no song's offsets read another song's peaks
+    or count its offsets in their baseline, so each song's nominee is the one it gets searched alone,
+    however the songs fall into groups."""
     import shazamlet.presence as presence_module
 
     songs = [(10 + i, peaks(w)) for i, w in enumerate(waves)] + [(20, peaks(waves[0][: 2 * SR]))]
     clip = presence_map(waves[2][5 * SR : 8 * SR], LC)
     alone = {i: presence_search(clip, [(i, p)], 1, SLACK)[0] for i, p in songs}
-    for run in (1 << 16, 1200):  # one run of scoring, or a run per song or two
-        monkeypatch.setattr(presence_module, "SCORE_RUN_OFFSETS", run)
+    for group in (1 << 17, 2500, 1):  # all in one group, about two songs a group, one song a group
+        monkeypatch.setattr(presence_module, "SEARCH_GROUP_OFFSETS", group)
         together = presence_search(clip, songs, len(songs), SLACK)
         assert {n.song_id: (n.offset, round(n.score, 6)) for n in together} == \
-            {i: (n.offset, round(n.score, 6)) for i, n in alone.items()}
+            {i: (n.offset, round(n.score, 6)) for i, n in alone.items()}, group
     assert together[0].song_id == 12
 
 
