@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from shazamlet.gui import theme
 from shazamlet.gui import song_actions
 from shazamlet.gui.widgets import big_font
 from shazamlet.names import display_names
 
-TONES = {"good": "color: #4ade80", "warn": "color: #fbbf24"}
+TONES = {"good": f"color: {theme.GOOD_TEXT}", "warn": f"color: {theme.WARN}"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class AnswerCard(QWidget):
         self.state.setFont(big_font(self, 11, bold=True))
         self.state.setWordWrap(True)
         self.kicker = QLabel("")  # "LAST HEARD · 14:03", above an answer that is not the current one
-        self.kicker.setStyleSheet("color: #94a3b8; letter-spacing: 1px")
+        self.kicker.setStyleSheet(f"color: {theme.MUTED}; letter-spacing: 1px")
         self.kicker.hide()
         self.title = QLabel("Press Listen, or drop an audio file here")
         self.title.setFont(big_font(self, 20, bold=True))
@@ -57,7 +58,7 @@ class AnswerCard(QWidget):
         self.artist.setFont(big_font(self, 14))
         self.artist.setWordWrap(True)
         self.detail = QLabel("")
-        self.detail.setStyleSheet("color: #94a3b8")
+        self.detail.setStyleSheet(f"color: {theme.MUTED}")
         self.detail.setWordWrap(True)  # a long path must not widen the panel
         self.detail.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.confidence = QProgressBar()
@@ -90,7 +91,7 @@ class AnswerCard(QWidget):
         self.confidence.setVisible(value is not None)
         if value is not None:
             self.confidence.setValue(int(round(value * 100)))
-            colour = "#22c55e" if value >= 0.5 else "#f59e0b"
+            colour = theme.GOOD if value >= 0.5 else theme.CAUTION
             self.confidence.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; }}")
 
     def show_message(self, state: str, title: str = "", artist: str = "", detail: str = "",
@@ -98,7 +99,7 @@ class AnswerCard(QWidget):
         """Any other text: no song, no actions."""
         self.shown = None
         self.state.setText(state)
-        self.state.setStyleSheet(TONES.get(tone, "color: #cbd5e1"))
+        self.state.setStyleSheet(TONES.get(tone, f"color: {theme.SOFT}"))
         self.kicker.hide()
         self.title.setText(title)
         self.artist.setText(artist)

@@ -21,14 +21,17 @@ def apply_dark_theme(app) -> None:
 
     app.setStyle("Fusion")
     pal = QPalette()
-    for role, colour in ((QPalette.Window, "#1e1e28"), (QPalette.WindowText, "#e2e8f0"), (QPalette.Base, "#15151d"),
-                         (QPalette.AlternateBase, "#1c1c26"), (QPalette.Text, "#e2e8f0"), (QPalette.Button, "#2a2a38"),
-                         (QPalette.ButtonText, "#e2e8f0"), (QPalette.Highlight, "#2563eb"),
-                         (QPalette.HighlightedText, "#ffffff"), (QPalette.ToolTipBase, "#0f172a"),
-                         (QPalette.ToolTipText, "#e2e8f0"), (QPalette.PlaceholderText, "#64748b")):
+    from shazamlet.gui import theme
+
+    for role, colour in ((QPalette.Window, theme.WINDOW), (QPalette.WindowText, theme.TEXT), (QPalette.Base, theme.BASE),
+                         (QPalette.AlternateBase, theme.ALTERNATE), (QPalette.Text, theme.TEXT),
+                         (QPalette.Button, theme.BUTTON), (QPalette.ButtonText, theme.TEXT),
+                         (QPalette.Highlight, theme.ACCENT), (QPalette.HighlightedText, theme.WHITE),
+                         (QPalette.ToolTipBase, theme.TOOLTIP), (QPalette.ToolTipText, theme.TEXT),
+                         (QPalette.PlaceholderText, theme.FAINT)):
         pal.setColor(role, QColor(colour))
-    pal.setColor(QPalette.Disabled, QPalette.Text, QColor("#64748b"))
-    pal.setColor(QPalette.Disabled, QPalette.ButtonText, QColor("#64748b"))
+    pal.setColor(QPalette.Disabled, QPalette.Text, QColor(theme.FAINT))
+    pal.setColor(QPalette.Disabled, QPalette.ButtonText, QColor(theme.FAINT))
     app.setPalette(pal)
 
 

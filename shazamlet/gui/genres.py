@@ -11,9 +11,10 @@ from __future__ import annotations
 import zlib
 from typing import Iterable
 
-PALETTE = ("#60a5fa", "#f472b6", "#34d399", "#fbbf24", "#a78bfa", "#f87171", "#22d3ee", "#a3e635",
-           "#fb923c", "#e879f9", "#2dd4bf", "#facc15")
-NO_GENRE = "#94a3b8"  # songs without a genre: grey, not a colour another genre could be taken for
+from shazamlet.gui import theme
+
+PALETTE = theme.GENRES
+NO_GENRE = theme.MUTED  # songs without a genre: grey, not a colour another genre could be taken for
 
 
 class GenrePalette:

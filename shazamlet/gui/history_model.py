@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QUndoCommand
 
+from shazamlet.gui import theme
 from shazamlet.gui.genres import GenrePalette
 from shazamlet.names import song_line
 
@@ -113,7 +114,7 @@ class HistoryModel(QAbstractTableModel):
                 return "\n".join(x for x in (e.title or NOT_FOUND, e.path or e.closest) if x)
             return self.data(index) or None
         if role == Qt.ForegroundRole and not e.in_library and col in (1, 3):
-            return QColor("#fbbf24" if col == 1 else "#94a3b8")
+            return QColor(theme.WARN if col == 1 else theme.MUTED)
         if role == Qt.DecorationRole and col == 4 and e.genre:
             return QColor(self.palette.colour(e.genre))
         if role == Qt.TextAlignmentRole and col == 3:

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QStackedLayout, QVBoxLayout,
                                QWidget)
 
+from shazamlet.gui import theme
 from shazamlet.gui.answer_card import AnswerCard, HeardSong
 from shazamlet.gui.genres import GenrePalette
 from shazamlet.gui.spectrogram import SpectrogramView
@@ -18,7 +19,7 @@ BUTTON_STYLE = """
 QPushButton#listen {{ border-radius: 56px; background: {bg}; color: white; font-weight: bold;
                      border: 3px solid {border}; }}
 QPushButton#listen:hover {{ border-color: white; }}
-QPushButton#listen:disabled {{ background: #334155; color: #94a3b8; }}
+QPushButton#listen:disabled {{ background: {disabled}; color: {muted}; }}
 """
 
 
@@ -48,12 +49,12 @@ class ListenPanel(QWidget):
         self.detail, self.confidence = self.card.detail, self.card.confidence
         card_w = self.card
         self.hint = QLabel("<div style='font-size:20pt; font-weight:bold'>Drag a folder of music here</div>"
-                           "<div style='color:#94a3b8'>or use <b>Add Folder…</b> in the Library tab. Shazamlet "
+                           f"<div style='color:{theme.MUTED}'>or use <b>Add Folder…</b> in the Library tab. Shazamlet "
                            "learns your songs (a few seconds each on a laptop; you see them arrive "
                            "in the Library tab) and then recognises them through the microphone.</div>")
         self.hint.setWordWrap(True)
         self.hint.setAlignment(Qt.AlignCenter)
-        self.hint.setStyleSheet("QLabel { border: 2px dashed #475569; border-radius: 12px; padding: 16px; }")
+        self.hint.setStyleSheet(f"QLabel {{ border: 2px dashed {theme.OUTLINE}; border-radius: 12px; padding: 16px; }}")
         self.card_stack = QStackedLayout()
         self.card_stack.addWidget(card_w)
         self.card_stack.addWidget(self.hint)
@@ -73,7 +74,7 @@ class ListenPanel(QWidget):
         meter_row.addWidget(self.meter, 1)
         meter_row.addWidget(self.level_note)
 
-        self.song_votes = VoteChart("Song votes (top 5)", "#10b981")
+        self.song_votes = VoteChart("Song votes (top 5)", theme.SONG_VOTES)
         self.genre_votes = VoteChart("Genre votes")
         charts = QHBoxLayout()
         charts.addWidget(self.song_votes, 3)
@@ -85,7 +86,7 @@ class ListenPanel(QWidget):
         lay.addLayout(meter_row)
         lay.addLayout(charts, 2)
         self.drop_frame = QFrame(self)  # highlight while something is dragged over
-        self.drop_frame.setStyleSheet("QFrame { border: 3px dashed #38bdf8; border-radius: 10px; }")
+        self.drop_frame.setStyleSheet(f"QFrame {{ border: 3px dashed {theme.LIVE}; border-radius: 10px; }}")
         self.drop_frame.setAttribute(Qt.WA_TransparentForMouseEvents)
         self.drop_frame.hide()
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
@@ -93,8 +94,9 @@ class ListenPanel(QWidget):
     # -- state ----------------------------------------------------------------------------------
     def set_listening(self, on: bool) -> None:
         self.button.setText("Stop" if on else "Listen")
-        self.button.setStyleSheet(BUTTON_STYLE.format(bg="#dc2626" if on else "#2563eb",
-                                                      border="#fca5a5" if on else "#93c5fd"))
+        self.button.setStyleSheet(BUTTON_STYLE.format(bg=theme.STOP if on else theme.ACCENT,
+                                                      border=theme.STOP_EDGE if on else theme.ACCENT_EDGE,
+                                                      disabled=theme.DISABLED, muted=theme.MUTED))
 
     def set_empty_library(self, empty: bool) -> None:
         self.card_stack.setCurrentIndex(1 if empty else 0)
@@ -159,7 +161,7 @@ class ListenPanel(QWidget):
         if text != text_before:
             self.level_note.setText(text)
         if warn != warn_before or self.level_note.styleSheet() == "":
-            self.level_note.setStyleSheet("color: #fbbf24; font-weight: bold" if warn else "color: #94a3b8")
+            self.level_note.setStyleSheet(f"color: {theme.WARN}; font-weight: bold" if warn else f"color: {theme.MUTED}")
 
     # -- drops ----------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:

@@ -2,7 +2,8 @@
 
 Nothing here waits on audio, disk or the model: requests go to the workers through queued signals,
 answers come back as the messages of `messages.py`. The only per-frame work on this thread is
-pulling the newest samples from the capture ring for the spectrogram and the level meter.
+pulling the newest samples from the capture ring for the spectrogram and the level meter. The menus and
+file flows are `file_actions.py`'s, adding and removing songs `library_actions.py`'s.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QSplitter, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from shazamlet.gui import theme
 from shazamlet.gui import messages as m
 from shazamlet.gui.file_actions import FileActions
 from shazamlet.gui.genres import GenrePalette
 from shazamlet.gui.history import HistoryPanel, entry_from_answer
 from shazamlet.gui.input_selector import InputSelector
+from shazamlet.gui.library_actions import LibraryActions
 from shazamlet.gui.library_panel import LibraryPanel
 from shazamlet.gui.listen_panel import ListenPanel
 from shazamlet.gui.map_view import MapView
@@ -33,7 +36,7 @@ from shazamlet.names import song_line
 DRAW_MS = 66  # 15 frames per second: a smooth enough scroll; each frame is ~1% of a core
 
 
-class MainWindow(FileActions, QMainWindow):
+class MainWindow(FileActions, LibraryActions, QMainWindow):
     # for tests and the e2e driver
     answered = Signal(object)  # ListenUpdate or FileIdentified
     library_changed = Signal(object)  # list[Song]
@@ -97,7 +100,7 @@ class MainWindow(FileActions, QMainWindow):
         bar.addSpacing(16)
         bar.addWidget(self.continuous)
         self.library_info = QLabel("")
-        self.library_info.setStyleSheet("color: #94a3b8")
+        self.library_info.setStyleSheet(f"color: {theme.MUTED}")
         self.library_info.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # a long path must not widen the window
         self.library_info.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         bar.addWidget(self.library_info, 1)
@@ -180,10 +183,6 @@ class MainWindow(FileActions, QMainWindow):
             self.listen.show_message("Not ready.", "Your library needs reindexing",
                                      detail="Press Reindex Library above; listening works again when it is done.")
 
-    def _older_songs(self, n: int) -> None:
-        self.banner.show_message("info", f"{n} songs were added by an earlier version: reindexing them makes "
-                                 "them a little easier to recognise through a microphone.", "Reindex Library", "reindex")
-
     def _core_failed(self, msg: m.CoreFailed) -> None:
         self.core_error = msg.message
         self.listen.set_empty_library(False)
@@ -201,49 +200,6 @@ class MainWindow(FileActions, QMainWindow):
         {"reindex": self.reindex, "model": self._choose_model, "library": self._choose_library_folder,
          "devices": self.refresh_devices, "capture": self.refresh_devices,
          "not-found": self._open_not_found}.get(action, lambda: None)()
-
-    def _set_songs(self, songs) -> None:
-        self.songs = songs
-        self.palette.set_genres(s.genre for s in songs)
-        self.history.refresh_colours()
-        self.library.set_songs(songs)
-        self.listen.set_empty_library(not songs and not self.indexing)
-        self.library_changed.emit(songs)
-
-    def add_paths(self, paths: list[str]) -> None:
-        # Before the library is open this waits in the core thread's queue, behind the loading.
-        self.indexing = True
-        self.listen.set_empty_library(False)
-        if not self.listening:
-            self.listen.show_message("Learning your music…", "Indexing in the background",
-                                     detail="You can keep using the window; progress is in the Library tab.")
-        self.library.indexing_started()
-        self.tabs.setCurrentWidget(self.library)
-        self.workers.add.emit(list(paths), self.library.genre_from_value())
-
-    def remove_paths(self, paths: list[str]) -> None:
-        self.workers.remove.emit(list(paths))
-
-    def reindex(self) -> None:
-        self.banner.clear("reindex")
-        self.indexing = True
-        self.library.indexing_started()
-        self.tabs.setCurrentWidget(self.library)
-        self.workers.reindex.emit()
-
-    def _indexing_progress(self, msg: m.IndexProgress) -> None:
-        self.statusBar().showMessage(self.library.indexing_progress(msg))
-
-    def _indexing_finished(self, msg: m.IndexFinished) -> None:
-        self.indexing = False
-        summary = self.library.indexing_finished(msg)
-        if msg.recognizer is not None:
-            self.workers.recognizer.emit((msg.recognizer,))
-        self._set_songs(msg.songs)
-        self.statusBar().showMessage(summary, 10000)
-        if not self.listening and msg.job != "remove":
-            self.listen.show_message(summary, "Ready", detail="Press Listen (Space) or drop an audio file here.")
-        self.indexing_done.emit(msg)
 
     # -- input devices --------------------------------------------------------------------------
     def refresh_devices(self) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from shazamlet.gui import theme
 from shazamlet.gui.genres import GenrePalette
 from shazamlet.gui.messages import LibraryMap
 
@@ -20,22 +21,22 @@ class MapView(QWidget):
     def __init__(self, palette: GenrePalette | None = None, parent=None) -> None:
         super().__init__(parent)
         self.palette = palette or GenrePalette()  # the window's: the same colour per genre as its other views
-        self.plot = pg.PlotWidget(background="#14141c")
+        self.plot = pg.PlotWidget(background=theme.PLOT)
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.getPlotItem().hideAxis("left")
         self.plot.getPlotItem().hideAxis("bottom")
         self.plot.setAspectLocked(True)
-        self.legend = self.plot.addLegend(offset=(8, 8), labelTextColor="#e2e8f0", brush=pg.mkBrush("#14141cc0"))
+        self.legend = self.plot.addLegend(offset=(8, 8), labelTextColor=theme.TEXT, brush=pg.mkBrush(theme.translucent(theme.PLOT, 0xC0)))
         self.points = pg.ScatterPlotItem(size=5, pen=None, hoverable=True, hoverSize=9,
-                                         hoverPen=pg.mkPen("#f8fafc", width=1))
+                                         hoverPen=pg.mkPen(theme.BRIGHT, width=1))
         self.points.sigHovered.connect(self._hovered)
         self.plot.addItem(self.points)
-        self.trail = pg.PlotDataItem(pen=pg.mkPen("#f8fafc", width=1.5, style=pg.QtCore.Qt.DashLine))
-        self.query = pg.ScatterPlotItem(size=11, symbol="o", pen=pg.mkPen("#0f172a", width=1),
-                                        brush=pg.mkBrush("#ffffffc0"))
-        self.centre = pg.ScatterPlotItem(size=26, symbol="star", pen=pg.mkPen("#0f172a", width=1.5),
-                                         brush=pg.mkBrush("#fde047"))
+        self.trail = pg.PlotDataItem(pen=pg.mkPen(theme.BRIGHT, width=1.5, style=pg.QtCore.Qt.DashLine))
+        self.query = pg.ScatterPlotItem(size=11, symbol="o", pen=pg.mkPen(theme.TOOLTIP, width=1),
+                                        brush=pg.mkBrush(theme.translucent(theme.WHITE, 0xC0)))
+        self.centre = pg.ScatterPlotItem(size=26, symbol="star", pen=pg.mkPen(theme.TOOLTIP, width=1.5),
+                                         brush=pg.mkBrush(theme.STAR))
         for item in (self.trail, self.query, self.centre):
             item.setZValue(20)
             self.plot.addItem(item)

@@ -19,17 +19,17 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem
 
+from shazamlet.gui import theme
 from shazamlet.config import FeatureConfig, htk_mel
 
 LEVELS_DB = (-95.0, -10.0)  # the colour map's ends
-BACKGROUND = "#14141c"
 FREQ_TICKS = (100, 500, 1000, 2000, 4000, 8000)  # (200 Hz sat on top of 100 Hz's label)
 
 
 def colour_table() -> np.ndarray:
     """The 256 colours of the picture (inferno), and the background's last: what is not heard yet."""
     table = pg.colormap.get("inferno").getLookupTable(nPts=256, alpha=True)
-    background = QColor(BACKGROUND)
+    background = QColor(theme.PLOT)
     return np.vstack([table, [[background.red(), background.green(), background.blue(), 255]]]).astype(np.uint8)
 
 
@@ -109,7 +109,7 @@ class SpectrogramView(pg.PlotWidget):
     """Scrolling log-mel image; x is seconds before now (a dropped file: its own time), y frequency (the 64 mel bands)."""
 
     def __init__(self, features: FeatureConfig = FeatureConfig(), seconds: float = 12.0, parent=None) -> None:
-        super().__init__(parent=parent, background=BACKGROUND)
+        super().__init__(parent=parent, background=theme.PLOT)
         self.features = features
         self.seconds = seconds
         self.setMenuEnabled(False)
@@ -131,11 +131,11 @@ class SpectrogramView(pg.PlotWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.table = colour_table()
         self.addItem(self.image)
-        self.window_box = _rect("#7CFC9A", 2.0, fill="#187CFC9A")
-        self.live_box = _rect("#38BDF8", 1.5, style=Qt.DashLine)  # the newest tile's 3 s, ending now
+        self.window_box = _rect(theme.MATCHED, 2.0, fill=theme.translucent(theme.MATCHED, 0x18))
+        self.live_box = _rect(theme.LIVE, 1.5, style=Qt.DashLine)  # the newest tile's 3 s, ending now
         self.tile_marks: list[QGraphicsRectItem] = []
-        self.window_label = pg.TextItem("", color="#7CFC9A", anchor=(1, 0), fill="#14141cb0")
-        self.live_label = pg.TextItem("next tile", color="#38BDF8", anchor=(0, 1))
+        self.window_label = pg.TextItem("", color=theme.MATCHED, anchor=(1, 0), fill=theme.translucent(theme.PLOT, 0xB0))
+        self.live_label = pg.TextItem("next tile", color=theme.LIVE, anchor=(0, 1))
         for item in (self.window_box, self.window_label):
             item.setParentItem(self.scroller)
         for item in (self.live_box, self.live_label):
@@ -145,7 +145,7 @@ class SpectrogramView(pg.PlotWidget):
         self.now_s = 0.0  # seconds since listening started, at the picture's right edge
         self.window_label.setZValue(11)
         self.live_label.setZValue(11)
-        self.title = pg.TextItem("", color="#cbd5e1", anchor=(0, 0), fill="#14141cb0")  # the file shown
+        self.title = pg.TextItem("", color=theme.SOFT, anchor=(0, 0), fill=theme.translucent(theme.PLOT, 0xB0))  # the file shown
         self.title.setZValue(11)
         self.addItem(self.title)
         self.mel: StreamingMel | None = None
@@ -246,7 +246,7 @@ class SpectrogramView(pg.PlotWidget):
         frames from the window's start: silent and half-silent tiles are left out)."""
         end = (end_sample - self.start_sample) / self.rate
         start = end - window_s
-        colour = "#7CFC9A" if matched else ("#FBBF24" if matched is False else "#A5B4FC")
+        colour = theme.MATCHED if matched else (theme.WARN if matched is False else theme.UNDECIDED)
         pen = self.window_box.pen()
         pen.setColor(QColor(colour))
         self.window_box.setPen(pen)

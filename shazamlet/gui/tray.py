@@ -13,6 +13,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
 
+from shazamlet.gui import theme
+
 NOTIFY_MS = 6000
 
 
@@ -22,8 +24,8 @@ def fallback_icon() -> QIcon:
     pix.fill(QColor(0, 0, 0, 0))
     p = QPainter(pix)
     p.setRenderHint(QPainter.Antialiasing)
-    p.setBrush(QColor("#2563eb"))
-    p.setPen(QColor("#93c5fd"))
+    p.setBrush(QColor(theme.ACCENT))
+    p.setPen(QColor(theme.ACCENT_EDGE))
     p.drawEllipse(4, 4, 56, 56)
     p.end()
     return QIcon(pix)

@@ -8,6 +8,8 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy, QTableView, QWidget
 
+from shazamlet.gui import theme
+
 SILENT_DBFS = -70.0
 CLIP_PEAK = 0.99
 # Clipping is a flat top: runs of samples stuck at full scale. A single peak at 0 dBFS is a loud, well
@@ -71,12 +73,12 @@ class LevelMeter(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.Antialiasing)
         r = self.rect()
-        p.fillRect(r, QColor("#23232e"))
+        p.fillRect(r, QColor(theme.METER))
         x = self._x(self.rms_db)
-        colour = "#ef4444" if self.clipping else ("#facc15" if self.rms_db > -12 else "#22c55e")
+        colour = theme.CLIPPING if self.clipping else (theme.LOUD if self.rms_db > -12 else theme.GOOD)
         p.fillRect(QRectF(0, 2, x, r.height() - 4), QColor(colour))
-        p.fillRect(QRectF(self._x(self.peak_db) - 1, 0, 2, r.height()), QColor("#f8fafc"))
-        p.setPen(QColor("#64748b"))
+        p.fillRect(QRectF(self._x(self.peak_db) - 1, 0, 2, r.height()), QColor(theme.BRIGHT))
+        p.setPen(QColor(theme.FAINT))
         for db in range(int(self.floor), 1, 10):
             xx = self._x(db)
             p.drawLine(int(xx), r.height() - 4, int(xx), r.height())
@@ -86,13 +88,13 @@ class LevelMeter(QWidget):
 class VoteChart(pg.PlotWidget):
     """Horizontal bars, best on top; each bar carries its label, the value (0..1) sits at the right."""
 
-    def __init__(self, title: str, colour: str = "#60a5fa", parent=None) -> None:
-        super().__init__(parent=parent, background="#1b1b24")
+    def __init__(self, title: str, colour: str = theme.GENRE_VOTES, parent=None) -> None:
+        super().__init__(parent=parent, background=theme.CHART)
         self.colour = colour
         self.setMenuEnabled(False)
         self.setMouseEnabled(False, False)
         self.hideButtons()
-        self.setTitle(f"<span style='color:#cbd5e1'>{title}</span>")
+        self.setTitle(f"<span style='color:{theme.SOFT}'>{title}</span>")
         plot = self.getPlotItem()
         plot.getViewBox().invertY(True)
         plot.hideAxis("left")
@@ -102,7 +104,7 @@ class VoteChart(pg.PlotWidget):
         # the bars and texts are made once and updated in place: made anew for every answer they cost
         # ~10 ms of the GUI thread each time (two charts, an answer a second while listening)
         no_bars = dict(x0=np.zeros(0), y=np.zeros(0), height=0.78, width=np.zeros(0), pen=pg.mkPen(None))
-        self.track = pg.BarGraphItem(brush=pg.mkBrush("#262633"), **no_bars)  # 100 % has a place to be read against
+        self.track = pg.BarGraphItem(brush=pg.mkBrush(theme.TRACK), **no_bars)  # 100 % has a place to be read against
         self.bars = pg.BarGraphItem(brushes=[], **no_bars)
         self.addItem(self.track)
         self.addItem(self.bars)
@@ -110,7 +112,7 @@ class VoteChart(pg.PlotWidget):
         self.shares: list[pg.TextItem] = []
         self.labels: list[str] = []
         self.values: list[float] = []
-        self.empty_note = pg.TextItem("no votes yet", color="#64748b", anchor=(0.5, 0.5))
+        self.empty_note = pg.TextItem("no votes yet", color=theme.FAINT, anchor=(0.5, 0.5))
         self.addItem(self.empty_note)
         self.empty_note.setPos(0.5, 2)
         self.set_votes([], [])
@@ -126,12 +128,12 @@ class VoteChart(pg.PlotWidget):
         if colours:
             brushes = [pg.mkBrush(c if i == highlight else c + "80") for i, c in enumerate(colours)]
         else:
-            brushes = [pg.mkBrush(self.colour if i == highlight else "#475569") for i in range(n)]
+            brushes = [pg.mkBrush(self.colour if i == highlight else theme.OUTLINE) for i in range(n)]
         y = np.arange(n)
         self.track.setOpts(x0=np.zeros(n), y=y, width=np.ones(n))
         self.bars.setOpts(x0=np.zeros(n), y=y, width=np.clip(self.values, 0, 1), brushes=brushes)
         while len(self.names) < n:
-            for items, anchor, colour in ((self.names, (0, 0.5), "#f8fafc"), (self.shares, (1, 0.5), "#cbd5e1")):
+            for items, anchor, colour in ((self.names, (0, 0.5), theme.BRIGHT), (self.shares, (1, 0.5), theme.SOFT)):
                 item = pg.TextItem("", color=colour, anchor=anchor)
                 item.setZValue(5)
                 self.addItem(item)
@@ -154,7 +156,7 @@ class Banner(QFrame):
 
     action = Signal(str)
 
-    STYLES = {"error": "#7f1d1d", "warning": "#78350f", "info": "#1e3a8a"}
+    STYLES = theme.BANNERS
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -178,7 +180,7 @@ class Banner(QFrame):
 
     def show_message(self, kind: str, message: str, action_text: str = "", action_id: str = "") -> None:
         self.kind, self.action_id = kind, action_id
-        self.setStyleSheet(f"Banner {{ background: {self.STYLES.get(kind, '#334155')}; border-radius: 6px; }}"
+        self.setStyleSheet(f"Banner {{ background: {self.STYLES.get(kind, theme.DISABLED)}; border-radius: 6px; }}"
                            "QLabel { color: white; }")
         self.text.setText(message)
         self.button.setText(action_text)
