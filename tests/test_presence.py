@@ -169,8 +169,10 @@ def test_songs_searched_together_score_as_each_searched_alone(waves, monkeypatch
     for group in (1 << 17, 2500, 1):  # all in one group, about two songs a group, one song a group
         monkeypatch.setattr(presence_module, "SEARCH_GROUP_OFFSETS", group)
         together = presence_search(clip, songs, len(songs), SLACK)
-        assert {n.song_id: (n.offset, round(n.score, 6)) for n in together} == \
-            {i: (n.offset, round(n.score, 6)) for i, n in alone.items()}, group
+        # the same offsets; the scores to float32 rounding (sums over another number of rows at a time)
+        assert {n.song_id: n.offset for n in together} == {i: n.offset for i, n in alone.items()}, group
+        assert {n.song_id: n.score for n in together} == \
+            pytest.approx({i: n.score for i, n in alone.items()}, abs=1e-4), group
     assert together[0].song_id == 12
 
 
