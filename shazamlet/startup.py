@@ -46,6 +46,7 @@ def open_library(args: argparse.Namespace, create: bool = True, check_model: boo
     folder = library_folder(args.library, create)
     embedder = TileEmbedder(args.model)
     library = Library.open(folder, embedder, create=create, check_model=check_model, missing_ok=missing_ok)
+    embedder.check_ready()  # its session was prepared while the library opened: a graph that does not run says so now
     started()
     return library, embedder
 

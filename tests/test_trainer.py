@@ -107,7 +107,11 @@ def test_resume_continues_from_checkpoint(corpus):
     assert t2.step == 2 and len(t2.history) == 2
 
 
-def test_export_writes_a_loadable_model(corpus, tmp_path):
+def test_export_writes_a_loadable_model_with_its_graph(corpus, tmp_path):
+    from synth import STYLES, make_song
+
+    from shazamlet.features import LogMelFrontEnd
+    from shazamlet.model import TileEmbedder
     from trainer.export import export_run
 
     run = make_run(corpus, "contrastive+classifier", "export")
@@ -120,6 +124,15 @@ def test_export_writes_a_loadable_model(corpus, tmp_path):
     assert m.meta.fingerprint_dim == 128 and m.meta.objective == "contrastive+classifier"
     x = torch.rand(2, 64, 64)
     assert m.encoder.fingerprint(x).shape == (2, 128)
+    # the file's graph, run by ONNX Runtime, makes the fingerprints and genre probabilities PyTorch makes
+    assert m.graph is not None
+    tiles = LogMelFrontEnd(m.meta.feature_config()).tiles(make_song(5, STYLES[0], 8.0), 16).tiles
+    with_graph = TileEmbedder(load_model(path))
+    assert with_graph.graph is not None
+    m.graph = None
+    fps, probs = with_graph.encode(tiles)
+    want_fps, want_probs = TileEmbedder(m).encode(tiles)
+    assert len(tiles) >= 5 and np.abs(fps - want_fps).max() < 1e-5 and np.abs(probs - want_probs).max() < 1e-5
 
 
 def test_time_budget_stops_with_a_logged_partial_epoch(corpus):
@@ -166,7 +179,7 @@ def test_exported_model_carries_the_genre_classifier_for_songs_not_in_the_librar
 
     run = make_run(corpus, "contrastive+classifier", "genre-head", fingerprint_dim=16)
     Trainer(run, progress=False).train()
-    m = load_model(export_run(run.folder, tmp_path / "g.pt", half=False))
+    m = load_model(export_run(run.folder, tmp_path / "g.pt", half=False, graph=False))
     assert m.meta.genre_head and m.meta.genres == Run(run.folder).genres and len(m.meta.genres) >= 2
     emb = TileEmbedder(m)
     tiles = run_tiles(Run(run.folder), 16, seed=2, side="test")
@@ -195,7 +208,7 @@ def test_exported_model_carries_the_genre_classifier_for_songs_not_in_the_librar
     assert answer.song is None and answer.genre.votes == pytest.approx(expected.votes)
     assert answer.genre.votes != pytest.approx(genre_from_model(probs, emb.genres).votes)  # the neighbours count too
     # the float16 file carries the head too
-    m16 = load_model(export_run(run.folder, tmp_path / "g16.pt", half=True))
+    m16 = load_model(export_run(run.folder, tmp_path / "g16.pt", half=True, graph=False))
     assert m16.meta.genre_head and np.allclose(TileEmbedder(m16).encode(tiles)[1], expected_probs, atol=2e-2)
 
 
@@ -251,7 +264,7 @@ def test_a_stage_can_start_from_a_model_file(corpus, tmp_path, monkeypatch):
     first = make_run(corpus, "contrastive+classifier", "stage1", fingerprint_dim=32)
     Trainer(first, progress=False).train()
     tt.tune_tiles(first, tt.TuneConfig(tile_dim=8, steps=1, batch=64, val_tiles=256), progress=False)
-    model = export_run(first.folder, tmp_path / "stage1.pt", half=False, variant=Variant(tile_dim=8, tile_weight=0.5))
+    model = export_run(first.folder, tmp_path / "stage1.pt", half=False, variant=Variant(tile_dim=8, tile_weight=0.5), graph=False)
     second = Trainer(make_run(corpus, "contrastive+classifier", "stage2", fingerprint_dim=32), progress=False)
     second.init_from(model)
     loaded = load_model(model).encoder.state_dict()
@@ -274,7 +287,7 @@ def test_centred_bands_make_a_fixed_filter_invisible_and_travel_in_the_model_fil
 
     run = make_run(corpus, "contrastive", "centred", fingerprint_dim=32, centre_bands=True)
     Trainer(run, progress=False).train()
-    m = load_model(export_run(run.folder, tmp_path / "centred.pt", half=False))
+    m = load_model(export_run(run.folder, tmp_path / "centred.pt", half=False, graph=False))
     assert m.meta.centre_bands and m.encoder.centre_bands
     wave = song(np.random.default_rng(5), 3.2)
     spec = np.fft.rfft(wave)
@@ -408,7 +421,7 @@ def test_the_model_card_shows_both_draws_at_the_threshold_and_the_limits(corpus,
 
     run = make_run(corpus, "contrastive+classifier", "card")
     Trainer(run, progress=False).train()
-    model = export_run(run.folder, tmp_path / "m.pt", half=True)
+    model = export_run(run.folder, tmp_path / "m.pt", half=True, graph=False)
     for i, name in enumerate(("eval-m", "eval-m-draw1")):
         conds = {c: {"top1": 0.9 - 0.1 * i, "top2": 1.0, "accepted_correct": 0.8 - 0.1 * i, "unknown_rejected": 0.97,
                      "genre_known": 0.5, "genre_unknown": 0.4, "n_known": 12, "n_unknown": 6} for c, _ in CONDITIONS}

@@ -120,7 +120,8 @@ def write_card(run_dir: str | Path, model: str | Path, out: str | Path, recipe=N
 
     run, model, out = Run(run_dir), Path(model), Path(out)
     draws = _draws(run, model)
-    meta = load_model(model).meta
+    loaded = load_model(model)
+    meta = loaded.meta
     out.mkdir(parents=True, exist_ok=True)
     split = run.info["split"]
     tp = meta.extra.get("tile_projection") or {}
@@ -130,8 +131,8 @@ def write_card(run_dir: str | Path, model: str | Path, out: str | Path, recipe=N
              "the app finds a clip's song among the user's own library by those fingerprints and the spectral "
              "peaks they point to, and votes its genre.", "",
              "## Model", "",
-             f"- File: `{model}` ({model.stat().st_size / 1e6:.0f} MB, {meta.extra.get('precision', 'float32')}); "
-             f"name `{meta.name}`, objective `{meta.objective}`.",
+             f"- File: `{model}` ({model.stat().st_size / 1e6:.0f} MB, {meta.extra.get('precision', 'float32')}"
+             f"{', with its ONNX graph for CPUs' if loaded.graph else ''}); name `{meta.name}`, objective `{meta.objective}`.",
              f"- Encoder: ResNet18 on 64x64 log-mel tiles (22.05 kHz, 64 bands, hop 1024), each band's mean taken out "
              f"of the tile; a {meta.embedding_dim}-d embedding, a {meta.fingerprint_dim}-d fingerprint head.",
              f"- Fingerprint: the encoder's {meta.fingerprint_dim}-d fingerprint and a {tp.get('dim', 0)}-d "

@@ -122,6 +122,13 @@ def _tune_tiles(a: argparse.Namespace) -> int:
     return 0
 
 
+def _graph(a: argparse.Namespace) -> int:
+    from trainer.export import add_graph
+
+    print(add_graph(Path(a.model), Path(a.to) if a.to else None))
+    return 0
+
+
 def _style(a: argparse.Namespace) -> int:
     from shazamlet.model import ModelError
     from trainer.style import StyleConfig, style_run
@@ -265,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--c", type=float, default=0.01, help="inverse regularisation of the logistic regression")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=_style)
+
+    g = sub.add_parser("graph", help="write the encoder's ONNX graph into a model file (the app runs it on a CPU)")
+    g.add_argument("model", help="the model file, e.g. shazamlet/model/shazamlet-default.pt")
+    g.add_argument("--to", help="write here instead of replacing MODEL")
+    g.set_defaults(fn=_graph)
 
     r = sub.add_parser("report", help="the model card of a model file evaluated on a run (both draws)")
     r.add_argument("run")

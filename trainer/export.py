@@ -4,7 +4,8 @@ With the tile fingerprint `tune-tiles` trained appended (`--tile-dim`, `--tile-w
 The thresholds calibrated by `evaluate` of the same encoder (RUN/eval<variant>/eval.json) go into
 ModelMeta: `threshold` for answers the fingerprints rank alone, `landmark_threshold` for those the
 landmark check ranked. Weights are stored as float16 by default (half the size), checked against the
-float32 encoder's fingerprints (`half_precision_check`).
+float32 encoder's fingerprints (`half_precision_check`). The file holds the encoder's ONNX graph, which
+the app runs on a CPU (`shazamlet.model.graph`; `add_graph` writes one into an existing file).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from trainer.variant import Variant
 
 
 def export_run(run_dir: str | Path, to: str | Path, half: bool = True,
-               variant: Variant = Variant()) -> Path:
+               variant: Variant = Variant(), graph: bool = True) -> Path:
     """Write the model file; the threshold comes from the evaluation of the same variant of the
-    encoder (run `evaluate` with the same `--tile-dim`, `--tile-weight` and `--tile-residual` first)."""
+    encoder (run `evaluate` with the same `--tile-dim`, `--tile-weight` and `--tile-residual` first).
+    With `graph` (~15 s) it holds the encoder's ONNX graph, which the app runs on a CPU."""
     run = Run(run_dir)
     encoder, meta = encoder_from_run(run, variant)
     ev = eval_folder(run, None, variant) / "eval.json"
@@ -56,8 +58,18 @@ def export_run(run_dir: str | Path, to: str | Path, half: bool = True,
         check = half_precision_check(run, encoder, to)
         print("float16 check:", json.dumps(check))
         meta.extra["fp16_check"] = check
-        save_model(to, encoder, meta, half=half)
+    save_model(to, encoder, meta, half=half, graph=graph)
     return Path(to)
+
+
+def add_graph(model: Path, to: Path | None = None) -> Path:
+    """Rewrite a model file with its encoder's ONNX graph: the same weights and description, so the same
+    fingerprints (`fingerprints_sha256`) and libraries."""
+    from shazamlet.model import load_model
+
+    loaded = load_model(model)
+    save_model(to or model, loaded.encoder, loaded.meta, half=loaded.half, graph=True)
+    return to or model
 
 
 class StaleEvaluation(ValueError):

@@ -143,6 +143,6 @@ def style_run(run_dir: str | Path, model: str | Path, to: str | Path | None = No
     meta = loaded.meta
     meta.extra["style_head"] = result
     half = loaded.half  # the file's own precision: a float32 rewrite would change the fingerprints' hash
-    save_model(to or model, encoder, meta, half=half)
+    save_model(to or model, encoder, meta, half=half, graph=True)  # the graph holds the style head too
     print(json.dumps(result))
     return result

@@ -134,6 +134,12 @@ class CoreWorker(QObject):
         except (LibraryError, OSError) as exc:
             self.failed.emit(CoreFailed("library", str(exc).splitlines()[0]))
             return
+        try:
+            embedder.check_ready()  # its session was prepared while the library opened
+        except ModelError as exc:
+            library.close()
+            self.failed.emit(CoreFailed("model", str(exc)))
+            return
         with self.state.lock:
             if self.library is not None:
                 self.library.close()

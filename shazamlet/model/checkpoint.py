@@ -3,7 +3,8 @@
 A model file is a `torch.save`d dict of plain tensors and plain Python values, loaded with
 `weights_only=True` so that opening an untrusted file never runs code. It describes itself (nanoGPT
 habit): architecture, front-end config, genres, the calibrated acceptance threshold, and what it was
-trained on, so loading never depends on command-line flags.
+trained on, so loading never depends on command-line flags. It may also hold the encoder's ONNX graph
+without weights (`shazamlet.model.graph`), which runs the file's own weights on a CPU.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def default_model_path() -> Path:
     return Path(env) if env else BUNDLED_MODEL
 
 
-def save_model(path: str | Path, encoder: Encoder, meta: ModelMeta, half: bool = False) -> str:
-    """Write a model file atomically (temp file + rename); returns its sha256."""
+def save_model(path: str | Path, encoder: Encoder, meta: ModelMeta, half: bool = False, graph: bool = False) -> str:
+    """Write a model file atomically (temp file + rename); returns its sha256. With `graph`, the file holds
+    the encoder's ONNX graph too (`shazamlet.model.graph.export_graph`: ~15 s, needs onnx and onnxscript)."""
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in encoder.state_dict().items()}
     # The encoder's own input step is what the loader must rebuild, whatever the meta was given.
@@ -79,6 +81,12 @@ def save_model(path: str | Path, encoder: Encoder, meta: ModelMeta, half: bool =
         if n and n != len(meta.genres):
             raise ValueError(f"the {head} head has {n} outputs for {len(meta.genres)} genres")
     payload = {"format": FORMAT, "meta": meta.__dict__ | shape, "encoder": state}
+    if graph:
+        from shazamlet.model.graph import export_graph
+
+        fc = meta.feature_config()
+        onnx, reads = export_graph(encoder, (fc.n_mels, fc.tile_frames))
+        payload["graph"] = {"onnx": torch.frombuffer(bytearray(onnx), dtype=torch.uint8), "reads": reads}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
@@ -122,6 +130,7 @@ class LoadedModel:
     path: Path
     fingerprints: str = ""  # `fingerprints_sha256`: what a library built with this model records
     half: bool = False  # the file stores float16 weights (they are float32 once loaded)
+    graph: tuple[bytes, list[str]] | None = None  # the encoder's ONNX graph and the weights it reads, if any
 
     @property
     def short_hash(self) -> str:
@@ -209,4 +218,16 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         raise ModelError(f"{p}: model weights do not match their description ({str(exc).splitlines()[0][:160]})") from None
     encoder.eval().to(device)
     half = any(v.dtype == torch.float16 for v in payload["encoder"].values())
-    return LoadedModel(encoder, meta, p, fingerprints_sha256(payload), half)
+    return LoadedModel(encoder, meta, p, fingerprints_sha256(payload), half, _graph(payload.get("graph"), p))
+
+
+def _graph(record: Any, path: Path) -> tuple[bytes, list[str]] | None:
+    """The file's graph as saved by `save_model`, or None when it has none; whether it runs is checked
+    where it is first used (`TileEmbedder`)."""
+    if record is None:
+        return None
+    onnx, reads = (record.get("onnx"), record.get("reads")) if isinstance(record, dict) else (None, None)
+    if (not isinstance(onnx, torch.Tensor) or onnx.dtype != torch.uint8 or onnx.dim() != 1
+            or not isinstance(reads, list) or not all(isinstance(r, str) for r in reads)):
+        raise ModelError(f"{path}: its encoder graph is damaged (not the bytes and weight names a graph is saved as)")
+    return onnx.numpy().tobytes(), reads
