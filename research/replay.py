@@ -4,6 +4,7 @@ to the recognition path gives the same answers (or which ones it changes).
     python research/replay.py run --out /tmp/replay/after.json [--songs 100 --clips 80]
     PYTHONPATH=/tmp/before python research/replay.py run --out /tmp/replay/before.json
     python research/replay.py compare /tmp/replay/before.json /tmp/replay/after.json
+    python research/replay.py run --out null1.json --library /tmp/lib-null1 --fingerprint-noise 3e-7 --noise-seed 1
 
 Library: `--songs` corpus tracks (every k-th of the manifest, `mixed` included), built once per code tree
 into `--cache`; unknown songs: the next tracks. Queries: 3-s clips of known songs (and half as many of
@@ -19,6 +20,7 @@ import hashlib
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,26 @@ def rooms(noise: Path, rate: int, rng: np.random.Generator) -> list[np.ndarray]:
 
     real = [load_audio(f, rate) for f in sorted((noise / "rir_real").glob("*"))[:4]] if (noise / "rir_real").exists() else []
     return real + synthetic_rooms(rate, rng)
+
+
+@contextmanager
+def fingerprint_noise(embedder, sigma: float, seed: int):
+    """While the library is built, N(0, sigma) added to each fingerprint: with sigma at float rounding's size
+    (3e-7) a library differs from another only as one built by other arithmetic does (docs/decisions.md)."""
+    if not sigma:
+        yield
+        return
+    rng, encode = np.random.default_rng(seed), embedder.encode
+
+    def noisy(tiles):
+        fps, probs = encode(tiles)
+        return (fps + rng.normal(0.0, sigma, fps.shape)).astype(np.float32), probs
+
+    embedder.encode = noisy
+    try:
+        yield
+    finally:
+        del embedder.encode
 
 
 def setup(args: argparse.Namespace):
@@ -69,7 +91,8 @@ def setup(args: argparse.Namespace):
     lib = Library.open(libdir, embedder)
     if lib.catalog.count() < len(known):
         started = time.time()
-        lib.add([str(p) for p in known], root=str(args.corpus))
+        with fingerprint_noise(embedder, args.fingerprint_noise, args.noise_seed):
+            lib.add([str(p) for p in known], root=str(args.corpus))
         print(f"library of {len(known)} songs built in {time.time() - started:.0f} s", file=sys.stderr)
     config = None
     if args.set:  # stage.key=value, read as sweep.py reads its variants (one literal parser)
@@ -198,6 +221,9 @@ def add_run_args(r: argparse.ArgumentParser) -> None:
     r.add_argument("--unknown", type=int, default=30)
     r.add_argument("--clips", type=int, default=80)
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--fingerprint-noise", type=float, default=0.0, metavar="SIGMA",
+                   help="build the library with N(0, SIGMA) added to its fingerprints (a null for arithmetic changes)")
+    r.add_argument("--noise-seed", type=int, default=1, help="the seed of --fingerprint-noise")
 
 
 def main() -> None:
