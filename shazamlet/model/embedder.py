@@ -36,10 +36,11 @@ class TileEmbedder:
         self.frontend = LogMelFrontEnd(self.features)
         self._graph: Future[GraphEncoder] | None = None
         if self.device.type == "cpu" and self.model.graph is not None and importlib.util.find_spec("onnxruntime"):
-            # ONNX Runtime prepares its session (~0.15 s) beside the library's opening: it releases the GIL;
-            # with as many threads as torch has here (all cores, unless the caller chose fewer)
+            # ONNX Runtime prepares its session (~0.15 s) beside the library's opening: it releases the GIL.
+            # Half of torch's threads: `library add`'s decoder threads take the other half (`default_workers`);
+            # on 2 cores one thread added 0.15 h of music in 2.6 s against 3.0 s with two (docs/decisions.md)
             pool = ThreadPoolExecutor(1, thread_name_prefix="graph")
-            self._graph = pool.submit(self._load_graph, torch.get_num_threads())
+            self._graph = pool.submit(self._load_graph, max(1, torch.get_num_threads() // 2))
             pool.shutdown(wait=False)
 
     def check_ready(self) -> None:

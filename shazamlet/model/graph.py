@@ -111,8 +111,8 @@ class GraphEncoder:
     """An ONNX Runtime session of one graph on the file's weights.
 
     ONNX Runtime copies the weights into the session (~130 MB in all with its optimised layouts), so the
-    arrays handed in are not kept. Its threads do not spin while idle: with all cores a 4-tile query costs
-    the CPU of one thread (the listener's answers), and a 128-tile batch of `library add` spreads."""
+    arrays handed in are not kept. Its threads do not spin while idle: spinning threads cost a 4-tile query
+    half as much CPU again."""
 
     def __init__(self, graph: bytes, reads: list[str], weights: dict[str, np.ndarray], threads: int) -> None:
         import onnxruntime as ort
