@@ -98,7 +98,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     from shazamlet.listen import Listener, listen_stream
     from shazamlet.recognition import Recognizer
 
-    library, embedder = open_library(args, create=False)
+    library, embedder = open_library(args, create=False, graph=True)
     if library.catalog.count() == 0:
         say("the library is empty: add music with `shazamlet library add FOLDER` first", file=sys.stderr)
         return 1

@@ -15,7 +15,7 @@ from shazamlet.terminal import one_line, say
 def cmd_add(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    library, _ = open_library(args)
+    library, _ = open_library(args, graph=True)
     library.check_writable("add songs")  # before the bar: a refusal is one line
     bar = tqdm(total=0, unit="file", dynamic_ncols=True, disable=args.quiet)
     started = time.perf_counter()
@@ -125,7 +125,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    library, _ = open_library(args, create=False, check_model=False)
+    library, _ = open_library(args, create=False, check_model=False, graph=True)
     library.check_writable("re-embed its songs")
     bar = tqdm(total=library.catalog.count(), unit="file", dynamic_ncols=True)
     try:  # the bar is closed however this ends, so that a message after it starts a line of its own

@@ -38,15 +38,16 @@ def library_folder(arg: str | None, create: bool) -> Path:
 
 
 def open_library(args: argparse.Namespace, create: bool = True, check_model: bool = True,
-                 missing_ok: bool = False) -> tuple[Library, TileEmbedder]:
-    """The library `--library` names and the model `--model` names (or the defaults), opened; start-up ends."""
+                 missing_ok: bool = False, graph: bool = False) -> tuple[Library, TileEmbedder]:
+    """The library `--library` names and the model `--model` names (or the defaults), opened; start-up ends.
+    `graph`: the command embeds enough to repay preparing the model's graph (`TileEmbedder`)."""
     from shazamlet.library import Library
     from shazamlet.model import TileEmbedder
 
     folder = library_folder(args.library, create)
-    embedder = TileEmbedder(args.model)
+    embedder = TileEmbedder(args.model, graph=graph)
     library = Library.open(folder, embedder, create=create, check_model=check_model, missing_ok=missing_ok)
-    embedder.check_ready()  # its session was prepared while the library opened: a graph that does not run says so now
+    embedder.check_ready()  # a graph that does not run says so now, in one line
     started()
     return library, embedder
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from synth import STYLES, make_song
 
@@ -75,10 +76,15 @@ def test_a_bad_graph_is_one_line_naming_the_file(payload, tmp_path, capsys, what
         _tampered(payload, path, meta={"centre_bands": not payload["meta"]["centre_bands"]})
     with pytest.raises(ModelError, match=message):
         TileEmbedder(str(path)).check_ready()
-    clip = tmp_path / "clip.wav"
-    import soundfile as sf
-
-    sf.write(clip, make_song(3, STYLES[0], 4.0), 22050)
-    assert main(["--library", str(tmp_path / "lib"), "--model", str(path), "identify", str(clip)]) == 2
+    (tmp_path / "music").mkdir()
+    sf.write(tmp_path / "music" / "song.wav", make_song(3, STYLES[0], 8.0), 22050)
+    assert main(["--library", str(tmp_path / "lib"), "--model", str(path), "library", "add", str(tmp_path / "music")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(path) in err and message in err
+    assert not (tmp_path / "lib" / "fingerprints").exists() or not any((tmp_path / "lib" / "fingerprints").iterdir())
+
+
+def test_a_one_off_identify_runs_pytorch_and_listening_or_adding_the_graph(tmp_path):
+    """Preparing the graph (~0.3 s of CPU) pays off only where many answers or tiles follow."""
+    assert TileEmbedder(str(BUNDLED_MODEL), graph=False).graph is None
+    assert TileEmbedder(str(BUNDLED_MODEL)).graph is not None

@@ -27,7 +27,9 @@ class TileEmbedder:
     """The front end and the encoder of one model file, ready to embed tiles."""
 
     def __init__(self, model: LoadedModel | str | None = None, batch_size: int = 128,
-                 device: torch.device | None = None) -> None:
+                 device: torch.device | None = None, graph: bool = True) -> None:
+        """`graph`: on a CPU, run the file's graph when it has one. Preparing it costs ~0.3 s of CPU at
+        start, which answers and tiles repay only in a process that makes many (listening, adding songs)."""
         self.device = device or pick_device()
         self.model = model if isinstance(model, LoadedModel) else load_model(model, self.device)
         self.model.encoder.to(self.device).eval()
@@ -35,7 +37,7 @@ class TileEmbedder:
         self.features = self.model.meta.feature_config()
         self.frontend = LogMelFrontEnd(self.features)
         self._graph: Future[GraphEncoder] | None = None
-        if self.device.type == "cpu" and self.model.graph is not None and importlib.util.find_spec("onnxruntime"):
+        if graph and self.device.type == "cpu" and self.model.graph is not None and importlib.util.find_spec("onnxruntime"):
             # ONNX Runtime prepares its session (~0.15 s) beside the library's opening: it releases the GIL.
             # Half of torch's threads: `library add`'s decoder threads take the other half (`default_workers`);
             # on 2 cores one thread added 0.15 h of music in 2.6 s against 3.0 s with two (docs/decisions.md)
