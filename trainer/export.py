@@ -53,8 +53,8 @@ def export_run(run_dir: str | Path, to: str | Path, half: bool = True,
     meta.threshold = float(threshold)
     meta.extra.update(meta_extra)
     meta.extra["precision"] = "float16" if half else "float32"
-    save_model(to, encoder, meta, half=half)
-    if half:
+    if half:  # the check reads the float16 file
+        save_model(to, encoder, meta, half=half)
         check = half_precision_check(run, encoder, to)
         print("float16 check:", json.dumps(check))
         meta.extra["fp16_check"] = check
