@@ -13,9 +13,6 @@ from typing import Iterable
 
 from shazamlet.gui import theme
 
-PALETTE = theme.GENRES
-NO_GENRE = theme.MUTED  # songs without a genre: grey, not a colour another genre could be taken for
-
 
 class GenrePalette:
     """Maps genre names to colours: the library's genres, sorted, take the palette in order (so two of
@@ -27,12 +24,12 @@ class GenrePalette:
 
     def set_genres(self, genres: Iterable[str]) -> None:
         names = sorted({g for g in genres if g and g != "unknown"}, key=str.lower)
-        self.known = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(names)}
+        self.known = {g: theme.GENRES[i % len(theme.GENRES)] for i, g in enumerate(names)}
 
     def colour(self, genre: str | None) -> str:
         if not genre or genre == "unknown":
-            return NO_GENRE
+            return theme.MUTED  # grey, not a colour another genre could be taken for
         known = self.known.get(genre)
         if known is not None:
             return known
-        return PALETTE[zlib.crc32(genre.lower().encode("utf-8")) % len(PALETTE)]
+        return theme.GENRES[zlib.crc32(genre.lower().encode("utf-8")) % len(theme.GENRES)]
