@@ -84,7 +84,8 @@ def test_a_bad_graph_is_one_line_naming_the_file(payload, tmp_path, capsys, what
     assert not (tmp_path / "lib" / "fingerprints").exists() or not any((tmp_path / "lib" / "fingerprints").iterdir())
 
 
-def test_a_one_off_identify_runs_pytorch_and_listening_or_adding_the_graph(tmp_path):
-    """Preparing the graph (~0.3 s of CPU) pays off only where many answers or tiles follow."""
+def test_the_graph_is_prepared_only_when_asked_for(tmp_path):
+    """Preparing the graph (~0.3 s of CPU) pays off only where many answers or tiles follow: a one-off
+    `identify` asks for PyTorch (`startup.open_library(graph=False)`)."""
     assert TileEmbedder(str(BUNDLED_MODEL), graph=False).graph is None
     assert TileEmbedder(str(BUNDLED_MODEL)).graph is not None
