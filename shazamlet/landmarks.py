@@ -153,8 +153,8 @@ def log_band(frames: np.ndarray, cfg: LandmarkConfig) -> np.ndarray:
     if not len(frames):  # (MKL's FFT refuses an empty batch)
         return np.zeros((0, hi - lo), np.float32)
     windowed = torch.from_numpy(frames * np.hanning(cfg.n_fft).astype(np.float32))
-    spec = torch.fft.rfft(windowed, dim=1).abs().numpy()  # float32
-    return np.log(spec[:, lo:hi] + 1e-6).astype(np.float32)
+    spec = torch.fft.rfft(windowed, dim=1)[:, lo:hi].abs().numpy()  # float32; the band's magnitudes only
+    return np.log(spec + 1e-6).astype(np.float32)
 
 
 def _running_max(a: np.ndarray, radius: int, axis: int) -> np.ndarray:

