@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from filelock import FileLock, Timeout
-
 from shazamlet.library.errors import DiskFull
 
 log = logging.getLogger("shazamlet.library")
@@ -75,6 +73,8 @@ def check_space(folder: Path, needed: int, what: str) -> None:
 @contextmanager
 def write_lock(folder: Path) -> Iterator[None]:
     """Hold the library's write lock; another process writing it is waited for (with one line)."""
+    from filelock import FileLock, Timeout  # here: its import (~70 ms) would delay every read-only command
+
     lock = FileLock(str(folder / LOCK_NAME))
     try:
         lock.acquire(timeout=0.5)
