@@ -20,7 +20,7 @@ class FramedStream:
     def __init__(self, n_fft: int, hop: int, chunk_frames: int) -> None:
         self.n_fft, self.hop, self.chunk = n_fft, hop, chunk_frames
         # samples from frame `buffer_frame` on are `_store[_start:_end]`: a block is written after them, and
-        # only a full store is copied (into a new one, twice what it holds), so the chunk kept for `finish`
+        # only a full store is copied (into a new one with room for as much again), so the chunk kept for `finish`
         # is not copied again with every block (1 ms a block, a twentieth of `library add`'s decoding thread).
         # Nothing handed out is ever overwritten: chunks are views of the store.
         self._store = np.zeros(0, np.float32)
@@ -37,7 +37,9 @@ class FramedStream:
         block = np.asarray(block, np.float32)
         if self._end + len(block) > len(self._store):
             held = self.buffer
-            self._store = np.empty(max(2 * (len(held) + len(block)), 1 << 16), np.float32)
+            # room for as much as is held again (a chunk: many blocks), not for the block again: a whole
+            # file pushed at once takes its own size, not twice it
+            self._store = np.empty(len(held) + len(block) + max(len(held), 1 << 16), np.float32)
             self._store[: len(held)] = held
             self._start, self._end = 0, len(held)
         self._store[self._end : self._end + len(block)] = block
