@@ -184,10 +184,16 @@ def _search_group(group: _Group, zt: np.ndarray, w: int, min_peaks: int, cut: in
     counts = cum[n : end + n] - cum[:end]
     judged = counts >= min_peaks  # the gaps are never judged: they add nothing to their neighbours' baselines
     means = np.where(judged, totals / np.maximum(counts, 1), 0.0)
-    k, s1, s2 = _around(np.stack([judged.astype(np.float64), means, means * means]), w)
-    mean = s1 / np.maximum(k, 1)
-    spread = np.sqrt(np.maximum(s2 / np.maximum(k, 1) - mean * mean, 0.0))
-    scores = np.where(judged & (k >= 4 * MIN_PEAKS), (means - mean) / (spread + 1e-6), -np.inf)
+    k, s1, s2 = _around(judged, means, w)
+    np.maximum(k, 1, out=k)  # (the counts are only compared with 4 * MIN_PEAKS below: 0 and 1 alike)
+    mean = np.divide(s1, k, out=s1)
+    spread = np.divide(s2, k, out=s2)
+    spread -= mean * mean
+    np.sqrt(np.maximum(spread, 0.0, out=spread), out=spread)
+    spread += 1e-6
+    scores = means - mean
+    scores /= spread
+    scores[~(judged & (k >= 4 * MIN_PEAKS))] = -np.inf
     found = []
     for song_id, start, offsets in group.spans:
         best = start + int(np.argmax(scores[start : start + offsets]))
@@ -227,11 +233,17 @@ def _in_band(packed: np.ndarray, query: PresenceMap) -> tuple[np.ndarray, np.nda
     return t[inside], f[inside]
 
 
-def _around(x: np.ndarray, w: int) -> np.ndarray:
-    """For each position (last axis), the sum of x within w of it, leaving out its own +-2 (a peak's
-    shoulders); positions past the ends count as 0. One running sum serves both windows."""
-    m, w = x.shape[-1], max(w, 2)
-    padded = np.zeros(x.shape[:-1] + (m + 2 * w + 1,))
-    padded[..., w + 1 : w + 1 + m] = x
-    c = np.cumsum(padded, axis=-1)
-    return (c[..., 2 * w + 1 :] - c[..., :m]) - (c[..., w + 3 : w + 3 + m] - c[..., w - 2 : w - 2 + m])
+def _around(judged: np.ndarray, means: np.ndarray, w: int) -> np.ndarray:
+    """For each position, the sums within w of it, leaving out its own +-2 (a peak's shoulders), of
+    `judged` (as 0/1), `means` and their squares `(3, positions)`; positions past the ends count as 0. One
+    running sum serves both windows; written in place (a search's groups hold ~130 000 positions)."""
+    m, w = len(means), max(w, 2)
+    c = np.zeros((3, m + 2 * w + 1))
+    inner = c[:, w + 1 : w + 1 + m]
+    inner[0] = judged
+    inner[1] = means
+    np.multiply(means, means, out=inner[2])
+    np.cumsum(c, axis=-1, out=c)
+    out = np.subtract(c[:, 2 * w + 1 :], c[:, :m])
+    out -= np.subtract(c[:, w + 3 : w + 3 + m], c[:, w - 2 : w - 2 + m])
+    return out
