@@ -369,7 +369,8 @@ def test_a_nominee_the_fingerprints_ranked_last_is_not_pushed_out_by_the_other_n
     from shazamlet.presence import Nominee, PresenceMap
 
     cfg = NominateConfig()
-    votes = [SongVote(i, 0.9 - 0.01 * i, 10.0, 5) for i in range(cfg.rescore_top)]
+    top = 8  # room for the three nominees and the three strongest others (the shipped setting checks 5)
+    votes = [SongVote(i, 0.9 - 0.01 * i, 10.0, 5) for i in range(top)]
     weakest = votes[-1].song_id
     monkeypatch.setattr(nominate_module, "rescore_aligned",
                         lambda vs, *a, **k: [SongVote(vs[0].song_id, 0.5, vs[0].offset_frames, 3)])
@@ -380,9 +381,9 @@ def test_a_nominee_the_fingerprints_ranked_last_is_not_pushed_out_by_the_other_n
                                   landmark_frames_per_frame=2.0)
     nominees = Nominees(types.SimpleNamespace(query_starts=None), votes, {}, {})
     found = [Nominee(weakest, 20, 9.0), Nominee(100, 0, 3.0), Nominee(101, 0, 2.5)]
-    out = join_presence_nominees(query, nominees, found, library, cfg, cfg.rescore_top)
+    out = join_presence_nominees(query, nominees, found, library, cfg, top)
     ids = [v.song_id for v in out]
-    assert len(ids) == cfg.rescore_top and {weakest, 100, 101} <= set(ids), ids
+    assert len(ids) == top and {weakest, 100, 101} <= set(ids), ids
     assert ids[:3] == [0, 1, 2], "the fingerprints' strongest stay"
 
 

@@ -33,8 +33,9 @@ class NominateConfig:
     # neighbours within one library hop of the winning alignment support it (both tiles around a query tile)
     align_bin_frames: int = 22
     # the vote's leaders, re-scored over the whole query against their tiles within one library hop of the
-    # aligned place: enough to keep the right song among them under voices (docs/decisions.md, index settings)
-    rescore_top: int = 20
+    # aligned place, then checked by their peaks: as many as an answer shows. Each more is one more chance for
+    # a wrong song's peaks to look right by chance: 5 named more clips than 20 (docs/decisions.md)
+    rescore_top: int = 5
     rescore_tolerance_frames: int = 22
     # while unsure, the songs whose peaks stand out most in the query join the candidates: the voices' and
     # rooms' misses the fingerprints leave (docs/decisions.md); 0 turns the search off
