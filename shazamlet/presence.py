@@ -16,7 +16,7 @@ The same reading also *nominates* (`presence_search`): every offset of every lib
 large library, of the songs nearest the query's fingerprints) is scored at once, each against the
 offsets around it, and while the answer is unsure the songs whose peaks stand out most join the
 candidates the fingerprints nominated. Under voices or a room the fingerprint of a 3-s clip sometimes lands nowhere near the right
-song (the right song was among the 20 candidates of 87% of the evaluation's babble3 clips); its peaks
+song (the right song was among the fingerprints' 20 leading songs for 87% of the evaluation's babble3 clips); its peaks
 are still loud in the clip. Replaying the evaluation's queries, the 3 leading nominees lifted mic3 from
 91 to 96% and babble3 from 76 to 81%, with the same unknown songs rejected.
 
