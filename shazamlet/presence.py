@@ -185,15 +185,9 @@ def _search_group(group: _Group, zt: np.ndarray, w: int, min_peaks: int, cut: in
     judged = counts >= min_peaks  # the gaps are never judged: they add nothing to their neighbours' baselines
     means = np.where(judged, totals / np.maximum(counts, 1), 0.0)
     k, s1, s2 = _around(judged, means, w)
-    np.maximum(k, 1, out=k)  # (the counts are only compared with 4 * MIN_PEAKS below: 0 and 1 alike)
-    mean = np.divide(s1, k, out=s1)
-    spread = np.divide(s2, k, out=s2)
-    spread -= mean * mean
-    np.sqrt(np.maximum(spread, 0.0, out=spread), out=spread)
-    spread += 1e-6
-    scores = means - mean
-    scores /= spread
-    scores[~(judged & (k >= 4 * MIN_PEAKS))] = -np.inf
+    mean = s1 / np.maximum(k, 1)
+    spread = np.sqrt(np.maximum(s2 / np.maximum(k, 1) - mean * mean, 0.0))
+    scores = np.where(judged & (k >= 4 * MIN_PEAKS), (means - mean) / (spread + 1e-6), -np.inf)
     found = []
     for song_id, start, offsets in group.spans:
         best = start + int(np.argmax(scores[start : start + offsets]))
