@@ -228,7 +228,7 @@ def measure_index_only(n_songs: int, hop: int, dim: int, n_trees: int = 16, n_q:
         for f in folder.glob("index-*"):
             f.unlink()
         t, c = time.perf_counter(), time.process_time()
-        r = build_index(folder, 1, dim, ((i, song_fps(0, i, n_tiles, dim), starts) for i in range(n_songs)), n_trees,
+        r = build_index(folder, 1, dim, ((i, song_fps(0, i, n_tiles, dim), starts, None) for i in range(n_songs)), n_trees,
                         kind=kind)
         build_s, build_cpu = time.perf_counter() - t, time.process_time() - c
         rec = r.__dict__.copy()

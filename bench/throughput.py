@@ -173,7 +173,7 @@ def measure_stages(paths: list[Path], embedder, hops: tuple[int, ...], index_ite
 
         fps = np.concatenate(fps_all)
         reps = int(np.ceil(index_items / len(fps)))
-        chunks = [(i, fps, np.arange(len(fps), dtype=np.int32)) for i in range(reps)]
+        chunks = [(i, fps, np.arange(len(fps), dtype=np.int32), None) for i in range(reps)]
         with tempfile.TemporaryDirectory(dir=OUT) as d:
             t, c = time.perf_counter(), time.process_time()
             rec = build_index(Path(d), 1, fps.shape[1], chunks, 16)

@@ -82,7 +82,7 @@ def ablate(run_dir: str, model: str | None = None, n: int = 240, seed: int = 0, 
     by_path = {str(Path(s.path).resolve()): s for s in lib.songs()}
     ids, starts, fps = [], [], []
     for s in lib.songs():
-        f, st = lib.store.read(s.emb_file)
+        f, st, _ = lib.store.read(s.emb_file)
         ids.append(np.full(len(st), s.id))
         starts.append(st)
         if raw:  # the library's tiles themselves, cut where its fingerprints were taken

@@ -160,7 +160,8 @@ def test_the_library_keeps_each_songs_peaks_compactly(tmp_path, embedder, songs)
         s = by_path[str(path)]
         stored = lib.song_peaks(s.id)
         wave, _ = sf.read(path, dtype="float32")  # as written: 16-bit
-        assert np.array_equal(stored, peaks(wave)), "the file gives back exactly the peaks found"
+        assert np.array_equal(stored, peaks(wave)), "the index's pack gives back exactly the peaks found"
+        assert np.array_equal(lib.store.read_peaks(s.emb_file), stored), "and so does the song's own file"
         assert np.all(np.diff(stored >> BIN_BITS) >= 0)
         peak_bytes = sum(zi.compress_size for zi in zipfile.ZipFile(lib.store.folder / s.emb_file).infolist()
                          if zi.filename.startswith("peak_"))
@@ -231,10 +232,39 @@ def test_songs_added_without_peaks_are_matched_by_fingerprints_until_reindexed(t
     lib.close()
 
 
+def test_the_peak_pack_is_checked_and_a_damaged_one_rebuilt(tmp_path, embedder, songs, waves):
+    lib = Library.open(tmp_path / "lib", embedder)
+    lib.add(songs)
+    record = lib.index_record()
+    pack = lib.folder / record.peaks_file
+    assert pack.name in {name for name, *_ in record.files()}, "checked with the index's other files"
+    lib.close()
+    pack.write_bytes(pack.read_bytes()[:-400])  # truncated
+    lib = Library.open(lib.folder, embedder)
+    answer = checking(lib, embedder).identify_wave(waves[1][5 * SR : 8 * SR])
+    assert answer.song.path == str(songs[1]) and answer.song.landmarks
+    assert lib.index_record().generation == record.generation + 1, "rebuilt from the fingerprint files"
+    with lib.catalog.db:  # a record edited by hand: its spans no longer fit the file
+        raw = lib.catalog.get_json("index")
+        raw["peak_bounds"][-1] += 7
+        lib.catalog.set_json("index", raw)
+    lib.close()
+    lib = Library.open(lib.folder, embedder)
+    assert checking(lib, embedder).identify_wave(waves[1][5 * SR : 8 * SR]).song.path == str(songs[1])
+    assert lib.index_record().generation == record.generation + 2
+    lib.close()
+
+
 @pytest.mark.parametrize("damage", ["truncated", "bit flips in the peaks"])
 def test_a_damaged_fingerprint_file_leaves_the_answer_to_the_fingerprints(tmp_path, embedder, songs, waves, damage):
     lib = Library.open(tmp_path / "lib", embedder)
     lib.add(songs)
+    with lib.catalog.db:  # an index from before the peak pack: the peaks are read from the songs' files
+        raw = lib.catalog.get_json("index")
+        raw.update(peaks_file="", peak_songs=[], peak_bounds=[])
+        lib.catalog.set_json("index", raw)
+    lib.close()
+    lib = Library.open(tmp_path / "lib", embedder)
     damaged = next(s for s in lib.songs() if s.path == str(songs[2]))
     path = lib.store.folder / damaged.emb_file
     data = bytearray(path.read_bytes())

@@ -46,7 +46,7 @@ def pca_map(library, per_song: int = MAP_POINTS_PER_SONG, max_points: int = MAP_
     chunks, genres, ids = [], [], []
     for s in songs:
         try:
-            fps, _ = library.store.read(s.emb_file)
+            fps, _, _ = library.store.read(s.emb_file)
         except FingerprintsDamaged:  # the map only shows the library: the index and `library add` deal with it
             continue
         if len(fps) > per_song:

@@ -224,16 +224,17 @@ class LibraryEdits:
         songs = [s for s in self.catalog.songs() if self.store.exists(s.emb_file)]
         generation = self._next_generation()
         done = [0]
+        with_peaks = self.extras.peaks_found_as_now()  # peaks found another way are never read
 
         def chunks():
             for s in songs:
                 try:
-                    fps, starts = self.store.read(s.emb_file)
+                    fps, starts, peaks = self.store.read(s.emb_file, peaks=with_peaks)
                 except FingerprintsDamaged as exc:
                     self._set_aside(s, exc, "left out of the index until `shazamlet library add` of its file "
                                             "re-embeds it")
                     continue
-                yield s.id, fps, starts
+                yield s.id, fps, starts, peaks
 
         def tick(_n: int) -> None:
             done[0] += 1

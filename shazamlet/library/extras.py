@@ -1,6 +1,7 @@
 """What a library keeps per song beside its index, read back for re-scoring: the in-between tiles
-(`shazamlet.library.between`), the spectral peaks and, derived from them, the song's landmarks sorted
-for a song-wide search (`shazamlet.landmarks`).
+(`shazamlet.library.between`), the spectral peaks (from the index's peak pack, or the song's own file
+for a song not in it) and, derived from them, the song's landmarks sorted for a song-wide search
+(`shazamlet.landmarks`).
 
 Each is read from the song's fingerprint file through a small LRU cache: the listener re-scores the
 same few candidates answer after answer. A damaged file reads as None, so an answer is ranked without
@@ -19,10 +20,11 @@ import numpy as np
 from shazamlet.config import LandmarkConfig
 from shazamlet.landmarks import SongLandmarks
 from shazamlet.library.catalog import Catalog, Song
+from shazamlet.library.peakpack import PeakPack
 from shazamlet.library.store import EmbeddingStore, FingerprintsDamaged
 
 BETWEEN_CACHE_SONGS = 256  # ~30 KB each for a 4-min song
-PEAKS_CACHE_SONGS = 320  # ~200 KB each (int64): the presence search reads up to NominateConfig.presence_search_songs
+PEAKS_CACHE_SONGS = 32  # ~200 KB each (int64): songs not in the index's peak pack (`peakpack.py`)
 LANDMARKS_CACHE_SONGS = 32  # ~1 MB each
 # what reading a fingerprint file may raise: damaged (the store names it), or unreadable right now
 DAMAGED = (OSError, FingerprintsDamaged)
@@ -30,8 +32,10 @@ DAMAGED = (OSError, FingerprintsDamaged)
 
 class SongExtras:
     def __init__(self, catalog: Catalog, store: EmbeddingStore, landmark_config: LandmarkConfig,
-                 lock: threading.RLock) -> None:
+                 lock: threading.RLock, peak_pack: Callable[[], PeakPack | None]) -> None:
+        """`peak_pack`: the current index generation's peaks, where songs' peaks are read first."""
         self.catalog = catalog
+        self.peak_pack = peak_pack
         self.store = store
         self.landmark_config = landmark_config
         self._lock = lock  # the library's: a reindex swaps files while the listener reads them
@@ -49,6 +53,9 @@ class SongExtras:
         way than this version finds them."""
         if not self.peaks_found_as_now():
             return None
+        pack = self.peak_pack()
+        if pack is not None and song_id in pack:
+            return pack.peaks(song_id)
         return self._cached(self._peaks, song_id, self.store.read_peaks, PEAKS_CACHE_SONGS)
 
     def landmarks(self, song_id: int) -> SongLandmarks | None:

@@ -20,7 +20,7 @@ import hashlib
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -29,6 +29,7 @@ from annoy import AnnoyIndex
 
 from shazamlet.files import file_sha256
 from shazamlet.library.ivf import IvfVectors, quantise, write_ivf
+from shazamlet.library.peakpack import PeakPack, PeakPackCorrupt, PeakPackWriter
 from shazamlet.library.writing import TEMP_PREFIX
 
 
@@ -55,7 +56,7 @@ class IndexCorrupt(Exception):
 
 
 # the names `build_index` gives: a record (from the catalog, which can be edited) naming anything else is corrupt
-_OWN_NAME = re.compile(r"index-\d+\.(ann|codes\.npy|map\.npy|lists\.npz)")
+_OWN_NAME = re.compile(r"index-\d+\.(ann|codes\.npy|map\.npy|lists\.npz|peaks\.u32)")
 
 
 @dataclass
@@ -83,6 +84,12 @@ class IndexRecord:
     lists_size: int = 0
     lists_sha256: str = ""
     lists_sampled: str = ""
+    peaks_file: str = ""  # the songs' peaks (`peakpack.py`); none in a generation built before it, or without peaks
+    peaks_size: int = 0
+    peaks_sha256: str = ""
+    peaks_sampled: str = ""
+    peak_songs: list[int] = field(default_factory=list)  # the songs in it, in its order
+    peak_bounds: list[int] = field(default_factory=list)  # song i's peaks are its rows bounds[i]:bounds[i + 1]
 
     def files(self) -> list[tuple[str, int, str, str]]:
         """(name, size, sha256, sampled hash) of every file of this generation."""
@@ -90,6 +97,8 @@ class IndexRecord:
                (self.map_file, self.map_size, self.map_sha256, self.map_sampled)]
         if self.lists_file:
             out.append((self.lists_file, self.lists_size, self.lists_sha256, self.lists_sampled))
+        if self.peaks_file:
+            out.append((self.peaks_file, self.peaks_size, self.peaks_sha256, self.peaks_sampled))
         return out
 
 
@@ -168,32 +177,36 @@ def build_index(
     folder: Path,
     generation: int,
     dim: int,
-    chunks: Iterable[tuple[int, np.ndarray, np.ndarray]],
+    chunks: Iterable[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]],
     n_trees: int,
     progress: Callable[[int], None] | None = None,
     kind: str = "annoy",
 ) -> IndexRecord:
-    """Write a new generation from `(song_id, fingerprints, start_frames)` chunks; returns its record.
+    """Write a new generation from `(song_id, fingerprints, start_frames, packed peaks or None)` chunks;
+    returns its record.
 
     Nothing existing is touched: the caller makes the record current, then removes old files.
     """
     names = {"ann": f"index-{generation}.ann" if kind == "annoy" else f"index-{generation}.codes.npy",
-             "map": f"index-{generation}.map.npy"}
+             "map": f"index-{generation}.map.npy", "peaks": f"index-{generation}.peaks.u32"}
     if kind == "ivf":
         names["lists"] = f"index-{generation}.lists.npz"
     temps = {key: _temp(folder, "." + name.split(".", 1)[1]) for key, name in names.items()}
     songs, starts, song_ids = [], [], []
+    peaks = PeakPackWriter(temps["peaks"])
 
     def fingerprints():
-        """The chunks' fingerprints for the writer; the item map and the progress are kept here."""
-        for song_id, fps, st in chunks:
+        """The chunks' fingerprints for the writer; the item map, the peaks and the progress are kept here."""
+        for song_id, fps, st, song_peaks in chunks:
             songs.append(np.full(len(st), song_id, np.int32))
             starts.append(st.astype(np.int32))
             song_ids.append(int(song_id))
+            peaks.add(song_id, song_peaks)
             yield fps
             if progress:
                 progress(1)
 
+    extra: dict = {}
     try:
         if kind == "annoy":
             _write_annoy(fingerprints(), dim, n_trees, temps["ann"])
@@ -203,17 +216,23 @@ def build_index(
         mapping = np.stack([np.concatenate(songs) if songs else np.zeros(0, np.int32),
                             np.concatenate(starts) if starts else np.zeros(0, np.int32)])
         _save_npy(temps["map"], mapping if rows is None else mapping[:, rows])
+        peaks.close()
+        if peaks.song_ids:
+            extra.update(peak_songs=peaks.song_ids, peak_bounds=peaks.bounds)
+        else:
+            del names["peaks"]
         for key, name in names.items():
             os.replace(temps[key], folder / name)
     finally:
+        peaks.close()
         for t in temps.values():
             if os.path.exists(t):
                 os.unlink(t)
     paths = {key: folder / name for key, name in names.items()}
-    extra = {}
-    if kind == "ivf":
-        extra = dict(lists_file=names["lists"], lists_size=paths["lists"].stat().st_size,
-                     lists_sha256=file_sha256(paths["lists"]), lists_sampled=sampled_hash(paths["lists"]))
+    for key in ("lists", "peaks"):
+        if key in names:
+            extra.update({f"{key}_file": names[key], f"{key}_size": paths[key].stat().st_size,
+                          f"{key}_sha256": file_sha256(paths[key]), f"{key}_sampled": sampled_hash(paths[key])})
     return IndexRecord(
         generation, dim, mapping.shape[1], n_trees if kind == "annoy" else 0, names["ann"],
         paths["ann"].stat().st_size, file_sha256(paths["ann"]), names["map"], paths["map"].stat().st_size,
@@ -254,6 +273,11 @@ class LibraryIndex:
         if verify != "none":
             self.verify(full=verify == "full")
         self.map = np.load(folder / record.map_file, allow_pickle=False)
+        try:
+            self.peaks = PeakPack(folder / record.peaks_file, record.peak_songs, record.peak_bounds) \
+                if record.peaks_file else None
+        except (PeakPackCorrupt, ValueError, TypeError) as exc:
+            raise IndexCorrupt(str(exc)) from None
         self._ranges: dict[int, tuple[int, int]] | None = None  # song id -> its span of `_order`, built on first use
         if record.kind == "ivf":
             self.vectors: AnnoyVectors | IvfVectors = IvfVectors(folder / record.ann_file, folder / record.lists_file)
@@ -315,3 +339,4 @@ class LibraryIndex:
 
     def unload(self) -> None:
         self.vectors.unload()
+        self.peaks = None

@@ -26,6 +26,7 @@ from shazamlet.library.edits import LibraryEdits
 from shazamlet.library.errors import LibraryDamaged, LibraryError, LibraryReadOnly, ModelMismatch
 from shazamlet.library.extras import SongExtras
 from shazamlet.library.index import IndexCorrupt, IndexRecord, LibraryIndex
+from shazamlet.library.peakpack import PeakPack
 from shazamlet.library.store import EmbeddingStore, FingerprintsDamaged
 from shazamlet.library.writing import SPACE_MARGIN_BYTES, free_bytes
 from shazamlet.model.embedder import TileEmbedder
@@ -63,7 +64,7 @@ class Library(LibraryEdits):
         self._genres: dict[int, str | None] | None = None  # read on every query: cached until a write
         self._genre_labels: frozenset[str] | None = None  # the same, as the set of labels in use
         # what the songs keep beside the index, read back for re-scoring through small caches
-        self.extras = SongExtras(self.catalog, self.store, self.landmark_config, self._lock)
+        self.extras = SongExtras(self.catalog, self.store, self.landmark_config, self._lock, self._peak_pack)
         if self.catalog.count() == 0 and (orphans := len(self.store.names())):
             # fingerprints without a catalog: it was deleted or emptied (removing songs deletes their files)
             log.warning(f"warning: {self.catalog.path} lists no songs though {orphans} songs' fingerprints are in "
@@ -203,6 +204,10 @@ class Library(LibraryEdits):
                     except IndexCorrupt:
                         self.rebuild_index()
             return self._index
+
+    def _peak_pack(self) -> PeakPack | None:
+        index = self.index()
+        return index.peaks if index else None
 
     def unindexed_songs(self) -> list[Song]:
         """Songs that are "pending": not covered by the current index (stored by an `add` interrupted

@@ -127,9 +127,10 @@ class EmbeddingStore:
         except _FORMAT_ERRORS as exc:
             raise FingerprintsDamaged(f"{name}: {_what_is_wrong(exc)}") from None
 
-    def read(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, name: str, peaks: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(fingerprints, start frames, and with `peaks` the packed peaks, or None for a file without)."""
         with self._opened(name) as z:
-            return z["fp"], z["starts"]
+            return z["fp"], z["starts"], _packed_peaks(z) if peaks else None
 
     def check(self, name: str, full: bool = False) -> None:
         """Raise FingerprintsDamaged unless the file reads: its zip directory, or with `full` every array
@@ -164,10 +165,7 @@ class EmbeddingStore:
         """The song's packed spectral peaks (`shazamlet.landmarks.peaks`); None for a file written
         without them (an older library)."""
         with self._opened(name) as z:
-            if "peak_steps" not in z.files:
-                return None
-            frames = np.cumsum(z["peak_steps"].astype(np.int64))
-            return (frames << BIN_BITS) | z["peak_bins"].astype(np.int64)
+            return _packed_peaks(z)
 
     def members(self, name: str) -> set[str]:
         """The arrays a fingerprint file holds (its directory only is read)."""
@@ -188,6 +186,13 @@ class EmbeddingStore:
 
     def names(self) -> set[str]:
         return {p.name for p in self.folder.glob("*.npz")}
+
+
+def _packed_peaks(z: np.lib.npyio.NpzFile) -> np.ndarray | None:
+    if "peak_steps" not in z.files:
+        return None
+    frames = np.cumsum(z["peak_steps"].astype(np.int64))
+    return (frames << BIN_BITS) | z["peak_bins"].astype(np.int64)
 
 
 def _what_is_wrong(exc: Exception) -> str:
