@@ -24,7 +24,7 @@ from shazamlet.library.peakpack import PeakPack
 from shazamlet.library.store import EmbeddingStore, FingerprintsDamaged
 
 BETWEEN_CACHE_SONGS = 256  # ~30 KB each for a 4-min song
-PEAKS_CACHE_SONGS = 32  # ~200 KB each (int64): songs not in the index's peak pack (`peakpack.py`)
+PEAKS_CACHE_SONGS = 320  # ~200 KB each (int64): songs not in the index's peak pack (an index built before it)
 LANDMARKS_CACHE_SONGS = 32  # ~1 MB each
 # what reading a fingerprint file may raise: damaged (the store names it), or unreadable right now
 DAMAGED = (OSError, FingerprintsDamaged)
