@@ -395,6 +395,22 @@ def test_level_note_says_when_the_input_clips_or_is_silent(qtbot):
     assert panel.level_note.text().endswith("dBFS")
 
 
+def test_the_level_figure_is_written_four_times_a_second_not_every_frame(qtbot):
+    from shazamlet.gui.listen_panel import ListenPanel
+
+    panel = ListenPanel()
+    qtbot.addWidget(panel)
+    frame = int(SR * 0.066)  # the window's frames
+    t = np.arange(frame) / SR
+    texts = []
+    for i in range(30):  # 2 s of a tone getting louder: a new figure every frame
+        panel.feed((0.01 * 1.15 ** i * np.sin(2 * np.pi * 440 * t)).astype(np.float32), SR, (i + 1) * frame)
+        texts.append(panel.level_note.text())
+    changes = sum(a != b for a, b in zip(texts, texts[1:]))
+    assert 6 <= changes <= 9, texts
+    assert texts[-1] != texts[0] and texts[-1].endswith("dBFS")
+
+
 def test_a_library_without_in_between_tiles_offers_a_reindex(make_window, qtbot, music, trained_model, tmp_path):
     """Songs added by a version before in-between tiles still answer; the window says that reindexing
     them helps, and its Reindex Library button adds them."""

@@ -15,6 +15,10 @@ from shazamlet.gui.spectrogram import SpectrogramView
 from shazamlet.gui.widgets import LevelMeter, VoteChart, big_font
 from shazamlet.names import clock, song_line
 
+# the level's figure is written 4 times a second: each new text lays the word-wrapped row (and the window's
+# layout above it) out again, ~2% of a core at the window's 15 frames a second; a warning shows at once
+NOTE_EVERY_S = 0.25
+
 BUTTON_STYLE = """
 QPushButton#listen {{ border-radius: 56px; background: {bg}; color: white; font-weight: bold;
                      border: 3px solid {border}; }}
@@ -67,6 +71,7 @@ class ListenPanel(QWidget):
         self.meter = LevelMeter()
         self.level_note = QLabel("")
         self._level_note = ("", False)
+        self._note_at = 0.0  # stream seconds when the level's figure was last written
         self.level_note.setMinimumWidth(230)
         self.level_note.setWordWrap(True)
         meter_row = QHBoxLayout()
@@ -151,7 +156,10 @@ class ListenPanel(QWidget):
         elif self.meter.silent:
             self.set_level_note("Silent: is the right input selected?", True)
         else:
-            self.set_level_note(f"{self.meter.rms_db:.0f} dBFS", False)
+            at = end_sample / rate
+            if self._level_note[1] or not self._level_note[0] or not 0 <= at - self._note_at < NOTE_EVERY_S:
+                self._note_at = at
+                self.set_level_note(f"{self.meter.rms_db:.0f} dBFS", False)
 
     def set_level_note(self, text: str, warn: bool) -> None:
         """Called on every frame: the label is touched only when its text or style changes (a style
