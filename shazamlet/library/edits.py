@@ -23,6 +23,7 @@ from shazamlet.library.between import encode_between
 from shazamlet.library.catalog import Song
 from shazamlet.library.importer import AddProgress, AddReport, ProgressFn, StoreFn, collect_audio_files, decode_files
 from shazamlet.library.index import IndexRecord, LibraryIndex, build_index, index_bytes
+from shazamlet.library.peakpack import pack_bytes
 from shazamlet.library.prepare import FailedSong, PreparedSong, prepare_song
 from shazamlet.library.store import FingerprintsDamaged
 from shazamlet.library.writing import check_space, disk_errors, remove_stale_temps, write_lock
@@ -243,7 +244,9 @@ class LibraryEdits:
 
         n_items = sum(s.n_tiles for s in songs)
         kind = self.cfg.index_kind(n_items)
-        check_space(self.folder, index_bytes(kind, n_items, self.embedder.dim, self.cfg.n_trees), "build the index")
+        peak_bytes = pack_bytes(sum(s.duration_s for s in songs), self.landmark_config) if with_peaks else 0
+        check_space(self.folder, index_bytes(kind, n_items, self.embedder.dim, self.cfg.n_trees) + peak_bytes,
+                    "build the index")
         record = build_index(self.folder, generation, self.embedder.dim, chunks(), self.cfg.n_trees, tick, kind)
         with self._lock:
             self._genres = self._genre_labels = None

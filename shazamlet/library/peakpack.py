@@ -19,11 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
+from shazamlet.config import LandmarkConfig
+
 PACK_LIMIT = 1 << 32  # a packed peak must fit a uint32: frames under 2**22 (27 h at 23-ms frames)
 
 
 class PeakPackCorrupt(Exception):
     """The record's song spans do not fit the file."""
+
+
+def pack_bytes(seconds: float, cfg: LandmarkConfig) -> int:
+    """About the most a pack of `seconds` of music takes (real music keeps the picker near its cap)."""
+    return int(4 * cfg.peaks_per_second * seconds)
 
 
 def packable(peaks: np.ndarray | None) -> bool:
