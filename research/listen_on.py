@@ -15,7 +15,6 @@ final answers during the unknown song (accepted), answers and CPU. Research tool
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from listen_streams import main  # noqa: E402
 from replay import rooms  # noqa: E402
 
 WAYS = ("shipped", "confirming")
@@ -130,25 +130,18 @@ def report(records: list[dict]) -> None:
         unknown_accepted = sum(1 for r in rs for t, w, n in r["finals"]
                                if n and t - w - 1.0 > 2 * r["part_s"])  # a window wholly in the unknown song
         answers, cpu, secs = (sum(r[k] for r in rs) for k in ("answers", "cpu_s", "seconds"))
+        if not rs:
+            continue
         print(f"{way:8s} second song named {len(lags)}/{len(rs)} after {statistics.median(lags or [float('nan')]):.1f} s "
               f"(median; max {max(lags or [float('nan')]):.1f}) | wrong finals {wrong} | finals inside the unknown "
               f"song {unknown_accepted} | {answers} answers, {100 * cpu / secs:.1f}% of a core")
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("library", nargs="?")
-    ap.add_argument("known", nargs="?")
-    ap.add_argument("unknown", nargs="?")
-    ap.add_argument("out")
+def _arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--streams", type=int, default=10)
     ap.add_argument("--part", type=float, default=30.0, help="seconds of each song")
     ap.add_argument("--voices", action="store_true", help="four voices at 0 dB over the music")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--noise", default="/work/corpus_NOISE")
-    ap.add_argument("--babble", default="/work/cache/eval_babble")
-    ap.add_argument("--report", action="store_true", help="only print the table of OUT")
-    a = ap.parse_args()
-    if not a.report:
-        Path(a.out).write_text(json.dumps(run(a)))
-    report(json.loads(Path(a.out).read_text()))
+
+
+if __name__ == "__main__":
+    main(__doc__, run, report, _arguments, seed=7)

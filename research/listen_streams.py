@@ -141,16 +141,15 @@ def report(records: list[dict]) -> None:
         print(f"{v:20s} " + " | ".join(cells))
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(doc: str, run, report, add_arguments, seed: int) -> None:
+    """The command line the listening studies share: LIBRARY KNOWN_DIR UNKNOWN_DIR OUT.json, or --report OUT.json."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("library", nargs="?")
     ap.add_argument("known", nargs="?")
     ap.add_argument("unknown", nargs="?")
     ap.add_argument("out")
-    ap.add_argument("--variant", action="append", default=[], help="NAME[:stage.key=value,...] as research/sweep.py")
-    ap.add_argument("--streams", type=int, default=12, help="streams of each kind")
-    ap.add_argument("--seconds", type=float, default=14.0)
-    ap.add_argument("--seed", type=int, default=22)
+    add_arguments(ap)
+    ap.add_argument("--seed", type=int, default=seed)
     ap.add_argument("--noise", default="/work/corpus_NOISE")
     ap.add_argument("--babble", default="/work/cache/eval_babble")
     ap.add_argument("--report", action="store_true", help="only print the table of OUT")
@@ -158,3 +157,13 @@ if __name__ == "__main__":
     if not a.report:
         Path(a.out).write_text(json.dumps(run(a)))
     report(json.loads(Path(a.out).read_text()))
+
+
+def _arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--variant", action="append", default=[], help="NAME[:stage.key=value,...] as research/sweep.py")
+    ap.add_argument("--streams", type=int, default=12, help="streams of each kind")
+    ap.add_argument("--seconds", type=float, default=14.0)
+
+
+if __name__ == "__main__":
+    main(__doc__, run, report, _arguments, seed=22)
