@@ -54,8 +54,9 @@ class SongExtras:
         if not self.peaks_found_as_now():
             return None
         pack = self.peak_pack()
-        if pack is not None and song_id in pack:
-            return pack.peaks(song_id)
+        packed = pack.peaks(song_id) if pack is not None else None
+        if packed is not None:
+            return packed
         return self._cached(self._peaks, song_id, self.store.read_peaks, PEAKS_CACHE_SONGS)
 
     def landmarks(self, song_id: int) -> SongLandmarks | None:

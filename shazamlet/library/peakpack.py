@@ -8,8 +8,9 @@ when the index is built from the fingerprint files (which stay the durable sourc
 
 The file (`index-<gen>.peaks.u32`) holds the songs' packed peaks (`frame << BIN_BITS | bin`) one song
 after another as little-endian uint32s (a raw array, written as the songs come), which holds a song
-up to 27 hours (a longer one is left out, and read from its own file). Which songs, and where each one's peaks begin, are in the index record (`peak_songs`,
-`peak_bounds`), checked against the file before it is used.
+up to 27 hours (a longer one is left out, and read from its own file). Which songs, and where each
+one's peaks begin, are in the index record (`peak_songs`, `peak_bounds`), checked against the file
+before it is used.
 """
 
 from __future__ import annotations
@@ -72,12 +73,8 @@ class PeakPack:
         self.peaks_u32 = np.memmap(path, dtype="<u4", mode="r")
         self._spans = {int(s): (int(b[i]), int(b[i + 1])) for i, s in enumerate(song_ids)}
 
-    def __contains__(self, song_id: int) -> bool:
-        return song_id in self._spans
-
     def peaks(self, song_id: int) -> np.ndarray | None:
         span = self._spans.get(song_id)
         if span is None:
             return None
         return self.peaks_u32[span[0]:span[1]].astype(np.int64)
-
