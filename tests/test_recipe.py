@@ -130,3 +130,15 @@ def test_the_card_gives_a_training_stage_its_training_time_over_all_its_runs(cor
     assert _stage_minutes(recipe, stages["base"], done) == "200"
     assert _stage_minutes(recipe, stages["cache"], done) == "20"
     assert _stage_minutes(recipe, stages["room"], done) == "-"  # not run yet
+
+
+def test_the_command_line_can_send_the_model_and_its_card_elsewhere(corpus, tmp_path, monkeypatch):
+    """A rebuild beside the bundled model: `--model` and `--card` replace the recipe's own paths."""
+    import trainer.recipe
+
+    seen = {}
+    monkeypatch.setattr(trainer.recipe, "run_recipe", lambda recipe, only, threads: seen.update(recipe=recipe))
+    path = _recipe(corpus, tmp_path)
+    assert main(["recipe", str(path), "--model", str(tmp_path / "new.pt"), "--card", str(tmp_path / "new")]) == 0
+    assert seen["recipe"].model == tmp_path / "new.pt" and seen["recipe"].card == tmp_path / "new"
+    assert main(["recipe", str(path)]) == 0 and seen["recipe"].model == tmp_path / "m.pt"  # the recipe's own

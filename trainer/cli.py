@@ -176,7 +176,8 @@ def _recipe(a: argparse.Namespace) -> int:
     from trainer.recipe import RecipeError, load_recipe, run_recipe
 
     try:
-        recipe = load_recipe(a.file, {"data": a.data, "noise": a.noise, "cache": a.cache, "runs": a.runs})
+        recipe = load_recipe(a.file, {"data": a.data, "noise": a.noise, "cache": a.cache, "runs": a.runs,
+                                        "model": a.model, "card": a.card})
         run_recipe(recipe, only=a.only, threads=a.threads)
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -291,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     rc.add_argument("--noise", help="noise recordings and impulse responses (instead of the recipe's)")
     rc.add_argument("--cache", help="spectrogram cache folder (instead of the recipe's)")
     rc.add_argument("--runs", help="folder of the stages' runs (instead of the recipe's)")
+    rc.add_argument("--model", help="the model file to write (instead of the recipe's, e.g. to keep the bundled one)")
+    rc.add_argument("--card", help="folder of the model card and its figures (instead of the recipe's)")
     rc.add_argument("--only", nargs="+", metavar="STAGE", help="run just these stages, done or not")
     rc.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     rc.set_defaults(fn=_recipe)
