@@ -12,7 +12,6 @@ clip's fingerprints sometimes land far from the right song while its peaks still
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -102,32 +101,44 @@ def join_presence_nominees(query: Query, nominees: Nominees, found: list[Nominee
     return nominees.add(sorted(held + rest[:room] + added, key=lambda v: v.similarity, reverse=True), library)
 
 
-def vote_for_song(nb: Neighbours, tolerance_frames: float, sharpness: float = 0.02) -> list[SongVote]:
+def vote_for_song(nb: Neighbours, tolerance_frames: float, sharpness: float = 0.02,
+                  block: int = 1024) -> list[SongVote]:
     """Songs ranked by time-consistent support, best first: each song's alignment is the one where the
-    query tiles' best similarities within `tolerance_frames` add up most."""
+    query tiles' best similarities within `tolerance_frames` add up most.
+
+    Every neighbour's offset is tried as a song's alignment at once, `block` of them at a time (a
+    neighbour against every other: ~600 x 600 for a 10-s window), not song by song in Python (x2.4 the
+    CPU of a live answer's vote)."""
     n_q = max(nb.n_queries, 1)
-    deltas = nb.start_frames - nb.query_starts[:, None]
-    sims = np.clip(nb.sims, 0.0, 1.0)
-    points: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
-    for q in range(nb.song_ids.shape[0]):
-        for j in range(nb.song_ids.shape[1]):
-            sid = int(nb.song_ids[q, j])
-            if sid >= 0:
-                points[sid].append((q, float(deltas[q, j]), float(sims[q, j])))
+    ids = np.asarray(nb.song_ids)
+    keep = ids >= 0
+    deltas = (nb.start_frames - nb.query_starts[:, None])[keep].astype(np.float64)  # by query tile, then rank
+    sims = np.clip(nb.sims, 0.0, 1.0)[keep].astype(np.float64)
+    tile = np.broadcast_to(np.arange(ids.shape[0])[:, None], ids.shape)[keep]
+    ids = ids[keep]
+    if not len(ids):
+        return []
+    tiles_from = np.flatnonzero(np.r_[True, tile[1:] != tile[:-1]])
+    near = np.zeros((len(ids), len(ids)), bool)  # [centre, neighbour]: same song, within the tolerance
+    totals = np.zeros(len(ids))
+    for a in range(0, len(ids), block):
+        rows = slice(a, a + block)
+        near[rows] = (ids[rows, None] == ids[None, :]) & (np.abs(deltas[rows, None] - deltas[None, :]) <= tolerance_frames)
+        best_per_tile = np.maximum.reduceat(np.where(near[rows], sims[None, :], 0.0), tiles_from, axis=1)
+        totals[rows] = np.cumsum(best_per_tile, axis=1)[:, -1]  # added in tile order (the same float sums)
+    # each song's alignment: the highest total, the lowest offset among equals
+    order = np.lexsort((deltas, -totals, ids))
+    best = order[np.r_[True, ids[order][1:] != ids[order][:-1]]]  # by song id
+    _, seen = np.unique(ids, return_index=True)
     votes = []
-    for sid, pts in points.items():
-        arr = np.array(pts)  # (p, 3): query index, delta, sim
-        best = None
-        for centre in np.unique(arr[:, 1]):
-            near = arr[np.abs(arr[:, 1] - centre) <= tolerance_frames]
-            per_q: dict[int, float] = {}
-            for q, _, s in near:
-                per_q[int(q)] = max(per_q.get(int(q), 0.0), s)
-            total = sum(per_q.values())
-            if best is None or total > best[0]:
-                best = (total, near, len(per_q))
-        total, near, support = best
-        votes.append(SongVote(sid, total / n_q, _refine_offset(near, sharpness), support))
+    for c in best[np.argsort(seen, kind="stable")]:  # the songs in the order the neighbours name them (ties keep it)
+        rows = near[c]
+        if rows.sum() == 1:  # a lone neighbour: its own offset, as `_refine_offset` would make it
+            votes.append(SongVote(int(ids[c]), float(totals[c]) / n_q, float(deltas[c]), 1))
+            continue
+        points = np.stack([tile[rows].astype(np.float64), deltas[rows], sims[rows]], axis=1)
+        votes.append(SongVote(int(ids[c]), float(totals[c]) / n_q, _refine_offset(points, sharpness),
+                              len(np.unique(tile[rows]))))
     votes.sort(key=lambda v: v.similarity, reverse=True)
     return votes
 

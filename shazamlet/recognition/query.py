@@ -45,8 +45,8 @@ class Query:
 
     @cached_property
     def landmarks(self) -> Landmarks:
-        """The query's landmarks (pairs of spectral peaks), made once and only when asked for."""
-        return pair(self.peaks, self.landmark_cfg)
+        """The query's landmarks (pairs of spectral peaks) in hash order, made once and only when asked for."""
+        return pair(self.peaks, self.landmark_cfg).by_hash()
 
     def at_speed(self, speed: float, with_presence: bool) -> Heard:
         """The query's landmarks (and presence map) as if it had been played at 1x, supposing it was played

@@ -53,7 +53,7 @@ class Heard:
 
 
 def heard_at(peaks: np.ndarray, heard: PresenceMap | None, speed: float, cfg: LandmarkConfig) -> Heard:
-    return Heard(speed, pair(rescale_peaks(peaks, speed), cfg), None if heard is None else rescale_map(heard, speed))
+    return Heard(speed, pair(rescale_peaks(peaks, speed), cfg).by_hash(), None if heard is None else rescale_map(heard, speed))
 
 
 @dataclass
