@@ -434,4 +434,7 @@ def test_the_model_card_shows_both_draws_at_the_threshold_and_the_limits(corpus,
     assert "| speed3: 3 s, played 0.92-1.08x as fast, room | 90.0% | 80.0% | 97.0% | 80.0% | 70.0% | 97.0% |" in text
     assert "Gated sines only." in text and "made before" in text  # this model was not made by that recipe
     assert "![confusion](confusion.png)" in text and (tmp_path / "card" / "confusion.png").exists()
+    # a user's genre folders are told as theirs, not as the project's corpus
+    assert "The music of `data/`, one folder per style (jazz, rock)" in text and "Debian" not in text
+    assert "split by file (no `manifest.tsv` groups them)" in text
     assert len(text.splitlines()) <= 200

@@ -113,6 +113,26 @@ def _stage_minutes(recipe, stage, done: dict) -> str:
     return "-" if minutes is None else f"{minutes:.0f}"
 
 
+def data_section(run: Run) -> list[str]:
+    """What the run was trained and judged on, told from its own data folder: the project's corpus, or a
+    user's GTZAN- or FMA-style folders (without a manifest every file is its own song and package)."""
+    split, config = run.info["split"], run.info["config"]
+    data, noise = Path(config["data"]), config.get("noise")
+    styles = ", ".join(run.genres)
+    if (data / "_licenses").is_dir() and (data / "manifest.tsv").is_file():
+        music = f"The corpus `../shared/corpus/build.sh` lays out: freely licensed music from Debian packages in style folders ({styles})"
+    else:
+        music = f"The music of `{data.name}/`, one folder per style ({styles})"
+    music += ", noise recordings and room impulse responses." if noise else "; no noise recordings."
+    held = split.get("held_out_packages", [])
+    named = ", ".join(held[:8]) + (f" and {len(held) - 8} more" if len(held) > 8 else "")
+    grouped, whole = (("song group and package", "whole packages are") if (data / "manifest.tsv").is_file()
+                      else ("file (no `manifest.tsv` groups them)", "these are"))
+    return [f"{music} Songs are split by {grouped}: {len(split['train'])} training, {len(split['val'])} validation, "
+            f"{len(split['test'])} test songs; {whole} held out for songs outside the library ({named})."
+            + (" Every third real impulse response is held out of training for the evaluation's rooms." if noise else "")]
+
+
 def write_card(run_dir: str | Path, model: str | Path, out: str | Path, recipe=None) -> Path:
     """Write `out`/MODEL_CARD.md (+ figures) for `model` evaluated on the run at `run_dir`; `recipe` (a
     `trainer.recipe.Recipe`) adds how it is made and its known limits."""
@@ -123,7 +143,6 @@ def write_card(run_dir: str | Path, model: str | Path, out: str | Path, recipe=N
     loaded = load_model(model)
     meta = loaded.meta
     out.mkdir(parents=True, exist_ok=True)
-    split = run.info["split"]
     tp = meta.extra.get("tile_projection") or {}
     style = (meta.extra.get("style_head") or {}).get("held_out") or {}
     lines = [f"# Model card: {model.name}", "",
@@ -146,12 +165,7 @@ def write_card(run_dir: str | Path, model: str | Path, out: str | Path, recipe=N
              f"ranked with peak evidence ({meta.extra.get('ranking', '')}).",
              f"- Trained on: {meta.trained_on}.", "",
              "## Data", "",
-             f"The corpus `../shared/corpus/build.sh` lays out: freely licensed music from Debian packages in style "
-             f"folders ({', '.join(run.genres)}), noise recordings and room impulse responses. Songs are split by "
-             f"song group and package: {len(split['train'])} training, {len(split['val'])} validation, "
-             f"{len(split['test'])} test songs; whole packages are held out for songs outside the library "
-             f"({', '.join(split.get('held_out_packages', []))}). Every third real impulse response is held out of "
-             f"training for the evaluation's rooms.", "",
+             *data_section(run), "",
              "## Accuracy", "",
              f"`python -m trainer evaluate RUN --model {model}` on two draws (`--seed 0`, `--seed 1`): a library of "
              f"{draws[0]['library_songs']} test songs, {draws[0]['unknown_songs']} unknown songs from held-out "
