@@ -1,10 +1,13 @@
 """`python -m trainer recipe` and `report` on bad input: a recipe that cannot run (or cannot resume as written)
-says why in one line, before any stage runs; the recipe's own happy path is in test_trainer.py."""
+says why in one line, before any stage runs; and the default recipe run end to end at a tiny scale. Resuming a
+recipe is in test_trainer.py."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 from test_trainer import RECIPE, _recipe
 
@@ -142,3 +145,45 @@ def test_the_command_line_can_send_the_model_and_its_card_elsewhere(corpus, tmp_
     assert main(["recipe", str(path), "--model", str(tmp_path / "new.pt"), "--card", str(tmp_path / "new")]) == 0
     assert seen["recipe"].model == tmp_path / "new.pt" and seen["recipe"].card == tmp_path / "new"
     assert main(["recipe", str(path)]) == 0 and seen["recipe"].model == tmp_path / "m.pt"  # the recipe's own
+
+
+def test_the_default_recipe_runs_every_stage_to_a_model_the_app_loads(tmp_path):
+    """`trainer/recipes/default.toml` itself, every stage at a tiny scale (one step each, 6 queries per
+    evaluation) on 32 gated-sine songs: the stages after training (tune-tiles, calibrate, export, style,
+    measure, card) run only here before a full rebuild reaches them hours in."""
+    import re
+
+    import soundfile as sf
+    from trainer_corpus import RATE, song, write_corpus
+
+    from shazamlet.model.checkpoint import load_model
+
+    small = write_corpus(tmp_path / "small")  # its noise folder
+    rng = np.random.default_rng(1)
+    for genre in ("jazz", "rock", "metal", "mixed"):
+        (tmp_path / "data" / genre).mkdir(parents=True)
+        for i in range(8):
+            sf.write(tmp_path / "data" / genre / f"{genre}{i}.wav", song(rng, 12.0), RATE)
+    text = (Path(__file__).parents[1] / "trainer" / "recipes" / "default.toml").read_text()
+    for pattern, tiny in ((r"batch = \d+", "batch = 4\nval_pairs = 8\nwarmup = 1"), (r"steps_per_epoch = \d+", "steps_per_epoch = 1"),
+                          (r"epochs = \d+", "epochs = 1"), (r"minutes = \d+", "minutes = 0.05"),
+                          (r'kind = "evaluate"', 'kind = "evaluate"\nqueries = 6')):
+        text, n = re.subn(pattern, tiny, text)
+        assert n, pattern  # the recipe still sets it
+    (tmp_path / "r.toml").write_text(text)
+    argv = ["recipe", str(tmp_path / "r.toml"), "--data", str(tmp_path / "data"), "--noise", str(small["noise"]),
+            "--cache", str(tmp_path / "cache"), "--runs", str(tmp_path / "runs"), "--model", str(tmp_path / "m.pt"),
+            "--card", str(tmp_path / "card")]
+    assert main(argv) == 0
+    done = json.loads((tmp_path / "runs" / "recipe.json").read_text())
+    assert list(done) == [st["name"] if "name" in st else st["kind"] for st in _stages(text)]
+    model = load_model(tmp_path / "m.pt")
+    assert model.graph is not None and model.meta.extra.get("style_head") and 0 < model.meta.threshold < 1
+    card = (tmp_path / "card" / "MODEL_CARD.md").read_text()
+    assert "| mic3: 3 s, laptop microphone in a room |" in card and "The music of `data/`" in card
+
+
+def _stages(text: str) -> list[dict]:
+    import tomllib
+
+    return tomllib.loads(text)["stage"]

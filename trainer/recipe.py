@@ -97,7 +97,7 @@ def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
 _STAGE_OPTIONS = {
     "tune-tiles": (("tile_dim", "int", True), ("minutes", "float", True), ("residual", "int", False)),
     "evaluate": (("tile_dim", "int", False), ("tile_weight", "float", False), ("residual", "int", False),
-                 ("model", "bool", False), ("draws", "list[int]", False)),
+                 ("model", "bool", False), ("draws", "list[int]", False), ("queries", "int", False)),
     "export": (("tile_dim", "int", False), ("tile_weight", "float", False), ("residual", "int", False)),
 }
 _ON_A_RUN = ("tune-tiles", "evaluate", "export", "style", "card")
@@ -129,6 +129,8 @@ def _check_stage(path: Path, stage: Stage, earlier: list[Stage], shared: dict) -
             raise RecipeError(f"{where}: no `{key}`")
         if key in stage.options and not _of_type(stage.options[key], kind):
             raise RecipeError(f"{where}: `{key} = {stage.options[key]!r}` is not {_WORDS[kind]}")
+    if stage.kind == "evaluate" and stage.options.get("queries", 2) < 2:
+        raise RecipeError(f"{where}: `queries = {stage.options['queries']}`: at least 2 (half as many of unknown songs)")
     if stage.kind == "train":
         _check_training(where, {**shared, **stage.options})
 
@@ -330,7 +332,8 @@ def _evaluate(recipe: Recipe, stage: Stage) -> None:
     for draw in o.get("draws", [0]):
         try:
             evaluate_run(_trained(recipe, stage, o["run"]),
-                         EvalConfig(seed=draw, variant=Variant() if model else _variant(o)), model=model)
+                         EvalConfig(seed=draw, variant=Variant() if model else _variant(o),
+                                    queries=o.get("queries", EvalConfig.queries)), model=model)
         except ValueError as exc:  # a split too small to measure
             raise RecipeError(f"stage {stage.name!r}: {exc}") from None
 
