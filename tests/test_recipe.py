@@ -165,10 +165,10 @@ def test_the_default_recipe_runs_every_stage_to_a_model_the_app_loads(tmp_path):
         for i in range(8):
             sf.write(tmp_path / "data" / genre / f"{genre}{i}.wav", song(rng, 12.0), RATE)
     text = (Path(__file__).parents[1] / "trainer" / "recipes" / "default.toml").read_text()
-    for pattern, tiny in ((r"batch = \d+", "batch = 4\nval_pairs = 8\nwarmup = 1"), (r"steps_per_epoch = \d+", "steps_per_epoch = 1"),
-                          (r"epochs = \d+", "epochs = 1"), (r"minutes = \d+", "minutes = 0.05"),
-                          (r'kind = "evaluate"', 'kind = "evaluate"\nqueries = 6')):
-        text, n = re.subn(pattern, tiny, text)
+    for pattern, tiny in ((r"^batch = \d+", "batch = 4\nval_pairs = 8\nwarmup = 1"), (r"^steps_per_epoch = \d+", "steps_per_epoch = 1"),
+                          (r"^epochs = \d+", "epochs = 1"), (r"^minutes = \d+", "minutes = 0.05"),
+                          (r'^kind = "evaluate"', 'kind = "evaluate"\nqueries = 6')):
+        text, n = re.subn(pattern, tiny, text, flags=re.M)
         assert n, pattern  # the recipe still sets it
     (tmp_path / "r.toml").write_text(text)
     argv = ["recipe", str(tmp_path / "r.toml"), "--data", str(tmp_path / "data"), "--noise", str(small["noise"]),
@@ -177,13 +177,35 @@ def test_the_default_recipe_runs_every_stage_to_a_model_the_app_loads(tmp_path):
     assert main(argv) == 0
     done = json.loads((tmp_path / "runs" / "recipe.json").read_text())
     assert list(done) == [st["name"] if "name" in st else st["kind"] for st in _stages(text)]
+    assert done["style"]["model"] == str(tmp_path / "m.pt") and done["card"]["card"] == str(tmp_path / "card")
     model = load_model(tmp_path / "m.pt")
-    assert model.graph is not None and model.meta.extra.get("style_head") and 0 < model.meta.threshold < 1
+    calibrated = json.loads(next((tmp_path / "runs" / "room").glob("eval-tile*/eval.json")).read_text())
+    assert model.graph is not None and model.meta.extra.get("style_head")
+    assert model.meta.landmark_threshold == pytest.approx(calibrated["threshold"])  # the calibrate stage's, not a default
     card = (tmp_path / "card" / "MODEL_CARD.md").read_text()
     assert "| mic3: 3 s, laptop microphone in a room |" in card and "The music of `data/`" in card
+    assert "6 queries of library songs" in card  # the stages' own `queries`
 
 
 def _stages(text: str) -> list[dict]:
     import tomllib
 
     return tomllib.loads(text)["stage"]
+
+
+@pytest.mark.parametrize("queries, message", [("1", "at least 2"), ('"6"', "is not")])
+def test_an_evaluation_asks_for_at_least_two_queries(corpus, tmp_path, capsys, queries, message):
+    path = _recipe(corpus, tmp_path, RECIPE + f'\n[[stage]]\nkind = "evaluate"\nrun = "room"\nqueries = {queries}\n')
+    _fails_in_one_line(["recipe", str(path)], capsys, message)
+
+
+def test_a_recipe_resumed_with_another_model_file_says_so_before_anything_runs(corpus, tmp_path, capsys):
+    """`style` adds its head to the model file `export` wrote: a resume naming another one would mix them."""
+    path = _recipe(corpus, tmp_path)
+    (tmp_path / "runs").mkdir()
+    done = {name: {"kind": kind, "minutes": 0.0, "device": "cpu", "finished": "-"} for name, kind in
+            (("cache", "cache"), ("base", "train"), ("room", "train"))}
+    done["room"]["model"] = str(tmp_path / "other.pt")  # as an `export` stage records it
+    (tmp_path / "runs" / "recipe.json").write_text(json.dumps(done))
+    _fails_in_one_line(["recipe", str(path)], capsys, f"used --model {tmp_path / 'other.pt'}, not {tmp_path / 'm.pt'}")
+    assert main(["recipe", str(path), "--model", str(tmp_path / "other.pt")]) == 0  # the same file: nothing left to do

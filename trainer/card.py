@@ -114,20 +114,22 @@ def _stage_minutes(recipe, stage, done: dict) -> str:
 
 
 def data_section(run: Run) -> list[str]:
-    """What the run was trained and judged on, told from its own data folder: the project's corpus, or a
-    user's GTZAN- or FMA-style folders (without a manifest every file is its own song and package)."""
+    """What the run was trained and judged on: the project's corpus, or a user's GTZAN- or FMA-style folders
+    (without a `manifest.tsv` every file is its own song and package, as the run's songs record)."""
     split, config = run.info["split"], run.info["config"]
     data, noise = Path(config["data"]), config.get("noise")
     styles = ", ".join(run.genres)
     if (data / "_licenses").is_dir() and (data / "manifest.tsv").is_file():
         music = f"The corpus `../shared/corpus/build.sh` lays out: freely licensed music from Debian packages in style folders ({styles})"
     else:
-        music = f"The music of `{data.name}/`, one folder per style ({styles})"
+        music = f"The music of `{data.name or data}/`, one folder per style ({styles})"
     music += ", noise recordings and room impulse responses." if noise else "; no noise recordings."
     held = split.get("held_out_packages", [])
     named = ", ".join(held[:8]) + (f" and {len(held) - 8} more" if len(held) > 8 else "")
-    grouped, whole = (("song group and package", "whole packages are") if (data / "manifest.tsv").is_file()
-                      else ("file (no `manifest.tsv` groups them)", "these are"))
+    if any(package != rel for rel, (_, _, package) in run.info["songs"].items()):  # grouped by a manifest
+        grouped, whole = "song group and package", "whole packages are"
+    else:
+        grouped, whole = "file (no `manifest.tsv` groups them)", f"{len(held)} files are"
     return [f"{music} Songs are split by {grouped}: {len(split['train'])} training, {len(split['val'])} validation, "
             f"{len(split['test'])} test songs; {whole} held out for songs outside the library ({named})."
             + (" Every third real impulse response is held out of training for the evaluation's rooms." if noise else "")]

@@ -130,7 +130,7 @@ def _check_stage(path: Path, stage: Stage, earlier: list[Stage], shared: dict) -
         if key in stage.options and not _of_type(stage.options[key], kind):
             raise RecipeError(f"{where}: `{key} = {stage.options[key]!r}` is not {_WORDS[kind]}")
     if stage.kind == "evaluate" and stage.options.get("queries", 2) < 2:
-        raise RecipeError(f"{where}: `queries = {stage.options['queries']}`: at least 2 (half as many of unknown songs)")
+        raise RecipeError(f"{where}: `queries = {stage.options['queries']}`: at least 2 (unknown songs get half as many)")
     if stage.kind == "train":
         _check_training(where, {**shared, **stage.options})
 
@@ -192,10 +192,30 @@ class Progress:
             raise RecipeError(f"{self.path}: not the recipe's progress (not a JSON object): remove it, and finished "
                               f"stages run again (training resumes from its checkpoints)")
 
-    def finish(self, stage: Stage, minutes: float, device: str) -> None:
+    def finish(self, stage: Stage, minutes: float, device: str, files: dict[str, str]) -> None:
         self.done[stage.name] = {"kind": stage.kind, "minutes": round(minutes, 1), "device": device,
-                                 "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+                                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"), **files}
         write_json(self.path, self.done)
+
+    def check_files(self, recipe: Recipe) -> None:
+        """RecipeError unless the finished stages wrote (or read) the model file and card the recipe names
+        now: resumed with another `--model`, `style` would add its head to a file `export` never wrote."""
+        for name, entry in self.done.items():
+            for key in ("model", "card"):
+                then, now = entry.get(key) if isinstance(entry, dict) else None, str(getattr(recipe, key))
+                if then is not None and then != now:
+                    remake = " ".join(st.name for st in recipe.stages if key in _files(recipe, st))
+                    raise RecipeError(f"{self.path}: stage {name!r} used --{key} {then}, not {now}: resume with "
+                                      f"--{key} {then}, or rerun what uses it (--only {remake})")
+
+
+def _files(recipe: Recipe, stage: Stage) -> dict[str, str]:
+    """The model file and card a stage wrote or read, kept in its progress entry (`Progress.check_files`)."""
+    if stage.kind == "card":
+        return {"model": str(recipe.model), "card": str(recipe.card)}
+    if stage.kind in ("export", "style") or (stage.kind == "evaluate" and stage.options.get("model")):
+        return {"model": str(recipe.model)}
+    return {}
 
 
 def run_recipe(recipe: Recipe, only: list[str] | None = None, threads: int = 0) -> None:
@@ -221,6 +241,8 @@ def run_recipe(recipe: Recipe, only: list[str] | None = None, threads: int = 0) 
     progress = Progress(recipe.runs)
     device = pick_device().type
     todo = [st for st in recipe.stages if (st.name in only if only else st.name not in progress.done)]
+    if not only:
+        progress.check_files(recipe)
     for stage in recipe.stages:  # before any stage runs: a trained stage is what the recipe says now
         if stage.kind == "train" and (recipe.run_folder(stage.name) / "run.json").exists():
             _check_unchanged(recipe, stage, resumed=stage in todo)
@@ -228,7 +250,7 @@ def run_recipe(recipe: Recipe, only: list[str] | None = None, threads: int = 0) 
         print(f"== {stage.name} ({stage.kind}) ==", flush=True)
         started = time.monotonic()
         STEPS[stage.kind](recipe, stage)
-        progress.finish(stage, (time.monotonic() - started) / 60, device)
+        progress.finish(stage, (time.monotonic() - started) / 60, device, _files(recipe, stage))
 
 
 def _cache(recipe: Recipe, stage: Stage) -> None:

@@ -107,13 +107,13 @@ def vote_for_song(nb: Neighbours, tolerance_frames: float, sharpness: float = 0.
     query tiles' best similarities within `tolerance_frames` add up most.
 
     Every neighbour's offset is tried as a song's alignment at once, `block` of them at a time (a
-    neighbour against every other: ~600 x 600 for a 10-s window), not song by song in Python (x2.4 the
+    neighbour against every other: ~420 x 420 for a 10-s window), not song by song in Python (x2.4 the
     CPU of a live answer's vote)."""
     n_q = max(nb.n_queries, 1)
     ids = np.asarray(nb.song_ids)
     keep = ids >= 0
     deltas = (nb.start_frames - nb.query_starts[:, None])[keep].astype(np.float64)  # by query tile, then rank
-    sims = np.clip(nb.sims, 0.0, 1.0)[keep].astype(np.float64)
+    sims = np.nan_to_num(np.clip(nb.sims, 0.0, 1.0)[keep].astype(np.float64))  # a NaN supports nothing
     tile = np.broadcast_to(np.arange(ids.shape[0])[:, None], ids.shape)[keep]
     ids = ids[keep]
     if not len(ids):
