@@ -170,14 +170,15 @@ def write_card(run_dir: str | Path, model: str | Path, out: str | Path, recipe=N
              *data_section(run), "",
              "## Accuracy", "",
              f"`python -m trainer evaluate RUN --model {model}` on two draws (`--seed 0`, `--seed 1`): a library of "
-             f"{draws[0]['library_songs']} test songs, {draws[0]['unknown_songs']} unknown songs from held-out "
-             f"packages, {draws[0]['conditions']['clean3']['n_known']} queries of library songs and "
+             f"{draws[0]['library_songs']} test songs, {draws[0]['unknown_songs']} unknown songs held out of "
+             f"training, {draws[0]['conditions']['clean3']['n_known']} queries of library songs and "
              f"{draws[0]['conditions']['clean3']['n_unknown']} of unknown songs per condition, at random offsets "
              f"never aligned with the library's tiles, through the app's own recognizer (`identify_wave`) at the "
              f"model's own threshold (one for every condition) and its check that an answer's peaks say more than chance. "
              f"*Named*: accepted and the right song; *top-1*: the right song ranked first, accepted or not.", "",
              *accuracy_table(draws), "",
-             "Rooms and noise are made on the waveform (`trainer/degrade_wave.py`): held-out real impulse responses, "
+             "Rooms and noise are made on the waveform (`trainer/degrade_wave.py`): "
+             f"{'held-out real impulse responses' if run.info.get('eval_rirs') else 'synthetic rooms (no impulse responses)'}, "
              "pink noise at 10 dB, 120 Hz-7 kHz band-limiting, random gain and clipping; voices are espeak-ng "
              "reading texts training never heard.", ""]
     lines += ["## The paper's method, reproduced", "",
