@@ -119,14 +119,15 @@ def data_section(run: Run) -> list[str]:
     split, config = run.info["split"], run.info["config"]
     data, noise = Path(config["data"]), config.get("noise")
     styles = ", ".join(run.genres)
-    if (data / "_licenses").is_dir() and (data / "manifest.tsv").is_file():
+    held = split.get("held_out_packages", [])
+    named = ", ".join(held[:8]) + (f" and {len(held) - 8} more" if len(held) > 8 else "")
+    by_manifest = any(package != rel for rel, (_, _, package) in run.info["songs"].items())
+    if by_manifest and (data / "_licenses").is_dir():
         music = f"The corpus `../shared/corpus/build.sh` lays out: freely licensed music from Debian packages in style folders ({styles})"
     else:
         music = f"The music of `{data.name or data}/`, one folder per style ({styles})"
     music += ", noise recordings and room impulse responses." if noise else "; no noise recordings."
-    held = split.get("held_out_packages", [])
-    named = ", ".join(held[:8]) + (f" and {len(held) - 8} more" if len(held) > 8 else "")
-    if any(package != rel for rel, (_, _, package) in run.info["songs"].items()):  # grouped by a manifest
+    if by_manifest:
         grouped, whole = "song group and package", "whole packages are"
     else:
         grouped, whole = "file (no `manifest.tsv` groups them)", f"{len(held)} files are"

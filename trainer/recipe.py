@@ -129,10 +129,10 @@ def _check_stage(path: Path, stage: Stage, earlier: list[Stage], shared: dict) -
             raise RecipeError(f"{where}: no `{key}`")
         if key in stage.options and not _of_type(stage.options[key], kind):
             raise RecipeError(f"{where}: `{key} = {stage.options[key]!r}` is not {_WORDS[kind]}")
-    if stage.kind == "evaluate" and stage.options.get("queries", 2) < 2:
-        raise RecipeError(f"{where}: `queries = {stage.options['queries']}`: at least 2 (unknown songs get half as many)")
     if stage.kind == "train":
         _check_training(where, {**shared, **stage.options})
+    else:
+        _check_at_least(where, stage.options)
 
 
 def _check_training(where: str, opts: dict) -> None:
@@ -154,9 +154,17 @@ def _check_training(where: str, opts: dict) -> None:
     for key, value in opts.items():
         if not _of_type(value, types[key]):
             raise RecipeError(f"{where}: `{key} = {value!r}` is not {_WORDS.get(types[key], types[key])}")
-    for key, low in (("epochs", 1), ("batch", 2), ("steps_per_epoch", 0), ("minutes", 0), ("room_views", 0),
-                     ("max_songs", 0)):
-        if key in opts and opts[key] < low:  # (a negative count made a stage finish at once, marked done)
+    _check_at_least(where, opts)
+
+
+# the least a count may be (a negative count made a stage finish at once, marked done; an evaluation's unknown
+# songs get half its `queries`)
+_AT_LEAST = {"epochs": 1, "batch": 2, "steps_per_epoch": 0, "minutes": 0, "room_views": 0, "max_songs": 0, "queries": 2}
+
+
+def _check_at_least(where: str, opts: dict) -> None:
+    for key, low in _AT_LEAST.items():
+        if key in opts and opts[key] < low:
             raise RecipeError(f"{where}: `{key} = {opts[key]!r}`: at least {low}")
 
 
