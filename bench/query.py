@@ -38,7 +38,7 @@ DIM = 64  # the shipped model's fingerprints
 
 def listening(rec, mic_rate: int, attempts: int, default_threads: int) -> tuple[list, dict]:
     """Per-answer cost of whole listening attempts: the product's Listener against re-embedding the
-    newest 10 s at every answer (the listener before R5), with the default threads and with one."""
+    newest 10 s at every answer (what the listener did before it kept the window's fingerprints), with the default threads and with one."""
     from shazamlet.audio.decode import resample
     from shazamlet.listen import Listener, ListenPolicy
     from tests.synth import STYLES, make_song

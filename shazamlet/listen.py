@@ -10,7 +10,7 @@ resampled once, chunk by chunk (`StreamResampler`), and every window starts on t
 of that stream, so a tile that was in the last window is the same tile, bit for bit, in this one,
 and `WindowFingerprints` hands its fingerprint back instead of running the encoder again. Answers
 run on one torch thread: a batch of 1 to 3 tiles gains nothing from a second one, which on a busy
-machine only waits (bench R5).
+machine only waits (`python -m bench.query`).
 """
 
 from __future__ import annotations
