@@ -1,24 +1,21 @@
 """Peak presence: a candidate song's spectral peaks looked up in the query's spectrogram.
 
 The landmark check (`shazamlet.landmarks`) needs peaks of the *query*: with people talking as loud as
-the music, the strongest peaks of a 3-s clip are the voices', and few of the music's landmarks survive
-(replaying the evaluation's babble3 clips, the right song's landmarks outscore the best of nine wrong
-songs' for 59% of clips). Yet the music's energy is still in the clip, because sounds add. This check
-asks the reverse question, and needs no peak of the query: where the library song has its peaks, is
-the query loud *for that frequency bin*, at one common offset? Each bin of the query's log spectrum is
-standardised over the clip's frames (a bin that voices or a room's resonance fill is loud everywhere,
-so it gains nothing), the song's peaks in the window are read off at every offset near the
-fingerprints' alignment, and the best offset's mean is judged against the other offsets'. The same
-replay: the right song outscores the best of nine wrong songs for 74-82% of babble3 clips and 87-89%
-of mic3 clips (landmarks: 59% and 86%).
+the music, the strongest peaks of a 3-s clip are the voices', and few of the music's landmarks survive.
+Yet the music's energy is still in the clip, because sounds add. This check asks the reverse question,
+and needs no peak of the query: where the library song has its peaks, is the query loud *for that
+frequency bin*, at one common offset? Each bin of the query's log spectrum is standardised over the
+clip's frames (a bin that voices or a room's resonance fill is loud everywhere, so it gains nothing),
+the song's peaks in the window are read off at every offset near the fingerprints' alignment, and the
+best offset's mean is judged against the other offsets'. With voices it separates the right song from
+wrong ones more often than the landmarks do.
 
 The same reading also *nominates* (`presence_search`): every offset of every library song (or, in a
 large library, of the songs nearest the query's fingerprints) is scored at once, each against the
 offsets around it, and while the answer is unsure the songs whose peaks stand out most join the
-candidates the fingerprints nominated. Under voices or a room the fingerprint of a 3-s clip sometimes lands nowhere near the right
-song (the right song was among the fingerprints' 20 leading songs for 87% of the evaluation's babble3 clips); its peaks
-are still loud in the clip. Replaying the evaluation's queries, the 3 leading nominees lifted mic3 from
-91 to 96% and babble3 from 76 to 81%, with the same unknown songs rejected.
+candidates the fingerprints nominated: under voices or a room the fingerprint of a 3-s clip sometimes
+lands nowhere near the right song, while its peaks are still loud in the clip (docs/decisions.md has
+what each step gains).
 
 numpy, and torch's embedding bag for the search; the query's map is made once and read for every candidate.
 """

@@ -86,8 +86,8 @@ class Recognizer:
         # (a lone candidate has no rival to lead: the decide stage's lone-candidate rule needs its peaks)
         sure = (cfg.verify.sure_margin > 0 and len(votes) >= 2
                 and trace.fingerprint_raw_score >= max(cfg.verify.sure_margin, self.threshold))
-        if sure and library.keeps_peaks:  # ... unless the leader's own peaks say no more than chance (issue 23:
-            # unknown music led a weak field of look-alikes by 0.37 on fingerprints alone)
+        if sure and library.keeps_peaks:  # ... unless the leader's own peaks say no more than chance
+            # (unknown music has led a weak field of look-alikes by 0.37 on fingerprints alone)
             lead = verify(query, votes[:1], library, cfg.verify, cfg.nominate.rescore_tolerance_frames,
                           cfg.verify.presence_weight > 0, above_chance)
             sure = lead is None or above_chance(lead.evidence.get(votes[0].song_id))
