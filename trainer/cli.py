@@ -12,7 +12,7 @@ from trainer.objectives import OBJECTIVES
 
 
 def _train(a: argparse.Namespace) -> int:
-    from trainer.loop import Run, TrainConfig, Trainer
+    from trainer.loop import Run, TrainConfig, Trainer, TrainingDiverged
 
     out = Path(a.out or f"runs/{a.objective.replace('+', '_')}")
     if a.resume and (out / "run.json").exists():
@@ -64,6 +64,9 @@ def _train(a: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted at step {trainer.step}: saved; `--resume` continues", file=sys.stderr)
         return 130
+    except TrainingDiverged as exc:
+        print(f"python -m trainer train: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -318,14 +321,27 @@ def main(argv: list[str] | None = None) -> int:
 def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     """One line, not a traceback, for what can be told before any work starts."""
     if a.cmd == "train":
-        if a.epochs is not None and a.epochs < 1:
-            p.error("train: --epochs must be 1 or more")
-        for flag, value in (("--steps-per-epoch", a.steps_per_epoch), ("--minutes", a.minutes),
-                            ("--max-songs", a.max_songs), ("--room-views", a.room_views)):
-            if value < 0:
-                p.error(f"train: {flag} cannot be negative (0: the default)")
-        if a.batch < 2:
-            p.error("train: --batch needs at least 2 tiles (a contrastive batch pairs each tile with the others)")
+        from trainer.loop import SETTING_RANGES, setting_problem
+
+        if problem := setting_problem({k: v for k, v in vars(a).items() if k in SETTING_RANGES}):
+            key, words = problem
+            p.error(f"train: --{key.replace('_', '-')} {getattr(a, key)}: {words}")
+        if not a.objective and not (a.resume and a.out):
+            p.error(f"train needs --objective (one of {', '.join(OBJECTIVES)}) and --data, or --resume --out RUN")
+    if getattr(a, "threads", 0) < 0:
+        p.error(f"{a.cmd}: --threads {a.threads}: at least 1 (0: all cores)")
+    if a.cmd == "evaluate":
+        for flag, value, low in (("--queries", a.queries, 2), ("--library-songs", a.library_songs, 1),
+                                 ("--unknown-songs", a.unknown_songs, 0), ("--seed", a.seed, 0)):
+            if value < low:
+                p.error(f"evaluate: {flag} {value}: at least {low}")
+    if a.cmd == "tune-tiles":
+        from trainer.variant import check_tile_dim
+
+        try:
+            check_tile_dim(a.tile_dim)
+        except ValueError as exc:
+            p.error(f"tune-tiles: --tile-dim: {exc}")
     run = getattr(a, "run", None)
     if (a.cmd in ("evaluate", "export", "tune-tiles") and isinstance(run, str) and not getattr(a, "model", None)
             and not (Path(run) / "checkpoint.pt").exists()):

@@ -114,6 +114,16 @@ def run_meta(run: Run, ck: dict, threshold: float) -> ModelMeta:
     )
 
 
+def labelled_test_songs(run: Run) -> list[Song]:
+    """The run's labelled test songs; ValueError when there are too few to evaluate (told before training,
+    where a recipe evaluates what it trains)."""
+    test = [s for s in run.songs("test") if s.labelled]
+    if len(test) < 2:
+        raise ValueError(f"{run.folder}: the evaluation needs at least 2 labelled test songs (the split has "
+                         f"{len(test)}): add music, or songs to the genre folders")
+    return test
+
+
 def pick_sets(run: Run, cfg: EvalConfig) -> tuple[list[Song], list[Song]]:
     """(library songs, unknown songs) from the run's test split; labelled songs only.
 
@@ -121,10 +131,7 @@ def pick_sets(run: Run, cfg: EvalConfig) -> tuple[list[Song], list[Song]]:
     genres round-robin, so their style is judged on collections the model never heard.
     """
     rng = np.random.default_rng(cfg.seed)
-    test = [s for s in run.songs("test") if s.labelled]
-    if len(test) < 2:
-        raise ValueError(f"{run.folder}: the evaluation needs at least 2 labelled test songs (the split has "
-                         f"{len(test)}): add music, or songs to the genre folders")
+    test = labelled_test_songs(run)
     n_unknown = min(cfg.unknown_songs, len(test) // 2)  # a small collection keeps half its test songs as the library
     held = set(run.info["split"].get("held_out_packages", []))
     pool = [s for s in test if s.package in held] or test
@@ -231,6 +238,11 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     torch.set_num_threads(max(1, torch.get_num_threads()))
     started = time.time()
     run = Run(run_dir)
+    data_root = Path(cfg.data or run.config.data).resolve()
+    lib_songs, unknown = pick_sets(run, cfg)  # told before anything is written
+    if missing := [s.rel for s in lib_songs + unknown if not (data_root / s.rel).is_file()]:
+        raise ValueError(f"{data_root} has no {missing[0]} ({len(missing)} of the evaluation's songs missing): "
+                         f"{run.folder} was trained on the songs of {run.config.data}; --data names where they are now")
     out = eval_folder(run, model, cfg.variant)
     if cfg.library_hop_frames != IndexConfig.library_hop_frames:
         out = out.with_name(f"{out.name}-hop{cfg.library_hop_frames}")
@@ -245,8 +257,6 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig = EvalConfig(), model: str
     embedder = TileEmbedder(load_model(model_path))
     feats = embedder.features
     rate = feats.sample_rate
-    data_root = Path(cfg.data or run.config.data).resolve()
-    lib_songs, unknown = pick_sets(run, cfg)
     print(f"library {len(lib_songs)} songs, unknown {len(unknown)} songs", flush=True)
     waves = {s.rel: load_audio(data_root / s.rel, rate) for s in lib_songs + unknown}
 

@@ -67,6 +67,37 @@ class TrainConfig:
         return cls(**{k: v for k, v in saved.items() if k in known})
 
 
+# the range each training setting must lie in, (low, high, low excluded): out of it a run failed hours in,
+# trained to NaN and was marked done (temperature 0, speeds of 2.0), or finished at once (a negative count)
+SETTING_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "epochs": (1, None, False), "batch": (2, None, False), "steps_per_epoch": (0, None, False),
+    "tiles_per_song": (1, None, False), "lr": (0, 1, True), "warmup": (0, None, False), "temperature": (0, None, True),
+    "cls_weight": (0, None, False), "seed": (0, None, False), "max_songs": (0, None, False), "minutes": (0, None, False),
+    "ckpt_minutes": (0, None, True), "val_pairs": (2, None, False), "fingerprint_dim": (1, None, False),
+    "room_views": (0, None, False), "p_room": (0, 1, False), "p_colour": (0, 1, False), "p_speed": (0, 1, False),
+    "max_speed_change": (0, 0.5, False), "babble_voices": (1, 16, False), "babble_snr_db": (-40, 40, False),
+}
+
+
+def setting_problem(settings: dict) -> tuple[str, str] | None:
+    """The first training setting (TrainConfig's names and values) out of its range, and the range in words;
+    None if none is. The one check of both `train`'s flags and a recipe's training stages."""
+    for key, (low, high, open_low) in SETTING_RANGES.items():
+        value = settings.get(key)
+        if value is None:
+            continue
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        bad = [v for v in values if (low is not None and (v <= low if open_low else v < low))
+               or (high is not None and v > high)]
+        if bad or (len(values) == 2 and values[0] > values[1]):
+            if high is None:
+                words = f"more than {low}" if open_low else f"at least {low}"
+            else:
+                words = f"more than {low} and at most {high}" if open_low else f"between {low} and {high}"
+            return key, words + (", the low end first" if len(values) == 2 else "")
+    return None
+
+
 def training_clock(device: torch.device) -> Callable[[], float]:
     """What a stage's `minutes` count, in seconds. On a GPU, wall time. On a CPU, the process's CPU time
     shared out over its torch threads: other work on the machine slows each step but does not take steps
@@ -105,6 +136,10 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class TrainingDiverged(ValueError):
+    """The loss is no longer a number: the steps from here would only spread NaN through the weights."""
+
+
 class Run:
     """A training run in a folder: created from a config, or reopened to resume or evaluate."""
 
@@ -119,13 +154,22 @@ class Run:
         folder = Path(cfg.out)
         folder.mkdir(parents=True, exist_ok=True)
         root = build_cache(cfg.data, cfg.noise, cfg.cache, progress=progress)
-        songs = scan_songs(cfg.data)
+        cache = SpectrogramCache(root)
+        found = scan_songs(cfg.data)
+        songs = [s for s in found if cache.has_song(s.rel)]  # what the cache could not read is in no split
+        if len(songs) < len(found):
+            print(f"{len(found) - len(songs)} of {len(found)} songs left out: the cache could not read them", flush=True)
+        if not songs:
+            raise ValueError(f"none of the {len(found)} songs in {cfg.data} could be read (unreadable, or shorter "
+                             "than one 3-s tile)")
+        if "classifier" in cfg.objective and len(genres_of(songs)) < 2:
+            raise ValueError(f"the genre classifier needs songs in at least 2 genre folders of {cfg.data} (found: "
+                             f"{', '.join(genres_of(songs)) or 'none'}); the objective `contrastive` trains without it")
         split = split_songs(songs, cfg.seed)
         train = split.train
         if cfg.max_songs and len(train) > cfg.max_songs:
             rng = np.random.default_rng(cfg.seed)
             train = [train[i] for i in sorted(rng.choice(len(train), cfg.max_songs, replace=False))]
-        cache = SpectrogramCache(root)
         info = {
             "config": asdict(cfg), "cache": str(root), "genres": genres_of(songs),
             "split": {"train": [s.rel for s in train], "val": [s.rel for s in split.val],
@@ -291,28 +335,35 @@ class Trainer:
             start_step = self.step
             bar = tqdm(total=self.steps_per_epoch, initial=self.step - epoch * self.steps_per_epoch,
                        desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not self.progress, mininterval=5)
-            while self.step < (epoch + 1) * self.steps_per_epoch:
-                t0 = self.clock()
-                rng = np.random.default_rng([cfg.seed, self.step])
-                batch = self.train_data.sample(cfg.batch, rng)
-                for g in self.opt.param_groups:
-                    g["lr"] = lr_at(self.step, self.schedule_position(), cfg.lr, cfg.warmup)
-                loss, stats = self.objective.loss(self.mods, batch, rng)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                self.opt.step()
-                self.step += 1
-                self.elapsed += self.clock() - t0
-                for k, v in stats.items():
-                    sums.setdefault(k, []).append(v)
-                bar.update(1)
-                bar.set_postfix(loss=f"{stats['loss']:.4f}", lr=f"{self.opt.param_groups[0]['lr']:.1e}")
-                if time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60:
-                    self.save()
-                    last_ckpt = time.monotonic()
-                if cfg.minutes and self.elapsed > cfg.minutes * 60:
-                    break
-            bar.close()
+            try:  # the bar ends its line whatever stops the epoch
+                while self.step < (epoch + 1) * self.steps_per_epoch:
+                    t0 = self.clock()
+                    rng = np.random.default_rng([cfg.seed, self.step])
+                    batch = self.train_data.sample(cfg.batch, rng)
+                    for g in self.opt.param_groups:
+                        g["lr"] = lr_at(self.step, self.schedule_position(), cfg.lr, cfg.warmup)
+                    loss, stats = self.objective.loss(self.mods, batch, rng)
+                    if not math.isfinite(stats["loss"]):  # stopped before the step: the checkpoint stays finite
+                        raise TrainingDiverged(
+                            f"{self.run.folder}: training diverged at step {self.step} (loss {stats['loss']}, lr "
+                            f"{self.opt.param_groups[0]['lr']:.1e}); its checkpoint holds the last step saved: train "
+                            "it anew with a lower `lr`")
+                    self.opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.opt.step()
+                    self.step += 1
+                    self.elapsed += self.clock() - t0
+                    for k, v in stats.items():
+                        sums.setdefault(k, []).append(v)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{stats['loss']:.4f}", lr=f"{self.opt.param_groups[0]['lr']:.1e}")
+                    if time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60:
+                        self.save()
+                        last_ckpt = time.monotonic()
+                    if cfg.minutes and self.elapsed > cfg.minutes * 60:
+                        break
+            finally:
+                bar.close()
             if self.step == start_step:
                 break
             row = {"epoch": epoch + 1, "step": self.step, "minutes": round(self.elapsed / 60, 2),

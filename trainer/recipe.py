@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from trainer.atomic import write_json
-from trainer.variant import Variant
+from trainer.variant import Variant, check_tile_dim
 
 KINDS = ("cache", "train", "tune-tiles", "evaluate", "export", "style", "card")
 
@@ -132,13 +132,13 @@ def _check_stage(path: Path, stage: Stage, earlier: list[Stage], shared: dict) -
     if stage.kind == "train":
         _check_training(where, {**shared, **stage.options})
     else:
-        _check_at_least(where, stage.options)
+        _check_options(where, stage)
 
 
 def _check_training(where: str, opts: dict) -> None:
     """A training stage's options are TrainConfig's, each of its type (`epochs = "ten"` is told now, not as
     a traceback minutes into training, nor written into the stage's run.json)."""
-    from trainer.loop import TrainConfig
+    from trainer.loop import TrainConfig, setting_problem
     from trainer.objectives import OBJECTIVES
 
     opts = {k: v for k, v in opts.items() if k != "init_from"}
@@ -154,18 +154,29 @@ def _check_training(where: str, opts: dict) -> None:
     for key, value in opts.items():
         if not _of_type(value, types[key]):
             raise RecipeError(f"{where}: `{key} = {value!r}` is not {_WORDS.get(types[key], types[key])}")
-    _check_at_least(where, opts)
+    if problem := setting_problem(opts):
+        raise RecipeError(f"{where}: `{problem[0]} = {opts[problem[0]]!r}`: {problem[1]}")
 
 
-# the least a count may be (a negative count made a stage finish at once, marked done; an evaluation's unknown
-# songs get half its `queries`)
-_AT_LEAST = {"epochs": 1, "batch": 2, "steps_per_epoch": 0, "minutes": 0, "room_views": 0, "max_songs": 0, "queries": 2}
+# the least an option of another stage may be (a tune-tiles stage's minutes; an evaluation's unknown songs
+# get half its `queries`)
+_AT_LEAST = {"minutes": 0, "queries": 2}
 
 
-def _check_at_least(where: str, opts: dict) -> None:
+def _check_options(where: str, stage: Stage) -> None:
+    """A non-training stage's options in range, and its tile fingerprint one that can exist."""
+    o = stage.options
     for key, low in _AT_LEAST.items():
-        if key in opts and opts[key] < low:
-            raise RecipeError(f"{where}: `{key} = {opts[key]!r}`: at least {low}")
+        if key in o and o[key] < low:
+            raise RecipeError(f"{where}: `{key} = {o[key]!r}`: at least {low}")
+    if any(d < 0 for d in o.get("draws", [])):
+        raise RecipeError(f"{where}: `draws = {o['draws']!r}`: draws are numbered from 0")
+    try:
+        Variant(o.get("tile_dim", 0), o.get("tile_weight", Variant.tile_weight), o.get("residual", 0))
+        if stage.kind == "tune-tiles":
+            check_tile_dim(o["tile_dim"])
+    except ValueError as exc:
+        raise RecipeError(f"{where}: {exc}") from None
 
 
 _WORDS = {"int": "a whole number", "float": "a number", "float | None": "a number", "bool": "true or false",
@@ -254,10 +265,16 @@ def run_recipe(recipe: Recipe, only: list[str] | None = None, threads: int = 0) 
     for stage in recipe.stages:  # before any stage runs: a trained stage is what the recipe says now
         if stage.kind == "train" and (recipe.run_folder(stage.name) / "run.json").exists():
             _check_unchanged(recipe, stage, resumed=stage in todo)
+            _check_songs(recipe, stage)
     for stage in todo:
         print(f"== {stage.name} ({stage.kind}) ==", flush=True)
         started = time.monotonic()
-        STEPS[stage.kind](recipe, stage)
+        try:
+            STEPS[stage.kind](recipe, stage)
+        except RecipeError:
+            raise
+        except ValueError as exc:  # the music (too few songs to split, one genre), training that diverged
+            raise RecipeError(f"stage {stage.name!r}: {exc}") from None
         progress.finish(stage, (time.monotonic() - started) / 60, device, _files(recipe, stage))
 
 
@@ -287,6 +304,10 @@ def _train(recipe: Recipe, stage: Stage) -> None:
     else:
         run = Run.create(TrainConfig(data=str(recipe.data.resolve()), out=str(folder), cache=str(recipe.cache),
                                      noise=str(recipe.noise.resolve()) if recipe.noise else None, **opts))
+    if any(st.kind == "evaluate" for st in recipe.stages):  # told now, not after hours of training
+        from trainer.evaluate import labelled_test_songs
+
+        labelled_test_songs(run)
     run.make_room_views()  # finishes copies an interrupted start left undone
     trainer = Trainer(run, threads=recipe.threads)
     if trainer.resume():
@@ -328,6 +349,32 @@ def _check_unchanged(recipe: Recipe, stage: Stage, resumed: bool) -> None:
     if changes and not resumed:
         raise RecipeError(f"{recipe.path}: stage {stage.name!r} is done, but now says {said}: `--only {stage.name}` "
                           f"(and the stages after it) continues its training, or put the recipe back")
+
+
+def _check_songs(recipe: Recipe, stage: Stage) -> None:
+    """RecipeError unless the stage's existing run was trained on the songs of the recipe's data folder. A
+    corpus that moved (the same songs, another folder) is written into the run, so that what reads its songs
+    reads them there."""
+    from trainer.cache import SpectrogramCache
+    from trainer.songs import scan_songs
+
+    run_json = recipe.run_folder(stage.name) / "run.json"
+    info = json.loads(run_json.read_text())  # `_check_unchanged` read it already
+    old, data = info["config"]["data"], str(recipe.data.resolve())
+    if old == data:
+        return
+    had, now = set(info["songs"]), {s.rel for s in scan_songs(recipe.data)}
+    others = now - had
+    if others and Path(info["cache"], "index.json").is_file():  # only songs the cache could read count
+        cache = SpectrogramCache(info["cache"])
+        others = {rel for rel in others if cache.has_song(rel)}
+    if had - now or others:
+        raise RecipeError(f"{recipe.path}: stage {stage.name!r} was trained on the songs of {old}, and {data} "
+                          f"holds others ({len(had - now)} of its {len(had)} missing, {len(others)} new): --data "
+                          f"{old}, or another --runs folder for these songs")
+    print(f"note: {stage.name}'s songs are now read from {data} (not {old})", flush=True)
+    info["config"]["data"] = data
+    write_json(run_json, info)
 
 
 def _trained(recipe: Recipe, stage: Stage, name: str) -> Path:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shazamlet.config import FeatureConfig
 from shazamlet.model.resnet import check_tile_weight
+
+TILE_VALUES = FeatureConfig.n_mels * FeatureConfig.tile_frames  # a tile fingerprint has at most one dimension per value
 
 TILE_WEIGHT = 0.85  # the tile fingerprint's share of the cosine in the shipped model (trainer/recipes/default.toml)
 
@@ -23,6 +26,7 @@ class Variant:
     tile_residual: int = 0  # ... channels of its convolutional residual (tiles<D>r<C>.pt); 0: linear only
 
     def __post_init__(self) -> None:
+        check_tile_dim(self.tile_dim, zero_ok=True)
         if self.tile_residual < 0:
             raise ValueError(f"a tile residual has a positive number of channels (got {self.tile_residual})")
         if self.tile_residual and not self.tile_dim:
@@ -37,3 +41,10 @@ class Variant:
             return ""
         residual = f"-r{self.tile_residual}" if self.tile_residual else ""
         return f"-tile{self.tile_dim}w{self.tile_weight:g}-tuned{residual}"
+
+
+def check_tile_dim(tile_dim: int, zero_ok: bool = False) -> int:
+    """ValueError unless a tile fingerprint of `tile_dim` dimensions can be fitted (0: none, where allowed)."""
+    if not (0 if zero_ok else 1) <= tile_dim <= TILE_VALUES:
+        raise ValueError(f"a tile fingerprint has 1 to {TILE_VALUES} dimensions (a tile's values; got {tile_dim})")
+    return tile_dim
