@@ -29,6 +29,8 @@ def test_only_naming_an_unknown_stage_says_so(corpus, tmp_path, capsys):
 @pytest.mark.parametrize("change, message", [
     (("[train]", 'train = "fast"\n[other]'), "`train` is not a table"),
     (('kind = "cache"', 'kind = "cache"\nname = 3'), "stage 1 has name 3"),
+    (('kind = "cache"', 'kind = "cache"\nname = "../escaped"'), "has name '../escaped'; a name is a word"),
+    (('kind = "cache"', 'cache = true'), "stage 1 has no `kind`"),
     (("epochs = 1", 'epochs = "ten"'), "epochs = 'ten'"),
     (("batch = 4", "batch = 4.5"), "batch = 4.5"),
     (("[train]", 'colour = "blue"\n[train]'), "unknown colour"),  # a top-level typo

@@ -395,7 +395,9 @@ def test_recipe_runs_every_stage_once_and_resumes_where_it_stopped(corpus, tmp_p
     assert room.info["init_from"]["run"] == str(tmp_path / "runs" / "base") and room.config.p_speed == 0.5
     assert json.loads((room.folder / "metrics.json").read_text())[-1]["step"] == 2
     assert sorted(json.loads((tmp_path / "runs" / "recipe.json").read_text())) == ["base", "cache", "room"]
-    assert main(["recipe", str(path)]) == 0 and "==" not in capsys.readouterr().out  # nothing left to do
+    assert main(["recipe", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "==" not in out and "all 3 stages are done" in out  # nothing left to do, and it says so
 
 
 @pytest.mark.parametrize("change, message", [

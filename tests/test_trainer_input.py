@@ -136,3 +136,57 @@ def test_training_that_diverges_stops_before_its_weights_do_and_is_not_done(corp
     last = err.strip().splitlines()[-1]  # under the training's progress bar, ended
     assert last.startswith("error: stage 'base'") and "training diverged at step 1" in last and "Traceback" not in err
     assert "base" not in json.loads((tmp_path / "runs" / "recipe.json").read_text())
+
+
+def test_the_app_tells_a_training_checkpoint_from_a_model_file(corpus):
+    from shazamlet.model import ModelError, load_model
+
+    run = make_run(corpus, "contrastive", "not-a-model")
+    Trainer(run, progress=False).train()
+    with pytest.raises(ModelError, match="a training run's checkpoint, not a model file: `python -m trainer export"):
+        load_model(run.checkpoint_path)
+
+
+def _write_songs(folder, names: list[str], seed: int = 20, seconds: float = 9.0) -> None:
+    for i, name in enumerate(names):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(folder / name, song(np.random.default_rng(seed + i), seconds), RATE)
+
+
+def test_album_folders_inside_genre_folders_are_read_and_a_folder_of_genre_folders_is_pointed_at(tmp_path):
+    from trainer.songs import scan_songs
+
+    data = tmp_path / "music"
+    _write_songs(data, ["rock/album one/a.wav", "rock/album two/b.flac", "jazz/c.wav", "jazz/_unused/d.wav"])
+    assert [(s.rel, s.genre) for s in scan_songs(data)] == [
+        ("jazz/c.wav", "jazz"), ("rock/album one/a.wav", "rock"), ("rock/album two/b.flac", "rock")]
+    kaggle = tmp_path / "Data"  # GTZAN as Kaggle ships it: Data/genres_original/<genre>/...
+    _write_songs(kaggle, ["genres_original/blues/b0.wav", "genres_original/jazz/j0.wav"])
+    with pytest.raises(ValueError, match=f"are the genres, --data {kaggle / 'genres_original'}"):
+        Run.create(TrainConfig(data=str(kaggle), objective="contrastive+classifier", out=str(tmp_path / "run"),
+                               cache=str(tmp_path / "cache")), progress=False)
+
+
+def test_silent_songs_and_noise_folders_without_categories_are_told(tmp_path, capsys):
+    data, noise = tmp_path / "music", tmp_path / "noise"
+    _write_songs(data, ["rock/a.wav", "jazz/b.wav"])
+    sf.write(data / "rock" / "silence.wav", np.zeros(9 * RATE, np.float32), RATE)
+    noise.mkdir()
+    sf.write(noise / "talk.wav", song(np.random.default_rng(3), 3.0), RATE)  # loose: no category folder
+    with pytest.raises(ValueError, match="no recordings in the category folders .*; 1 recordings lie in the folder"):
+        build_cache(data, noise, tmp_path / "cache", progress=False)
+    build_cache(data, None, tmp_path / "cache", progress=False)
+    assert "rock/silence.wav: silent" in capsys.readouterr().out
+
+
+def test_a_manifest_that_names_no_file_or_is_comma_separated_says_so(tmp_path, capsys):
+    from trainer.songs import scan_songs
+
+    data = tmp_path / "music"
+    _write_songs(data, ["rock/a.wav", "jazz/b.wav"])
+    (data / "manifest.tsv").write_text("file\tpackage\tsong_group\n/abs/rock/a.wav\tp\tg\nrock/a.wav\tp\tg\n")
+    assert {s.rel: s.package for s in scan_songs(data)} == {"jazz/b.wav": "jazz/b.wav", "rock/a.wav": "p"}
+    assert "note: 1 rows of" in capsys.readouterr().out
+    (data / "manifest.tsv").write_text("file,package,song_group\nrock/a.wav,p,g\n")
+    with pytest.raises(ValueError, match="it is read tab-separated, and holds commas"):
+        scan_songs(data)

@@ -104,6 +104,8 @@ def _work(args) -> tuple[str, str | None]:
         if len(wave) < 2 * cfg.n_fft:  # short noises (clicks) are tiled later; they need a few frames
             wave = np.pad(wave, (0, 2 * cfg.n_fft - len(wave)))
         arr = mel_db(wave, cfg)
+        if kind == "music" and float(arr.max()) <= cfg.silence_db:  # as `shazamlet library add` skips it
+            return out, f"{path}: silent (nothing above {cfg.silence_db:.0f} dB)"
     tmp = out + ".tmp.npy"
     np.save(tmp, arr)
     os.replace(tmp, out)
@@ -135,7 +137,13 @@ def build_cache(data_dir: str | Path, noise_dir: str | Path | None, cache_dir: s
         meta[out] = ("music", s.rel, key, stamp, s.genre)
     if noise_dir:
         nroot = Path(noise_dir).resolve()
-        for cat_dir in sorted(p for p in nroot.iterdir() if p.is_dir()):
+        categories = sorted(p for p in nroot.iterdir() if p.is_dir())
+        if not any(is_audio_file(f) for c in categories for f in c.rglob("*") if f.is_file()):
+            loose = sum(1 for f in nroot.iterdir() if f.is_file() and is_audio_file(f))
+            hint = f"; {loose} recordings lie in the folder itself" if loose else ""
+            raise ValueError(f"no recordings in the category folders of {nroot} (laid out as {nroot}/<category>/<file>, "
+                             f"e.g. speech_en, crowd, rir_real: trainer/README.md){hint}")
+        for cat_dir in categories:
             for f in sorted(cat_dir.rglob("*")):
                 if not f.is_file() or not is_audio_file(f):
                     continue

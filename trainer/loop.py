@@ -162,16 +162,23 @@ class Run:
         if not songs:
             raise ValueError(f"none of the {len(found)} songs in {cfg.data} could be read (unreadable, or shorter "
                              "than one 3-s tile)")
-        if "classifier" in cfg.objective and len(genres_of(songs)) < 2:
+        genres = genres_of(songs)
+        if "classifier" in cfg.objective and len(genres) < 2:
+            inner = sorted({s.rel.split("/")[1] for s in songs if s.rel.count("/") >= 2})
+            hint = (f"; if {genres[0]}'s subfolders ({', '.join(inner[:3])}, ...) are the genres, --data "
+                    f"{Path(cfg.data) / genres[0]}" if len(genres) == 1 and len(inner) >= 2 else "")
             raise ValueError(f"the genre classifier needs songs in at least 2 genre folders of {cfg.data} (found: "
-                             f"{', '.join(genres_of(songs)) or 'none'}); the objective `contrastive` trains without it")
+                             f"{', '.join(genres) or 'none'}); the objective `contrastive` trains without it{hint}")
+        if genres and all(g.isdigit() for g in genres):
+            print(f"note: the genre folders of {cfg.data} are numbered ({', '.join(genres[:3])}, ...): FMA's own "
+                  "folders are not genres; sort the files into genre folders (trainer/README.md)", flush=True)
         split = split_songs(songs, cfg.seed)
         train = split.train
         if cfg.max_songs and len(train) > cfg.max_songs:
             rng = np.random.default_rng(cfg.seed)
             train = [train[i] for i in sorted(rng.choice(len(train), cfg.max_songs, replace=False))]
         info = {
-            "config": asdict(cfg), "cache": str(root), "genres": genres_of(songs),
+            "config": asdict(cfg), "cache": str(root), "genres": genres,
             "split": {"train": [s.rel for s in train], "val": [s.rel for s in split.val],
                       "test": [s.rel for s in split.test], "held_out_packages": split.held_out_packages},
             "songs": {s.rel: [s.genre, s.group, s.package] for s in songs},

@@ -12,6 +12,7 @@ training stages checkpoint every few minutes, so an interrupted stage continues 
 from __future__ import annotations
 
 import json
+import re
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
@@ -78,10 +79,13 @@ def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
     for i, raw in enumerate(doc["stage"]):
         raw = dict(raw)
         name, kind = raw.pop("name", None), raw.pop("kind", None)
+        if kind is None:
+            raise RecipeError(f"{path}: stage {i + 1} has no `kind` (one of {', '.join(KINDS)})")
         if kind not in KINDS:
             raise RecipeError(f"{path}: stage {i + 1} has kind {kind!r}; one of {', '.join(KINDS)}")
-        if name is not None and not (isinstance(name, str) and name):
-            raise RecipeError(f"{path}: stage {i + 1} has name {name!r}; a name is a word (its run's folder)")
+        if name is not None and not (isinstance(name, str) and re.fullmatch(r"[\w-]+", name, re.ASCII)):
+            raise RecipeError(f"{path}: stage {i + 1} has name {name!r}; a name is a word of letters, digits, "
+                              "- and _ (its run's folder)")
         name = name or kind
         if name in (st.name for st in stages):
             raise RecipeError(f"{path}: two stages are named {name!r}")
@@ -145,8 +149,8 @@ def _check_training(where: str, opts: dict) -> None:
     types = {f.name: f.type for f in fields(TrainConfig) if f.name not in ("data", "out", "cache", "noise")}
     unknown = sorted(set(opts) - set(types))
     if unknown:
-        raise RecipeError(f"{where}: unknown training options {', '.join(unknown)} (the recipe's folders are set "
-                          f"at its top)")
+        folders = " (the recipe's folders are set at its top)" if set(unknown) & {"data", "noise", "cache", "out"} else ""
+        raise RecipeError(f"{where}: unknown training options {', '.join(unknown)}{folders}")
     if "objective" not in opts:
         raise RecipeError(f"{where}: no `objective` (one of {', '.join(OBJECTIVES)}), in [train] or the stage")
     if opts["objective"] not in OBJECTIVES:
@@ -266,6 +270,9 @@ def run_recipe(recipe: Recipe, only: list[str] | None = None, threads: int = 0) 
         if stage.kind == "train" and (recipe.run_folder(stage.name) / "run.json").exists():
             _check_unchanged(recipe, stage, resumed=stage in todo)
             _check_songs(recipe, stage)
+    if not todo:
+        print(f"{recipe.path}: all {len(recipe.stages)} stages are done ({progress.path}); --only STAGE runs one "
+              "again", flush=True)
     for stage in todo:
         print(f"== {stage.name} ({stage.kind}) ==", flush=True)
         started = time.monotonic()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,23 +35,14 @@ class Song:
 
 
 def scan_songs(data_dir: str | Path) -> list[Song]:
-    """All audio files one folder below `data_dir`, sorted by relative path."""
+    """All audio files in the genre folders of `data_dir`, their subfolders (albums) included, sorted by
+    relative path. A manifest's rows that name no such file are counted in a note."""
     root = Path(data_dir).resolve()
-    manifest = {}
-    mpath = root / "manifest.tsv"
-    if mpath.exists():
-        with open(mpath, newline="") as fh:
-            reader = csv.DictReader(fh, delimiter="\t")
-            if "file" not in (reader.fieldnames or []):
-                raise ValueError(f"{mpath}: no `file` column (its columns: {', '.join(reader.fieldnames or []) or 'none'})")
-            for row in reader:
-                manifest[row["file"]] = row
+    manifest = _manifest(root / "manifest.tsv")
     songs = []
     for genre_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
-        for f in sorted(genre_dir.iterdir()):
-            if not f.is_file() or not is_audio_file(f) or ".tmp" in f.name:  # skip files being written
-                continue
-            rel = f"{genre_dir.name}/{f.name}"
+        for f in _audio_files(genre_dir):
+            rel = f.relative_to(root).as_posix()
             row = manifest.get(rel, {})
             group = row.get("song_group") or rel
             package = row.get("package") or rel
@@ -59,7 +51,33 @@ def scan_songs(data_dir: str | Path) -> list[Song]:
         loose = sum(1 for f in root.iterdir() if f.is_file() and is_audio_file(f))
         hint = f": {loose} audio files lie in the folder itself, move them into one folder per genre" if loose else ""
         raise ValueError(f"no audio files in the genre folders of {root} (laid out as {root}/<genre>/<file>){hint}")
+    if unmatched := len(set(manifest) - {s.rel for s in songs}):
+        print(f"note: {unmatched} rows of {root / 'manifest.tsv'} name no audio file of its genre folders (`file` is "
+              f"relative to {root}, e.g. {songs[0].rel})", flush=True)
     return songs
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    """The audio files in `folder` and its subfolders (not those starting with `_` or `.`, nor symlinked
+    ones, which could loop), sorted; files being written (`.tmp`) are left out."""
+    found = []
+    for here, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
+        found += [Path(here) / f for f in files if ".tmp" not in f and is_audio_file(Path(here) / f)]
+    return sorted(found)
+
+
+def _manifest(path: Path) -> dict[str, dict]:
+    """The rows of a tab-separated manifest by their `file`; {} without one."""
+    if not path.exists():
+        return {}
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        columns = reader.fieldnames or []
+        if "file" not in columns:
+            comma = " (it is read tab-separated, and holds commas)" if any("," in c for c in columns) else ""
+            raise ValueError(f"{path}: no `file` column (its columns: {', '.join(columns) or 'none'}){comma}")
+        return {row["file"]: row for row in reader}
 
 
 def genres_of(songs: list[Song]) -> list[str]:

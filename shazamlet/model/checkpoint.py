@@ -195,6 +195,9 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
             payload: dict[str, Any] = torch.load(p, map_location="cpu", weights_only=True)
     except Exception:
         raise ModelError(f"{p}: not a readable Shazamlet model file (corrupt, or another kind of file)") from None
+    if isinstance(payload, dict) and {"modules", "optim", "step"} <= payload.keys():
+        raise ModelError(f"{p}: a training run's checkpoint, not a model file: `python -m trainer export "
+                         f"{p.parent}` writes the model file")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelError(f"{p}: not a Shazamlet model file (expected format {FORMAT})")
     try:
