@@ -190,3 +190,12 @@ def test_a_manifest_that_names_no_file_or_is_comma_separated_says_so(tmp_path, c
     (data / "manifest.tsv").write_text("file,package,song_group\nrock/a.wav,p,g\n")
     with pytest.raises(ValueError, match="it is read tab-separated, and holds commas"):
         scan_songs(data)
+
+
+@pytest.mark.parametrize("where, message", [("folder", "is a folder"), ("file/m.pt", "is a file")])
+def test_a_model_file_that_cannot_be_written_is_told_before_training(corpus, tmp_path, capsys, where, message):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("")
+    path = _recipe(corpus, tmp_path, RECIPE + '\n[[stage]]\nkind = "export"\nrun = "base"\n')
+    _fails_in_one_line(["recipe", str(path), "--model", str(tmp_path / where)], capsys, message)
+    assert not (tmp_path / "runs" / "base").exists()

@@ -12,6 +12,7 @@ training stages checkpoint every few minutes, so an interrupted stage continues 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import tomllib
@@ -232,6 +233,18 @@ class Progress:
                                       f"--{key} {then}, or rerun what uses it (--only {remake})")
 
 
+def _unwritable(path: Path, folder: bool) -> str | None:
+    """Why a file (or with `folder`, a folder) cannot be written at `path`; None if it can."""
+    if path.exists() and path.is_dir() != folder:
+        return "is a folder" if not folder else "is a file"
+    parent = path if folder and path.exists() else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is a file"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"{parent} is not writable"
+
+
 def _files(recipe: Recipe, stage: Stage) -> dict[str, str]:
     """The model file and card a stage wrote or read, kept in its progress entry (`Progress.check_files`)."""
     if stage.kind == "card":
@@ -270,6 +283,10 @@ def run_recipe(recipe: Recipe, only: list[str] | None = None, threads: int = 0) 
         if stage.kind == "train" and (recipe.run_folder(stage.name) / "run.json").exists():
             _check_unchanged(recipe, stage, resumed=stage in todo)
             _check_songs(recipe, stage)
+    for stage in todo:  # a model file or card that cannot be written is told now, not after the training
+        for key, path in _files(recipe, stage).items():
+            if problem := _unwritable(Path(path), folder=key == "card"):
+                raise RecipeError(f"{recipe.path}: --{key} {path}: {problem}")
     if not todo:
         print(f"{recipe.path}: all {len(recipe.stages)} stages are done ({progress.path}); --only STAGE runs one "
               "again", flush=True)

@@ -11,6 +11,7 @@ other than the file's. The graph is exported by the trainer (`export_graph`, whi
 from __future__ import annotations
 
 import copy
+import logging
 import warnings
 
 import numpy as np
@@ -89,11 +90,18 @@ def export_graph(encoder: Encoder, tile_shape: tuple[int, int]) -> tuple[bytes, 
     module = fused(encoder)
     weights = set(module.state_dict())
     example = torch.zeros(2, *tile_shape)
+    # the exporter logs a warning per torchvision op it would register: the encoder uses none
+    registry_log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registry_log.level
+    registry_log.setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(module, (example,), dynamic_shapes={"tiles": {0: torch.export.Dim("batch")}},
-                                    input_names=["tiles"], output_names=["fingerprints", "probabilities"],
-                                    dynamo=True, optimize=True, verbose=False)
+        try:
+            program = torch.onnx.export(module, (example,), dynamic_shapes={"tiles": {0: torch.export.Dim("batch")}},
+                                        input_names=["tiles"], output_names=["fingerprints", "probabilities"],
+                                        dynamo=True, optimize=True, verbose=False)
+        finally:
+            registry_log.setLevel(level)
     model = program.model_proto
     stripped = []
     for init in model.graph.initializer:
