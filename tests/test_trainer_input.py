@@ -199,3 +199,36 @@ def test_a_model_file_that_cannot_be_written_is_told_before_training(corpus, tmp
     path = _recipe(corpus, tmp_path, RECIPE + '\n[[stage]]\nkind = "export"\nrun = "base"\n')
     _fails_in_one_line(["recipe", str(path), "--model", str(tmp_path / where)], capsys, message)
     assert not (tmp_path / "runs" / "base").exists()
+
+
+def test_tuning_tiles_interrupted_keeps_its_fit_and_its_steps(corpus, monkeypatch, capsys):
+    import trainer.tune_tiles as tt
+
+    monkeypatch.setattr(tt, "TILE_FIT_PAIRS", 1024)
+    run = make_run(corpus, "contrastive", "tiles-interrupted", fingerprint_dim=16)
+    Trainer(run, progress=False).train()
+    validate = tt._val_top1
+    monkeypatch.setattr(tt, "_val_top1", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    cfg = tt.TuneConfig(tile_dim=8, steps=30, batch=64, val_every=100, val_tiles=256)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C after the closed-form fit, before anything was trained
+        tt.tune_tiles(run, cfg, progress=False)
+    assert tt.load_tuned(run, 8)["start"] == "closed form" and tt.load_tuned(run, 8)["step"] == 0
+
+    monkeypatch.setattr(tt, "_val_top1", validate)
+    monkeypatch.setattr("trainer.objectives.nt_xent", _interrupting_after(5))
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C between validations
+        tt.tune_tiles(run, cfg, progress=False)
+    assert tt.load_tuned(run, 8)["step"] == 5 and "interrupted at step 5: saved" in capsys.readouterr().out
+
+
+def _interrupting_after(steps: int):
+    from trainer.objectives import nt_xent
+
+    calls = []
+
+    def loss(*args, **kw):
+        if len(calls) == steps:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return nt_xent(*args, **kw)
+    return loss

@@ -187,6 +187,7 @@ def tune_tiles(run: Run, cfg: TuneConfig, progress: bool = True) -> dict:
             tp, fit = whitened_projection(*run_pairs(run), cfg.tile_dim)
             state = {"mean": tp.mean.clone(), "basis": tp.basis.clone(), "fit": fit, "start": "closed form"}
         state.update(step=0, minutes=0.0, history=[], optim=None, residual=None, residual_channels=cfg.residual)
+        _atomic_save(state, path)  # the fit took minutes: an interruption from here keeps it
         print(f"start: {state['start']} ({state['fit']})", flush=True)
     budget_end, last_step = cfg.minutes * 60, cfg.steps or 1 << 62
     if state["history"] and (state["minutes"] * 60 >= budget_end or state["step"] >= last_step):
@@ -221,29 +222,35 @@ def tune_tiles(run: Run, cfg: TuneConfig, progress: bool = True) -> dict:
     clock = training_clock(torch.device("cpu"))
     bar = tqdm(initial=min(elapsed, budget_end), total=budget_end, desc=f"tuning {path.name}", disable=not progress,
                mininterval=5, bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
-    while elapsed < budget_end and state["step"] < last_step:
-        t0 = clock()
-        rng = np.random.default_rng([cfg.seed, state["step"]])
-        anchor, view = views.objective.views(views.train_data.sample(cfg.batch, rng), rng)
-        loss = nt_xent(proj(anchor), proj(view), cfg.temperature)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        state["step"] += 1
-        losses.append(loss.item())
-        dt = clock() - t0
-        elapsed += dt
-        state["minutes"] = elapsed / 60
-        bar.update(min(dt, bar.total - bar.n))
-        if state["step"] % cfg.val_every == 0 or elapsed >= budget_end or state["step"] == last_step:
-            row = {"step": state["step"], "minutes": round(state["minutes"], 2),
-                   "train_loss": round(float(np.mean(losses)), 4),
-                   "val_top1": round(_val_top1(v_anchor, v_view, proj), 4)}
-            losses = []
-            state["history"].append(row)
-            bar.set_postfix(loss=row["train_loss"], val=row["val_top1"])
-            if not progress:
-                print(row, flush=True)
-            save()  # the loop always ends on a validation step, so this is also the final save
-    bar.close()
+    try:
+        while elapsed < budget_end and state["step"] < last_step:
+            t0 = clock()
+            rng = np.random.default_rng([cfg.seed, state["step"]])
+            anchor, view = views.objective.views(views.train_data.sample(cfg.batch, rng), rng)
+            loss = nt_xent(proj(anchor), proj(view), cfg.temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state["step"] += 1
+            losses.append(loss.item())
+            dt = clock() - t0
+            elapsed += dt
+            state["minutes"] = elapsed / 60
+            bar.update(min(dt, bar.total - bar.n))
+            if state["step"] % cfg.val_every == 0 or elapsed >= budget_end or state["step"] == last_step:
+                row = {"step": state["step"], "minutes": round(state["minutes"], 2),
+                       "train_loss": round(float(np.mean(losses)), 4),
+                       "val_top1": round(_val_top1(v_anchor, v_view, proj), 4)}
+                losses = []
+                state["history"].append(row)
+                bar.set_postfix(loss=row["train_loss"], val=row["val_top1"])
+                if not progress:
+                    print(row, flush=True)
+                save()  # the loop always ends on a validation step, so this is also the final save
+    except KeyboardInterrupt:
+        save()  # the steps since the last validation are kept: running it again goes on from here
+        print(f"\ninterrupted at step {state['step']}: saved to {path}", flush=True)
+        raise
+    finally:
+        bar.close()
     return state
