@@ -49,7 +49,9 @@ def export_run(run_dir: str | Path, to: str | Path, half: bool = True,
         meta_extra = {"eval": {c: {k: v for k, v in m.items() if not k.startswith("n_")}
                                for c, m in result["conditions"].items()}}
     else:
-        print(f"warning: {ev} does not exist; threshold left at {threshold} (run `evaluate` first)")
+        others = sorted(p.parent.name for p in Path(run.folder).glob("eval*/eval.json"))
+        hint = f"; this run's evaluations: {', '.join(others)} (each of its own --tile-dim)" if others else ""
+        print(f"warning: {ev} does not exist; threshold left at {threshold} (run `evaluate` first){hint}")
     meta.threshold = float(threshold)
     meta.extra.update(meta_extra)
     meta.extra["precision"] = "float16" if half else "float32"

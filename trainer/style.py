@@ -113,8 +113,9 @@ def style_run(run_dir: str | Path, model: str | Path, to: str | Path | None = No
     run = Run(run_dir)
     loaded = load_model(model)
     genres = list(loaded.meta.genres)
-    if not genres:
-        raise ValueError(f"{model} names no genres: nothing to classify")
+    if len(genres) < 2:
+        raise ValueError(f"{model} names {len(genres) or 'no'} genre{'s' * (len(genres) != 1)} "
+                         f"({', '.join(genres) or 'none'}): a style head tells at least 2 apart")
     cache = SpectrogramCache(run.info["cache"])
     bank, rirs, eqs = load_noise(cache, run.info["eval_rirs"]) if run.config.noise else (None, None, None)
     degrader = MelDegrader(cache.features, bank, rirs, eqs, DegradeParams())
