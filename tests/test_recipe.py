@@ -66,9 +66,15 @@ def test_a_recipe_that_is_not_made_of_tables_says_so(tmp_path, capsys, text, mes
     ('run = "cache"', "not a training stage"),
     ('run = "base"\ntile_dim = "big"\nminutes = 1', "tile_dim"),
     ('run = "base"\ntile_dim = 8', "no `minutes`"),
+    ('run = "base"\ntile_dim = -5\nminutes = 1', "1 to 4096 dimensions"),
+    ('run = "base"\ntile_dim = 0\nminutes = 1', "1 to 4096 dimensions"),
+    ('run = "base"\ntile_dim = 8\nresidual = -2\nminutes = 1', "positive number of channels"),
+    ('run = "base"\nkind = "evaluate"\ntile_dim = 8\ntile_weight = 7.5', "between 0 and 1"),
+    ('run = "base"\nkind = "evaluate"\nmodel = true\ndraws = [5, -1]', "`draws = [5, -1]`: draws are numbered from 0"),
 ])
 def test_a_stage_on_a_run_names_a_training_stage_and_its_numbers(corpus, tmp_path, capsys, extra, message):
-    path = _recipe(corpus, tmp_path, RECIPE + f'\n[[stage]]\nname = "tiles"\nkind = "tune-tiles"\n{extra}\n')
+    kind = "" if "kind =" in extra else 'kind = "tune-tiles"\n'
+    path = _recipe(corpus, tmp_path, RECIPE + f'\n[[stage]]\nname = "tiles"\n{kind}{extra}\n')
     _fails_in_one_line(["recipe", str(path)], capsys, message)
 
 

@@ -56,18 +56,6 @@ def test_training_settings_out_of_range_are_told_before_anything_runs(corpus, tm
     assert not (tmp_path / "runs" / "base").exists()
 
 
-@pytest.mark.parametrize("options, message", [
-    ('kind = "tune-tiles"\ntile_dim = -5\nminutes = 1', "1 to 4096 dimensions"),
-    ('kind = "tune-tiles"\ntile_dim = 0\nminutes = 1', "1 to 4096 dimensions"),
-    ('kind = "tune-tiles"\ntile_dim = 8\nresidual = -2\nminutes = 1', "positive number of channels"),
-    ('kind = "evaluate"\ntile_dim = 8\ntile_weight = 7.5', "between 0 and 1"),
-    ('kind = "evaluate"\nmodel = true\ndraws = [5, -1]', "`draws = [5, -1]`: draws are numbered from 0"),
-])
-def test_stage_options_out_of_range_are_told_before_anything_runs(corpus, tmp_path, capsys, options, message):
-    path = _recipe(corpus, tmp_path, RECIPE + f'\n[[stage]]\nname = "later"\nrun = "base"\n{options}\n')
-    _fails_in_one_line(["recipe", str(path)], capsys, message)
-
-
 @pytest.mark.parametrize("flags, message", [
     ([], "train needs --objective"),
     (["--objective", "contrastive", "--temperature", "0"], "--temperature 0.0: more than 0"),
