@@ -68,7 +68,8 @@ def test_a_recipe_that_is_not_made_of_tables_says_so(tmp_path, capsys, text, mes
     ('run = "base"\ntile_dim = 8', "no `minutes`"),
     ('run = "base"\ntile_dim = -5\nminutes = 1', "1 to 4096 dimensions"),
     ('run = "base"\ntile_dim = 0\nminutes = 1', "1 to 4096 dimensions"),
-    ('run = "base"\ntile_dim = 8\nresidual = -2\nminutes = 1', "positive number of channels"),
+    ('run = "base"\ntile_dim = 8\nresidual = -2\nminutes = 1', "`residual = -2`: at least 0"),
+    ('run = "base"\ntile_dim = 8\nminutes = 0', "`minutes = 0`: more than 0"),
     ('run = "base"\nkind = "evaluate"\ntile_dim = 8\ntile_weight = 7.5', "between 0 and 1"),
     ('run = "base"\nkind = "evaluate"\nmodel = true\ndraws = [5, -1]', "`draws = [5, -1]`: draws are numbered from 0"),
 ])

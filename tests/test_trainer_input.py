@@ -79,7 +79,11 @@ def test_a_run_folder_is_not_resumed_with_other_music_and_follows_a_moved_corpus
             sf.write(other / g / f"new{i}.wav", song(np.random.default_rng(10 + i), 9.0), RATE)
     capsys.readouterr()
     _fails_in_one_line(["recipe", str(path), "--data", str(other)], capsys,
-                       f"stage 'base' was trained on the songs of {corpus['data']}")
+                       f"stage 'base' was made from the songs of {corpus['data']}")
+    grown = tmp_path / "grown"
+    shutil.copytree(corpus["data"], grown)  # the same songs and one more
+    _write_songs(grown, ["rock/extra.wav"])
+    _fails_in_one_line(["recipe", str(path), "--data", str(grown)], capsys, "(0 of its 9 missing, 1 new)")
     moved = tmp_path / "moved"
     shutil.copytree(corpus["data"], moved)  # the same songs elsewhere
     assert main(["recipe", str(path), "--data", str(moved), "--only", "cache"]) == 0
@@ -116,6 +120,11 @@ def test_training_that_diverges_stops_before_its_weights_do_and_is_not_done(corp
     with pytest.raises(TrainingDiverged, match="training diverged at step 1"):
         trainer.train()
     assert trainer.step == 1 and all(torch.isfinite(p).all() for p in trainer.mods.parameters())
+    with torch.no_grad():  # a finite loss with infinite gradients: the weights themselves go
+        next(trainer.mods.parameters()).fill_(float("inf"))
+    with pytest.raises(TrainingDiverged, match="weights no longer numbers"):
+        trainer.save()
+    assert not trainer.run.checkpoint_path.exists()
 
     nan_from_the_second_step.calls = 0
     path = _recipe(corpus, tmp_path, RECIPE.replace("steps_per_epoch = 1", "steps_per_epoch = 3"))
@@ -201,6 +210,8 @@ def test_tuning_tiles_interrupted_keeps_its_fit_and_its_steps(corpus, monkeypatc
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C after the closed-form fit, before anything was trained
         tt.tune_tiles(run, cfg, progress=False)
     assert tt.load_tuned(run, 8)["start"] == "closed form" and tt.load_tuned(run, 8)["step"] == 0
+    with pytest.raises(FileNotFoundError, match="interrupted before its first validation: run `python -m trainer"):
+        tt.require_tuned(run, 8)  # what evaluate and export read: not a tuned projection yet
 
     monkeypatch.setattr(tt, "_val_top1", validate)
     monkeypatch.setattr("trainer.objectives.nt_xent", _interrupting_after(5))

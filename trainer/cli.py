@@ -330,11 +330,14 @@ def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
             p.error(f"train needs --objective (one of {', '.join(OBJECTIVES)}) and --data, or --resume --out RUN")
     if getattr(a, "threads", 0) < 0:
         p.error(f"{a.cmd}: --threads {a.threads}: at least 1 (0: all cores)")
-    if a.cmd == "evaluate":
-        for flag, value, low in (("--queries", a.queries, 2), ("--library-songs", a.library_songs, 1),
-                                 ("--unknown-songs", a.unknown_songs, 0), ("--seed", a.seed, 0)):
-            if value < low:
-                p.error(f"evaluate: {flag} {value}: at least {low}")
+    if a.cmd in ("evaluate", "tune-tiles"):
+        from trainer.loop import setting_problem
+        from trainer.recipe import STAGE_RANGES
+
+        ranges = {**STAGE_RANGES[a.cmd], **({"library_songs": (1, None, False), "unknown_songs": (0, None, False),
+                                              "seed": (0, None, False)} if a.cmd == "evaluate" else {})}
+        if problem := setting_problem(vars(a), ranges):
+            p.error(f"{a.cmd}: --{problem[0].replace('_', '-')} {getattr(a, problem[0])}: {problem[1]}")
     if a.cmd == "tune-tiles":
         from trainer.variant import check_tile_dim
 
@@ -346,10 +349,6 @@ def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     if (a.cmd in ("evaluate", "export", "tune-tiles") and isinstance(run, str) and not getattr(a, "model", None)
             and not (Path(run) / "checkpoint.pt").exists()):
         p.error(f"{run} has not been trained yet (no checkpoint.pt): `python -m trainer train --resume --out {run}`")
-    if a.cmd == "tune-tiles" and a.minutes <= 0:
-        p.error("tune-tiles: --minutes must be positive (it is the total training time)")
-    if a.cmd == "tune-tiles" and a.residual < 0:
-        p.error("tune-tiles: --residual is a number of channels (positive; 0 for a linear projection)")
     if hasattr(a, "tile_residual") and not getattr(a, "model", None):  # evaluate/export RUN: its tile fingerprint exists
         from trainer.loop import Run
         from trainer.tune_tiles import require_tuned

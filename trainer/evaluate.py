@@ -120,7 +120,8 @@ def labelled_test_songs(run: Run) -> list[Song]:
     test = [s for s in run.songs("test") if s.labelled]
     if len(test) < 2:
         raise ValueError(f"{run.folder}: the evaluation needs at least 2 labelled test songs (the split has "
-                         f"{len(test)}): add music, or songs to the genre folders")
+                         f"{len(test)}): add music to the genre folders, then remove {run.folder} (its split is "
+                         "made once)")
     return test
 
 

@@ -50,7 +50,7 @@ def export_run(run_dir: str | Path, to: str | Path, half: bool = True,
                                for c, m in result["conditions"].items()}}
     else:
         others = sorted(p.parent.name for p in Path(run.folder).glob("eval*/eval.json"))
-        hint = f"; this run's evaluations: {', '.join(others)} (each of its own --tile-dim)" if others else ""
+        hint = f"; this run's evaluations: {', '.join(others)}" if others else ""
         print(f"warning: {ev} does not exist; threshold left at {threshold} (run `evaluate` first){hint}")
     meta.threshold = float(threshold)
     meta.extra.update(meta_extra)

@@ -79,22 +79,23 @@ SETTING_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
 }
 
 
-def setting_problem(settings: dict) -> tuple[str, str] | None:
-    """The first training setting (TrainConfig's names and values) out of its range, and the range in words;
-    None if none is. The one check of both `train`'s flags and a recipe's training stages."""
-    for key, (low, high, open_low) in SETTING_RANGES.items():
+def setting_problem(settings: dict, ranges: dict = SETTING_RANGES) -> tuple[str, str] | None:
+    """The first setting out of its range (by default training's: TrainConfig's names), and the range in
+    words; None if none is. The one check of both the command line's flags and a recipe's stages."""
+    for key, (low, high, open_low) in ranges.items():
         value = settings.get(key)
         if value is None:
             continue
         values = list(value) if isinstance(value, (list, tuple)) else [value]
         bad = [v for v in values if (low is not None and (v <= low if open_low else v < low))
                or (high is not None and v > high)]
-        if bad or (len(values) == 2 and values[0] > values[1]):
+        reversed_ = len(values) == 2 and values[0] > values[1]
+        if bad or reversed_:
             if high is None:
                 words = f"more than {low}" if open_low else f"at least {low}"
             else:
                 words = f"more than {low} and at most {high}" if open_low else f"between {low} and {high}"
-            return key, words + (", the low end first" if len(values) == 2 else "")
+            return key, words + (", the low end first" if reversed_ else "")
     return None
 
 
@@ -158,10 +159,10 @@ class Run:
         found = scan_songs(cfg.data)
         songs = [s for s in found if cache.has_song(s.rel)]  # what the cache could not read is in no split
         if len(songs) < len(found):
-            print(f"{len(found) - len(songs)} of {len(found)} songs left out: the cache could not read them", flush=True)
+            print(f"{len(found) - len(songs)} of {len(found)} songs left out: the cache skipped them", flush=True)
         if not songs:
-            raise ValueError(f"none of the {len(found)} songs in {cfg.data} could be read (unreadable, or shorter "
-                             "than one 3-s tile)")
+            raise ValueError(f"none of the {len(found)} songs in {cfg.data} could be used (unreadable, silent, or "
+                             "shorter than one 3-s tile)")
         genres = genres_of(songs)
         if "classifier" in cfg.objective and len(genres) < 2:
             inner = sorted({s.rel.split("/")[1] for s in songs if s.rel.count("/") >= 2})
@@ -182,6 +183,7 @@ class Run:
             "split": {"train": [s.rel for s in train], "val": [s.rel for s in split.val],
                       "test": [s.rel for s in split.test], "held_out_packages": split.held_out_packages},
             "songs": {s.rel: [s.genre, s.group, s.package] for s in songs},
+            "skipped": sorted(s.rel for s in found if not cache.has_song(s.rel)),  # the folder's songs, all told
             "eval_rirs": held_out_rirs(cache) if cfg.noise else [],
         }
         (folder / "run.json").write_text(json.dumps(info, indent=1))
@@ -257,7 +259,14 @@ class Trainer:
         self.step, self.elapsed, self.history = 0, 0.0, []
 
     # --- checkpoints --------------------------------------------------------------------------
+    def _diverged(self, what: str) -> "TrainingDiverged":
+        return TrainingDiverged(f"{self.run.folder}: training diverged at step {self.step} ({what}, lr "
+                                f"{self.opt.param_groups[0]['lr']:.1e}): remove the folder and train it anew with a "
+                                "lower `lr`")
+
     def save(self) -> None:
+        if not all(torch.isfinite(p).all() for p in self.mods.parameters()):  # the checkpoint keeps the last good step
+            raise self._diverged("weights no longer numbers")
         _atomic_save({"modules": self.mods.state_dict(), "optim": self.opt.state_dict(), "step": self.step,
                       "elapsed": self.elapsed, "history": self.history}, self.run.checkpoint_path)
 
@@ -351,10 +360,7 @@ class Trainer:
                         g["lr"] = lr_at(self.step, self.schedule_position(), cfg.lr, cfg.warmup)
                     loss, stats = self.objective.loss(self.mods, batch, rng)
                     if not math.isfinite(stats["loss"]):  # stopped before the step: the checkpoint stays finite
-                        raise TrainingDiverged(
-                            f"{self.run.folder}: training diverged at step {self.step} (loss {stats['loss']}, lr "
-                            f"{self.opt.param_groups[0]['lr']:.1e}); its checkpoint holds the last step saved: train "
-                            "it anew with a lower `lr`")
+                        raise self._diverged(f"loss {stats['loss']}")
                     self.opt.zero_grad(set_to_none=True)
                     loss.backward()
                     self.opt.step()

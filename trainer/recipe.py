@@ -163,17 +163,19 @@ def _check_training(where: str, opts: dict) -> None:
         raise RecipeError(f"{where}: `{problem[0]} = {opts[problem[0]]!r}`: {problem[1]}")
 
 
-# the least an option of another stage may be (a tune-tiles stage's minutes; an evaluation's unknown songs
-# get half its `queries`)
-_AT_LEAST = {"minutes": 0, "queries": 2}
+# the range of a number another stage reads, as `setting_problem` reads them; the command line's flags of the same
+# name are held to it too (an evaluation's unknown songs get half its `queries`)
+STAGE_RANGES = {"tune-tiles": {"minutes": (0, None, True), "residual": (0, None, False)},
+                "evaluate": {"queries": (2, None, False)}}
 
 
 def _check_options(where: str, stage: Stage) -> None:
     """A non-training stage's options in range, and its tile fingerprint one that can exist."""
+    from trainer.loop import setting_problem
+
     o = stage.options
-    for key, low in _AT_LEAST.items():
-        if key in o and o[key] < low:
-            raise RecipeError(f"{where}: `{key} = {o[key]!r}`: at least {low}")
+    if problem := setting_problem(o, STAGE_RANGES.get(stage.kind, {})):
+        raise RecipeError(f"{where}: `{problem[0]} = {o[problem[0]]!r}`: {problem[1]}")
     if any(d < 0 for d in o.get("draws", [])):
         raise RecipeError(f"{where}: `draws = {o['draws']!r}`: draws are numbered from 0")
     try:
@@ -284,9 +286,9 @@ def run_recipe(recipe: Recipe, only: list[str] | None = None, threads: int = 0) 
             _check_unchanged(recipe, stage, resumed=stage in todo)
             _check_songs(recipe, stage)
     for stage in todo:  # a model file or card that cannot be written is told now, not after the training
-        for key, path in _files(recipe, stage).items():
-            if problem := _unwritable(Path(path), folder=key == "card"):
-                raise RecipeError(f"{recipe.path}: --{key} {path}: {problem}")
+        key = {"export": "model", "style": "model", "card": "card"}.get(stage.kind)
+        if key and (problem := _unwritable(getattr(recipe, key), folder=key == "card")):
+            raise RecipeError(f"{recipe.path}: --{key} {getattr(recipe, key)}: {problem}")
     if not todo:
         print(f"{recipe.path}: all {len(recipe.stages)} stages are done ({progress.path}); --only STAGE runs one "
               "again", flush=True)
@@ -376,10 +378,9 @@ def _check_unchanged(recipe: Recipe, stage: Stage, resumed: bool) -> None:
 
 
 def _check_songs(recipe: Recipe, stage: Stage) -> None:
-    """RecipeError unless the stage's existing run was trained on the songs of the recipe's data folder. A
-    corpus that moved (the same songs, another folder) is written into the run, so that what reads its songs
-    reads them there."""
-    from trainer.cache import SpectrogramCache
+    """RecipeError unless the stage's existing run was made from the songs of the recipe's data folder (those
+    it trained on and those the cache skipped). A corpus that moved (the same songs, another folder) is written
+    into the run, so that what reads its songs reads them there."""
     from trainer.songs import scan_songs
 
     run_json = recipe.run_folder(stage.name) / "run.json"
@@ -387,15 +388,15 @@ def _check_songs(recipe: Recipe, stage: Stage) -> None:
     old, data = info["config"]["data"], str(recipe.data.resolve())
     if old == data:
         return
-    had, now = set(info["songs"]), {s.rel for s in scan_songs(recipe.data)}
-    others = now - had
-    if others and Path(info["cache"], "index.json").is_file():  # only songs the cache could read count
-        cache = SpectrogramCache(info["cache"])
-        others = {rel for rel in others if cache.has_song(rel)}
-    if had - now or others:
-        raise RecipeError(f"{recipe.path}: stage {stage.name!r} was trained on the songs of {old}, and {data} "
-                          f"holds others ({len(had - now)} of its {len(had)} missing, {len(others)} new): --data "
-                          f"{old}, or another --runs folder for these songs")
+    try:
+        now = {s.rel for s in scan_songs(recipe.data)}
+    except ValueError as exc:  # no genre folders, a manifest that does not read
+        raise RecipeError(str(exc)) from None
+    had = set(info["songs"]) | set(info.get("skipped", []))
+    if now != had:
+        raise RecipeError(f"{recipe.path}: stage {stage.name!r} was made from the songs of {old}, and {data} holds "
+                          f"others ({len(had - now)} of its {len(had)} missing, {len(now - had)} new): --data {old}, "
+                          "or another --runs folder for these songs")
     print(f"note: {stage.name}'s songs are now read from {data} (not {old})", flush=True)
     info["config"]["data"] = data
     write_json(run_json, info)

@@ -69,9 +69,10 @@ def load_tuned(run: Run, tile_dim: int, residual: int = 0) -> dict | None:
 def require_tuned(run: Run, tile_dim: int, residual: int = 0) -> dict:
     """`load_tuned`, or a FileNotFoundError that says how to make it."""
     state = load_tuned(run, tile_dim, residual)
-    if state is None:
+    if state is None or not state["history"]:
         how = f" --residual {residual}" if residual else ""
-        raise FileNotFoundError(f"{tuned_path(run, tile_dim, residual)} does not exist: run `python -m trainer "
+        why = "does not exist" if state is None else "holds a fit interrupted before its first validation"
+        raise FileNotFoundError(f"{tuned_path(run, tile_dim, residual)} {why}: run `python -m trainer "
                                 f"tune-tiles {run.folder} --tile-dim {tile_dim}{how}` first")
     return state
 
@@ -173,8 +174,6 @@ def tune_tiles(run: Run, cfg: TuneConfig, progress: bool = True) -> dict:
     from trainer.loop import _atomic_save, run_views, training_clock
     from trainer.objectives import nt_xent
 
-    if cfg.minutes <= 0:
-        raise ValueError(f"the time budget must be positive (got {cfg.minutes} min)")
     path = tuned_path(run, cfg.tile_dim, cfg.residual)
     state = load_tuned(run, cfg.tile_dim, cfg.residual)
     if state is None:
