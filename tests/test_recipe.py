@@ -119,13 +119,19 @@ def test_a_missing_noise_folder_a_damaged_progress_file_or_an_untrained_stage_ar
 def test_report_on_a_damaged_evaluation_or_a_missing_model_file_says_so(corpus, tmp_path, capsys):
     from trainer_corpus import make_run
 
+    from trainer.export import export_run
+    from trainer.loop import Trainer
+
     run = make_run(corpus, "contrastive", "report-bad")
-    (run.folder / "eval-m").mkdir()
     argv = ["report", str(run.folder), "--model", str(tmp_path / "m.pt"), "--out", str(tmp_path / "card")]
+    _fails_in_one_line(argv, capsys, "model file not found")
+    (tmp_path / "m.pt").write_text("a clip, say")
+    _fails_in_one_line(argv, capsys, "m.pt: not a readable Shazamlet model file")  # not "no evaluation of m.pt"
+    Trainer(run, progress=False).train()
+    export_run(run.folder, tmp_path / "m.pt", graph=False)
+    (run.folder / "eval-m").mkdir()
     (run.folder / "eval-m" / "eval.json").write_text('{"conditions": ')
     _fails_in_one_line(argv, capsys, "eval.json")
-    (run.folder / "eval-m" / "eval.json").write_text('{"conditions": {}, "threshold": 0.2}')
-    _fails_in_one_line(argv, capsys, "m.pt")
 
 
 def test_the_card_gives_a_training_stage_its_training_time_over_all_its_runs(corpus, tmp_path):

@@ -142,8 +142,8 @@ def write_card(run_dir: str | Path, model: str | Path, out: str | Path, recipe=N
     from shazamlet.model import load_model
 
     run, model, out = Run(run_dir), Path(model), Path(out)
+    loaded = load_model(model)  # not a model file: told as such, before its evaluations are looked for
     draws = _draws(run, model)
-    loaded = load_model(model)
     meta = loaded.meta
     out.mkdir(parents=True, exist_ok=True)
     tp = meta.extra.get("tile_projection") or {}
