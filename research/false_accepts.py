@@ -18,7 +18,8 @@ from shazamlet.model import TileEmbedder, load_model
 from shazamlet.recognition import Recognizer
 from trainer.cache import features_key
 from trainer.evaluate import CONDITIONS, EvalConfig, eval_queries, make_query, pick_sets
-from trainer.loop import EVAL_RIR_EVERY, Run, TrainConfig
+from trainer.loop import EVAL_RIR_EVERY, Run
+from trainer.settings import TrainConfig
 from trainer.songs import genres_of, scan_songs, split_songs
 
 

@@ -138,7 +138,7 @@ def test_the_card_gives_a_training_stage_its_training_time_over_all_its_runs(cor
     """An interrupted stage is finished by a later run of the recipe, whose record holds only that run's
     wall time: the card reads the stage's own training time instead."""
     from trainer.card import _stage_minutes
-    from trainer.recipe import load_recipe
+    from trainer.recipe_file import load_recipe
 
     recipe = load_recipe(_recipe(corpus, tmp_path))
     stages = {st.name: st for st in recipe.stages}

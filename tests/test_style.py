@@ -13,7 +13,8 @@ import torch
 
 from shazamlet.model import TileEmbedder, load_model
 from shazamlet.model.style import n_style_features, style_features
-from trainer.loop import Run, TrainConfig, Trainer
+from trainer.loop import Run, Trainer
+from trainer.settings import TrainConfig
 from trainer.style import StyleConfig, package_balanced_weights, style_run
 from trainer_corpus import RATE
 

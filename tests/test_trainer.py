@@ -419,7 +419,7 @@ def test_the_model_card_shows_both_draws_at_the_threshold_and_the_limits(corpus,
     from trainer.card import write_card
     from trainer.evaluate import CONDITIONS
     from trainer.export import export_run
-    from trainer.recipe import load_recipe
+    from trainer.recipe_file import load_recipe
 
     run = make_run(corpus, "contrastive+classifier", "card")
     Trainer(run, progress=False).train()

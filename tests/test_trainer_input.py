@@ -17,8 +17,9 @@ from trainer_corpus import RATE, make_run, song
 
 from trainer.cache import build_cache
 from trainer.cli import main
-from trainer.loop import Run, TrainConfig, Trainer, TrainingDiverged
+from trainer.loop import Run, Trainer, TrainingDiverged
 from trainer.objectives import Objective
+from trainer.settings import TrainConfig
 
 
 def test_songs_the_cache_could_not_read_are_in_no_part_of_the_split(corpus, tmp_path):

@@ -10,7 +10,8 @@ import numpy as np
 import soundfile as sf
 
 from trainer.cache import build_cache
-from trainer.loop import Run, TrainConfig
+from trainer.loop import Run
+from trainer.settings import TrainConfig
 
 RATE = 22_050
 

@@ -12,7 +12,8 @@ from trainer.objectives import OBJECTIVES
 
 
 def _train(a: argparse.Namespace) -> int:
-    from trainer.loop import Run, TrainConfig, Trainer, TrainingDiverged
+    from trainer.loop import Run, Trainer, TrainingDiverged
+    from trainer.settings import TrainConfig
 
     out = Path(a.out or f"runs/{a.objective.replace('+', '_')}")
     if a.resume and (out / "run.json").exists():
@@ -164,7 +165,7 @@ def _variant_args(p: argparse.ArgumentParser) -> None:
 def _report(a: argparse.Namespace) -> int:
     from shazamlet.model import ModelError
     from trainer.card import write_card
-    from trainer.recipe import load_recipe
+    from trainer.recipe_file import load_recipe
 
     try:
         recipe = load_recipe(a.recipe) if a.recipe else None
@@ -176,7 +177,8 @@ def _report(a: argparse.Namespace) -> int:
 
 
 def _recipe(a: argparse.Namespace) -> int:
-    from trainer.recipe import RecipeError, load_recipe, run_recipe
+    from trainer.recipe import run_recipe
+    from trainer.recipe_file import RecipeError, load_recipe
 
     try:
         recipe = load_recipe(a.file, {"data": a.data, "noise": a.noise, "cache": a.cache, "runs": a.runs,
@@ -321,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
 def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     """One line, not a traceback, for what can be told before any work starts."""
     if a.cmd == "train":
-        from trainer.loop import SETTING_RANGES, setting_problem
+        from trainer.settings import SETTING_RANGES, setting_problem
 
         if problem := setting_problem({k: v for k, v in vars(a).items() if k in SETTING_RANGES}):
             key, words = problem
@@ -331,8 +333,8 @@ def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     if getattr(a, "threads", 0) < 0:
         p.error(f"{a.cmd}: --threads {a.threads}: at least 1 (0: all cores)")
     if a.cmd in ("evaluate", "tune-tiles"):
-        from trainer.loop import setting_problem
-        from trainer.recipe import STAGE_RANGES
+        from trainer.settings import setting_problem
+        from trainer.recipe_file import STAGE_RANGES
 
         ranges = {**STAGE_RANGES[a.cmd], **({"library_songs": (1, None, False), "unknown_songs": (0, None, False),
                                               "seed": (0, None, False)} if a.cmd == "evaluate" else {})}
