@@ -137,16 +137,12 @@ def build_cache(data_dir: str | Path, noise_dir: str | Path | None, cache_dir: s
         meta[out] = ("music", s.rel, key, stamp, s.genre)
     if noise_dir:
         nroot = Path(noise_dir).resolve()
-        categories = sorted(p for p in nroot.iterdir() if p.is_dir())
-        if not any(is_audio_file(f) for c in categories for f in c.rglob("*") if f.is_file()):
-            loose = sum(1 for f in nroot.iterdir() if f.is_file() and is_audio_file(f))
-            hint = f"; {loose} recordings lie in the folder itself" if loose else ""
-            raise ValueError(f"no recordings in the category folders of {nroot} (laid out as {nroot}/<category>/<file>, "
-                             f"e.g. speech_en, crowd, rir_real: trainer/README.md){hint}")
-        for cat_dir in categories:
+        recordings = 0
+        for cat_dir in sorted(p for p in nroot.iterdir() if p.is_dir()):
             for f in sorted(cat_dir.rglob("*")):
                 if not f.is_file() or not is_audio_file(f):
                     continue
+                recordings += 1
                 rel = str(f.relative_to(nroot))
                 kind = "rir" if cat_dir.name in RIR_CATEGORIES else "eq" if cat_dir.name in EQ_CATEGORIES else "noise"
                 key = file_key("noise/" + rel)
@@ -157,6 +153,11 @@ def build_cache(data_dir: str | Path, noise_dir: str | Path | None, cache_dir: s
                     continue
                 jobs.append((kind, str(f), out, cfg.to_dict()))
                 meta[out] = ("noise", rel, key, stamp, cat_dir.name)
+        if not recordings:
+            loose = sum(1 for f in nroot.iterdir() if f.is_file() and is_audio_file(f))
+            hint = f"; {loose} recordings lie in the folder itself" if loose else ""
+            raise ValueError(f"no recordings in the category folders of {nroot} (laid out as {nroot}/<category>/<file>, "
+                             f"e.g. speech_en, crowd, rir_real: trainer/README.md){hint}")
     # longest files first so the pool ends together
     jobs.sort(key=lambda j: -os.path.getsize(j[1]))
     failed = []

@@ -90,8 +90,9 @@ class Run:
         cache = SpectrogramCache(root)
         found = scan_songs(cfg.data)
         songs = [s for s in found if cache.has_song(s.rel)]  # what the cache could not read is in no split
-        if len(songs) < len(found):
-            print(f"{len(found) - len(songs)} of {len(found)} songs left out: the cache skipped them", flush=True)
+        skipped = sorted(s.rel for s in found if not cache.has_song(s.rel))
+        if skipped:
+            print(f"{len(skipped)} of {len(found)} songs left out: the cache skipped them", flush=True)
         if not songs:
             raise ValueError(f"none of the {len(found)} songs in {cfg.data} could be used (unreadable, silent, or "
                              "shorter than one 3-s tile)")
@@ -115,7 +116,7 @@ class Run:
             "split": {"train": [s.rel for s in train], "val": [s.rel for s in split.val],
                       "test": [s.rel for s in split.test], "held_out_packages": split.held_out_packages},
             "songs": {s.rel: [s.genre, s.group, s.package] for s in songs},
-            "skipped": sorted(s.rel for s in found if not cache.has_song(s.rel)),  # the folder's songs, all told
+            "skipped": skipped,  # with "songs", the folder's songs all told
             "eval_rirs": held_out_rirs(cache) if cfg.noise else [],
         }
         (folder / "run.json").write_text(json.dumps(info, indent=1))
